@@ -1,0 +1,1 @@
+//! BGRA to I420, OpenH264 encoding, fragmented MP4 writing and the age segment encryption stream.

@@ -1,0 +1,165 @@
+//! The control channel: one WebSocket per SRS session, dialled by SRS to
+//! `GET /api/v2/srs/control` with `Authorization: Bearer <session token>`.
+//!
+//! JSON text frames, tagged by `type`:
+//!
+//! * RWS → SRS: [`ToAgent`]. Commands carry a `seq` that RWS assigns per
+//!   session, strictly increasing. SRS acknowledges every command with
+//!   [`FromAgent::Ack`] carrying the same `seq`. A command whose `seq` SRS
+//!   has already applied is acknowledged again but not applied again
+//!   (idempotence), so RWS may resend anything unacknowledged after a
+//!   reconnect.
+//! * SRS → RWS: [`FromAgent`]. The first frame after every (re)connect is
+//!   [`FromAgent::Hello`], which reports SRS's state and the highest `seq` it
+//!   has applied, so RWS can reconcile.
+//! * Both sides send [`ToAgent::Heartbeat`] / [`FromAgent::Heartbeat`] every
+//!   `heartbeat_interval_s`; a side that hears nothing for the silence
+//!   timeout treats the link as dead.
+
+use serde::{Deserialize, Serialize};
+
+use crate::session::CaptureSettings;
+
+/// Why RWS ends a session with `bye`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeReason {
+    /// The same user opened a newer session (another PC, or a re-login).
+    SessionReplaced,
+    /// An administrator ended it.
+    Admin,
+    /// SRS was silent past the silence timeout.
+    Timeout,
+    /// RWS is shutting the session down because the user was removed.
+    UserRemoved,
+}
+
+/// A message from RWS to SRS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToAgent {
+    /// New settings for SRS: capture parameters and desktop origins.
+    Config {
+        /// Command sequence number.
+        seq: u64,
+        /// Capture settings to apply from the next recording on.
+        capture: CaptureSettings,
+        /// Desktop origins to add to SRS's CORS allow-list (replacing the
+        /// ones RWS handed over earlier; SRS's own configured origins stay).
+        allowed_origins: Vec<String>,
+    },
+    /// The session is over: SRS stops whatever it does for this session
+    /// and does not reconnect.
+    Bye {
+        /// Command sequence number.
+        seq: u64,
+        /// Why.
+        reason: ByeReason,
+    },
+    /// Keep-alive.
+    Heartbeat,
+}
+
+impl ToAgent {
+    /// The command's sequence number (`None` for heartbeats).
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            ToAgent::Config { seq, .. } | ToAgent::Bye { seq, .. } => Some(*seq),
+            ToAgent::Heartbeat => None,
+        }
+    }
+}
+
+/// What SRS is doing, as reported in `hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// Logged in, not recording.
+    Idle,
+    /// Recording.
+    Recording,
+    /// Recording, frames blanked.
+    Paused,
+}
+
+/// A monitor of the agent PC (RandR monitor geometry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorInfo {
+    /// RandR monitor name (e.g. `DP-1`).
+    pub name: String,
+    /// Left edge in the root window.
+    pub x: i32,
+    /// Top edge in the root window.
+    pub y: i32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The primary monitor.
+    pub primary: bool,
+}
+
+/// A message from SRS to RWS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromAgent {
+    /// First frame after every (re)connect.
+    Hello {
+        /// The session id SRS believes it holds.
+        session_id: String,
+        /// SRS version.
+        version: String,
+        /// Monitors SRS would record.
+        monitors: Vec<MonitorInfo>,
+        /// What SRS is doing.
+        state: AgentState,
+        /// The recording in progress, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        active_recording: Option<String>,
+        /// Highest command `seq` SRS has applied in this session (0: none).
+        last_seq: u64,
+    },
+    /// Acknowledges the command `seq`.
+    Ack {
+        /// The command's sequence number.
+        seq: u64,
+        /// `true` when the command was applied (or had been applied before).
+        ok: bool,
+        /// Why it was not applied, when `ok` is false.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Keep-alive.
+    Heartbeat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    fn json<T: Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn frames_on_the_wire() {
+        expect![[r#"{"type":"bye","seq":7,"reason":"session_replaced"}"#]].assert_eq(&json(
+            &ToAgent::Bye {
+                seq: 7,
+                reason: ByeReason::SessionReplaced,
+            },
+        ));
+        expect![[r#"{"type":"heartbeat"}"#]].assert_eq(&json(&ToAgent::Heartbeat));
+        expect![[r#"{"type":"ack","seq":3,"ok":true}"#]].assert_eq(&json(&FromAgent::Ack {
+            seq: 3,
+            ok: true,
+            error: None,
+        }));
+        let hello: FromAgent = serde_json::from_str(
+            r#"{"type":"hello","session_id":"s","version":"0.1.0","monitors":[],"state":"idle","last_seq":0}"#,
+        )
+        .expect("hello parses");
+        assert!(matches!(hello, FromAgent::Hello { last_seq: 0, .. }));
+    }
+}

@@ -1,0 +1,1 @@
+//! The Recording Web Service: directory, auth, SRS sessions and control hub.

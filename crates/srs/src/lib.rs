@@ -1,0 +1,1 @@
+//! The agent-side Screen Recording Service: loopback API, RWS link, recorder, spool.

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing screenrec needs, when it is missing:
+# Debian packages (nasm for OpenH264's assembly, Xvfb and X tools for the
+# capture tests, ffmpeg/ffprobe as an independent decoder, the age CLI,
+# Chromium for the browser tests) and the npm packages of tests/browser.
+# Safe to run again: it installs nothing that is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(nasm g++ xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo is required (https://rustup.rs)" >&2
+  exit 1
+fi
+
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "setup: installing browser-test packages (playwright-core, no browser download)" >&2
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what is missing
+# (scripts/setup.sh), checks formatting and lints, builds once, then runs
+# the Rust unit and end-to-end tests (real screenrec processes, Xvfb,
+# ffprobe) and the browser tests (playwright-core driving Debian's chromium).
+# Exits non-zero if anything failed; ends with one "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/setup.sh || exit 1
+
+export CARGO_TERM_COLOR=never
+mkdir -p target
+status=0
+
+step() { echo; echo "== $*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check || status=1
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings || status=1
+
+step "cargo build (once, for every test below)"
+cargo build --workspace --all-targets --locked || exit 1
+
+step "cargo test"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/cargo-test.log
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
+if [ -d tests/browser ] && ls tests/browser/*.test.mjs >/dev/null 2>&1; then
+  step "browser tests (node --test, headless chromium)"
+  (cd tests/browser && SCREENREC_BIN="$root/target/debug/screenrec" \
+     node --test --test-reporter=tap --test-concurrency=1 ./*.test.mjs) 2>&1 | tee target/browser-test.log
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+
+passed=0; failed=0
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+  sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' target/cargo-test.log)
+if [ -f target/browser-test.log ]; then
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' target/browser-test.log | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' target/browser-test.log | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+fi
+echo
+[ "$status" = 0 ] || echo "test.sh: some step failed (see above)"
+echo "${passed} passed, ${failed} failed"
+exit "$status"
