@@ -18,7 +18,11 @@ mod rws_cmd;
 mod srs_cmd;
 
 #[derive(Parser)]
-#[command(name = "screenrec", version, about = "Open, self-hostable screen recording for contact centres")]
+#[command(
+    name = "screenrec",
+    version,
+    about = "Open, self-hostable screen recording for contact centres"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -22,6 +22,6 @@ pub mod session;
 
 pub use envelope::{Envelope, StatusCode};
 pub use session::{
-    CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, SessionState,
-    SessionSummary, UserResource,
+    CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, SessionState, SessionSummary,
+    UserResource,
 };

@@ -1,0 +1,19 @@
+//! End-to-end tests: real `screenrec` processes on loopback ports, a real
+//! SQLite file, real Xvfb displays, ffprobe as an independent decoder.
+//!
+//! One test binary (faster to link than one per file); one module per area.
+//! Shared helpers are in [`util`].
+
+#![allow(clippy::unwrap_used)]
+#![allow(missing_docs)]
+
+mod util;
+
+/// The Xvfb helper itself works: a display number comes back and xdpyinfo sees the screen.
+#[test]
+fn xvfb_helper_starts_a_display() {
+    let dir = util::tempdir();
+    let x = util::Xvfb::start(dir.path(), 640, 480);
+    let info = x.run("xdpyinfo", &[]);
+    assert!(info.contains("640x480 pixels"), "{info}");
+}

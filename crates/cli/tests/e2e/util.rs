@@ -1,0 +1,204 @@
+//! Helpers shared by the end-to-end tests: temp dirs, free ports, child
+//! processes that die with the test, polling with a deadline, Xvfb.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the `screenrec` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_screenrec"))
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("screenrec-e2e-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics after `limit`
+/// with `what` in the message. Never a fixed sleep.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed (SIGKILL) when dropped; its stderr and stdout go
+/// to a log file that is printed when the test panics.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+    name: String,
+}
+
+impl Proc {
+    /// Starts `screenrec ARGS...` with extra environment variables.
+    pub fn screenrec(name: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut cmd = Command::new(bin());
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Proc::spawn(name, dir, cmd)
+    }
+
+    /// Starts any command, logging to `dir/NAME.log` (appended, so a
+    /// restarted process keeps one log).
+    pub fn spawn(name: &str, dir: &Path, mut cmd: Command) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let err = out.try_clone().expect("log file");
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        if std::env::var_os("SCREENREC_LOG").is_none() {
+            cmd.env("SCREENREC_LOG", "info,screenrec=debug,srs=debug,rws=debug");
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Proc {
+            child,
+            log,
+            name: name.to_string(),
+        }
+    }
+
+    /// The process's output so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        signal(self.child.id(), libc_sigterm());
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        None
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `Some(status)` once the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("----- {} ({}) -----", self.name, self.log.display());
+            eprintln!("{}", self.output());
+        }
+    }
+}
+
+fn libc_sigterm() -> &'static str {
+    "TERM"
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// An Xvfb server on a free display number (`-displayfd`), `-noreset` so
+/// RandR monitors set with `xrandr --setmonitor` survive clients leaving.
+pub struct Xvfb {
+    proc: Proc,
+    /// `:N`
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts `Xvfb -screen 0 WxHx24`.
+    pub fn start(dir: &Path, width: u32, height: u32) -> Xvfb {
+        let (read, write) = std::io::pipe().expect("pipe");
+        let mut cmd = Command::new("Xvfb");
+        cmd.args([
+            "-displayfd",
+            "3",
+            "-screen",
+            "0",
+            &format!("{width}x{height}x24"),
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ]);
+        // Hand the pipe's write end to Xvfb as fd 3.
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let fd = write.as_raw_fd();
+        // SAFETY: dup2 is async-signal-safe; only the child's fd table changes.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let proc = Proc::spawn("xvfb", dir, cmd);
+        drop(write);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(read), &mut line)
+            .expect("Xvfb display number");
+        let n: u32 = line.trim().parse().expect("Xvfb printed a display number");
+        Xvfb {
+            proc,
+            display: format!(":{n}"),
+        }
+    }
+
+    /// Runs an X client (xrandr, xdotool, ...) on this display; panics if it fails.
+    pub fn run(&self, program: &str, args: &[&str]) -> String {
+        let out = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
