@@ -7,7 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nasm g++ xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps)
+# `setup.sh build` installs only what building needs; the default is everything the tests need.
+mode=${1:-test}
+packages=(nasm g++ pkg-config)
+if [ "$mode" != build ]; then
+  packages+=(xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps curl)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,7 +30,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+if [ "$mode" != build ] && [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "setup: installing browser-test packages (playwright-core, no browser download)" >&2
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
