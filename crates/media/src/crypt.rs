@@ -1,0 +1,286 @@
+//! Encryption of media segments with age (X25519 recipients).
+//!
+//! An age stream can only emit a partial 64 KiB chunk when it is finalised,
+//! so one stream per file would hold seconds of video in memory. Instead
+//! every segment (the init segment, then each fragment) is its own complete
+//! age stream: each is durable the moment it is written, the agent PC never
+//! holds a private key, and the independent `age` CLI decrypts any of them.
+//! A media file is its encrypted segments concatenated, plus a
+//! [`SegmentIndex`] (ciphertext and plaintext offsets) that lets
+//! [`DecryptingReader`] serve any plaintext byte range by decrypting only the
+//! segments it touches. Without the index (a crash lost it),
+//! [`SegmentIndex::scan`] rebuilds it from the age headers.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::str::FromStr;
+
+use age::x25519;
+use serde::{Deserialize, Serialize};
+
+use crate::{MediaError, Result};
+
+/// The first line of every age v1 stream.
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+
+/// Parses an age X25519 recipient (`age1...`).
+pub fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
+    x25519::Recipient::from_str(s.trim())
+        .map_err(|e| MediaError::Crypt(format!("'{s}' is not an age X25519 recipient: {e}")))
+}
+
+/// Parses an age X25519 identity (`AGE-SECRET-KEY-1...`), e.g. a line of an
+/// age key file.
+pub fn parse_identity(s: &str) -> Result<x25519::Identity> {
+    x25519::Identity::from_str(s.trim())
+        .map_err(|e| MediaError::Crypt(format!("not an age X25519 identity: {e}")))
+}
+
+/// Reads the first identity of an age key file (comments skipped).
+pub fn read_identity_file(path: &std::path::Path) -> Result<x25519::Identity> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .ok_or_else(|| MediaError::Crypt(format!("{} holds no AGE-SECRET-KEY", path.display())))
+        .and_then(parse_identity)
+}
+
+/// Encrypts one segment into one complete age stream.
+pub fn encrypt_segment(plain: &[u8], recipients: &[x25519::Recipient]) -> Result<Vec<u8>> {
+    if recipients.is_empty() {
+        return Err(MediaError::Crypt("no recipients".into()));
+    }
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| MediaError::Crypt(e.to_string()))?;
+    let mut out = Vec::with_capacity(plain.len() + 256);
+    let mut w = encryptor.wrap_output(&mut out)?;
+    w.write_all(plain)?;
+    w.finish()?;
+    Ok(out)
+}
+
+/// Decrypts one age stream. A truncated stream yields every complete chunk
+/// and then the error, as `Err((prefix, error))`.
+pub fn decrypt_segment(
+    cipher: &[u8],
+    identity: &x25519::Identity,
+) -> std::result::Result<Vec<u8>, (Vec<u8>, MediaError)> {
+    let decryptor = match age::Decryptor::new(cipher) {
+        Ok(d) => d,
+        Err(e) => return Err((Vec::new(), MediaError::Crypt(e.to_string()))),
+    };
+    let mut reader = match decryptor.decrypt(std::iter::once(identity as &dyn age::Identity)) {
+        Ok(r) => r,
+        Err(e) => return Err((Vec::new(), MediaError::Crypt(e.to_string()))),
+    };
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return Err((out, MediaError::Crypt(e.to_string()))),
+        }
+    }
+}
+
+/// Where one segment lies, in the ciphertext and in the plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Offset of the segment's age stream in the encrypted file.
+    pub cipher_offset: u64,
+    /// Length of the age stream.
+    pub cipher_len: u64,
+    /// Offset of the segment in the plaintext MP4.
+    pub plain_offset: u64,
+    /// Length of the plaintext segment.
+    pub plain_len: u64,
+}
+
+/// The segment index of an encrypted media file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentIndex {
+    /// Entries in file order.
+    pub entries: Vec<IndexEntry>,
+}
+
+impl SegmentIndex {
+    /// Appends an entry for a segment written after the existing ones.
+    pub fn push(&mut self, cipher_len: u64, plain_len: u64) -> IndexEntry {
+        let (co, po) = self
+            .entries
+            .last()
+            .map(|e| (e.cipher_offset + e.cipher_len, e.plain_offset + e.plain_len))
+            .unwrap_or((0, 0));
+        let e = IndexEntry {
+            cipher_offset: co,
+            cipher_len: cipher_len,
+            plain_offset: po,
+            plain_len,
+        };
+        self.entries.push(e);
+        e
+    }
+
+    /// Total plaintext length.
+    pub fn plain_len(&self) -> u64 {
+        self.entries
+            .last()
+            .map(|e| e.plain_offset + e.plain_len)
+            .unwrap_or(0)
+    }
+
+    /// Parses the JSON-lines form (one [`IndexEntry`] per line). A torn last
+    /// line (crash while appending) is ignored.
+    pub fn from_json_lines(text: &str) -> Result<Self> {
+        let mut entries = Vec::new();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<IndexEntry>(line) {
+                Ok(e) => entries.push(e),
+                Err(_) if i + 1 == lines.len() => break,
+                Err(e) => {
+                    return Err(MediaError::Crypt(format!(
+                        "segment index line {}: {e}",
+                        i + 1
+                    )));
+                }
+            }
+        }
+        Ok(SegmentIndex { entries })
+    }
+
+    /// One JSON line for an entry (with the newline).
+    pub fn json_line(entry: &IndexEntry) -> String {
+        let mut s = serde_json::to_string(entry).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Rebuilds the index of concatenated age streams by finding their
+    /// headers and decrypting each. Stops at the first segment that does not
+    /// decrypt completely (a truncated tail).
+    pub fn scan(cipher: &[u8], identity: &x25519::Identity) -> Self {
+        let mut starts: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while let Some(p) = find(&cipher[i..], AGE_MAGIC) {
+            starts.push(i + p);
+            i += p + AGE_MAGIC.len();
+        }
+        let mut index = SegmentIndex::default();
+        for (k, &s) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(cipher.len());
+            match decrypt_segment(&cipher[s..end], identity) {
+                Ok(plain) => {
+                    index.push((end - s) as u64, plain.len() as u64);
+                }
+                Err(_) => break,
+            }
+        }
+        index
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `Read + Seek` over the plaintext of an encrypted media file, decrypting
+/// only the segments a read touches (one segment cached).
+pub struct DecryptingReader<R> {
+    inner: R,
+    identity: x25519::Identity,
+    index: SegmentIndex,
+    pos: u64,
+    cache: Option<(usize, Vec<u8>)>,
+}
+
+impl<R: Read + Seek> DecryptingReader<R> {
+    /// A reader over `inner` (the concatenated age streams) with its index.
+    pub fn new(inner: R, identity: x25519::Identity, index: SegmentIndex) -> Self {
+        DecryptingReader {
+            inner,
+            identity,
+            index,
+            pos: 0,
+            cache: None,
+        }
+    }
+
+    /// Plaintext length.
+    pub fn len(&self) -> u64 {
+        self.index.plain_len()
+    }
+
+    /// True when there is no plaintext.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn segment(&mut self, k: usize) -> io::Result<&[u8]> {
+        if self.cache.as_ref().is_none_or(|(c, _)| *c != k) {
+            let e = self.index.entries[k];
+            self.inner.seek(SeekFrom::Start(e.cipher_offset))?;
+            let mut cipher = vec![0u8; e.cipher_len as usize];
+            self.inner.read_exact(&mut cipher)?;
+            let plain = decrypt_segment(&cipher, &self.identity)
+                .map_err(|(_, e)| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if plain.len() as u64 != e.plain_len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "segment {k}: {} plaintext bytes, index says {}",
+                        plain.len(),
+                        e.plain_len
+                    ),
+                ));
+            }
+            self.cache = Some((k, plain));
+        }
+        Ok(self
+            .cache
+            .as_ref()
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or(&[]))
+    }
+}
+
+impl<R: Read + Seek> Read for DecryptingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.pos >= self.len() {
+            return Ok(0);
+        }
+        let pos = self.pos;
+        let k = self
+            .index
+            .entries
+            .partition_point(|e| e.plain_offset + e.plain_len <= pos);
+        let start = self.index.entries[k].plain_offset;
+        let seg = self.segment(k)?;
+        let from = (pos - start) as usize;
+        let n = buf.len().min(seg.len() - from);
+        buf[..n].copy_from_slice(&seg[from..from + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for DecryptingReader<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let len = self.len() as i128;
+        let target = match to {
+            SeekFrom::Start(n) => n as i128,
+            SeekFrom::End(d) => len + d as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if target < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before start",
+            ));
+        }
+        self.pos = target as u64;
+        Ok(self.pos)
+    }
+}

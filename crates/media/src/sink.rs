@@ -1,0 +1,111 @@
+//! Durable destinations for segments: a plain MP4 file, or an encrypted one
+//! (concatenated age streams plus a JSON-lines segment index beside it).
+//! Every segment is written whole and `fdatasync`'d before the call returns,
+//! so after a crash the file holds every segment that was reported written.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use age::x25519;
+
+use crate::Result;
+use crate::crypt::{IndexEntry, SegmentIndex, encrypt_segment};
+use crate::fmp4::Segment;
+
+/// Where segments go.
+pub trait SegmentSink: Send {
+    /// Writes one segment durably. Returns the bytes written to disk.
+    fn write_segment(&mut self, segment: &Segment) -> Result<u64>;
+    /// The file the media goes to.
+    fn path(&self) -> &Path;
+}
+
+/// Appends plaintext segments to an MP4 file.
+pub struct PlainFileSink {
+    file: File,
+    path: PathBuf,
+}
+
+impl PlainFileSink {
+    /// Creates (truncates) `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path)?;
+        Ok(PlainFileSink {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl SegmentSink for PlainFileSink {
+    fn write_segment(&mut self, segment: &Segment) -> Result<u64> {
+        self.file.write_all(&segment.bytes)?;
+        self.file.sync_data()?;
+        Ok(segment.bytes.len() as u64)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Encrypts each segment as its own age stream, appends it to `path`, and
+/// appends its [`IndexEntry`] to `path` + `.idx` (JSON lines).
+pub struct EncryptedFileSink {
+    file: File,
+    index_file: File,
+    path: PathBuf,
+    recipients: Vec<x25519::Recipient>,
+    index: SegmentIndex,
+}
+
+impl EncryptedFileSink {
+    /// Creates (truncates) `path` and its index.
+    pub fn create(path: &Path, recipients: Vec<x25519::Recipient>) -> Result<Self> {
+        let file = File::create(path)?;
+        let index_file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(Self::index_path(path))?;
+        Ok(EncryptedFileSink {
+            file,
+            index_file,
+            path: path.to_path_buf(),
+            recipients,
+            index: SegmentIndex::default(),
+        })
+    }
+
+    /// The index file of an encrypted media file.
+    pub fn index_path(path: &Path) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".idx");
+        PathBuf::from(p)
+    }
+
+    /// The entries written so far.
+    pub fn index(&self) -> &[IndexEntry] {
+        &self.index.entries
+    }
+}
+
+impl SegmentSink for EncryptedFileSink {
+    fn write_segment(&mut self, segment: &Segment) -> Result<u64> {
+        let cipher = encrypt_segment(&segment.bytes, &self.recipients)?;
+        self.file.write_all(&cipher)?;
+        self.file.sync_data()?;
+        let entry = self
+            .index
+            .push(cipher.len() as u64, segment.bytes.len() as u64);
+        self.index_file
+            .write_all(SegmentIndex::json_line(&entry).as_bytes())?;
+        self.index_file.sync_data()?;
+        Ok(cipher.len() as u64)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
