@@ -115,7 +115,7 @@ impl SegmentIndex {
             .unwrap_or((0, 0));
         let e = IndexEntry {
             cipher_offset: co,
-            cipher_len: cipher_len,
+            cipher_len,
             plain_offset: po,
             plain_len,
         };

@@ -195,10 +195,10 @@ impl Fmp4Muxer {
         keyframe: bool,
     ) -> Result<Option<Segment>> {
         let mut dts = to_ticks(pts);
-        if let Some(last) = self.last_dts {
-            if dts <= last {
-                dts = last + 1;
-            }
+        if let Some(last) = self.last_dts
+            && dts <= last
+        {
+            dts = last + 1;
         }
         self.last_dts = Some(dts);
         let out = match self.pending.first() {
