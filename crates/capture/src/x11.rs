@@ -1,0 +1,436 @@
+//! X11 capture via x11rb (pure Rust, no libxcb needed at run time).
+//!
+//! Per tick the recorder calls [`Source::poll`] once: one `GetInputFocus`
+//! round trip makes sure every `DamageNotify` up to now has arrived, the
+//! damage rectangles are intersected with each monitor and accumulated as a
+//! dirty row band, RandR events (and a once-a-second `GetMonitors` check,
+//! because `xrandr --setmonitor` changes monitors without a screen-change
+//! event on some servers) flag layout changes, and the XFixes cursor image is
+//! read. [`Source::grab`] then fetches only the dirty rows of a monitor with
+//! `ShmGetImage` into shared memory and draws the cursor on top.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::Event;
+use x11rb::protocol::damage::{self, ConnectionExt as _};
+use x11rb::protocol::randr::{self, ConnectionExt as _};
+use x11rb::protocol::shm::{self, ConnectionExt as _};
+use x11rb::protocol::xfixes::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
+use x11rb::rust_connection::RustConnection;
+
+use crate::cursor::CursorImage;
+use crate::shm::ShmSegment;
+use crate::{CaptureError, Frame, Grab, Monitor, Result, Source, union};
+
+/// How often monitors are re-queried even without a RandR event.
+const MONITOR_RECHECK: Duration = Duration::from_secs(1);
+
+/// Captures an X11 display.
+pub struct X11Source {
+    conn: RustConnection,
+    root: xproto::Window,
+    shm: Option<(ShmSegment, shm::Seg)>,
+    damage: bool,
+    xfixes: bool,
+    randr_monitors: bool,
+    monitors: Vec<Monitor>,
+    last_check: Instant,
+    dirty: HashMap<String, Range<u32>>,
+    cursor_on: bool,
+    cursor: Option<CursorImage>,
+    drawn_cursor: HashMap<String, Range<u32>>,
+}
+
+fn has_extension(conn: &RustConnection, ext: &'static str) -> bool {
+    conn.extension_information(ext)
+        .map(|i| i.is_some())
+        .unwrap_or(false)
+}
+
+fn x11<E: std::fmt::Display>(e: E) -> CaptureError {
+    CaptureError::X11(e.to_string())
+}
+
+impl X11Source {
+    /// Connects to `display` (`None`: `$DISPLAY`).
+    pub fn connect(display: Option<&str>) -> Result<Self> {
+        let name = display
+            .map(str::to_string)
+            .or_else(|| std::env::var("DISPLAY").ok())
+            .filter(|d| !d.is_empty());
+        let Some(name) = name else {
+            return Err(CaptureError::DisplayUnavailable {
+                display: "(none)".into(),
+                reason: "DISPLAY is not set and no --display was given".into(),
+            });
+        };
+        let (conn, screen) =
+            x11rb::connect(Some(&name)).map_err(|e| CaptureError::DisplayUnavailable {
+                display: name.clone(),
+                reason: e.to_string(),
+            })?;
+        let root = conn
+            .setup()
+            .roots
+            .get(screen)
+            .map(|s| s.root)
+            .ok_or_else(|| CaptureError::X11(format!("screen {screen} does not exist")))?;
+
+        let has = |ext: &'static str| has_extension(&conn, ext);
+        let damage = has(damage::X11_EXTENSION_NAME);
+        if damage {
+            conn.damage_query_version(1, 1)
+                .map_err(x11)?
+                .reply()
+                .map_err(x11)?;
+            let id = conn.generate_id().map_err(x11)?;
+            conn.damage_create(id, root, damage::ReportLevel::RAW_RECTANGLES)
+                .map_err(x11)?;
+        } else {
+            tracing::warn!("X server has no DAMAGE extension: every tick grabs whole monitors");
+        }
+        let xfixes = has(xfixes::X11_EXTENSION_NAME)
+            && conn
+                .xfixes_query_version(4, 0)
+                .map_err(x11)?
+                .reply()
+                .is_ok();
+        let mut randr_monitors = false;
+        if has(randr::X11_EXTENSION_NAME) {
+            let v = conn
+                .randr_query_version(1, 5)
+                .map_err(x11)?
+                .reply()
+                .map_err(x11)?;
+            randr_monitors = (v.major_version, v.minor_version) >= (1, 5);
+            conn.randr_select_input(
+                root,
+                randr::NotifyMask::SCREEN_CHANGE
+                    | randr::NotifyMask::CRTC_CHANGE
+                    | randr::NotifyMask::OUTPUT_CHANGE,
+            )
+            .map_err(x11)?;
+        }
+        let mut source = X11Source {
+            conn,
+            root,
+            shm: None,
+            damage,
+            xfixes,
+            randr_monitors,
+            monitors: Vec::new(),
+            last_check: Instant::now(),
+            dirty: HashMap::new(),
+            cursor_on: true,
+            cursor: None,
+            drawn_cursor: HashMap::new(),
+        };
+        source.monitors = source.query_monitors()?;
+        if has_extension(&source.conn, shm::X11_EXTENSION_NAME) {
+            if let Err(e) = source.attach_shm() {
+                tracing::warn!(error = %e, "MIT-SHM unavailable, falling back to GetImage (slower)");
+            }
+        } else {
+            tracing::warn!("X server has no MIT-SHM extension: grabs use plain GetImage (slower)");
+        }
+        Ok(source)
+    }
+
+    /// The display's monitors, without keeping a source open.
+    pub fn list_monitors(display: Option<&str>) -> Result<Vec<Monitor>> {
+        let mut s = X11Source::connect(display)?;
+        s.monitors()
+    }
+
+    fn attach_shm(&mut self) -> Result<()> {
+        let geom = self
+            .conn
+            .get_geometry(self.root)
+            .map_err(x11)?
+            .reply()
+            .map_err(x11)?;
+        let len = geom.width as usize * geom.height as usize * 4;
+        if self.shm.as_ref().is_some_and(|(s, _)| s.len() >= len) {
+            return Ok(());
+        }
+        let segment = ShmSegment::new(len)?;
+        let seg = self.conn.generate_id().map_err(x11)?;
+        self.conn
+            .shm_attach(seg, segment.id(), false)
+            .map_err(x11)?
+            .check()
+            .map_err(x11)?;
+        segment.mark_removed();
+        if let Some((_, old)) = self.shm.replace((segment, seg)) {
+            let _ = self.conn.shm_detach(old);
+        }
+        Ok(())
+    }
+
+    fn query_monitors(&self) -> Result<Vec<Monitor>> {
+        if self.randr_monitors {
+            let reply = self
+                .conn
+                .randr_get_monitors(self.root, true)
+                .map_err(x11)?
+                .reply()
+                .map_err(x11)?;
+            let mut out = Vec::new();
+            for m in reply.monitors {
+                let name = self
+                    .conn
+                    .get_atom_name(m.name)
+                    .map_err(x11)?
+                    .reply()
+                    .map(|r| String::from_utf8_lossy(&r.name).into_owned())
+                    .unwrap_or_else(|_| format!("monitor-{}", m.name));
+                out.push(Monitor {
+                    name,
+                    x: m.x.into(),
+                    y: m.y.into(),
+                    width: m.width.into(),
+                    height: m.height.into(),
+                    primary: m.primary,
+                });
+            }
+            if !out.is_empty() {
+                out.sort_by_key(|m| (m.y, m.x));
+                return Ok(out);
+            }
+        }
+        let geom = self
+            .conn
+            .get_geometry(self.root)
+            .map_err(x11)?
+            .reply()
+            .map_err(x11)?;
+        Ok(vec![Monitor {
+            name: "screen".into(),
+            x: 0,
+            y: 0,
+            width: geom.width.into(),
+            height: geom.height.into(),
+            primary: true,
+        }])
+    }
+
+    fn mark_dirty(&mut self, x: i32, y: i32, w: u32, h: u32) {
+        for m in &self.monitors {
+            let (l, t) = ((x - m.x).max(0), (y - m.y).max(0));
+            let r = (x + w as i32 - m.x).min(m.width as i32);
+            let b = (y + h as i32 - m.y).min(m.height as i32);
+            if l < r && t < b {
+                let band = self.dirty.remove(&m.name);
+                let mut band = band;
+                union(&mut band, t as u32..b as u32);
+                if let Some(band) = band {
+                    self.dirty.insert(m.name.clone(), band);
+                }
+            }
+        }
+    }
+
+    fn read_cursor(&mut self) -> Result<()> {
+        let reply = self
+            .conn
+            .xfixes_get_cursor_image()
+            .map_err(x11)?
+            .reply()
+            .map_err(x11)?;
+        let image = CursorImage {
+            x: reply.x as i32 - reply.xhot as i32,
+            y: reply.y as i32 - reply.yhot as i32,
+            width: reply.width.into(),
+            height: reply.height.into(),
+            argb: reply.cursor_image,
+        };
+        if self.cursor.as_ref() != Some(&image) {
+            // Old position must be re-fetched (to erase) and the new one drawn.
+            for m in self.monitors.clone() {
+                let old = self.drawn_cursor.get(&m.name).cloned();
+                let mut band = self.dirty.remove(&m.name);
+                if let Some(old) = old {
+                    union(&mut band, old);
+                }
+                if let Some(new) = image.rows_on(&m) {
+                    union(&mut band, new);
+                }
+                if let Some(band) = band {
+                    self.dirty.insert(m.name.clone(), band);
+                }
+            }
+            self.cursor = Some(image);
+        }
+        Ok(())
+    }
+
+    fn fetch(&mut self, m: &Monitor, rows: Range<u32>, frame: &mut Frame) -> Result<()> {
+        let (x, y) = (m.x, m.y + rows.start as i32);
+        let (w, h) = (m.width, rows.end - rows.start);
+        let row_bytes = w as usize * 4;
+        let dst = &mut frame.data[rows.start as usize * frame.stride..];
+        if let Some((segment, seg)) = &self.shm {
+            self.conn
+                .shm_get_image(
+                    self.root,
+                    x as i16,
+                    y as i16,
+                    w as u16,
+                    h as u16,
+                    !0,
+                    ImageFormat::Z_PIXMAP.into(),
+                    *seg,
+                    0,
+                )
+                .map_err(x11)?
+                .reply()
+                .map_err(x11)?;
+            let src = segment.bytes();
+            for r in 0..h as usize {
+                dst[r * frame.stride..r * frame.stride + row_bytes]
+                    .copy_from_slice(&src[r * row_bytes..(r + 1) * row_bytes]);
+            }
+        } else {
+            let reply = self
+                .conn
+                .get_image(
+                    ImageFormat::Z_PIXMAP,
+                    self.root,
+                    x as i16,
+                    y as i16,
+                    w as u16,
+                    h as u16,
+                    !0,
+                )
+                .map_err(x11)?
+                .reply()
+                .map_err(x11)?;
+            let src = reply.data;
+            if src.len() < row_bytes * h as usize {
+                return Err(CaptureError::X11(format!(
+                    "GetImage returned {} bytes for {w}x{h}",
+                    src.len()
+                )));
+            }
+            for r in 0..h as usize {
+                dst[r * frame.stride..r * frame.stride + row_bytes]
+                    .copy_from_slice(&src[r * row_bytes..(r + 1) * row_bytes]);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for X11Source {
+    fn monitors(&mut self) -> Result<Vec<Monitor>> {
+        Ok(self.monitors.clone())
+    }
+
+    fn poll(&mut self) -> Result<bool> {
+        // One round trip: every event the server sent before it is now queued.
+        self.conn
+            .get_input_focus()
+            .map_err(x11)?
+            .reply()
+            .map_err(x11)?;
+        let mut layout_event = false;
+        while let Some(event) = self.conn.poll_for_event().map_err(x11)? {
+            match event {
+                Event::DamageNotify(ev) => {
+                    let a = ev.area;
+                    self.mark_dirty(a.x.into(), a.y.into(), a.width.into(), a.height.into());
+                }
+                Event::RandrScreenChangeNotify(_) | Event::RandrNotify(_) => layout_event = true,
+                _ => {}
+            }
+        }
+        let mut changed = false;
+        if layout_event || self.last_check.elapsed() >= MONITOR_RECHECK {
+            self.last_check = Instant::now();
+            let now = self.query_monitors()?;
+            if now != self.monitors {
+                tracing::info!(monitors = now.len(), "monitor layout changed");
+                self.monitors = now;
+                self.dirty.clear();
+                self.drawn_cursor.clear();
+                if self.shm.is_some() {
+                    self.attach_shm()?;
+                }
+                changed = true;
+            }
+        }
+        if self.cursor_on && self.xfixes {
+            self.read_cursor()?;
+        }
+        Ok(changed)
+    }
+
+    fn grab(&mut self, monitor: &Monitor, frame: &mut Frame) -> Result<Grab> {
+        if !self.monitors.contains(monitor) {
+            return Err(CaptureError::NoSuchMonitor(monitor.name.clone()));
+        }
+        let full = frame.fit(monitor.width, monitor.height) || !self.damage;
+        let pending = self.dirty.remove(&monitor.name);
+        let mut rows = if full {
+            Some(0..monitor.height)
+        } else {
+            pending
+        };
+        let cursor = if self.cursor_on {
+            self.cursor.clone()
+        } else {
+            None
+        };
+        let cursor_rows = cursor.as_ref().and_then(|c| c.rows_on(monitor));
+        if rows.is_some() {
+            // Draw onto fresh pixels: re-fetch the rows under the cursor too.
+            if let Some(old) = self.drawn_cursor.get(&monitor.name) {
+                union(&mut rows, old.clone());
+            }
+            if let Some(new) = &cursor_rows {
+                union(&mut rows, new.clone());
+            }
+        }
+        let Some(rows) = rows else {
+            return Ok(Grab::Unchanged);
+        };
+        self.fetch(monitor, rows.clone(), frame)?;
+        match (&cursor, cursor_rows) {
+            (Some(c), Some(r)) => {
+                c.draw(monitor, frame);
+                self.drawn_cursor.insert(monitor.name.clone(), r);
+            }
+            _ => {
+                self.drawn_cursor.remove(&monitor.name);
+            }
+        }
+        Ok(Grab::Changed(rows))
+    }
+
+    fn set_cursor(&mut self, on: bool) {
+        self.cursor_on = on && self.xfixes;
+        if !on {
+            // Erase a drawn cursor at the next grab.
+            for (name, rows) in self.drawn_cursor.clone() {
+                let mut band = self.dirty.remove(&name);
+                union(&mut band, rows);
+                if let Some(b) = band {
+                    self.dirty.insert(name, b);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for X11Source {
+    fn drop(&mut self) {
+        if let Some((_, seg)) = self.shm.take() {
+            let _ = self.conn.shm_detach(seg);
+            let _ = self.conn.flush();
+        }
+    }
+}

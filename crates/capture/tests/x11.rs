@@ -1,0 +1,283 @@
+//! X11 capture against a real Xvfb: pixels, damage, monitors, hot-plug,
+//! cursor. Each test starts its own Xvfb on a free display number.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use capture::x11::X11Source;
+use capture::{CaptureError, Frame, Grab, Monitor, Source};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
+use x11rb::wrapper::ConnectionExt as _;
+
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start(w: u32, h: u32) -> Xvfb {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &format!("{w}x{h}x24"),
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (apt-get install xvfb)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Xvfb {
+            child,
+            display: format!(":{}", line.trim()),
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let st = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{program} {args:?}");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that keeps solid-colour windows mapped at known places.
+struct Painter {
+    conn: x11rb::rust_connection::RustConnection,
+    root: u32,
+}
+
+impl Painter {
+    fn new(display: &str) -> Painter {
+        let (conn, screen) = x11rb::connect(Some(display)).unwrap();
+        let root = conn.setup().roots[screen].root;
+        Painter { conn, root }
+    }
+
+    /// Maps an override-redirect window of colour `rgb` (0xRRGGBB).
+    fn rect(&self, x: i16, y: i16, w: u16, h: u16, rgb: u32) -> u32 {
+        let id = self.conn.generate_id().unwrap();
+        let aux = CreateWindowAux::new()
+            .background_pixel(rgb)
+            .override_redirect(1);
+        self.conn
+            .create_window(
+                0,
+                id,
+                self.root,
+                x,
+                y,
+                w,
+                h,
+                0,
+                WindowClass::INPUT_OUTPUT,
+                0,
+                &aux,
+            )
+            .unwrap();
+        self.conn.map_window(id).unwrap();
+        self.conn.sync().unwrap();
+        id
+    }
+
+    fn move_to(&self, id: u32, x: i32, y: i32) {
+        let aux = x11rb::protocol::xproto::ConfigureWindowAux::new().x(x).y(y);
+        self.conn.configure_window(id, &aux).unwrap();
+        self.conn.sync().unwrap();
+    }
+}
+
+fn bgr(frame: &Frame, x: u32, y: u32) -> [u8; 3] {
+    let p = frame.pixel(x, y).unwrap();
+    [p[0], p[1], p[2]]
+}
+
+/// Polls and grabs until `f` holds for the frame, or panics after 5 s.
+fn grab_until(
+    src: &mut X11Source,
+    m: &Monitor,
+    frame: &mut Frame,
+    what: &str,
+    f: impl Fn(&Frame) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        src.poll().unwrap();
+        src.grab(m, frame).unwrap();
+        if f(frame) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn full_grab_shows_windows_at_their_place_and_colour() {
+    let x = Xvfb::start(800, 600);
+    let p = Painter::new(&x.display);
+    p.rect(100, 50, 200, 100, 0xff0000);
+    p.rect(400, 300, 50, 50, 0x00ff00);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let m = src.monitors().unwrap().remove(0);
+    assert_eq!((m.width, m.height), (800, 600));
+    let mut f = Frame::default();
+    src.poll().unwrap();
+    assert_eq!(src.grab(&m, &mut f).unwrap(), Grab::Changed(0..600));
+    assert_eq!(bgr(&f, 150, 100), [0, 0, 0xff], "red window (BGR order)");
+    assert_eq!(bgr(&f, 299, 149), [0, 0, 0xff]);
+    assert_eq!(bgr(&f, 425, 325), [0, 0xff, 0]);
+    assert_ne!(bgr(&f, 301, 100), [0, 0, 0xff], "outside the window");
+}
+
+#[test]
+fn damage_fetches_only_changed_rows() {
+    let x = Xvfb::start(800, 600);
+    let p = Painter::new(&x.display);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let m = src.monitors().unwrap().remove(0);
+    let mut f = Frame::default();
+    src.poll().unwrap();
+    src.grab(&m, &mut f).unwrap();
+    // Nothing happens: nothing to fetch.
+    src.poll().unwrap();
+    assert_eq!(src.grab(&m, &mut f).unwrap(), Grab::Unchanged);
+    // A window appears at rows 200..240.
+    p.rect(10, 200, 30, 40, 0x0000ff);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let rows = loop {
+        src.poll().unwrap();
+        if let Grab::Changed(rows) = src.grab(&m, &mut f).unwrap() {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "no damage seen");
+    };
+    assert!(rows.start <= 200 && rows.end >= 240, "{rows:?}");
+    assert!(rows.end - rows.start < 600, "not a full grab: {rows:?}");
+    assert_eq!(bgr(&f, 20, 220), [0xff, 0, 0]);
+}
+
+#[test]
+fn two_randr_monitors_each_grab_their_own_half_and_hotplug_is_seen() {
+    let x = Xvfb::start(3840, 1080);
+    x.run(
+        "xrandr",
+        &["--setmonitor", "LEFT", "1920/508x1080/286+0+0", "screen"],
+    );
+    let p = Painter::new(&x.display);
+    p.rect(100, 100, 50, 50, 0xff0000); // on LEFT
+    p.rect(1920 + 100, 100, 50, 50, 0x00ff00); // on RIGHT, at the same local place
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let ms = src.monitors().unwrap();
+    assert_eq!(ms.len(), 1, "{ms:?}");
+    assert_eq!((ms[0].name.as_str(), ms[0].width), ("LEFT", 1920));
+
+    x.run(
+        "xrandr",
+        &["--setmonitor", "RIGHT", "1920/508x1080/286+1920+0", "none"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !src.poll().unwrap() {
+        assert!(Instant::now() < deadline, "monitor added but not seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ms = src.monitors().unwrap();
+    assert_eq!(ms.len(), 2);
+    let right = ms.iter().find(|m| m.name == "RIGHT").unwrap().clone();
+    let left = ms.iter().find(|m| m.name == "LEFT").unwrap().clone();
+    assert_eq!(
+        (right.x, right.y, right.width, right.height),
+        (1920, 0, 1920, 1080)
+    );
+    let (mut fl, mut fr) = (Frame::default(), Frame::default());
+    src.grab(&left, &mut fl).unwrap();
+    src.grab(&right, &mut fr).unwrap();
+    assert_eq!((fl.width, fr.width), (1920, 1920));
+    assert_eq!(bgr(&fl, 120, 120), [0, 0, 0xff]);
+    assert_eq!(bgr(&fr, 120, 120), [0, 0xff, 0]);
+
+    x.run("xrandr", &["--delmonitor", "RIGHT"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !src.poll().unwrap() {
+        assert!(Instant::now() < deadline, "monitor removed but not seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(src.monitors().unwrap().len(), 1);
+    assert!(matches!(
+        src.grab(&right, &mut fr),
+        Err(CaptureError::NoSuchMonitor(_))
+    ));
+}
+
+#[test]
+fn cursor_is_drawn_where_the_pointer_is_and_follows_it() {
+    let x = Xvfb::start(640, 480);
+    let p = Painter::new(&x.display);
+    let bg = p.rect(0, 0, 640, 480, 0x808080);
+    let _ = bg;
+    x.run("xdotool", &["mousemove", "200", "150"]);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    let m = src.monitors().unwrap().remove(0);
+    let mut f = Frame::default();
+    let near = |f: &Frame, cx: u32, cy: u32| {
+        (cx.saturating_sub(12)..cx + 12)
+            .flat_map(|x| (cy.saturating_sub(12)..cy + 12).map(move |y| (x, y)))
+            .filter(|&(x, y)| bgr(f, x, y) != [0x80, 0x80, 0x80])
+            .count()
+    };
+    grab_until(&mut src, &m, &mut f, "cursor at 200,150", |f| {
+        near(f, 200, 150) > 5
+    });
+    x.run("xdotool", &["mousemove", "400", "300"]);
+    grab_until(&mut src, &m, &mut f, "cursor at 400,300", |f| {
+        near(f, 400, 300) > 5
+    });
+    assert_eq!(
+        near(&f, 200, 150),
+        0,
+        "old cursor position restored (no trail)"
+    );
+    src.set_cursor(false);
+    src.poll().unwrap();
+    src.grab(&m, &mut f).unwrap();
+    assert_eq!(near(&f, 400, 300), 0, "no cursor when off");
+    // A moved window is followed as well.
+    let w = p.rect(10, 10, 20, 20, 0xffffff);
+    p.move_to(w, 500, 400);
+    grab_until(&mut src, &m, &mut f, "moved window", |f| {
+        bgr(f, 510, 410) == [0xff, 0xff, 0xff]
+    });
+}
+
+#[test]
+fn unreachable_display_is_a_clear_error() {
+    match X11Source::connect(Some(":987")) {
+        Err(CaptureError::DisplayUnavailable { display, .. }) => assert_eq!(display, ":987"),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("connected to a display that does not exist"),
+    }
+}
