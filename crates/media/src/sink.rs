@@ -21,10 +21,23 @@ pub trait SegmentSink: Send {
     fn path(&self) -> &Path;
 }
 
+/// Appends `bytes` at `len` and syncs; on failure (disk full) cuts the file
+/// back to `len`, so it never ends in half a segment.
+fn append_whole(file: &mut File, len: u64, bytes: &[u8]) -> Result<()> {
+    let written = file.write_all(bytes).and_then(|()| file.sync_data());
+    if let Err(e) = written {
+        let _ = file.set_len(len);
+        let _ = std::io::Seek::seek(file, std::io::SeekFrom::Start(len));
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 /// Appends plaintext segments to an MP4 file.
 pub struct PlainFileSink {
     file: File,
     path: PathBuf,
+    len: u64,
 }
 
 impl PlainFileSink {
@@ -34,14 +47,15 @@ impl PlainFileSink {
         Ok(PlainFileSink {
             file,
             path: path.to_path_buf(),
+            len: 0,
         })
     }
 }
 
 impl SegmentSink for PlainFileSink {
     fn write_segment(&mut self, segment: &Segment) -> Result<u64> {
-        self.file.write_all(&segment.bytes)?;
-        self.file.sync_data()?;
+        append_whole(&mut self.file, self.len, &segment.bytes)?;
+        self.len += segment.bytes.len() as u64;
         Ok(segment.bytes.len() as u64)
     }
 
@@ -94,8 +108,13 @@ impl EncryptedFileSink {
 impl SegmentSink for EncryptedFileSink {
     fn write_segment(&mut self, segment: &Segment) -> Result<u64> {
         let cipher = encrypt_segment(&segment.bytes, &self.recipients)?;
-        self.file.write_all(&cipher)?;
-        self.file.sync_data()?;
+        let len = self
+            .index
+            .entries
+            .last()
+            .map(|e| e.cipher_offset + e.cipher_len)
+            .unwrap_or(0);
+        append_whole(&mut self.file, len, &cipher)?;
         let entry = self
             .index
             .push(cipher.len() as u64, segment.bytes.len() as u64);

@@ -17,3 +17,4 @@ fn xvfb_helper_starts_a_display() {
     let info = x.run("xdpyinfo", &[]);
     assert!(info.contains("640x480 pixels"), "{info}");
 }
+mod record;

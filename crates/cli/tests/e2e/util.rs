@@ -202,3 +202,138 @@ impl Xvfb {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// An X client that keeps solid-colour windows mapped at known places
+/// (override-redirect: no window manager needed).
+pub struct Painter {
+    conn: x11rb::rust_connection::RustConnection,
+    root: u32,
+}
+
+impl Painter {
+    pub fn new(display: &str) -> Painter {
+        use x11rb::connection::Connection;
+        let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
+        let root = conn.setup().roots[screen].root;
+        Painter { conn, root }
+    }
+
+    /// Maps a window of colour `rgb` (0xRRGGBB); returns its id.
+    pub fn rect(&self, x: i16, y: i16, w: u16, h: u16, rgb: u32) -> u32 {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
+        use x11rb::wrapper::ConnectionExt as _;
+        let id = self.conn.generate_id().unwrap();
+        let aux = CreateWindowAux::new()
+            .background_pixel(rgb)
+            .override_redirect(1);
+        self.conn
+            .create_window(
+                0,
+                id,
+                self.root,
+                x,
+                y,
+                w,
+                h,
+                0,
+                WindowClass::INPUT_OUTPUT,
+                0,
+                &aux,
+            )
+            .unwrap();
+        self.conn.map_window(id).unwrap();
+        self.conn.sync().unwrap();
+        id
+    }
+}
+
+/// ffprobe's answer for `entries` (e.g. `stream=codec_name,width`), as key=value lines.
+pub fn ffprobe(path: &Path, entries: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            entries,
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Presentation times of every video frame, in seconds.
+pub fn frame_times(path: &Path) -> Vec<f64> {
+    ffprobe(path, "frame=pts_time")
+        .lines()
+        .filter_map(|l| l.strip_prefix("pts_time=")?.parse().ok())
+        .collect()
+}
+
+/// The container duration in seconds.
+pub fn duration(path: &Path) -> f64 {
+    ffprobe(path, "format=duration")
+        .lines()
+        .find_map(|l| l.strip_prefix("duration=")?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Every frame decoded to RGB24, scaled to `w` x `h`.
+pub fn decode_frames(path: &Path, w: u32, h: u32) -> Vec<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-vf",
+            &format!("scale={w}:{h}:flags=neighbor"),
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg decode: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact((w * h * 3) as usize)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// `ffmpeg -v error` decodes the whole file without a message.
+pub fn decodes_cleanly(path: &Path) -> bool {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    out.status.success() && out.stderr.is_empty()
+}
+
+/// RGB of pixel (x, y) of a `w`-wide RGB24 frame.
+pub fn rgb(frame: &[u8], w: u32, x: u32, y: u32) -> [u8; 3] {
+    let i = ((y * w + x) * 3) as usize;
+    [frame[i], frame[i + 1], frame[i + 2]]
+}
+
+/// Colours within a small tolerance (video is lossy).
+pub fn near(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 16)
+}

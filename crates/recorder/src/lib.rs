@@ -1,0 +1,574 @@
+//! The recorder: screens in, one crash-safe video stream per monitor out.
+//!
+//! [`Recorder::start`] runs a loop on its own thread. Every tick (1/fps) it
+//! asks the [`capture::Source`] what changed, and for each monitor stream:
+//!
+//! * **variable frame rate** — nothing changed: no frame (the previous one
+//!   simply lasts longer), except a heartbeat frame at least every second so
+//!   fragments keep flowing; something changed: convert only the dirty rows,
+//!   encode, mux;
+//! * **keyframes** every `keyframe_interval` of wall time (and after resume);
+//! * **blanking** — while paused, the frames are the flat PAUSED picture, the
+//!   stream and its timeline go on;
+//! * **hot-plug** — a monitor that appears starts its own stream, one that
+//!   disappears ends its stream cleanly.
+//!
+//! Each finished segment goes to a [`media::sink::SegmentSink`] made by the
+//! caller's [`SinkFactory`] (plain MP4 files for `screenrec record`,
+//! encrypted spool files for SRS), which writes it durably before the loop
+//! goes on. What happened is reported as [`RecorderEvent`]s on a channel.
+//! This crate knows nothing of HTTP, SQL or async runtimes.
+
+pub mod raw;
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use capture::{Frame, Grab, Monitor, Source};
+use media::convert::I420Frame;
+use media::encoder::{EncoderSettings, H264Encoder};
+use media::fmp4::Fmp4Muxer;
+use media::paused::paused_frame;
+use media::sink::SegmentSink;
+
+/// Which monitors to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorSelection {
+    /// Every monitor, including ones that appear later.
+    All,
+    /// The monitor at this index (monitors ordered by desktop position).
+    Index(usize),
+}
+
+/// Recording settings.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// Upper bound of frames per second.
+    pub fps: u32,
+    /// Pinned H.264 QP.
+    pub quality: u8,
+    /// Wall time between forced keyframes.
+    pub keyframe_interval: Duration,
+    /// Target fragment length.
+    pub fragment: Duration,
+    /// Longest gap between two frames, even on a still screen.
+    pub heartbeat: Duration,
+    /// Draw the mouse cursor.
+    pub cursor: bool,
+    /// Which monitors.
+    pub monitors: MonitorSelection,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            fps: 5,
+            quality: 14,
+            keyframe_interval: Duration::from_secs(30),
+            fragment: Duration::from_secs(2),
+            heartbeat: Duration::from_secs(1),
+            cursor: true,
+            monitors: MonitorSelection::All,
+        }
+    }
+}
+
+/// Makes the sink of each new monitor stream.
+pub trait SinkFactory: Send {
+    /// A sink for the `n`-th stream of the recording (0-based), which shows `monitor`.
+    fn create(&mut self, monitor: &Monitor, n: usize) -> media::Result<Box<dyn SegmentSink>>;
+}
+
+/// What the recorder reports.
+#[derive(Debug, Clone)]
+pub enum RecorderEvent {
+    /// A monitor stream began.
+    StreamStarted {
+        /// Stream number.
+        stream: usize,
+        /// The monitor.
+        monitor: Monitor,
+        /// Where its media goes.
+        path: std::path::PathBuf,
+        /// Wall-clock time of the stream's media time zero.
+        started_at: SystemTime,
+    },
+    /// A segment is durably on disk.
+    SegmentWritten {
+        /// Stream number.
+        stream: usize,
+        /// Bytes written to disk.
+        bytes: u64,
+        /// Media time of the segment's first sample.
+        start: Duration,
+        /// Media time it covers.
+        duration: Duration,
+    },
+    /// Frames are blanked from this media time on.
+    Paused {
+        /// Media time of the first stream.
+        at: Duration,
+    },
+    /// Frames show the screen again from this media time on.
+    Resumed {
+        /// Media time of the first stream.
+        at: Duration,
+    },
+    /// A monitor stream ended (its monitor disappeared, or the recording stopped).
+    StreamEnded {
+        /// Stream number.
+        stream: usize,
+        /// Media time covered.
+        duration: Duration,
+        /// Frames encoded.
+        frames: u64,
+    },
+}
+
+/// How a recording ended.
+#[derive(Debug)]
+pub struct Summary {
+    /// Streams that were recorded, with their final duration and frame count.
+    pub streams: Vec<StreamSummary>,
+    /// The error that stopped the recording early (disk full, display lost), if any.
+    pub error: Option<RecorderError>,
+}
+
+/// One stream of a finished recording.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    /// The monitor.
+    pub monitor: Monitor,
+    /// Where the media went.
+    pub path: std::path::PathBuf,
+    /// Media time covered.
+    pub duration: Duration,
+    /// Frames encoded.
+    pub frames: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Errors of the recorder.
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    /// The screen source failed.
+    #[error(transparent)]
+    Capture(#[from] capture::CaptureError),
+    /// Encoding or writing failed (disk full shows up here as an I/O error).
+    #[error(transparent)]
+    Media(#[from] media::MediaError),
+    /// The selected monitor does not exist.
+    #[error("monitor {index} does not exist: the desktop has {count} monitor(s), 0..{count}")]
+    NoSuchMonitor {
+        /// The index asked for.
+        index: usize,
+        /// How many there are.
+        count: usize,
+    },
+    /// The recorder thread is gone.
+    #[error("the recorder thread stopped unexpectedly")]
+    ThreadGone,
+}
+
+enum Control {
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// A running recording.
+pub struct Recorder {
+    control: Sender<Control>,
+    events: Receiver<RecorderEvent>,
+    thread: Option<JoinHandle<Summary>>,
+}
+
+impl Recorder {
+    /// Checks the monitor selection and starts recording on a new thread.
+    pub fn start(
+        mut source: Box<dyn Source>,
+        config: RecorderConfig,
+        sinks: Box<dyn SinkFactory>,
+    ) -> Result<Recorder, RecorderError> {
+        let monitors = source.monitors()?;
+        if let MonitorSelection::Index(index) = config.monitors
+            && index >= monitors.len()
+        {
+            return Err(RecorderError::NoSuchMonitor {
+                index,
+                count: monitors.len(),
+            });
+        }
+        // Fail early on a bad quality value, before any file exists.
+        H264Encoder::new(EncoderSettings {
+            qp: config.quality,
+            max_fps: config.fps,
+        })?;
+        source.set_cursor(config.cursor);
+        let (control, control_rx) = mpsc::channel();
+        let (events_tx, events) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || {
+                Loop {
+                    source,
+                    config,
+                    sinks,
+                    events: events_tx,
+                    streams: Vec::new(),
+                    ended: Vec::new(),
+                    next_stream: 0,
+                    paused: false,
+                    origin: Instant::now(),
+                    selected: None,
+                }
+                .run(control_rx)
+            })
+            .map_err(|e| RecorderError::Media(media::MediaError::Io(e)))?;
+        Ok(Recorder {
+            control,
+            events,
+            thread: Some(thread),
+        })
+    }
+
+    /// Blanks the frames from now on (the stream goes on).
+    pub fn pause(&self) {
+        let _ = self.control.send(Control::Pause);
+    }
+
+    /// Shows the screen again.
+    pub fn resume(&self) {
+        let _ = self.control.send(Control::Resume);
+    }
+
+    /// Events reported so far (and as they come).
+    pub fn events(&self) -> &Receiver<RecorderEvent> {
+        &self.events
+    }
+
+    /// True once the recording thread has ended by itself (an error).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Finishes every stream (last fragment written) and returns the summary.
+    pub fn stop(mut self) -> Result<Summary, RecorderError> {
+        let _ = self.control.send(Control::Stop);
+        self.thread
+            .take()
+            .ok_or(RecorderError::ThreadGone)?
+            .join()
+            .map_err(|_| RecorderError::ThreadGone)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Stream {
+    n: usize,
+    monitor: Monitor,
+    frame: Frame,
+    picture: I420Frame,
+    encoder: H264Encoder,
+    muxer: Fmp4Muxer,
+    sink: Box<dyn SegmentSink>,
+    origin: Instant,
+    init_written: bool,
+    last_encode: Option<Instant>,
+    last_keyframe: Option<Instant>,
+    showing_paused: bool,
+    force_keyframe: bool,
+    /// A write failed (disk full): write nothing more, so the file ends at
+    /// its last complete fragment with no hole in its timeline.
+    write_failed: bool,
+    frames: u64,
+    bytes: u64,
+}
+
+struct Loop {
+    source: Box<dyn Source>,
+    config: RecorderConfig,
+    sinks: Box<dyn SinkFactory>,
+    events: Sender<RecorderEvent>,
+    streams: Vec<Stream>,
+    ended: Vec<StreamSummary>,
+    next_stream: usize,
+    paused: bool,
+    origin: Instant,
+    /// For `MonitorSelection::Index`: the monitor chosen at start.
+    selected: Option<Monitor>,
+}
+
+impl Loop {
+    fn run(mut self, control: Receiver<Control>) -> Summary {
+        let error = self.record(&control).err();
+        if let Some(e) = &error {
+            tracing::error!(error = %e, "recording stopped early");
+        }
+        let now = Instant::now();
+        for s in std::mem::take(&mut self.streams) {
+            self.end_stream(s, now);
+        }
+        Summary {
+            streams: std::mem::take(&mut self.ended),
+            error,
+        }
+    }
+
+    fn record(&mut self, control: &Receiver<Control>) -> Result<(), RecorderError> {
+        let monitors = self.source.monitors()?;
+        let wanted: Vec<Monitor> = match self.config.monitors {
+            MonitorSelection::All => monitors,
+            MonitorSelection::Index(i) => monitors.into_iter().skip(i).take(1).collect(),
+        };
+        if let MonitorSelection::Index(_) = self.config.monitors {
+            self.selected = wanted.first().cloned();
+        }
+        for m in wanted {
+            self.start_stream(m)?;
+        }
+        let interval = Duration::from_secs_f64(1.0 / self.config.fps.max(1) as f64);
+        let mut next_tick = Instant::now();
+        loop {
+            self.tick()?;
+            next_tick += interval;
+            let now = Instant::now();
+            if next_tick < now {
+                next_tick = now; // we fell behind: do not try to catch up
+            }
+            loop {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                match control.recv_timeout(wait) {
+                    Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    Ok(Control::Pause) => self.set_paused(true),
+                    Ok(Control::Resume) => self.set_paused(false),
+                    Err(RecvTimeoutError::Timeout) => break,
+                }
+            }
+        }
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        if self.paused == paused {
+            return;
+        }
+        self.paused = paused;
+        let at = self.origin.elapsed();
+        let _ = self.events.send(if paused {
+            RecorderEvent::Paused { at }
+        } else {
+            RecorderEvent::Resumed { at }
+        });
+        tracing::info!(paused, at_ms = at.as_millis() as u64, "blanking changed");
+        // Encode the change right away rather than at the next tick.
+        if let Err(e) = self.tick() {
+            tracing::warn!(error = %e, "tick after pause/resume failed");
+        }
+    }
+
+    fn start_stream(&mut self, monitor: Monitor) -> Result<(), RecorderError> {
+        let n = self.next_stream;
+        self.next_stream += 1;
+        let sink = self.sinks.create(&monitor, n)?;
+        let encoder = H264Encoder::new(EncoderSettings {
+            qp: self.config.quality,
+            max_fps: self.config.fps,
+        })?;
+        let picture = I420Frame::new(monitor.width, monitor.height)?;
+        let muxer = Fmp4Muxer::new(picture.width(), picture.height(), self.config.fragment);
+        tracing::info!(stream = n, monitor = %monitor.name, path = %sink.path().display(), "stream started");
+        let _ = self.events.send(RecorderEvent::StreamStarted {
+            stream: n,
+            monitor: monitor.clone(),
+            path: sink.path().to_path_buf(),
+            started_at: SystemTime::now(),
+        });
+        self.streams.push(Stream {
+            n,
+            monitor,
+            frame: Frame::default(),
+            picture,
+            encoder,
+            muxer,
+            sink,
+            origin: Instant::now(),
+            init_written: false,
+            last_encode: None,
+            last_keyframe: None,
+            showing_paused: false,
+            force_keyframe: false,
+            write_failed: false,
+            frames: 0,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    fn end_stream(&mut self, mut s: Stream, now: Instant) {
+        let end = now.duration_since(s.origin);
+        match s.muxer.finish(end) {
+            Ok(Some(seg)) if s.init_written && !s.write_failed => {
+                match s.sink.write_segment(&seg) {
+                    Ok(b) => s.bytes += b,
+                    Err(e) => tracing::error!(stream = s.n, error = %e, "last fragment lost"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(stream = s.n, error = %e, "finishing the stream failed"),
+        }
+        let duration = if s.frames > 0 { end } else { Duration::ZERO };
+        tracing::info!(
+            stream = s.n,
+            frames = s.frames,
+            duration_ms = duration.as_millis() as u64,
+            "stream ended"
+        );
+        let _ = self.events.send(RecorderEvent::StreamEnded {
+            stream: s.n,
+            duration,
+            frames: s.frames,
+        });
+        self.ended.push(StreamSummary {
+            monitor: s.monitor,
+            path: s.sink.path().to_path_buf(),
+            duration,
+            frames: s.frames,
+            bytes: s.bytes,
+        });
+    }
+
+    fn follow_monitors(&mut self) -> Result<(), RecorderError> {
+        let now_monitors = self.source.monitors()?;
+        let now = Instant::now();
+        // End streams whose monitor is gone (or changed geometry: it restarts).
+        let (keep, gone): (Vec<Stream>, Vec<Stream>) = std::mem::take(&mut self.streams)
+            .into_iter()
+            .partition(|s| now_monitors.contains(&s.monitor));
+        self.streams = keep;
+        for s in gone {
+            self.end_stream(s, now);
+        }
+        let wanted: Vec<Monitor> = match &self.selected {
+            None => now_monitors,
+            // A single selected monitor is followed by name (a resolution
+            // change restarts its stream).
+            Some(sel) => now_monitors
+                .into_iter()
+                .filter(|m| m.name == sel.name)
+                .take(1)
+                .collect(),
+        };
+        for m in wanted {
+            if !self.streams.iter().any(|s| s.monitor == m) {
+                self.start_stream(m)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> Result<(), RecorderError> {
+        if self.source.poll()? {
+            self.follow_monitors()?;
+        }
+        let now = Instant::now();
+        let mut streams = std::mem::take(&mut self.streams);
+        let mut result = Ok(());
+        for s in &mut streams {
+            if let Err(e) = self.tick_stream(s, now) {
+                result = Err(e);
+                break;
+            }
+        }
+        self.streams = streams;
+        result
+    }
+
+    fn tick_stream(&mut self, s: &mut Stream, now: Instant) -> Result<(), RecorderError> {
+        let (w, h) = (s.monitor.width, s.monitor.height);
+        let mut changed = false;
+        if self.paused {
+            if !s.showing_paused {
+                let blank = paused_frame(w, h);
+                s.picture.convert_rows(&blank, w as usize * 4, w, h, 0..h)?;
+                s.showing_paused = true;
+                s.force_keyframe = true;
+                changed = true;
+            }
+        } else {
+            let grab = self.source.grab(&s.monitor, &mut s.frame)?;
+            if s.showing_paused {
+                // Back from blanking: convert the whole current screen.
+                s.picture
+                    .convert_rows(&s.frame.data, s.frame.stride, w, h, 0..h)?;
+                s.showing_paused = false;
+                // A keyframe where the screen comes back, so a seek there
+                // lands on content rather than on the paused picture.
+                s.force_keyframe = true;
+                changed = true;
+            } else if let Grab::Changed(rows) = grab {
+                s.picture
+                    .convert_rows(&s.frame.data, s.frame.stride, w, h, rows)?;
+                changed = true;
+            }
+        }
+        let heartbeat_due = s
+            .last_encode
+            .is_none_or(|t| now.duration_since(t) >= self.config.heartbeat);
+        if !changed && !heartbeat_due {
+            return Ok(());
+        }
+        let keyframe = s
+            .last_keyframe
+            .is_none_or(|t| now.duration_since(t) >= self.config.keyframe_interval)
+            || s.force_keyframe;
+        let pts = now.duration_since(s.origin);
+        let Some(encoded) = s
+            .encoder
+            .encode(&s.picture, keyframe, pts.as_millis() as u64)?
+        else {
+            return Ok(());
+        };
+        s.last_encode = Some(now);
+        s.force_keyframe = false;
+        if encoded.keyframe {
+            s.last_keyframe = Some(now);
+        }
+        if !s.init_written {
+            let Some((sps, pps)) = s.encoder.parameter_sets() else {
+                return Ok(());
+            };
+            let init = s.muxer.init_segment(sps, pps)?;
+            s.bytes += write(s, &init)?;
+            s.init_written = true;
+        }
+        s.frames += 1;
+        if let Some(seg) = s.muxer.push(encoded.sample, pts, encoded.keyframe)? {
+            let bytes = write(s, &seg)?;
+            s.bytes += bytes;
+            let _ = self.events.send(RecorderEvent::SegmentWritten {
+                stream: s.n,
+                bytes,
+                start: seg.start,
+                duration: seg.duration,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn write(s: &mut Stream, segment: &media::fmp4::Segment) -> Result<u64, RecorderError> {
+    s.sink.write_segment(segment).map_err(|e| {
+        s.write_failed = true;
+        e.into()
+    })
+}
