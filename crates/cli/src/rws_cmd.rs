@@ -1,12 +1,186 @@
-//! `screenrec rws` (being built).
+//! `screenrec rws`: the Recording Web Service, and `screenrec rws
+//! import-directory` to load a directory file without starting the server.
+//!
+//! Settings come from defaults, then `--config FILE` (TOML), then
+//! `SCREENREC_RWS_*` environment variables, then flags.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
 
 /// Flags of `screenrec rws`.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<RwsCommand>,
+    /// Address to listen on.
+    #[arg(long, env = "SCREENREC_RWS_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory (created on first start): SQLite database, media.
+    #[arg(long, env = "SCREENREC_RWS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Directory file (TOML: users, places, DNs), imported at every start.
+    #[arg(long, env = "SCREENREC_RWS_DIRECTORY")]
+    directory: Option<PathBuf>,
+    /// Configuration file (TOML) with the same keys as these flags (snake_case).
+    #[arg(long, env = "SCREENREC_RWS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Seconds between heartbeats on the control channel.
+    #[arg(long, env = "SCREENREC_RWS_HEARTBEAT_INTERVAL")]
+    heartbeat_interval: Option<u64>,
+    /// Seconds of silence after which an SRS session is dropped.
+    #[arg(long, env = "SCREENREC_RWS_SILENCE_TIMEOUT")]
+    silence_timeout: Option<u64>,
+    /// Base URL agents' SRS use to reach this RWS (default: the Host of each request).
+    #[arg(long, env = "SCREENREC_RWS_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Print the resulting configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum RwsCommand {
+    /// Validate and import a directory file into a data dir, then exit.
+    ImportDirectory {
+        /// The directory file.
+        file: PathBuf,
+        /// The data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+/// The `--config` file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    directory: Option<PathBuf>,
+    heartbeat_interval: Option<u64>,
+    silence_timeout: Option<u64>,
+    public_url: Option<String>,
+}
 
 /// Runs `screenrec rws`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("screenrec rws is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(RwsCommand::ImportDirectory { file, data_dir }) = args.command {
+        let db = rws::open_db(&data_dir).await?;
+        let report = rws::import_directory_file(&db, &file).await?;
+        println!(
+            "{}: imported ({} added, {} updated, {} removed)",
+            file.display(),
+            report.added,
+            report.updated,
+            report.removed
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--config {}", path.display()))?;
+            toml_parse(&text).with_context(|| format!("--config {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8090)));
+    let Some(data_dir) = args.data_dir.or(file.data_dir) else {
+        bail!("--data-dir is required (or data_dir in --config, or SCREENREC_RWS_DATA_DIR)");
+    };
+    let directory = args.directory.or(file.directory);
+    let heartbeat = args
+        .heartbeat_interval
+        .or(file.heartbeat_interval)
+        .unwrap_or(10);
+    let silence = args.silence_timeout.or(file.silence_timeout).unwrap_or(60);
+    if heartbeat == 0 || silence == 0 || heartbeat >= silence {
+        bail!(
+            "--heartbeat-interval ({heartbeat}) must be at least 1 and below --silence-timeout ({silence})"
+        );
+    }
+    let public_url = args.public_url.or(file.public_url);
+    if let Some(u) = &public_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        bail!("--public-url {u}: expected http://… or https://…");
+    }
+    let config = rws::Config {
+        data_dir,
+        heartbeat_interval: Duration::from_secs(heartbeat),
+        silence_timeout: Duration::from_secs(silence),
+        public_url,
+    };
+    if args.print_config {
+        println!("listen = \"{listen}\"");
+        println!("data_dir = {:?}", config.data_dir.display().to_string());
+        if let Some(d) = &directory {
+            println!("directory = {:?}", d.display().to_string());
+        }
+        println!("heartbeat_interval = {heartbeat}");
+        println!("silence_timeout = {silence}");
+        if let Some(u) = &config.public_url {
+            println!("public_url = {u:?}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let service = rws::Rws::open(config).await?;
+    match &directory {
+        Some(path) => {
+            let report = service.import_directory(path).await?;
+            tracing::info!(
+                file = %path.display(),
+                added = report.added,
+                updated = report.updated,
+                removed = report.removed,
+                "directory imported"
+            );
+        }
+        None => tracing::warn!("no --directory given: using the directory already in the data dir"),
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}: cannot bind"))?;
+    tracing::info!(address = %listen, "RWS listening");
+    rws::serve(listener, service, shutdown_signal()).await?;
+    tracing::info!("RWS stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn toml_parse(text: &str) -> anyhow::Result<FileConfig> {
+    Ok(toml::from_str(text)?)
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

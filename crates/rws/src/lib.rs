@@ -1,1 +1,227 @@
-//! The Recording Web Service: directory, auth, SRS sessions and control hub.
+//! The Recording Web Service (RWS): the server side of screenrec.
+//!
+//! * [`directory`]: the directory file (users, places, DNs, roles), imported
+//!   idempotently into SQLite at every start.
+//! * [`sessions`]: `POST/GET/DELETE /api/v2/srs/sessions`: an SRS opens a
+//!   session with the agent's credentials; RWS checks them and the place
+//!   rules against the directory.
+//! * [`hub`]: the control channel (`GET /api/v2/srs/control`, WebSocket):
+//!   sequenced, acknowledged commands, heartbeats, the silence timeout, and
+//!   `POST /api/v2/srs/sessions/{id}/commands` for administrators.
+//! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
+//!
+//! Entry points: [`Rws::open`] (data dir, migrations, directory import) and
+//! [`serve`] with a bound listener and a shutdown future; [`router`] builds
+//! every route so tests can call it without a socket.
+//!
+//! Invariants: passwords are stored only as argon2id hashes and session
+//! tokens only as SHA-256 hashes; neither is ever logged. Heartbeats are kept
+//! in memory (no database write per heartbeat), so one node holds many
+//! thousands of sessions.
+
+pub mod auth;
+pub mod directory;
+pub mod error;
+pub mod hub;
+pub mod policy;
+pub mod sessions;
+pub mod web;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+pub use error::ApiError;
+
+/// Validated settings of one RWS.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database (and later media) live.
+    pub data_dir: PathBuf,
+    /// How often each side of the control channel sends a heartbeat.
+    pub heartbeat_interval: Duration,
+    /// A session whose SRS has been silent this long is dropped.
+    pub silence_timeout: Duration,
+    /// Base URL SRS uses to reach this RWS (for the control-channel URL);
+    /// `None`: taken from each request's Host header.
+    pub public_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("screenrec-data"),
+            heartbeat_interval: Duration::from_secs(10),
+            silence_timeout: Duration::from_secs(60),
+            public_url: None,
+        }
+    }
+}
+
+/// Errors starting RWS.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data dir cannot be created or used.
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database cannot be opened or migrated.
+    #[error("database {path}: {source}")]
+    Database {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// The directory file is wrong.
+    #[error(transparent)]
+    Directory(#[from] directory::DirectoryError),
+    /// The directory file cannot be read.
+    #[error("directory file {path}: {source}")]
+    DirectoryFile {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Applying the directory failed.
+    #[error("importing the directory: {0}")]
+    Import(sqlx::Error),
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct Rws {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: SqlitePool,
+    /// Live SRS sessions.
+    pub hub: Arc<hub::Hub>,
+}
+
+impl Rws {
+    /// Creates the data dir and database (running migrations) and loads the
+    /// sessions that were live when RWS last stopped.
+    pub async fn open(config: Config) -> Result<Rws, StartError> {
+        let db = open_db(&config.data_dir).await?;
+        let hub = Arc::new(hub::Hub::default());
+        let rws = Rws {
+            config: Arc::new(config),
+            db,
+            hub,
+        };
+        hub::load_sessions(&rws)
+            .await
+            .map_err(|source| StartError::Database {
+                path: rws.config.data_dir.join("screenrec.db"),
+                source,
+            })?;
+        Ok(rws)
+    }
+
+    /// Reads, validates and applies a directory file.
+    pub async fn import_directory(
+        &self,
+        path: &Path,
+    ) -> Result<directory::ImportReport, StartError> {
+        import_directory_file(&self.db, path).await
+    }
+}
+
+/// Opens (creating) `<data_dir>/screenrec.db` and runs the migrations.
+pub async fn open_db(data_dir: &Path) -> Result<SqlitePool, StartError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let path = data_dir.join("screenrec.db");
+    let db_err = |source| StartError::Database {
+        path: path.clone(),
+        source,
+    };
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .map_err(db_err)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true);
+    let db = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(db_err)?;
+    sqlx::migrate!("./migrations")
+        .run(&db)
+        .await
+        .map_err(|e| db_err(e.into()))?;
+    Ok(db)
+}
+
+/// Reads, validates and applies a directory file to a database.
+pub async fn import_directory_file(
+    db: &SqlitePool,
+    path: &Path,
+) -> Result<directory::ImportReport, StartError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StartError::DirectoryFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let dir = directory::parse(&path.display().to_string(), &text)?;
+    directory::import(db, &dir)
+        .await
+        .map_err(StartError::Import)
+}
+
+/// Every route of RWS.
+pub fn router(rws: Rws) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/api/v2/srs/sessions",
+            post(sessions::open).get(sessions::list),
+        )
+        .route(
+            "/api/v2/srs/sessions/{id}",
+            axum::routing::delete(sessions::close),
+        )
+        .route("/api/v2/srs/sessions/{id}/commands", post(hub::command))
+        .route("/api/v2/srs/control", get(hub::control))
+        .fallback(web::static_file)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        .with_state(rws)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Serves RWS on `listener` until `shutdown` completes; the background
+/// tasks (silence timeout) stop with it.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    rws: Rws,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(hub::sweep(rws.clone()));
+    let app = router(rws);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweeper.abort();
+    result
+}

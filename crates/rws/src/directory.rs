@@ -1,0 +1,649 @@
+//! The directory file (TOML): switches, places with their DNs, users, the
+//! cluster `recording_when` and the desktop origins allowed to call SRS.
+//!
+//! [`parse`] reads and validates a file completely before anything is
+//! written; every error names the file, the line and the item. [`import`]
+//! then applies it in one transaction, idempotently: the same file twice
+//! changes nothing (a plain password that still matches its stored hash
+//! keeps that hash), and what is no longer in the file is removed.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use serde::Deserialize;
+use sqlx::SqlitePool;
+use toml::Spanned;
+
+use crate::policy::check_recording_when;
+
+/// A `users` row: (username or id, password_hash, first_name, last_name,
+/// roles, default_place, recording_when).
+pub(crate) type UserRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// Roles a user may have.
+pub const ROLES: [&str; 4] = ["agent", "supervisor", "admin", "integration"];
+
+/// A directory file that cannot be imported, with where and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {item}{message}")]
+pub struct DirectoryError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// The item (`user 'agent1'`, `place 'Place_Hot'`), with a trailing ": ", or empty.
+    pub item: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    recording_when: Option<Spanned<String>>,
+    #[serde(default)]
+    allowed_origins: Vec<Spanned<String>>,
+    #[serde(default)]
+    switch: Vec<Spanned<RawSwitch>>,
+    #[serde(default)]
+    place: Vec<Spanned<RawPlace>>,
+    #[serde(default)]
+    user: Vec<Spanned<RawUser>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwitch {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlace {
+    name: String,
+    #[serde(default)]
+    devices: Vec<RawDevice>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    dn: String,
+    switch: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    username: String,
+    password: Option<String>,
+    password_hash: Option<String>,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    default_place: Option<String>,
+    recording_when: Option<String>,
+}
+
+/// A place and its devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// Name.
+    pub name: String,
+    /// Devices (DN on switch).
+    pub devices: Vec<proto::Device>,
+}
+
+/// How a user's password is given in the file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Password {
+    /// In clear: hashed on import.
+    Plain(String),
+    /// Already an argon2id PHC string.
+    Hash(String),
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Password::Plain(_) => "Plain(<redacted>)",
+            Password::Hash(_) => "Hash(<redacted>)",
+        })
+    }
+}
+
+/// A user entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Login name.
+    pub username: String,
+    /// Password or hash.
+    pub password: Password,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Default place.
+    pub default_place: Option<String>,
+    /// Per-agent `recordingWhen` override.
+    pub recording_when: Option<String>,
+}
+
+/// A validated directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    /// Cluster-level `recordingWhen`.
+    pub recording_when: Option<String>,
+    /// Desktop origins allowed to call SRS.
+    pub allowed_origins: Vec<String>,
+    /// Switch names.
+    pub switches: Vec<String>,
+    /// Places.
+    pub places: Vec<Place>,
+    /// Users.
+    pub users: Vec<User>,
+}
+
+/// What an import changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Users, places or switches added.
+    pub added: usize,
+    /// Users or places whose fields changed.
+    pub updated: usize,
+    /// Removed because they are no longer in the file.
+    pub removed: usize,
+}
+
+impl ImportReport {
+    /// True when the import changed nothing.
+    pub fn is_noop(&self) -> bool {
+        self.added == 0 && self.updated == 0 && self.removed == 0
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Parses and validates a directory file's text.
+pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
+    let err = |span: Range<usize>, item: String, message: String| DirectoryError {
+        file: file.to_string(),
+        line: line_of(text, span.start),
+        item: if item.is_empty() {
+            item
+        } else {
+            format!("{item}: ")
+        },
+        message,
+    };
+    let raw: RawDirectory = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        err(span, String::new(), e.message().to_string())
+    })?;
+
+    if let Some(rw) = &raw.recording_when {
+        check_recording_when(rw.get_ref()).map_err(|(col, m)| {
+            err(
+                rw.span(),
+                "recording_when".into(),
+                format!("column {col}: {m}"),
+            )
+        })?;
+    }
+    let mut origins = Vec::new();
+    for o in &raw.allowed_origins {
+        let v = o.get_ref().trim_end_matches('/');
+        let ok = (v.starts_with("http://") || v.starts_with("https://"))
+            && !v
+                .split_once("://")
+                .is_some_and(|(_, h)| h.is_empty() || h.contains('/'));
+        if !ok || v == "*" {
+            return Err(err(
+                o.span(),
+                format!("allowed_origins '{}'", o.get_ref()),
+                "an origin is scheme://host[:port] (wildcards inside the host only, e.g. https://*.example.com)".into(),
+            ));
+        }
+        origins.push(v.to_string());
+    }
+
+    let mut switches = Vec::new();
+    for s in &raw.switch {
+        let name = s.get_ref().name.trim().to_string();
+        if name.is_empty() {
+            return Err(err(s.span(), "switch".into(), "name is empty".into()));
+        }
+        if switches.contains(&name) {
+            return Err(err(
+                s.span(),
+                format!("switch '{name}'"),
+                "duplicate name".into(),
+            ));
+        }
+        switches.push(name);
+    }
+
+    let mut places: Vec<Place> = Vec::new();
+    let mut seen_devices: HashSet<(String, String)> = HashSet::new();
+    for p in &raw.place {
+        let rp = p.get_ref();
+        let item = format!("place '{}'", rp.name);
+        if rp.name.trim().is_empty() {
+            return Err(err(p.span(), "place".into(), "name is empty".into()));
+        }
+        if places.iter().any(|q| q.name == rp.name) {
+            return Err(err(p.span(), item, "duplicate name".into()));
+        }
+        let mut devices = Vec::new();
+        for d in &rp.devices {
+            if !switches.contains(&d.switch) {
+                return Err(err(
+                    p.span(),
+                    item,
+                    format!(
+                        "device {}@{}: switch '{}' does not exist",
+                        d.dn, d.switch, d.switch
+                    ),
+                ));
+            }
+            if d.dn.trim().is_empty() {
+                return Err(err(p.span(), item, "a device has an empty dn".into()));
+            }
+            if !seen_devices.insert((d.dn.clone(), d.switch.clone())) {
+                return Err(err(
+                    p.span(),
+                    item,
+                    format!("device {}@{} belongs to another place too", d.dn, d.switch),
+                ));
+            }
+            devices.push(proto::Device {
+                dn: d.dn.clone(),
+                switch: d.switch.clone(),
+            });
+        }
+        places.push(Place {
+            name: rp.name.clone(),
+            devices,
+        });
+    }
+
+    let mut users: Vec<User> = Vec::new();
+    for u in &raw.user {
+        let ru = u.get_ref();
+        let item = format!("user '{}'", ru.username);
+        if ru.username.trim().is_empty() || ru.username.contains(':') {
+            return Err(err(
+                u.span(),
+                "user".into(),
+                "username is empty or contains ':'".into(),
+            ));
+        }
+        if users.iter().any(|v| v.username == ru.username) {
+            return Err(err(u.span(), item, "duplicate username".into()));
+        }
+        let password = match (&ru.password, &ru.password_hash) {
+            (Some(p), None) if !p.is_empty() => Password::Plain(p.clone()),
+            (None, Some(h)) if h.starts_with("$argon2id$") => Password::Hash(h.clone()),
+            (None, Some(_)) => {
+                return Err(err(
+                    u.span(),
+                    item,
+                    "password_hash must be an argon2id hash ($argon2id$…)".into(),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    u.span(),
+                    item,
+                    "give password or password_hash, not both".into(),
+                ));
+            }
+            _ => {
+                return Err(err(
+                    u.span(),
+                    item,
+                    "password (or password_hash) is required".into(),
+                ));
+            }
+        };
+        if ru.roles.is_empty() {
+            return Err(err(
+                u.span(),
+                item,
+                format!("roles is empty; use some of {ROLES:?}"),
+            ));
+        }
+        for r in &ru.roles {
+            if !ROLES.contains(&r.as_str()) {
+                return Err(err(
+                    u.span(),
+                    item,
+                    format!("unknown role '{r}'; roles are {ROLES:?}"),
+                ));
+            }
+        }
+        if let Some(dp) = &ru.default_place
+            && !places.iter().any(|p| &p.name == dp)
+        {
+            return Err(err(
+                u.span(),
+                item,
+                format!("default_place '{dp}' does not exist"),
+            ));
+        }
+        if let Some(rw) = &ru.recording_when {
+            check_recording_when(rw).map_err(|(col, m)| {
+                err(
+                    u.span(),
+                    item.clone(),
+                    format!("recording_when column {col}: {m}"),
+                )
+            })?;
+        }
+        users.push(User {
+            username: ru.username.clone(),
+            password,
+            first_name: ru.first_name.clone(),
+            last_name: ru.last_name.clone(),
+            roles: ru.roles.clone(),
+            default_place: ru.default_place.clone(),
+            recording_when: ru.recording_when.clone(),
+        });
+    }
+    Ok(Directory {
+        recording_when: raw.recording_when.map(|r| r.into_inner()),
+        allowed_origins: origins,
+        switches,
+        places,
+        users,
+    })
+}
+
+/// Hashes a password with argon2id (default parameters: 19 MiB, t=2, p=1).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Checks a password against an argon2id PHC string.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// Applies a validated directory in one transaction.
+pub async fn import(pool: &SqlitePool, dir: &Directory) -> Result<ImportReport, sqlx::Error> {
+    let mut report = ImportReport::default();
+    let mut tx = pool.begin().await?;
+
+    for (key, value) in [
+        (
+            "recording_when",
+            dir.recording_when.clone().unwrap_or_default(),
+        ),
+        (
+            "allowed_origins",
+            serde_json::to_string(&dir.allowed_origins).unwrap_or_default(),
+        ),
+    ] {
+        let old: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if old.as_deref() != Some(value.as_str()) {
+            sqlx::query("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                .bind(key)
+                .bind(&value)
+                .execute(&mut *tx)
+                .await?;
+            report.updated += usize::from(old.is_some());
+            report.added += usize::from(old.is_none());
+        }
+    }
+
+    // Users first go (their default places may disappear), then places, then switches.
+    let old_users: Vec<UserRow> =
+        sqlx::query_as("SELECT username, password_hash, first_name, last_name, roles, default_place, recording_when FROM users")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (name, ..) in &old_users {
+        if !dir.users.iter().any(|u| &u.username == name) {
+            sqlx::query("DELETE FROM users WHERE username = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM srs_sessions WHERE username = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            report.removed += 1;
+        }
+    }
+    let old_places: Vec<(String,)> = sqlx::query_as("SELECT name FROM places")
+        .fetch_all(&mut *tx)
+        .await?;
+    let old_devices: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT dn, switch, place FROM devices ORDER BY rowid")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (name,) in &old_places {
+        if !dir.places.iter().any(|p| &p.name == name) {
+            sqlx::query("UPDATE users SET default_place = NULL WHERE default_place = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM devices WHERE place = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM places WHERE name = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            report.removed += 1;
+        }
+    }
+    let old_switches: Vec<(String,)> = sqlx::query_as("SELECT name FROM switches")
+        .fetch_all(&mut *tx)
+        .await?;
+    for s in &dir.switches {
+        if !old_switches.iter().any(|(o,)| o == s) {
+            sqlx::query("INSERT INTO switches(name) VALUES (?)")
+                .bind(s)
+                .execute(&mut *tx)
+                .await?;
+            report.added += 1;
+        }
+    }
+    for p in &dir.places {
+        let existed = old_places.iter().any(|(o,)| o == &p.name);
+        let old: Vec<(String, String)> = old_devices
+            .iter()
+            .filter(|(_, _, place)| place == &p.name)
+            .map(|(dn, sw, _)| (dn.clone(), sw.clone()))
+            .collect();
+        let new: Vec<(String, String)> = p
+            .devices
+            .iter()
+            .map(|d| (d.dn.clone(), d.switch.clone()))
+            .collect();
+        if !existed {
+            sqlx::query("INSERT INTO places(name) VALUES (?)")
+                .bind(&p.name)
+                .execute(&mut *tx)
+                .await?;
+            report.added += 1;
+        } else if old != new {
+            report.updated += 1;
+        }
+        if old != new {
+            sqlx::query("DELETE FROM devices WHERE place = ?")
+                .bind(&p.name)
+                .execute(&mut *tx)
+                .await?;
+            for d in &p.devices {
+                // A device that moved from another place is taken over.
+                sqlx::query("DELETE FROM devices WHERE dn = ? AND switch = ?")
+                    .bind(&d.dn)
+                    .bind(&d.switch)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO devices(dn, switch, place) VALUES (?, ?, ?)")
+                    .bind(&d.dn)
+                    .bind(&d.switch)
+                    .bind(&p.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    for (name,) in &old_switches {
+        if !dir.switches.contains(name) {
+            sqlx::query("DELETE FROM devices WHERE switch = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM switches WHERE name = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            report.removed += 1;
+        }
+    }
+    for u in &dir.users {
+        let old = old_users.iter().find(|o| o.0 == u.username);
+        let hash = match (&u.password, old) {
+            (Password::Hash(h), _) => h.clone(),
+            (Password::Plain(p), Some(o)) if verify_password(p, &o.1) => o.1.clone(),
+            (Password::Plain(p), _) => {
+                hash_password(p).map_err(|e| sqlx::Error::Protocol(format!("hashing: {e}")))?
+            }
+        };
+        let roles = u.roles.join(",");
+        let row = (
+            u.username.clone(),
+            hash.clone(),
+            u.first_name.clone(),
+            u.last_name.clone(),
+            roles.clone(),
+            u.default_place.clone(),
+            u.recording_when.clone(),
+        );
+        if old == Some(&row) {
+            continue;
+        }
+        if old.is_some() {
+            report.updated += 1;
+        } else {
+            report.added += 1;
+        }
+        sqlx::query(
+            "INSERT INTO users(id, username, password_hash, first_name, last_name, roles, default_place, recording_when)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(username) DO UPDATE SET password_hash = excluded.password_hash,
+               first_name = excluded.first_name, last_name = excluded.last_name, roles = excluded.roles,
+               default_place = excluded.default_place, recording_when = excluded.recording_when",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&u.username)
+        .bind(&hash)
+        .bind(&u.first_name)
+        .bind(&u.last_name)
+        .bind(&roles)
+        .bind(&u.default_place)
+        .bind(&u.recording_when)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::{Expect, expect};
+
+    const BASE: &str = r#"
+[[switch]]
+name = "SIP"
+
+[[place]]
+name = "P1"
+devices = [{ dn = "1001", switch = "SIP" }]
+"#;
+
+    fn check(extra: &str, want: Expect) {
+        let text = format!("{BASE}{extra}");
+        let got = match parse("dir.toml", &text) {
+            Ok(d) => format!("ok: {} users", d.users.len()),
+            Err(e) => e.to_string(),
+        };
+        want.assert_eq(&got);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_item() {
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\ndefault_place = \"P1\"\n",
+            expect!["ok: 1 users"],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\ndefault_place = \"Nope\"\n",
+            expect!["dir.toml:8: user 'a': default_place 'Nope' does not exist"],
+        );
+        check(
+            "[[place]]\nname = \"P2\"\ndevices = [{ dn = \"1\", switch = \"Other\" }]\n",
+            expect!["dir.toml:8: place 'P2': device 1@Other: switch 'Other' does not exist"],
+        );
+        check(
+            "[[place]]\nname = \"P1\"\n",
+            expect!["dir.toml:8: place 'P1': duplicate name"],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\ncolour = \"red\"\n",
+            expect![
+                "dir.toml:12: unknown field `colour`, expected one of `username`, `password`, `password_hash`, `first_name`, `last_name`, `roles`, `default_place`, `recording_when`"
+            ],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"boss\"]\n",
+            expect![[
+                r#"dir.toml:8: user 'a': unknown role 'boss'; roles are ["agent", "supervisor", "admin", "integration"]"#
+            ]],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\nrecording_when = \"media=chat,x=1\"\n",
+            expect![
+                "dir.toml:8: user 'a': recording_when column 12: unknown key 'x' (media, queue, direction, data.<key>, sample)"
+            ],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\n[[user]]\nusername = \"a\"\npassword = \"y\"\nroles = [\"agent\"]\n",
+            expect!["dir.toml:12: user 'a': duplicate username"],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\nroles = [\"agent\"]\n",
+            expect!["dir.toml:8: user 'a': password (or password_hash) is required"],
+        );
+    }
+}

@@ -1,0 +1,540 @@
+//! The control hub: every live SRS session, its control channel, its
+//! command queue.
+//!
+//! A session is a row in `srs_sessions` (so it survives an RWS restart) plus
+//! a [`Live`] entry in memory with what changes often: state, last time SRS
+//! was heard from, unacknowledged commands. Commands get a per-session `seq`;
+//! they stay queued until SRS acknowledges them and are resent after every
+//! reconnect (SRS applies a `seq` once and re-acknowledges duplicates). The
+//! first frame SRS sends is `hello` with the last `seq` it applied, which
+//! also keeps `seq` increasing across an RWS restart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use proto::control::{ByeReason, FromAgent, ToAgent};
+use proto::{CaptureSettings, Device, SessionState, SessionSummary};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Rws;
+use crate::auth::{self, require_role};
+use crate::error::ApiError;
+
+/// The outcome of a command: SRS's acknowledgement.
+#[derive(Debug, Clone)]
+pub struct AckResult {
+    /// Applied.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+/// A session as the hub holds it.
+pub struct Live {
+    /// Session id.
+    pub id: String,
+    username: String,
+    place: String,
+    devices: Vec<Device>,
+    token_hash: String,
+    standby: bool,
+    srs_version: String,
+    hostname: Option<String>,
+    opened_at: OffsetDateTime,
+    state: SessionState,
+    last_seen: Instant,
+    last_heartbeat: Option<OffsetDateTime>,
+    next_seq: u64,
+    pending: BTreeMap<u64, ToAgent>,
+    waiters: HashMap<u64, oneshot::Sender<AckResult>>,
+    tx: Option<mpsc::UnboundedSender<ToAgent>>,
+    connection: u64,
+}
+
+impl Live {
+    /// A new session, not yet connected.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: String,
+        username: String,
+        place: String,
+        devices: Vec<Device>,
+        token_hash: String,
+        standby: bool,
+        srs_version: String,
+        hostname: Option<String>,
+    ) -> Live {
+        Live {
+            id,
+            username,
+            place,
+            devices,
+            token_hash,
+            standby,
+            srs_version,
+            hostname,
+            opened_at: OffsetDateTime::now_utc(),
+            state: if standby {
+                SessionState::Standby
+            } else {
+                SessionState::Opened
+            },
+            last_seen: Instant::now(),
+            last_heartbeat: None,
+            next_seq: 1,
+            pending: BTreeMap::new(),
+            waiters: HashMap::new(),
+            tx: None,
+            connection: 0,
+        }
+    }
+
+    fn summary(&self) -> SessionSummary {
+        SessionSummary {
+            session_id: self.id.clone(),
+            user: self.username.clone(),
+            place: self.place.clone(),
+            devices: self.devices.clone(),
+            srs_version: self.srs_version.clone(),
+            hostname: self.hostname.clone(),
+            connected_since: rfc3339(self.opened_at),
+            last_heartbeat: self.last_heartbeat.map(rfc3339),
+            state: self.state,
+        }
+    }
+
+    /// Queues a command (sent now if connected); returns its seq.
+    fn enqueue(&mut self, make: impl FnOnce(u64) -> ToAgent) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let cmd = make(seq);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(cmd.clone());
+        }
+        self.pending.insert(seq, cmd);
+        seq
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Every session of this RWS.
+#[derive(Default)]
+pub struct Hub {
+    sessions: Mutex<HashMap<String, Live>>,
+    connections: std::sync::atomic::AtomicU64,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
+        // A poisoned lock means a handler panicked mid-update; the map is
+        // still usable and RWS must keep serving.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores a new session; a live session replaces the user's other ones
+    /// (they are told `bye session_replaced`).
+    pub async fn open(&self, rws: &Rws, live: Live) -> Result<(), ApiError> {
+        let replaced: Vec<String> = {
+            let mut map = self.lock();
+            let ids: Vec<String> = map
+                .values()
+                .filter(|s| {
+                    s.username == live.username && (s.standby == live.standby || !live.standby)
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            for id in &ids {
+                if let Some(mut old) = map.remove(id) {
+                    old.enqueue(|seq| ToAgent::Bye {
+                        seq,
+                        reason: ByeReason::SessionReplaced,
+                    });
+                    tracing::info!(session = %id, user = %old.username, "session replaced");
+                }
+            }
+            ids
+        };
+        let devices = serde_json::to_string(&live.devices).unwrap_or_else(|_| "[]".into());
+        let mut tx = rws.db.begin().await?;
+        for id in &replaced {
+            sqlx::query("DELETE FROM srs_sessions WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO srs_sessions(id, username, place, devices, token_hash, standby, srs_version, hostname, opened_at, next_seq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&live.id)
+        .bind(&live.username)
+        .bind(&live.place)
+        .bind(devices)
+        .bind(&live.token_hash)
+        .bind(live.standby)
+        .bind(&live.srs_version)
+        .bind(&live.hostname)
+        .bind(rfc3339(live.opened_at))
+        .bind(live.next_seq as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.lock().insert(live.id.clone(), live);
+        Ok(())
+    }
+
+    /// Summaries, standby sessions only when asked.
+    pub fn list(&self, standby: bool) -> Vec<SessionSummary> {
+        let mut out: Vec<SessionSummary> = self
+            .lock()
+            .values()
+            .filter(|s| standby || s.state != SessionState::Standby)
+            .map(Live::summary)
+            .collect();
+        out.sort_by(|a, b| a.user.cmp(&b.user).then(a.session_id.cmp(&b.session_id)));
+        out
+    }
+
+    /// True when `hash` is the token hash of session `id`.
+    pub fn token_matches(&self, id: &str, hash: &str) -> bool {
+        self.lock()
+            .get(id)
+            .is_some_and(|s| auth::same_hash(&s.token_hash, hash))
+    }
+
+    fn find_by_token(&self, hash: &str) -> Option<String> {
+        self.lock()
+            .values()
+            .find(|s| auth::same_hash(&s.token_hash, hash))
+            .map(|s| s.id.clone())
+    }
+
+    /// Ends a session (its control channel closes). False if unknown.
+    pub async fn remove(&self, rws: &Rws, id: &str) -> Result<bool, ApiError> {
+        let removed = self.lock().remove(id);
+        sqlx::query("DELETE FROM srs_sessions WHERE id = ?")
+            .bind(id)
+            .execute(&rws.db)
+            .await?;
+        Ok(removed.is_some())
+    }
+}
+
+/// Loads the sessions persisted by a previous run, as `disconnected`.
+pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        bool,
+        String,
+        Option<String>,
+        String,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, username, place, devices, token_hash, standby, srs_version, hostname, opened_at, next_seq FROM srs_sessions",
+    )
+    .fetch_all(&rws.db)
+    .await?;
+    let mut map = rws.hub.lock();
+    for (
+        id,
+        username,
+        place,
+        devices,
+        token_hash,
+        standby,
+        srs_version,
+        hostname,
+        opened_at,
+        next_seq,
+    ) in rows
+    {
+        let mut live = Live::new(
+            id.clone(),
+            username,
+            place,
+            serde_json::from_str(&devices).unwrap_or_default(),
+            token_hash,
+            standby,
+            srs_version,
+            hostname,
+        );
+        live.opened_at = OffsetDateTime::parse(&opened_at, &Rfc3339).unwrap_or(live.opened_at);
+        live.next_seq = next_seq.max(1) as u64;
+        if !standby {
+            live.state = SessionState::Disconnected;
+        }
+        map.insert(id, live);
+    }
+    if !map.is_empty() {
+        tracing::info!(
+            sessions = map.len(),
+            "sessions restored; waiting for their SRS to reconnect"
+        );
+    }
+    Ok(())
+}
+
+/// Drops sessions whose SRS has been silent past the silence timeout.
+pub async fn sweep(rws: Rws) {
+    let period =
+        (rws.config.silence_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(period).await;
+        let expired: Vec<String> = rws
+            .hub
+            .lock()
+            .values()
+            .filter(|s| {
+                s.state != SessionState::Standby
+                    && s.last_seen.elapsed() > rws.config.silence_timeout
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        for id in expired {
+            tracing::info!(session = %id, "SRS silent past the timeout: session dropped");
+            if let Err(e) = rws.hub.remove(&rws, &id).await {
+                tracing::error!(session = %id, error = %e, "dropping a silent session");
+            }
+        }
+    }
+}
+
+/// `GET /api/v2/srs/control`: the WebSocket of one session.
+pub async fn control(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let token = auth::bearer_token(&headers).ok_or_else(|| {
+        ApiError::Unauthenticated("Authorization: Bearer <session token> required".into())
+    })?;
+    let id = rws
+        .hub
+        .find_by_token(&auth::token_hash(&token))
+        .ok_or_else(|| ApiError::Unauthenticated("unknown or ended session".into()))?;
+    let Ok(ws) = ws else {
+        return Err(ApiError::invalid(
+            "this endpoint is a WebSocket (Upgrade: websocket)",
+        ));
+    };
+    Ok(ws.on_upgrade(move |socket| run_channel(rws, id, socket)))
+}
+
+async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    // The first frame must be hello.
+    let hello = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
+    let last_seq = match hello {
+        Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<FromAgent>(&text) {
+            Ok(FromAgent::Hello { last_seq, .. }) => last_seq,
+            _ => {
+                tracing::warn!(session = %id, "control channel: first frame was not hello");
+                return;
+            }
+        },
+        _ => return,
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<ToAgent>();
+    let connection = rws
+        .hub
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    let resend: Vec<ToAgent> = {
+        let mut map = rws.hub.lock();
+        let Some(s) = map.get_mut(&id) else {
+            return;
+        };
+        s.next_seq = s.next_seq.max(last_seq + 1);
+        // Commands SRS already applied (its ack was lost): done.
+        let applied: Vec<u64> = s.pending.range(..=last_seq).map(|(k, _)| *k).collect();
+        for seq in applied {
+            s.pending.remove(&seq);
+            if let Some(w) = s.waiters.remove(&seq) {
+                let _ = w.send(AckResult {
+                    ok: true,
+                    error: None,
+                });
+            }
+        }
+        s.state = SessionState::Connected;
+        s.standby = false;
+        s.last_seen = Instant::now();
+        s.last_heartbeat = Some(OffsetDateTime::now_utc());
+        s.tx = Some(tx);
+        s.connection = connection;
+        s.pending.values().cloned().collect()
+    };
+    tracing::info!(session = %id, last_seq, resend = resend.len(), "control channel connected");
+    for cmd in resend {
+        if send(&mut sink, &cmd).await.is_err() {
+            break;
+        }
+    }
+    let mut heartbeat = tokio::time::interval(rws.config.heartbeat_interval);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            frame = stream.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                let msg = match serde_json::from_str::<FromAgent>(&text) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(session = %id, error = %e, "control channel: bad frame ignored");
+                        continue;
+                    }
+                };
+                let mut ended = false;
+                {
+                    let mut map = rws.hub.lock();
+                    let Some(s) = map.get_mut(&id) else { break };
+                    s.last_seen = Instant::now();
+                    s.last_heartbeat = Some(OffsetDateTime::now_utc());
+                    if let FromAgent::Ack { seq, ok, error } = msg {
+                        if let Some(cmd) = s.pending.remove(&seq) {
+                            ended = matches!(cmd, ToAgent::Bye { .. });
+                        }
+                        if let Some(w) = s.waiters.remove(&seq) {
+                            let _ = w.send(AckResult { ok, error });
+                        }
+                    }
+                }
+                if ended {
+                    let _ = rws.hub.remove(&rws, &id).await;
+                    break;
+                }
+            }
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                if send(&mut sink, &cmd).await.is_err() {
+                    break;
+                }
+            }
+            _ = heartbeat.tick() => {
+                if send(&mut sink, &ToAgent::Heartbeat).await.is_err() {
+                    break;
+                }
+                // The session was removed (timeout, admin, replaced): close.
+                if !rws.hub.lock().contains_key(&id) {
+                    break;
+                }
+            }
+        }
+    }
+    // Drain what is queued (a bye for a replaced session) before closing.
+    while let Ok(cmd) = rx.try_recv() {
+        let _ = send(&mut sink, &cmd).await;
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    let mut map = rws.hub.lock();
+    if let Some(s) = map.get_mut(&id)
+        && s.connection == connection
+    {
+        s.state = SessionState::Disconnected;
+        s.tx = None;
+    }
+    tracing::info!(session = %id, "control channel closed");
+}
+
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    msg: &ToAgent,
+) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(msg).unwrap_or_default();
+    sink.send(Message::Text(text.into())).await
+}
+
+/// Body of `POST /api/v2/srs/sessions/{id}/commands`.
+#[derive(Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+enum CommandRequest {
+    Config {
+        capture: Option<CaptureSettings>,
+        #[serde(default)]
+        allowed_origins: Vec<String>,
+    },
+    Bye,
+}
+
+/// Query of the command endpoint.
+#[derive(Deserialize)]
+pub struct CommandQuery {
+    timeout_s: Option<u64>,
+}
+
+/// Sends a command to a session's SRS and reports its acknowledgement.
+pub async fn command(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<CommandQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_role(&rws.db, &headers, &["admin"]).await?;
+    let req: CommandRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "request body: {e} (expected {{\"command\": \"config\" | \"bye\", ...}})"
+        ))
+    })?;
+    let timeout = Duration::from_secs(q.timeout_s.unwrap_or(10).clamp(1, 60));
+    let (seq, waiter) = {
+        let mut map = rws.hub.lock();
+        let s = map
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::NotFound(format!("no session '{id}'")))?;
+        let seq = match req {
+            CommandRequest::Config {
+                capture,
+                allowed_origins,
+            } => s.enqueue(|seq| ToAgent::Config {
+                seq,
+                capture: capture.unwrap_or_default(),
+                allowed_origins,
+            }),
+            CommandRequest::Bye => s.enqueue(|seq| ToAgent::Bye {
+                seq,
+                reason: ByeReason::Admin,
+            }),
+        };
+        let (tx, rx) = oneshot::channel();
+        s.waiters.insert(seq, tx);
+        (seq, rx)
+    };
+    let _ = sqlx::query("UPDATE srs_sessions SET next_seq = ? WHERE id = ?")
+        .bind((seq + 1) as i64)
+        .bind(&id)
+        .execute(&rws.db)
+        .await;
+    match tokio::time::timeout(timeout, waiter).await {
+        Ok(Ok(ack)) => Ok(
+            Json(serde_json::json!({"seq": seq, "ok": ack.ok, "error": ack.error})).into_response(),
+        ),
+        _ => Err(ApiError::Timeout(format!(
+            "SRS did not acknowledge command {seq} within {} s (it stays queued)",
+            timeout.as_secs()
+        ))),
+    }
+}

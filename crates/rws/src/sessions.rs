@@ -1,0 +1,238 @@
+//! `POST /api/v2/srs/sessions` (an SRS opens a session with the agent's
+//! credentials), `GET /api/v2/srs/sessions` (administrators and supervisors
+//! list them), `DELETE /api/v2/srs/sessions/{id}` (SRS ends its own session
+//! at logout or ping timeout, with its bearer token; or an administrator).
+//!
+//! Place rules (`srs-local-api.md`): no place → the user's default place;
+//! a place with one DN → devices may be omitted; several DNs → devices are
+//! required and each must belong to the place.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use proto::{CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, StatusCode as Gws};
+use serde::Deserialize;
+
+use crate::Rws;
+use crate::auth::{self, authenticate, require_role};
+use crate::error::ApiError;
+use crate::hub::Live;
+
+/// Opens an SRS session.
+pub async fn open(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = authenticate(&rws.db, &headers).await?;
+    let req: OpenSessionRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: Gws::ValidationError,
+            message: format!("request body: {e}"),
+        })?;
+    if user.roles.iter().all(|r| r == "integration") {
+        return Err(ApiError::Forbidden(format!(
+            "user '{}' is an integration account, not an agent",
+            user.username
+        )));
+    }
+    let (place, devices) = resolve_place(&rws, &user, req.place.as_deref(), req.devices).await?;
+
+    let recording_when = match &user.recording_when {
+        Some(rw) => rw.clone(),
+        None => setting(&rws, "recording_when")
+            .await?
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "always".into()),
+    };
+    let allowed_origins: Vec<String> = setting(&rws, "allowed_origins")
+        .await?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+
+    let token = auth::new_token();
+    let live = Live::new(
+        uuid::Uuid::new_v4().to_string(),
+        user.username.clone(),
+        place.clone(),
+        devices.clone(),
+        auth::token_hash(&token),
+        req.standby,
+        req.srs_version.clone(),
+        req.hostname.clone(),
+    );
+    let session_id = live.id.clone();
+    rws.hub.open(&rws, live).await?;
+    tracing::info!(session = %session_id, user = %user.username, place = %place, standby = req.standby, "SRS session opened");
+
+    let response = OpenSessionResponse {
+        session_id,
+        token,
+        control_url: control_url(&rws, &headers),
+        user: user.resource(),
+        place,
+        devices,
+        recording_when,
+        allowed_origins,
+        capture: CaptureSettings::default(),
+        heartbeat_interval_s: rws.config.heartbeat_interval.as_secs().max(1),
+        silence_timeout_s: rws.config.silence_timeout.as_secs().max(1),
+    };
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+async fn setting(rws: &Rws, key: &str) -> Result<Option<String>, ApiError> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&rws.db)
+            .await?,
+    )
+}
+
+async fn resolve_place(
+    rws: &Rws,
+    user: &auth::AuthUser,
+    place: Option<&str>,
+    devices: Option<Vec<Device>>,
+) -> Result<(String, Vec<Device>), ApiError> {
+    let place = match place {
+        Some(p) if !p.trim().is_empty() => p.to_string(),
+        _ => user.default_place.clone().ok_or_else(|| {
+            ApiError::invalid(format!(
+                "user '{}' has no default place: 'place' is required",
+                user.username
+            ))
+        })?,
+    };
+    let exists: Option<String> = sqlx::query_scalar("SELECT name FROM places WHERE name = ?")
+        .bind(&place)
+        .fetch_optional(&rws.db)
+        .await?;
+    if exists.is_none() {
+        return Err(ApiError::invalid(format!("unknown place '{place}'")));
+    }
+    let place_devices: Vec<Device> = sqlx::query_as::<_, (String, String)>(
+        "SELECT dn, switch FROM devices WHERE place = ? ORDER BY rowid",
+    )
+    .bind(&place)
+    .fetch_all(&rws.db)
+    .await?
+    .into_iter()
+    .map(|(dn, switch)| Device { dn, switch })
+    .collect();
+    let devices = match devices {
+        None | Some(_) if place_devices.is_empty() => Vec::new(),
+        None if place_devices.len() == 1 => place_devices,
+        None => {
+            return Err(ApiError::invalid(format!(
+                "place '{place}' has {} devices: 'devices' is required",
+                place_devices.len()
+            )));
+        }
+        Some(given) if given.is_empty() && place_devices.len() == 1 => place_devices,
+        Some(given) => {
+            for d in &given {
+                if !place_devices.contains(d) {
+                    let known: Option<String> =
+                        sqlx::query_scalar("SELECT place FROM devices WHERE dn = ? AND switch = ?")
+                            .bind(&d.dn)
+                            .bind(&d.switch)
+                            .fetch_optional(&rws.db)
+                            .await?;
+                    return Err(ApiError::invalid(match known {
+                        None => format!("unknown device {}@{}", d.dn, d.switch),
+                        Some(_) => format!(
+                            "device {}@{} does not belong to place '{place}'",
+                            d.dn, d.switch
+                        ),
+                    }));
+                }
+            }
+            if given.is_empty() {
+                return Err(ApiError::invalid(format!(
+                    "place '{place}' has {} devices: 'devices' is required",
+                    place_devices.len()
+                )));
+            }
+            given
+        }
+    };
+    Ok((place, devices))
+}
+
+fn control_url(rws: &Rws, headers: &HeaderMap) -> String {
+    let base = match &rws.config.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1:8090");
+            format!("http://{host}")
+        }
+    };
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base
+    };
+    format!("{ws}/api/v2/srs/control")
+}
+
+/// Query of the list.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    include: Option<String>,
+}
+
+/// Lists live sessions (admin or supervisor).
+pub async fn list(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    let standby = match q.include.as_deref() {
+        None => false,
+        Some("standby") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "include={other}: the only value is 'standby'"
+            )));
+        }
+    };
+    Ok(Json(
+        serde_json::json!({ "sessions": rws.hub.list(standby) }),
+    ))
+}
+
+/// Ends a session: its own SRS (bearer token) or an administrator.
+pub async fn close(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    match auth::bearer_token(&headers) {
+        Some(token) => {
+            if !rws.hub.token_matches(&id, &auth::token_hash(&token)) {
+                return Err(ApiError::Unauthenticated(
+                    "the token does not belong to this session".into(),
+                ));
+            }
+        }
+        None => {
+            require_role(&rws.db, &headers, &["admin"]).await?;
+        }
+    }
+    if rws.hub.remove(&rws, &id).await? {
+        tracing::info!(session = %id, "SRS session ended");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no session '{id}'")))
+    }
+}
