@@ -196,6 +196,7 @@ pub fn router(rws: Rws) -> Router {
             axum::routing::delete(sessions::close),
         )
         .route("/api/v2/srs/sessions/{id}/commands", post(hub::command))
+        .route("/api/v2/srs/origins", get(sessions::origins))
         .route("/api/v2/srs/control", get(hub::control))
         .fallback(web::static_file)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

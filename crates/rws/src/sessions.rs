@@ -236,3 +236,15 @@ pub async fn close(
         Err(ApiError::NotFound(format!("no session '{id}'")))
     }
 }
+
+/// `GET /api/v2/srs/origins`: the desktop origins SRS must allow (public:
+/// SRS needs them before any login, to answer the browser's pre-flight).
+pub async fn origins(State(rws): State<Rws>) -> Result<impl IntoResponse, ApiError> {
+    let allowed_origins: Vec<String> = setting(&rws, "allowed_origins")
+        .await?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    Ok(Json(
+        serde_json::json!({ "allowed_origins": allowed_origins }),
+    ))
+}

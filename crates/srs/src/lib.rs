@@ -1,1 +1,252 @@
-//! The agent-side Screen Recording Service: loopback API, RWS link, recorder, spool.
+//! The Screen Recording Service (SRS): runs on the agent's PC.
+//!
+//! * [`api`]: the GIR-compatible loopback API the agent desktop calls —
+//!   login (`GET|POST /api/v2/me`), polling (`GET /ping`), logout — with
+//!   CSRF, the session cookie and the GWS envelope (`srs-local-api.md`).
+//! * [`cors`]: CORS with a dynamic allow-list and the private-network
+//!   pre-flight.
+//! * [`link`]: the RWS link — the session opened on RWS with the agent's
+//!   credentials, and the control channel (WebSocket) kept up with capped
+//!   exponential back-off, moving to the peer RWS when the primary keeps
+//!   failing.
+//! * [`tls`]: HTTPS on loopback with a configured or self-signed certificate.
+//!
+//! Invariants: SRS listens on loopback only; the agent's password is
+//! forwarded once to RWS and kept nowhere (only a salted hash of the
+//! `Authorization` value stays in memory, to check `/ping`); nothing
+//! secret is logged.
+
+pub mod api;
+pub mod cors;
+pub mod error;
+pub mod link;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use cors::OriginPattern;
+use url::Url;
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// RWS to use when the login does not name one.
+    pub server: Option<Url>,
+    /// Disaster-recovery RWS when the login does not name one.
+    pub peer_server: Option<Url>,
+    /// Desktop origins from configuration.
+    pub allowed_origins: Vec<OriginPattern>,
+    /// No `/ping` for this long ends the RWS session.
+    pub ping_timeout: Duration,
+    /// How long `server` must keep failing before the session moves to the peer.
+    pub failover_after: Duration,
+    /// Spool folder (recordings; the self-signed certificate in `tls/`).
+    pub spool: PathBuf,
+    /// Served over HTTPS (cookies then need `Secure; SameSite=None`).
+    pub https: bool,
+}
+
+/// Refuses any address that is not loopback.
+pub fn check_loopback(addr: &SocketAddr) -> Result<(), String> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{addr} is not a loopback address: SRS listens on 127.0.0.1 or [::1] only, so that no other machine can reach the agent's session"
+        ))
+    }
+}
+
+/// The logged-in agent, as SRS keeps it.
+pub(crate) struct LocalSession {
+    pub(crate) user: proto::UserResource,
+    /// Salted SHA-256 of the `Authorization` header value of the login.
+    pub(crate) credential_hash: [u8; 32],
+    pub(crate) salt: [u8; 16],
+    pub(crate) cookie: String,
+    pub(crate) csrf: Option<String>,
+    pub(crate) last_ping: Instant,
+    /// The ping timer expired, or RWS ended the session: `/ping` answers 401
+    /// until a new login.
+    pub(crate) stale: bool,
+    pub(crate) rws: link::RwsSession,
+    pub(crate) link: Option<link::LinkHandle>,
+}
+
+struct Inner {
+    config: Config,
+    session: Mutex<Option<LocalSession>>,
+    rws_origins: Mutex<Vec<OriginPattern>>,
+    http: reqwest::Client,
+}
+
+/// Shared state of the service.
+#[derive(Clone)]
+pub struct Srs {
+    inner: Arc<Inner>,
+}
+
+impl Srs {
+    /// Builds the service. Installs the process-wide TLS provider (ring).
+    pub fn new(config: Config) -> Result<Srs, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        std::fs::create_dir_all(&config.spool)
+            .map_err(|e| format!("--spool {}: {e}", config.spool.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&config.spool, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(Srs {
+            inner: Arc::new(Inner {
+                config,
+                session: Mutex::new(None),
+                rws_origins: Mutex::new(Vec::new()),
+                http,
+            }),
+        })
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) fn session(&self) -> MutexGuard<'_, Option<LocalSession>> {
+        // A poisoned lock means a panic mid-update; keep serving.
+        self.inner.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the origins RWS handed over.
+    pub(crate) fn set_rws_origins(&self, origins: &[String]) {
+        let parsed: Vec<OriginPattern> = origins
+            .iter()
+            .filter_map(|o| match OriginPattern::parse(o) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(origin = %o, error = %e, "ignoring an origin RWS sent");
+                    None
+                }
+            })
+            .collect();
+        *self
+            .inner
+            .rws_origins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = parsed;
+    }
+
+    /// Is this browser origin on the allow-list (configuration + RWS)?
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.inner
+            .config
+            .allowed_origins
+            .iter()
+            .any(|p| p.matches(origin))
+            || self
+                .inner
+                .rws_origins
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|p| p.matches(origin))
+    }
+}
+
+/// Every route of the loopback API.
+pub fn router(srs: Srs) -> Router {
+    Router::new()
+        .route(
+            "/api/v2/me",
+            get(api::me_get).post(api::me_post).options(api::preflight),
+        )
+        .route(
+            "/api/v2/me/",
+            get(api::me_get).post(api::me_post).options(api::preflight),
+        )
+        .route("/ping", get(api::ping).options(api::preflight))
+        .route("/ping/", get(api::ping).options(api::preflight))
+        .route("/healthz", get(api::healthz))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            srs.clone(),
+            cors::cors,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(srs)
+}
+
+/// Starts the ping watchdog: when the desktop stops polling, the RWS
+/// session ends and SRS refuses RWS commands until a new login.
+pub fn spawn_watchdog(srs: Srs) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = (srs.config().ping_timeout / 10)
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(period).await;
+            api::expire_if_silent(&srs).await;
+        }
+    })
+}
+
+/// On service stop: ends the agent's RWS session (the PC is going away).
+pub async fn shutdown(srs: &Srs) {
+    let ended = srs.session().take();
+    if let Some(mut s) = ended {
+        if let Some(l) = s.link.take() {
+            l.stop();
+        }
+        if !s.stale {
+            link::end_session(srs, &s.rws).await;
+        }
+    }
+}
+
+/// Keeps the desktop origins of the configured RWS (`--server`) in the
+/// allow-list before any login: the browser's first pre-flight must already
+/// pass. Retries every 2 s until RWS answers, then refreshes every minute.
+pub fn spawn_origin_refresh(srs: Srs) -> Option<tokio::task::JoinHandle<()>> {
+    let server = srs.config().server.clone()?;
+    Some(tokio::spawn(async move {
+        let url = format!(
+            "{}/api/v2/srs/origins",
+            server.as_str().trim_end_matches('/')
+        );
+        loop {
+            let fetched = async {
+                let r = srs.http().get(&url).send().await.ok()?;
+                let v: serde_json::Value = r.error_for_status().ok()?.json().await.ok()?;
+                let list: Vec<String> =
+                    serde_json::from_value(v.get("allowed_origins")?.clone()).ok()?;
+                Some(list)
+            }
+            .await;
+            let wait = match fetched {
+                Some(list) => {
+                    srs.set_rws_origins(&list);
+                    Duration::from_secs(60)
+                }
+                None => Duration::from_secs(2),
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }))
+}
