@@ -17,4 +17,7 @@ fn xvfb_helper_starts_a_display() {
     let info = x.run("xdpyinfo", &[]);
     assert!(info.contains("640x480 pixels"), "{info}");
 }
+mod control_channel;
+mod fixture;
 mod record;
+mod srs_conformance;

@@ -1,0 +1,308 @@
+//! A real RWS (temp data dir, test directory) and real SRS processes, and
+//! a small blocking HTTP client for the tests.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+
+use crate::util::{Proc, free_port, wait_for};
+
+/// The directory the SRS/RWS tests load.
+pub const DIRECTORY: &str = r#"
+recording_when = "always"
+allowed_origins = ["http://desk.test:8000", "https://*.example.com"]
+
+[[switch]]
+name = "SIP_Switch"
+
+[[place]]
+name = "Place_1001"
+devices = [{ dn = "1001", switch = "SIP_Switch" }]
+
+[[place]]
+name = "Place_1002"
+devices = [{ dn = "1002", switch = "SIP_Switch" }]
+
+[[place]]
+name = "Place_Hot"
+devices = [{ dn = "2001", switch = "SIP_Switch" }, { dn = "2002", switch = "SIP_Switch" }]
+
+[[user]]
+username = "agent1"
+password = "pw1"
+first_name = "Ada"
+last_name = "Agent"
+roles = ["agent"]
+default_place = "Place_1001"
+
+[[user]]
+username = "agent2"
+password = "pw2"
+roles = ["agent"]
+default_place = "Place_1002"
+
+[[user]]
+username = "nodefault"
+password = "pw3"
+roles = ["agent"]
+
+[[user]]
+username = "admin"
+password = "adminpw"
+roles = ["admin"]
+
+[[user]]
+username = "sup"
+password = "suppw"
+roles = ["supervisor"]
+"#;
+
+/// A running RWS.
+pub struct Rws {
+    pub proc: Proc,
+    pub url: String,
+    args: Vec<String>,
+    dir: std::path::PathBuf,
+}
+
+impl Rws {
+    /// Starts RWS with the test directory; heartbeat 1 s, silence timeout 3 s.
+    pub fn start(dir: &Path, name: &str) -> Rws {
+        let directory = dir.join("directory.toml");
+        if !directory.exists() {
+            std::fs::write(&directory, DIRECTORY).unwrap();
+        }
+        let port = free_port();
+        let args: Vec<String> = [
+            "rws",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            &dir.join(name).to_string_lossy(),
+            "--directory",
+            &directory.to_string_lossy(),
+            "--heartbeat-interval",
+            "1",
+            "--silence-timeout",
+            "3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut rws = Rws {
+            proc: spawn(name, dir, &args),
+            url: format!("http://127.0.0.1:{port}"),
+            args,
+            dir: dir.to_path_buf(),
+        };
+        rws.wait_healthy();
+        rws
+    }
+
+    fn wait_healthy(&mut self) {
+        let url = format!("{}/healthz", self.url);
+        wait_for("RWS /healthz", Duration::from_secs(20), || {
+            (http("GET", &url, &[], None).status == 200).then_some(())
+        });
+    }
+
+    /// kill -9, then start again on the same port and data dir.
+    pub fn restart(&mut self, name: &str) {
+        self.proc.kill9();
+        self.proc = spawn(name, &self.dir, &self.args);
+        self.wait_healthy();
+    }
+
+    /// `GET /api/v2/srs/sessions` as admin.
+    pub fn sessions(&self) -> Vec<serde_json::Value> {
+        let r = http(
+            "GET",
+            &format!("{}/api/v2/srs/sessions", self.url),
+            &[basic("admin", "adminpw")],
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()["sessions"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the session list satisfies `f`.
+    pub fn wait_sessions(
+        &self,
+        what: &str,
+        f: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        wait_for(what, Duration::from_secs(20), || {
+            let s = self.sessions();
+            f(&s).then_some(s)
+        })
+    }
+}
+
+fn spawn(name: &str, dir: &Path, args: &[String]) -> Proc {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Proc::screenrec(name, dir, &refs, &[])
+}
+
+/// A running SRS.
+pub struct Srs {
+    pub proc: Proc,
+    pub url: String,
+}
+
+impl Srs {
+    /// Starts SRS with extra flags; waits for /healthz.
+    pub fn start(dir: &Path, name: &str, extra: &[&str]) -> Srs {
+        Self::start_scheme(dir, name, extra, "http")
+    }
+
+    /// Same, for `https` when a TLS flag is given.
+    pub fn start_scheme(dir: &Path, name: &str, extra: &[&str], scheme: &str) -> Srs {
+        let port = free_port();
+        let spool = dir.join(format!("{name}-spool"));
+        let mut args = vec![
+            "srs".to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--spool".into(),
+            spool.to_string_lossy().into_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let proc = spawn(name, dir, &args);
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        let health = format!("{url}/healthz");
+        wait_for("SRS /healthz", Duration::from_secs(20), || {
+            (http("GET", &health, &[], None).status == 200).then_some(())
+        });
+        Srs { proc, url }
+    }
+
+    /// Logs in with GET and credentials; returns the response.
+    pub fn login(&self, user: &str, pass: &str) -> Response {
+        http(
+            "GET",
+            &format!("{}/api/v2/me", self.url),
+            &[basic(user, pass)],
+            None,
+        )
+    }
+
+    /// Logs in with a configuration body.
+    pub fn login_with(
+        &self,
+        user: &str,
+        pass: &str,
+        body: serde_json::Value,
+        extra: &[(String, String)],
+    ) -> Response {
+        let mut headers = vec![
+            basic(user, pass),
+            ("Content-Type".into(), "application/json".into()),
+        ];
+        headers.extend(extra.iter().cloned());
+        http(
+            "POST",
+            &format!("{}/api/v2/me", self.url),
+            &headers,
+            Some(body.to_string().into_bytes()),
+        )
+    }
+
+    /// `GET /ping` with these headers.
+    pub fn ping(&self, headers: &[(String, String)]) -> Response {
+        http("GET", &format!("{}/ping", self.url), headers, None)
+    }
+}
+
+/// `("Authorization", "Basic …")`.
+pub fn basic(user: &str, pass: &str) -> (String, String) {
+    (
+        "Authorization".into(),
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        ),
+    )
+}
+
+/// An HTTP answer.
+pub struct Response {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub text: String,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// `statusCode` of the GWS envelope.
+    pub fn code(&self) -> i64 {
+        self.json()["statusCode"].as_i64().unwrap_or(-1)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_lowercase()).map(String::as_str)
+    }
+
+    /// `SRSSESSION=…` from Set-Cookie, as a Cookie header.
+    pub fn cookie(&self) -> (String, String) {
+        let c = self.header("set-cookie").expect("a session cookie");
+        (
+            "Cookie".into(),
+            c.split(';').next().unwrap_or_default().to_string(),
+        )
+    }
+}
+
+/// One blocking HTTP request (self-signed certificates accepted: the tests
+/// talk to our own loopback HTTPS).
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<Vec<u8>>,
+) -> Response {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        let mut req = client.request(method.parse().unwrap(), url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let headers = r
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                let text = r.text().await.unwrap_or_default();
+                Response {
+                    status,
+                    headers,
+                    text,
+                }
+            }
+            Err(e) => Response {
+                status: 0,
+                headers: HashMap::new(),
+                text: e.to_string(),
+            },
+        }
+    })
+}
