@@ -300,7 +300,7 @@ fn logout_with_the_session_cookie_alone() {
     let r = http(
         "POST",
         &format!("{}/api/v2/me/", srs.url),
-        &[cookie.clone()],
+        std::slice::from_ref(&cookie),
         Some(br#"{"operationName":"EndContactCenterSession"}"#.to_vec()),
     );
     assert_eq!((r.status, r.code()), (200, 0), "{}", r.text);
