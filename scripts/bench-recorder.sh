@@ -46,23 +46,25 @@ start_idle() {
 }
 stop_content() { pkill -f "xterm -geometry" 2>/dev/null || true; pkill xclock 2>/dev/null || true; sleep 0.5; }
 
-# measure NAME SECONDS OUTFILE -- command...   -> prints "cpu_s rss_kb bytes"
+# measure NAME OUTFILE-GLOB  (runs "${cmd[@]}")  -> prints "cpu_s rss_kb bytes"
 measure() {
-  local name=$1 secs=$2 out=$3; shift 4
-  /usr/bin/time -f "%U %S %M" -o "$work/$name.time" "$@" >/dev/null 2>"$work/$name.log" || true
-  read -r u s rss < "$work/$name.time"
-  local bytes
+  local name=$1 out=$2
+  /usr/bin/time -f "%U %S %M" -o "$work/$name.time" "${cmd[@]}" >/dev/null 2>"$work/$name.log" \
+    || { echo "bench: $name failed:" >&2; tail -5 "$work/$name.log" >&2; exit 1; }
+  local u s rss bytes
+  read -r u s rss < <(tail -n1 "$work/$name.time")
   bytes=$(cat $out 2>/dev/null | wc -c)
   echo "$(echo "$u + $s" | bc -l) $rss $bytes"
 }
 
-ours() { # secs out [extra]
+# The commands measured (arrays, so /usr/bin/time runs the programs themselves).
+ours() { # secs out [extra] -> sets cmd
   local secs=$1 out=$2; shift 2
-  "$bin" record --out "$out" --fps $fps --duration "${secs}s" --no-cursor "$@"
+  cmd=("$bin" record --out "$out" --fps $fps --duration "${secs}s" --no-cursor "$@")
 }
-theirs() { # secs out
-  ffmpeg -y -loglevel error -f x11grab -draw_mouse 0 -framerate $fps -video_size 1920x1080 -i "$DISPLAY" \
-    -t "$1" -c:v libx264 -preset veryfast -tune stillimage -pix_fmt yuv420p -g $((fps * 30)) "$2"
+theirs() { # secs out -> sets cmd
+  cmd=(ffmpeg -y -loglevel error -f x11grab -draw_mouse 0 -framerate $fps -video_size 1920x1080 -i "$DISPLAY"
+    -t "$1" -c:v libx264 -preset veryfast -tune stillimage -pix_fmt yuv420p -g $((fps * 30)) "$2")
 }
 
 row() { # label secs cpu rss bytes ssim
@@ -79,8 +81,8 @@ ssim_of() { # encoded.mp4 -> SSIM All vs the raw reference
 start_xvfb 1920x1080
 echo "== busy content, ${busy_s} s, ${fps} fps, 1920x1080 (display $DISPLAY)" >&2
 start_busy
-read -r ob_cpu ob_rss ob_bytes < <(measure ours_busy "$busy_s" "$work/ours_busy.mp4" -- ours "$busy_s" "$work/ours_busy.mp4")
-read -r fb_cpu fb_rss fb_bytes < <(measure ff_busy "$busy_s" "$work/ff_busy.mp4" -- theirs "$busy_s" "$work/ff_busy.mp4")
+ours "$busy_s" "$work/ours_busy.mp4"; read -r ob_cpu ob_rss ob_bytes < <(measure ours_busy "$work/ours_busy.mp4")
+theirs "$busy_s" "$work/ff_busy.mp4"; read -r fb_cpu fb_rss fb_bytes < <(measure ff_busy "$work/ff_busy.mp4")
 
 echo "== lossless reference of the same content, ${ssim_s} s" >&2
 ffmpeg -y -loglevel error -f x11grab -draw_mouse 0 -framerate $fps -video_size 1920x1080 -i "$DISPLAY" \
@@ -97,8 +99,8 @@ stop_content
 
 echo "== idle content, ${idle_s} s" >&2
 start_idle
-read -r oi_cpu oi_rss oi_bytes < <(measure ours_idle "$idle_s" "$work/ours_idle.mp4" -- ours "$idle_s" "$work/ours_idle.mp4")
-read -r fi_cpu fi_rss fi_bytes < <(measure ff_idle "$idle_s" "$work/ff_idle.mp4" -- theirs "$idle_s" "$work/ff_idle.mp4")
+ours "$idle_s" "$work/ours_idle.mp4"; read -r oi_cpu oi_rss oi_bytes < <(measure ours_idle "$work/ours_idle.mp4")
+theirs "$idle_s" "$work/ff_idle.mp4"; read -r fi_cpu fi_rss fi_bytes < <(measure ff_idle "$work/ff_idle.mp4")
 stop_content
 
 echo "== two 1080p monitors, busy, ${ssim_s} s" >&2
@@ -106,7 +108,7 @@ start_xvfb 3840x1080
 xrandr --setmonitor LEFT 1920/508x1080/286+0+0 screen >/dev/null
 xrandr --setmonitor RIGHT 1920/508x1080/286+1920+0 none >/dev/null
 start_busy
-read -r o2_cpu o2_rss o2_bytes < <(measure ours_two "$ssim_s" "$work/two.*.mp4" -- ours "$ssim_s" "$work/two.mp4" --monitor all)
+ours "$ssim_s" "$work/two.mp4" --monitor all; read -r o2_cpu o2_rss o2_bytes < <(measure ours_two "$work/two.*.mp4")
 stop_content
 
 echo
