@@ -1,0 +1,128 @@
+// Real screenrec processes and headless Chromium for the browser tests.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const root = path.resolve(here, '../..');
+export const bin = process.env.SCREENREC_BIN || path.join(root, 'target/debug/screenrec');
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export async function waitFor(what, fn, ms = 15000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** RWS + SRS on free ports with a directory that allows RWS's own origin. */
+export async function startProduct({ extraOrigins = [] } = {}) {
+  if (!existsSync(bin)) throw new Error(`${bin} not built (cargo build)`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-'));
+  const rwsPort = await freePort();
+  const srsPort = await freePort();
+  const rwsUrl = `http://127.0.0.1:${rwsPort}`;
+  const srsUrl = `http://127.0.0.1:${srsPort}`;
+  const origins = [rwsUrl, ...extraOrigins].map((o) => JSON.stringify(o)).join(', ');
+  writeFileSync(path.join(dir, 'directory.toml'), `
+allowed_origins = [${origins}]
+[[switch]]
+name = "SIP_Switch"
+[[place]]
+name = "Place_1001"
+devices = [{ dn = "1001", switch = "SIP_Switch" }]
+[[place]]
+name = "Place_Hot"
+devices = [{ dn = "2001", switch = "SIP_Switch" }, { dn = "2002", switch = "SIP_Switch" }]
+[[user]]
+username = "agent1"
+password = "pw1"
+first_name = "Ada"
+last_name = "Agent"
+roles = ["agent"]
+default_place = "Place_1001"
+[[user]]
+username = "admin"
+password = "adminpw"
+roles = ["admin"]
+`);
+  const procs = [];
+  const logs = [];
+  const run = (name, args) => {
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks = [];
+    p.stdout.on('data', (d) => chunks.push(d));
+    p.stderr.on('data', (d) => chunks.push(d));
+    logs.push({ name, chunks });
+    procs.push(p);
+    return p;
+  };
+  run('rws', ['rws', '--listen', `127.0.0.1:${rwsPort}`, '--data-dir', path.join(dir, 'rws'), '--directory', path.join(dir, 'directory.toml')]);
+  await waitFor('RWS', async () => (await fetch(`${rwsUrl}/healthz`)).ok);
+  run('srs', ['srs', '--listen', `127.0.0.1:${srsPort}`, '--spool', path.join(dir, 'spool'), '--server', rwsUrl]);
+  await waitFor('SRS', async () => (await fetch(`${srsUrl}/healthz`)).ok);
+  const admin = 'Basic ' + Buffer.from('admin:adminpw').toString('base64');
+  return {
+    dir, rwsUrl, srsUrl,
+    async sessions() {
+      const r = await fetch(`${rwsUrl}/api/v2/srs/sessions`, { headers: { Authorization: admin } });
+      return (await r.json()).sessions;
+    },
+    logs() {
+      return logs.map(({ name, chunks }) => `--- ${name}\n${Buffer.concat(chunks).toString()}`).join('\n');
+    },
+    async stop() {
+      for (const p of procs) p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** A static server for web/ on another origin (not on the allow-list). */
+export async function serveWebElsewhere() {
+  const { createServer: createHttp } = await import('node:http');
+  const port = await freePort();
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+  const server = createHttp((req, res) => {
+    let p = new URL(req.url, 'http://x').pathname;
+    if (p.endsWith('/')) p += 'index.html';
+    const file = path.join(root, 'web', path.normalize(p));
+    if (!file.startsWith(path.join(root, 'web')) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}

@@ -1,0 +1,68 @@
+// The demo agent desktop: the page an integrator copies. It uses ../srs-client.js
+// exactly as a custom desktop would. `?poll=MS` shortens the poll period (tests).
+import { SrsClient } from '../srs-client.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+$('server').value = location.origin;
+let client = null;
+
+function log(text, kind = 'info') {
+  const li = document.createElement('li');
+  li.className = kind;
+  li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  $('log').prepend(li);
+}
+
+function show(state) {
+  const badge = $('state');
+  badge.className = `badge ${state}`;
+  badge.textContent = { loggedOut: 'logged out', connecting: 'connecting…', connected: 'connected', stale: 'reconnecting…' }[state] ?? state;
+  $('session').hidden = state === 'loggedOut' || state === 'connecting';
+  $('login').hidden = !$('session').hidden;
+}
+
+function parseDevices(text) {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const [dn, sw] = s.split('@');
+      return { dn: dn.trim(), switch: (sw ?? '').trim() };
+    });
+}
+
+$('login').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  client = new SrsClient({ srsUrl: $('srs').value, pollIntervalMs: Number(params.get('poll')) || 30000, retryDelayMs: 1000 });
+  client.addEventListener('state', (e) => show(e.detail.state));
+  client.addEventListener('connected', () => log('SRS session connected'));
+  client.addEventListener('stale', () => log('SRS did not answer the poll; retrying', 'warn'));
+  client.addEventListener('loggedOut', () => log('logged out'));
+  client.addEventListener('error', (e) => log(`error: ${e.detail.error.message}`, 'error'));
+  try {
+    const user = await client.login({
+      username: $('username').value,
+      password: $('password').value,
+      server: $('server').value || undefined,
+      peerServer: $('peer').value || undefined,
+      place: $('place').value || undefined,
+      devices: parseDevices($('devices').value),
+    });
+    $('who').textContent = `${user.firstName} ${user.lastName} (${user.userName})`.trim();
+  } catch (e) {
+    show('loggedOut');
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  try {
+    await client?.logout();
+  } catch (e) {
+    log(`logout failed: ${e.message}`, 'error');
+  }
+});
+
+show('loggedOut');
+window.srsDemo = { get client() { return client; } };
