@@ -20,4 +20,5 @@ fn xvfb_helper_starts_a_display() {
 mod control_channel;
 mod fixture;
 mod record;
+mod rws_directory;
 mod srs_conformance;
