@@ -146,13 +146,16 @@ impl X11Source {
         s.monitors()
     }
 
-    fn attach_shm(&mut self) -> Result<()> {
-        let geom = self
-            .conn
+    fn root_geometry(&self) -> Result<xproto::GetGeometryReply> {
+        self.conn
             .get_geometry(self.root)
             .map_err(x11)?
             .reply()
-            .map_err(x11)?;
+            .map_err(x11)
+    }
+
+    fn attach_shm(&mut self) -> Result<()> {
+        let geom = self.root_geometry()?;
         let len = geom.width as usize * geom.height as usize * 4;
         if self.shm.as_ref().is_some_and(|(s, _)| s.len() >= len) {
             return Ok(());
@@ -202,12 +205,7 @@ impl X11Source {
                 return Ok(out);
             }
         }
-        let geom = self
-            .conn
-            .get_geometry(self.root)
-            .map_err(x11)?
-            .reply()
-            .map_err(x11)?;
+        let geom = self.root_geometry()?;
         Ok(vec![Monitor {
             name: "screen".into(),
             x: 0,
