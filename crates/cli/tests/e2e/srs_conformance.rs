@@ -180,6 +180,22 @@ fn login_with_rws_unreachable_is_503_statuscode_4_naming_the_server() {
 }
 
 #[test]
+fn login_with_server_unreachable_and_peer_server_given_logs_in_on_the_peer() {
+    let dir = tempdir();
+    let peer = Rws::start(dir.path(), "peer");
+    let srs = Srs::start(dir.path(), "srs", &[]);
+    let dead = format!("http://127.0.0.1:{}", crate::util::free_port());
+    let body =
+        json!([{"name": "server", "value": dead}, {"name": "peer_server", "value": peer.url}]);
+    let r = srs.login_with("agent1", "pw1", body, &[]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let s = peer.wait_sessions("the session on the peer", |s| {
+        s.len() == 1 && s[0]["state"] == "connected"
+    });
+    assert_eq!(s[0]["user"], "agent1");
+}
+
+#[test]
 fn login_ignores_unknown_names_in_the_configuration() {
     let (_d, _rws, srs) = pair(&[]);
     let r = srs.login_with(
