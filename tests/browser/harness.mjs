@@ -22,6 +22,18 @@ export function freePort() {
   });
 }
 
+/** GET url → true on 200; accepts SRS's self-signed certificate. */
+export async function healthy(url) {
+  const { get } = await import(url.startsWith('https') ? 'node:https' : 'node:http');
+  return new Promise((resolve) => {
+    const req = get(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+  });
+}
+
 export async function waitFor(what, fn, ms = 15000) {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -37,13 +49,13 @@ export async function waitFor(what, fn, ms = 15000) {
 }
 
 /** RWS + SRS on free ports with a directory that allows RWS's own origin. */
-export async function startProduct({ extraOrigins = [] } = {}) {
+export async function startProduct({ extraOrigins = [], srsArgs = [], srsScheme = 'http', srsPort: fixedSrsPort } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} not built (cargo build)`);
   const dir = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-'));
   const rwsPort = await freePort();
-  const srsPort = await freePort();
+  const srsPort = fixedSrsPort ?? (await freePort());
   const rwsUrl = `http://127.0.0.1:${rwsPort}`;
-  const srsUrl = `http://127.0.0.1:${srsPort}`;
+  const srsUrl = `${srsScheme}://127.0.0.1:${srsPort}`;
   const origins = [rwsUrl, ...extraOrigins].map((o) => JSON.stringify(o)).join(', ');
   writeFileSync(path.join(dir, 'directory.toml'), `
 allowed_origins = [${origins}]
@@ -80,8 +92,8 @@ roles = ["admin"]
   };
   run('rws', ['rws', '--listen', `127.0.0.1:${rwsPort}`, '--data-dir', path.join(dir, 'rws'), '--directory', path.join(dir, 'directory.toml')]);
   await waitFor('RWS', async () => (await fetch(`${rwsUrl}/healthz`)).ok);
-  run('srs', ['srs', '--listen', `127.0.0.1:${srsPort}`, '--spool', path.join(dir, 'spool'), '--server', rwsUrl]);
-  await waitFor('SRS', async () => (await fetch(`${srsUrl}/healthz`)).ok);
+  run('srs', ['srs', '--listen', `127.0.0.1:${srsPort}`, '--spool', path.join(dir, 'spool'), '--server', rwsUrl, ...srsArgs]);
+  await waitFor('SRS', () => healthy(`${srsUrl}/healthz`));
   const admin = 'Basic ' + Buffer.from('admin:adminpw').toString('base64');
   return {
     dir, rwsUrl, srsUrl,
@@ -99,20 +111,21 @@ roles = ["admin"]
   };
 }
 
-export async function launchBrowser() {
+export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
   });
 }
 
-/** A static server for web/ on another origin (not on the allow-list). */
-export async function serveWebElsewhere() {
+/** A static server for web/ on another origin; HTTPS when given {cert, key}. */
+export async function serveWebElsewhere(tls) {
   const { createServer: createHttp } = await import('node:http');
-  const port = await freePort();
+  const { createServer: createHttps } = await import('node:https');
+  const port = tls?.port ?? (await freePort());
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
-  const server = createHttp((req, res) => {
+  const handler = (req, res) => {
     let p = new URL(req.url, 'http://x').pathname;
     if (p.endsWith('/')) p += 'index.html';
     const file = path.join(root, 'web', path.normalize(p));
@@ -122,7 +135,8 @@ export async function serveWebElsewhere() {
     }
     res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream' });
     res.end(readFileSync(file));
-  });
+  };
+  const server = tls ? createHttps(tls, handler) : createHttp(handler);
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+  return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
 }
