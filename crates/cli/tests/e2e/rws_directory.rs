@@ -96,3 +96,74 @@ fn rws_refuses_to_start_on_a_bad_directory() {
         "{err}"
     );
 }
+
+#[test]
+fn rws_reads_a_config_file_and_flags_override_it() {
+    let dir = tempdir();
+    let directory = dir.path().join("directory.toml");
+    std::fs::write(&directory, crate::fixture::DIRECTORY).unwrap();
+    let port = crate::util::free_port();
+    let config = dir.path().join("rws.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\ndirectory = {:?}\nsilence_timeout = 30\n",
+            dir.path().join("data").to_string_lossy(),
+            directory.to_string_lossy()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["rws", "--config"])
+        .arg(&config)
+        .args(["--silence-timeout", "45", "--print-config"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("listen = \"127.0.0.1:{port}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains("silence_timeout = 45"),
+        "the flag wins: {text}"
+    );
+    let _rws = crate::util::Proc::screenrec(
+        "rws",
+        dir.path(),
+        &["rws", "--config", &config.to_string_lossy()],
+        &[],
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    crate::util::wait_for(
+        "RWS from its config file",
+        std::time::Duration::from_secs(20),
+        || {
+            (crate::fixture::http("GET", &format!("{url}/healthz"), &[], None).status == 200)
+                .then_some(())
+        },
+    );
+    let r = crate::fixture::http(
+        "POST",
+        &format!("{url}/api/v2/srs/sessions"),
+        &[crate::fixture::basic("agent1", "pw1")],
+        Some(br#"{"srs_version":"t"}"#.to_vec()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["silence_timeout_s"], 30);
+    // An unknown key in the config file is an error naming the file.
+    std::fs::write(&config, "colour = \"red\"\n").unwrap();
+    let out = Command::new(bin())
+        .args(["rws", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--config") && err.contains("colour"), "{err}");
+}
