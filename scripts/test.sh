@@ -31,7 +31,7 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/cargo-test.log
 if [ -d tests/browser ] && ls tests/browser/*.test.mjs >/dev/null 2>&1; then
   step "browser tests (node --test, headless chromium)"
   (cd tests/browser && SCREENREC_BIN="$root/target/debug/screenrec" \
-     node --test --test-reporter=tap --test-concurrency=1 ./*.test.mjs) 2>&1 | tee target/browser-test.log
+     timeout 900 node --test --test-reporter=tap --test-concurrency=1 --test-timeout=120000 ./*.test.mjs) 2>&1 | tee target/browser-test.log
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 

@@ -55,6 +55,7 @@ test('a 401 on poll logs in again; network failures are retried, then stale', as
     [200, { statusCode: 0, user }],
     [401, { statusCode: 20 }], [200, { statusCode: 0, user }], // poll → 401 → re-login
     new TypeError('network'), new TypeError('network'), new TypeError('network'), // poll: 1 + 2 retries
+    [200, { statusCode: 0 }], // logout
   ]);
   const c = new SrsClient({ fetch: f, pollIntervalMs: 1e9, retries: 2, retryDelayMs: 1 });
   const seen = [];
@@ -67,4 +68,7 @@ test('a 401 on poll logs in again; network failures are retried, then stale', as
   assert.equal(c.state, 'stale');
   assert.deepEqual(seen, ['connected', 'stale', 'connected', 'stale', 'error']);
   assert.equal(calls.length, 6);
+  await c.logout(); // stops the poll timer too
+  assert.equal(calls.length, 7);
+  assert.equal(c.state, 'loggedOut');
 });
