@@ -46,6 +46,14 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum RwsCommand {
+    /// Manage the tenant's encryption keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        /// The data directory.
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
     /// Validate and import a directory file into a data dir, then exit.
     ImportDirectory {
         /// The directory file.
@@ -54,6 +62,14 @@ enum RwsCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum KeysAction {
+    /// List the keys (the active one encrypts new recordings).
+    List,
+    /// Make a new active key; old keys stay for old recordings.
+    Rotate,
 }
 
 /// The `--config` file.
@@ -85,6 +101,39 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             report.updated,
             report.removed
         );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(RwsCommand::Keys { action, data_dir }) = args.command {
+        let Some(data_dir) = data_dir else {
+            bail!("--data-dir is required");
+        };
+        let db = rws::open_db(&data_dir).await?;
+        let master = rws::keys::MasterKey::load(&data_dir)?;
+        if let KeysAction::Rotate = action {
+            let first = rws::keys::list(&db).await?.is_empty();
+            let current = rws::keys::ensure(&db, &master).await?;
+            let key = if first {
+                current
+            } else {
+                rws::keys::rotate(&db, &master).await?
+            };
+            println!("new active key {} ({})", key.id, key.recipient);
+            return Ok(ExitCode::SUCCESS);
+        }
+        rws::keys::ensure(&db, &master).await?;
+        println!(
+            "{:<36}  {:<62}  {:<30}  active",
+            "id", "recipient", "created"
+        );
+        for k in rws::keys::list(&db).await? {
+            println!(
+                "{:<36}  {:<62}  {:<30}  {}",
+                k.id,
+                k.recipient,
+                k.created_at,
+                if k.active { "yes" } else { "" }
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let file: FileConfig = match &args.config {

@@ -105,6 +105,10 @@ pub struct OpenSessionResponse {
     pub allowed_origins: Vec<String>,
     /// Capture settings.
     pub capture: CaptureSettings,
+    /// age X25519 recipients (`age1…`) to encrypt recordings to. Public
+    /// keys only: the private keys never leave RWS.
+    #[serde(default)]
+    pub recipients: Vec<String>,
     /// How often each side sends a heartbeat on the control channel.
     pub heartbeat_interval_s: u64,
     /// RWS drops a session whose SRS has been silent this long.

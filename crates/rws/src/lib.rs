@@ -8,6 +8,8 @@
 //! * [`hub`]: the control channel (`GET /api/v2/srs/control`, WebSocket):
 //!   sequenced, acknowledged commands, heartbeats, the silence timeout, and
 //!   `POST /api/v2/srs/sessions/{id}/commands` for administrators.
+//! * [`keys`]: the tenant's age key pairs; private keys encrypted at rest
+//!   with the master key; SRS only ever receives recipients.
 //! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
 //!
 //! Entry points: [`Rws::open`] (data dir, migrations, directory import) and
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod directory;
 pub mod error;
 pub mod hub;
+pub mod keys;
 pub mod policy;
 pub mod sessions;
 pub mod web;
@@ -98,6 +101,9 @@ pub enum StartError {
     /// Applying the directory failed.
     #[error("importing the directory: {0}")]
     Import(sqlx::Error),
+    /// The master key or the tenant keys.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
 }
 
 /// Shared state of the handlers.
@@ -116,6 +122,9 @@ impl Rws {
     /// sessions that were live when RWS last stopped.
     pub async fn open(config: Config) -> Result<Rws, StartError> {
         let db = open_db(&config.data_dir).await?;
+        let master = keys::MasterKey::load(&config.data_dir)?;
+        let key = keys::ensure(&db, &master).await?;
+        tracing::info!(key = %key.id, recipient = %key.recipient, "tenant key ready");
         let hub = Arc::new(hub::Hub::default());
         let rws = Rws {
             config: Arc::new(config),

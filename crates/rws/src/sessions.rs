@@ -52,6 +52,9 @@ pub async fn open(
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
 
+    let recipients = crate::keys::active_recipients(&rws.db)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let token = auth::new_token();
     let live = Live::new(
         uuid::Uuid::new_v4().to_string(),
@@ -77,6 +80,7 @@ pub async fn open(
         recording_when,
         allowed_origins,
         capture: CaptureSettings::default(),
+        recipients,
         heartbeat_interval_s: rws.config.heartbeat_interval.as_secs().max(1),
         silence_timeout_s: rws.config.silence_timeout.as_secs().max(1),
     };

@@ -69,6 +69,8 @@ pub struct RwsSession {
     pub silence: Duration,
     /// The standby session on the peer RWS.
     pub standby: Option<Box<RwsSession>>,
+    /// Recipients recordings are encrypted to (public keys only).
+    pub recipients: Vec<String>,
 }
 
 impl RwsSession {
@@ -81,6 +83,7 @@ impl RwsSession {
             heartbeat: Duration::from_secs(r.heartbeat_interval_s.max(1)),
             silence: Duration::from_secs(r.silence_timeout_s.max(2)),
             standby: None,
+            recipients: r.recipients.clone(),
         }
     }
 

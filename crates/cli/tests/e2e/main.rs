@@ -21,4 +21,5 @@ mod control_channel;
 mod fixture;
 mod record;
 mod rws_directory;
+mod rws_keys;
 mod srs_conformance;

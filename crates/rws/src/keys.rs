@@ -1,0 +1,228 @@
+//! The tenant's encryption keys: age X25519 key pairs. Agents' SRS receive
+//! only the public recipients and encrypt every segment before it touches
+//! their disk; the private identities never leave RWS and are stored only
+//! encrypted (ChaCha20-Poly1305) with the master key.
+//!
+//! The master key comes from `SCREENREC_MASTER_KEY` (64 hex characters), or
+//! from `<data-dir>/master.key`, created with mode 0600 on first start with a
+//! warning: a key kept next to the data it protects only protects against a
+//! stolen database file. Rotation adds a new active key and keeps the old
+//! ones, so old recordings stay playable.
+
+use std::path::Path;
+
+use age::secrecy::ExposeSecret;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use sqlx::SqlitePool;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Environment variable holding the master key (64 hex characters).
+pub const MASTER_KEY_ENV: &str = "SCREENREC_MASTER_KEY";
+
+/// The master key (32 bytes). Its `Debug` is redacted.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+/// Key management errors.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The master key is malformed.
+    #[error("{0}")]
+    BadMasterKey(String),
+    /// A stored identity does not decrypt with this master key.
+    #[error(
+        "tenant key {id} does not decrypt with this master key (wrong {MASTER_KEY_ENV} or master.key?)"
+    )]
+    WrongMasterKey {
+        /// The key id.
+        id: String,
+    },
+    /// Reading or writing the key file.
+    #[error("master key file {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl MasterKey {
+    /// From 64 hex characters.
+    pub fn from_hex(s: &str) -> Result<MasterKey, KeyError> {
+        let bytes = hex::decode(s.trim()).map_err(|_| {
+            KeyError::BadMasterKey(format!(
+                "{MASTER_KEY_ENV} must be 64 hex characters (32 bytes)"
+            ))
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            KeyError::BadMasterKey(format!(
+                "{MASTER_KEY_ENV} must be 64 hex characters (32 bytes)"
+            ))
+        })?;
+        Ok(MasterKey(key))
+    }
+
+    /// `SCREENREC_MASTER_KEY`, else `<data_dir>/master.key` (created 0600 if missing).
+    pub fn load(data_dir: &Path) -> Result<MasterKey, KeyError> {
+        if let Ok(v) = std::env::var(MASTER_KEY_ENV) {
+            return MasterKey::from_hex(&v);
+        }
+        let path = data_dir.join("master.key");
+        let file_err = |source| KeyError::File {
+            path: path.display().to_string(),
+            source,
+        };
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(file_err)?;
+            return MasterKey::from_hex(&text);
+        }
+        let key: [u8; 32] = rand::random();
+        write_private(&path, hex::encode(key).as_bytes()).map_err(file_err)?;
+        tracing::warn!(
+            file = %path.display(),
+            "created a master key next to the data it protects; set {MASTER_KEY_ENV} (64 hex characters) for production"
+        );
+        Ok(MasterKey(key))
+    }
+
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(&self.0))
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+/// A tenant key as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantKey {
+    /// Key id.
+    pub id: String,
+    /// The public age recipient (`age1…`).
+    pub recipient: String,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+    /// The key new recordings are encrypted to.
+    pub active: bool,
+}
+
+/// Every key, newest first.
+pub async fn list(db: &SqlitePool) -> Result<Vec<TenantKey>, KeyError> {
+    let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
+        "SELECT id, recipient, created_at, active FROM tenant_keys ORDER BY created_at DESC, rowid DESC",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, recipient, created_at, active)| TenantKey {
+            id,
+            recipient,
+            created_at,
+            active,
+        })
+        .collect())
+}
+
+/// Makes the first key when there is none, and checks that the master key
+/// opens the active one (a wrong master key must stop RWS at start, not at
+/// the first playback).
+pub async fn ensure(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, KeyError> {
+    let keys = list(db).await?;
+    match keys.into_iter().find(|k| k.active) {
+        Some(k) => {
+            identity(db, master, &k.id).await?;
+            Ok(k)
+        }
+        None => rotate(db, master).await,
+    }
+}
+
+/// Adds a new active key; the old ones stay for old recordings.
+pub async fn rotate(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, KeyError> {
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let secret = identity.to_string();
+    let nonce: [u8; 12] = rand::random();
+    let encrypted = master
+        .cipher()
+        .encrypt(Nonce::from_slice(&nonce), secret.expose_secret().as_bytes())
+        .map_err(|_| KeyError::BadMasterKey("encryption failed".into()))?;
+    let key = TenantKey {
+        id: uuid::Uuid::new_v4().to_string(),
+        recipient,
+        created_at: OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default(),
+        active: true,
+    };
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE tenant_keys SET active = 0")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO tenant_keys(id, recipient, encrypted_identity, nonce, created_at, active) VALUES (?, ?, ?, ?, ?, 1)",
+    )
+    .bind(&key.id)
+    .bind(&key.recipient)
+    .bind(encrypted)
+    .bind(nonce.to_vec())
+    .bind(&key.created_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(key = %key.id, recipient = %key.recipient, "new tenant key");
+    Ok(key)
+}
+
+/// The private identity of key `id` (for decrypting recordings on playback).
+pub async fn identity(
+    db: &SqlitePool,
+    master: &MasterKey,
+    id: &str,
+) -> Result<age::x25519::Identity, KeyError> {
+    let (encrypted, nonce): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT encrypted_identity, nonce FROM tenant_keys WHERE id = ?")
+            .bind(id)
+            .fetch_one(db)
+            .await?;
+    let wrong = || KeyError::WrongMasterKey { id: id.to_string() };
+    if nonce.len() != 12 {
+        return Err(wrong());
+    }
+    let plain = master
+        .cipher()
+        .decrypt(Nonce::from_slice(&nonce), encrypted.as_slice())
+        .map_err(|_| wrong())?;
+    let text = String::from_utf8(plain).map_err(|_| wrong())?;
+    text.parse::<age::x25519::Identity>().map_err(|_| wrong())
+}
+
+/// Recipients SRS must encrypt to: the active key.
+pub async fn active_recipients(db: &SqlitePool) -> Result<Vec<String>, KeyError> {
+    Ok(
+        sqlx::query_scalar("SELECT recipient FROM tenant_keys WHERE active = 1")
+            .fetch_all(db)
+            .await?,
+    )
+}
