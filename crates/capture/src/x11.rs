@@ -45,6 +45,15 @@ pub struct X11Source {
     drawn_cursor: HashMap<String, Range<u32>>,
 }
 
+/// Adds `rows` to the dirty band of monitor `name`.
+fn add_dirty(dirty: &mut HashMap<String, Range<u32>>, name: &str, rows: Range<u32>) {
+    let mut band = dirty.remove(name);
+    union(&mut band, rows);
+    if let Some(band) = band {
+        dirty.insert(name.to_string(), band);
+    }
+}
+
 fn has_extension(conn: &RustConnection, ext: &'static str) -> bool {
     conn.extension_information(ext)
         .map(|i| i.is_some())
@@ -222,12 +231,7 @@ impl X11Source {
             let r = (x + w as i32 - m.x).min(m.width as i32);
             let b = (y + h as i32 - m.y).min(m.height as i32);
             if l < r && t < b {
-                let band = self.dirty.remove(&m.name);
-                let mut band = band;
-                union(&mut band, t as u32..b as u32);
-                if let Some(band) = band {
-                    self.dirty.insert(m.name.clone(), band);
-                }
+                add_dirty(&mut self.dirty, &m.name, t as u32..b as u32);
             }
         }
     }
@@ -248,17 +252,12 @@ impl X11Source {
         };
         if self.cursor.as_ref() != Some(&image) {
             // Old position must be re-fetched (to erase) and the new one drawn.
-            for m in self.monitors.clone() {
-                let old = self.drawn_cursor.get(&m.name).cloned();
-                let mut band = self.dirty.remove(&m.name);
-                if let Some(old) = old {
-                    union(&mut band, old);
+            for m in &self.monitors {
+                if let Some(old) = self.drawn_cursor.get(&m.name) {
+                    add_dirty(&mut self.dirty, &m.name, old.clone());
                 }
-                if let Some(new) = image.rows_on(&m) {
-                    union(&mut band, new);
-                }
-                if let Some(band) = band {
-                    self.dirty.insert(m.name.clone(), band);
+                if let Some(new) = image.rows_on(m) {
+                    add_dirty(&mut self.dirty, &m.name, new);
                 }
             }
             self.cursor = Some(image);
@@ -413,12 +412,8 @@ impl Source for X11Source {
         self.cursor_on = on && self.xfixes;
         if !on {
             // Erase a drawn cursor at the next grab.
-            for (name, rows) in self.drawn_cursor.clone() {
-                let mut band = self.dirty.remove(&name);
-                union(&mut band, rows);
-                if let Some(b) = band {
-                    self.dirty.insert(name, b);
-                }
+            for (name, rows) in &self.drawn_cursor {
+                add_dirty(&mut self.dirty, name, rows.clone());
             }
         }
     }
