@@ -39,6 +39,9 @@ pub struct Args {
     /// Base URL agents' SRS use to reach this RWS (default: the Host of each request).
     #[arg(long, env = "SCREENREC_RWS_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Bearer token telephony/chat integrations use for POST /api/v2/events (event intake is off without it).
+    #[arg(long, env = "SCREENREC_INTEGRATION_TOKEN", hide_env_values = true)]
+    integration_token: Option<String>,
     /// Print the resulting configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -82,6 +85,7 @@ struct FileConfig {
     heartbeat_interval: Option<u64>,
     silence_timeout: Option<u64>,
     public_url: Option<String>,
+    integration_token: Option<String>,
 }
 
 /// Runs `screenrec rws`.
@@ -168,7 +172,14 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     {
         bail!("--public-url {u}: expected http://… or https://…");
     }
+    let integration_token = args.integration_token.or(file.integration_token);
+    if let Some(t) = &integration_token
+        && t.len() < 16
+    {
+        bail!("--integration-token: use at least 16 characters (e.g. openssl rand -hex 32)");
+    }
     let config = rws::Config {
+        integration_token,
         data_dir,
         heartbeat_interval: Duration::from_secs(heartbeat),
         silence_timeout: Duration::from_secs(silence),
@@ -184,6 +195,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         println!("silence_timeout = {silence}");
         if let Some(u) = &config.public_url {
             println!("public_url = {u:?}");
+        }
+        if config.integration_token.is_some() {
+            println!("integration_token = \"<redacted>\"");
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -8,6 +8,8 @@
 //! * [`hub`]: the control channel (`GET /api/v2/srs/control`, WebSocket):
 //!   sequenced, acknowledged commands, heartbeats, the silence timeout, and
 //!   `POST /api/v2/srs/sessions/{id}/commands` for administrators.
+//! * [`events`]: `POST /api/v2/events` (integration token), idempotent by
+//!   event id; the interaction timeline read back in timestamp order.
 //! * [`keys`]: the tenant's age key pairs; private keys encrypted at rest
 //!   with the master key; SRS only ever receives recipients.
 //! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
@@ -24,6 +26,7 @@
 pub mod auth;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod hub;
 pub mod keys;
 pub mod policy;
@@ -43,8 +46,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 pub use error::ApiError;
 
-/// Validated settings of one RWS.
-#[derive(Debug, Clone)]
+/// Validated settings of one RWS. `Debug` redacts the integration token.
+#[derive(Clone)]
 pub struct Config {
     /// Where the database (and later media) live.
     pub data_dir: PathBuf,
@@ -55,6 +58,23 @@ pub struct Config {
     /// Base URL SRS uses to reach this RWS (for the control-channel URL);
     /// `None`: taken from each request's Host header.
     pub public_url: Option<String>,
+    /// Bearer token of `POST /api/v2/events`; `None`: event intake is off.
+    pub integration_token: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("silence_timeout", &self.silence_timeout)
+            .field("public_url", &self.public_url)
+            .field(
+                "integration_token",
+                &self.integration_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -64,6 +84,7 @@ impl Default for Config {
             heartbeat_interval: Duration::from_secs(10),
             silence_timeout: Duration::from_secs(60),
             public_url: None,
+            integration_token: None,
         }
     }
 }
@@ -206,6 +227,8 @@ pub fn router(rws: Rws) -> Router {
         )
         .route("/api/v2/srs/sessions/{id}/commands", post(hub::command))
         .route("/api/v2/srs/origins", get(sessions::origins))
+        .route("/api/v2/events", post(events::intake))
+        .route("/api/v2/interactions/{id}/events", get(events::timeline))
         .route("/api/v2/srs/control", get(hub::control))
         .fallback(web::static_file)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

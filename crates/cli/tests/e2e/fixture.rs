@@ -59,6 +59,9 @@ password = "suppw"
 roles = ["supervisor"]
 "#;
 
+/// The integration token the test RWS accepts on `POST /api/v2/events`.
+pub const INTEGRATION_TOKEN: &str = "test-integration-token-0123";
+
 /// A running RWS.
 pub struct Rws {
     pub proc: Proc,
@@ -87,6 +90,8 @@ impl Rws {
             "1",
             "--silence-timeout",
             "3",
+            "--integration-token",
+            INTEGRATION_TOKEN,
         ]
         .iter()
         .map(|s| s.to_string())

@@ -21,5 +21,6 @@ mod control_channel;
 mod fixture;
 mod record;
 mod rws_directory;
+mod rws_events;
 mod rws_keys;
 mod srs_conformance;

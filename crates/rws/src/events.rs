@@ -1,0 +1,221 @@
+//! Event intake: `POST /api/v2/events`, authenticated by the integration
+//! token (`Authorization: Bearer …`). The body is one event or an array.
+//! Intake is idempotent by event `id` (a repeated id is counted as a
+//! duplicate and changes nothing) and tolerant of out-of-order arrival:
+//! events are kept with their own timestamps and read back in timestamp
+//! order (`GET /api/v2/interactions/{id}/events`), which is the timeline the
+//! player will show. Event types and fields: `docs/events.md`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Rws;
+use crate::auth::{self, require_role};
+use crate::error::ApiError;
+
+/// Voice event types (they need `call_id`).
+pub const VOICE_TYPES: [&str; 10] = [
+    "call.established",
+    "call.released",
+    "call.held",
+    "call.retrieved",
+    "call.transferred",
+    "call.conferenced",
+    "recording.started",
+    "recording.stopped",
+    "recording.paused",
+    "recording.resumed",
+];
+
+/// Non-voice event types (they need `interaction_id`).
+pub const INTERACTION_TYPES: [&str; 2] = ["interaction.started", "interaction.ended"];
+
+/// Largest number of events in one request.
+pub const MAX_BATCH: usize = 1000;
+
+struct Checked {
+    id: String,
+    kind: String,
+    call_id: Option<String>,
+    interaction_id: Option<String>,
+    dn: Option<String>,
+    switch: Option<String>,
+    ts: String,
+    body: String,
+}
+
+fn text(event: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>, ApiError> {
+    match event.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::invalid(format!(
+            "{at}'{key}' must be a non-empty string"
+        ))),
+    }
+}
+
+fn check(value: &Value, at: &str) -> Result<Checked, ApiError> {
+    let Value::Object(event) = value else {
+        return Err(ApiError::invalid(format!(
+            "{at}an event must be a JSON object"
+        )));
+    };
+    let required = |key: &str| -> Result<String, ApiError> {
+        text(event, key, at)?.ok_or_else(|| ApiError::invalid(format!("{at}'{key}' is required")))
+    };
+    let id = required("id")?;
+    let kind = required("type")?;
+    let voice = VOICE_TYPES.contains(&kind.as_str());
+    if !voice && !INTERACTION_TYPES.contains(&kind.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "{at}'type' '{kind}' is unknown (one of {}, {})",
+            VOICE_TYPES.join(", "),
+            INTERACTION_TYPES.join(", ")
+        )));
+    }
+    let raw_ts = required("timestamp")?;
+    let ts = OffsetDateTime::parse(&raw_ts, &Rfc3339)
+        .map_err(|_| {
+            ApiError::invalid(format!(
+                "{at}'timestamp' must be RFC 3339 (2026-01-05T10:00:00Z), got '{raw_ts}'"
+            ))
+        })?
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let call_id = text(event, "call_id", at)?;
+    let interaction_id = text(event, "interaction_id", at)?;
+    if voice && call_id.is_none() {
+        return Err(ApiError::invalid(format!(
+            "{at}'call_id' is required for {kind}"
+        )));
+    }
+    if !voice && interaction_id.is_none() {
+        return Err(ApiError::invalid(format!(
+            "{at}'interaction_id' is required for {kind}"
+        )));
+    }
+    let dn = text(event, "dn", at)?;
+    let switch = text(event, "switch", at)?;
+    if voice && (dn.is_none() || switch.is_none()) {
+        return Err(ApiError::invalid(format!(
+            "{at}'dn' and 'switch' are required for {kind}"
+        )));
+    }
+    for key in ["media", "queue", "agent", "direction"] {
+        text(event, key, at)?;
+    }
+    if let Some(data) = event.get("attached_data")
+        && !data.is_object()
+    {
+        return Err(ApiError::invalid(format!(
+            "{at}'attached_data' must be an object"
+        )));
+    }
+    Ok(Checked {
+        id,
+        kind,
+        call_id,
+        interaction_id,
+        dn,
+        switch,
+        ts,
+        body: value.to_string(),
+    })
+}
+
+/// `POST /api/v2/events`.
+pub async fn intake(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Some(expected) = rws.config.integration_token.as_deref() else {
+        return Err(ApiError::Unauthenticated(
+            "event intake is off: start RWS with --integration-token (or SCREENREC_INTEGRATION_TOKEN)".into(),
+        ));
+    };
+    let given = auth::bearer_token(&headers).unwrap_or_default();
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(ApiError::Unauthenticated(
+            "the integration token (Authorization: Bearer …) is missing or wrong".into(),
+        ));
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("body is not valid JSON: {e}")))?;
+    let checked: Vec<Checked> = match &value {
+        Value::Array(items) => {
+            if items.len() > MAX_BATCH {
+                return Err(ApiError::invalid(format!(
+                    "at most {MAX_BATCH} events per request, got {}",
+                    items.len()
+                )));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| check(v, &format!("event {i}: ")))
+                .collect::<Result<_, _>>()?
+        }
+        v => vec![check(v, "")?],
+    };
+    let received = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let mut tx = rws.db.begin().await?;
+    let mut accepted = 0u64;
+    for e in &checked {
+        let done = sqlx::query(
+            "INSERT INTO events(id, type, call_id, interaction_id, dn, switch, ts, body, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(&e.call_id)
+        .bind(&e.interaction_id)
+        .bind(&e.dn)
+        .bind(&e.switch)
+        .bind(&e.ts)
+        .bind(&e.body)
+        .bind(&received)
+        .execute(&mut *tx)
+        .await?;
+        accepted += done.rows_affected();
+    }
+    tx.commit().await?;
+    let duplicates = checked.len() as u64 - accepted;
+    tracing::debug!(accepted, duplicates, "events received");
+    Ok(Json(
+        serde_json::json!({"accepted": accepted, "duplicates": duplicates}),
+    ))
+}
+
+/// `GET /api/v2/interactions/{id}/events` (admin, supervisor): the events of
+/// a call or interaction, in timestamp order.
+pub async fn timeline(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT body FROM events WHERE call_id = ?1 OR interaction_id = ?1 ORDER BY ts, rowid",
+    )
+    .bind(&id)
+    .fetch_all(&rws.db)
+    .await?;
+    let events: Vec<Value> = rows
+        .into_iter()
+        .filter_map(|(b,)| serde_json::from_str(&b).ok())
+        .collect();
+    if events.is_empty() {
+        return Err(ApiError::NotFound(format!("no events for '{id}'")));
+    }
+    Ok(Json(serde_json::json!({ "events": events })))
+}
