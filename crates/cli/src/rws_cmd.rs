@@ -42,6 +42,18 @@ pub struct Args {
     /// Bearer token telephony/chat integrations use for POST /api/v2/events (event intake is off without it).
     #[arg(long, env = "SCREENREC_INTEGRATION_TOKEN", hide_env_values = true)]
     integration_token: Option<String>,
+    /// Longest screen recording (e.g. 4h, 90m); it then stops with reason max_duration.
+    #[arg(long, env = "SCREENREC_RWS_MAX_RECORDING_DURATION", value_parser = humantime::parse_duration)]
+    max_recording_duration: Option<Duration>,
+    /// A recording whose SRS sends nothing for this long is closed with what arrived (e.g. 15m).
+    #[arg(long, env = "SCREENREC_RWS_ORPHAN_AFTER", value_parser = humantime::parse_duration)]
+    orphan_after: Option<Duration>,
+    /// Media storage URL (file:///path, or s3://bucket/prefix in builds with the s3 feature); default <data-dir>/media.
+    #[arg(long, env = "SCREENREC_RWS_STORAGE")]
+    storage: Option<String>,
+    /// URL that receives every recording state change as a JSON POST (retried until 2xx); repeatable.
+    #[arg(long = "webhook", value_name = "URL")]
+    webhooks: Vec<String>,
     /// Print the resulting configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -86,6 +98,11 @@ struct FileConfig {
     silence_timeout: Option<u64>,
     public_url: Option<String>,
     integration_token: Option<String>,
+    max_recording_duration: Option<String>,
+    orphan_after: Option<String>,
+    storage: Option<String>,
+    #[serde(default)]
+    webhooks: Vec<String>,
 }
 
 /// Runs `screenrec rws`.
@@ -178,12 +195,47 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     {
         bail!("--integration-token: use at least 16 characters (e.g. openssl rand -hex 32)");
     }
+    let file_duration = |name: &str, v: &Option<String>| -> anyhow::Result<Option<Duration>> {
+        v.as_deref()
+            .map(|s| {
+                humantime::parse_duration(s).with_context(|| format!("{name} = {s:?} in --config"))
+            })
+            .transpose()
+    };
+    let max_recording_duration = match args.max_recording_duration {
+        Some(d) => d,
+        None => file_duration("max_recording_duration", &file.max_recording_duration)?
+            .unwrap_or(Duration::from_secs(4 * 3600)),
+    };
+    let orphan_after = match args.orphan_after {
+        Some(d) => d,
+        None => file_duration("orphan_after", &file.orphan_after)?
+            .unwrap_or(Duration::from_secs(15 * 60)),
+    };
+    if max_recording_duration < Duration::from_secs(1) {
+        bail!("--max-recording-duration must be at least 1s");
+    }
+    if orphan_after < Duration::from_secs(10) {
+        bail!("--orphan-after must be at least 10s");
+    }
+    let mut webhooks = file.webhooks.clone();
+    webhooks.extend(args.webhooks.iter().cloned());
+    for w in &webhooks {
+        let ok = url::Url::parse(w).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https");
+        if !ok {
+            bail!("--webhook {w}: expected an http:// or https:// URL");
+        }
+    }
     let config = rws::Config {
         integration_token,
         data_dir,
         heartbeat_interval: Duration::from_secs(heartbeat),
         silence_timeout: Duration::from_secs(silence),
         public_url,
+        max_recording_duration,
+        orphan_after,
+        storage: args.storage.or(file.storage),
+        webhooks,
     };
     if args.print_config {
         println!("listen = \"{listen}\"");

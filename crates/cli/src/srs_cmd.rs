@@ -43,6 +43,57 @@ pub struct Args {
     /// Serve HTTPS with a self-signed certificate for 127.0.0.1/localhost, made once and kept in the spool.
     #[arg(long)]
     tls_self_signed: bool,
+    /// X display to record (default: $DISPLAY).
+    #[arg(long, env = "SCREENREC_SRS_DISPLAY")]
+    display: Option<String>,
+    /// What to record: `x11` (the display) or `synthetic[:WxH]` (moving test content, no display needed).
+    #[arg(long, env = "SCREENREC_SRS_SOURCE", default_value = "x11")]
+    source: String,
+    /// Most the spool may hold (e.g. 2GiB, 500MiB); a recording that reaches it stops with spool_full.
+    #[arg(long, env = "SCREENREC_SRS_SPOOL_QUOTA", default_value = "2GiB")]
+    spool_quota: String,
+}
+
+/// Parses `2GiB`, `500MiB`, `64KiB`, `1000000` (bytes), also GB/MB/KB (×1000).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn parse_source(spec: &str, display: Option<String>) -> anyhow::Result<srs::recording::SourceSpec> {
+    if spec == "x11" {
+        return Ok(srs::recording::SourceSpec::X11(display));
+    }
+    if let Some(rest) = spec.strip_prefix("synthetic") {
+        let (w, h) = match rest.strip_prefix(':') {
+            None if rest.is_empty() => (1280, 720),
+            Some(size) => size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+                .filter(|(w, h)| {
+                    (16..=8192).contains(w) && (16..=8192).contains(h) && w % 2 == 0 && h % 2 == 0
+                })
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--source {spec}: size must be WxH, even, 16..8192")
+                })?,
+            None => bail!("--source {spec}: expected x11 or synthetic[:WxH]"),
+        };
+        return Ok(srs::recording::SourceSpec::Synthetic(w, h));
+    }
+    bail!("--source {spec}: expected x11 or synthetic[:WxH]")
 }
 
 /// Runs `screenrec srs`.
@@ -73,6 +124,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let https = args.tls_cert.is_some() || args.tls_self_signed;
+    let source = parse_source(&args.source, args.display.clone())?;
+    let spool_quota = parse_size(&args.spool_quota)
+        .filter(|q| *q >= 1 << 20)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--spool-quota {}: expected a size of at least 1MiB, like 2GiB or 500MiB",
+                args.spool_quota
+            )
+        })?;
     let config = srs::Config {
         server: args.server,
         peer_server: args.peer_server,
@@ -81,6 +141,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         failover_after: Duration::from_secs(args.failover_after),
         spool: args.spool.clone(),
         https,
+        source,
+        spool_quota,
     };
     let service = srs::Srs::new(config).map_err(anyhow::Error::msg)?;
     let tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {
@@ -98,6 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let app = srs::router(service.clone());
         let watchdog = srs::spawn_watchdog(service.clone());
+        let background = srs::spawn_recording(service.clone());
         let origins = srs::spawn_origin_refresh(service.clone());
         let handle = axum_server::Handle::new();
         {
@@ -139,10 +202,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         watchdog.abort();
+        srs::shutdown(&service).await;
+        // Give the uploader a moment to deliver the last fragments; what
+        // it cannot send now is sent at the next start.
+        let rec_root = srs::recording::rec_root(&args.spool);
+        for _ in 0..50 {
+            let pending = std::fs::read_dir(&rec_root).map(|d| d.count()).unwrap_or(0);
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for task in background {
+            task.abort();
+        }
         if let Some(o) = origins {
             o.abort();
         }
-        srs::shutdown(&service).await;
         tracing::info!("SRS stopped");
         served.context("serving the loopback API")?;
         Ok(ExitCode::SUCCESS)

@@ -96,6 +96,10 @@ pub struct IndexEntry {
     pub plain_offset: u64,
     /// Length of the plaintext segment.
     pub plain_len: u64,
+    /// Media time at the end of the segment, in milliseconds (0 for the
+    /// init segment; absent in indexes rebuilt by [`SegmentIndex::scan`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<u64>,
 }
 
 /// The segment index of an encrypted media file.
@@ -118,6 +122,7 @@ impl SegmentIndex {
             cipher_len,
             plain_offset: po,
             plain_len,
+            end_ms: None,
         };
         self.entries.push(e);
         e

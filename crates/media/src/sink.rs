@@ -115,9 +115,16 @@ impl SegmentSink for EncryptedFileSink {
             .map(|e| e.cipher_offset + e.cipher_len)
             .unwrap_or(0);
         append_whole(&mut self.file, len, &cipher)?;
-        let entry = self
-            .index
+        self.index
             .push(cipher.len() as u64, segment.bytes.len() as u64);
+        let end_ms = (segment.start + segment.duration).as_millis() as u64;
+        let entry = match self.index.entries.last_mut() {
+            Some(e) => {
+                e.end_ms = Some(end_ms);
+                *e
+            }
+            None => return Err(crate::MediaError::Crypt("index is empty".into())),
+        };
         self.index_file
             .write_all(SegmentIndex::json_line(&entry).as_bytes())?;
         self.index_file.sync_data()?;

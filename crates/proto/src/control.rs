@@ -56,6 +56,54 @@ pub enum ToAgent {
         /// Why.
         reason: ByeReason,
     },
+    /// Start recording (idempotent by `recording_id`: a second `start` for
+    /// a recording SRS has or had does nothing new).
+    Start {
+        /// Command sequence number.
+        seq: u64,
+        /// The recording's id (RWS made it).
+        recording_id: String,
+        /// The interaction that started it (first voice call, or chat).
+        interaction_id: String,
+        /// SRS stops by itself after this long (reason `max_duration`).
+        max_duration_s: u64,
+        /// Capture settings.
+        capture: CaptureSettings,
+        /// age recipients to encrypt the media to (public keys only).
+        recipients: Vec<String>,
+        /// The tus endpoint to upload the media to (creation URL).
+        upload_url: String,
+        /// Bearer token good only for this recording's uploads; SRS keeps it
+        /// in its spool (mode 0600) to resume uploads after a restart.
+        upload_token: String,
+    },
+    /// Stop recording; the last fragment is written and uploaded.
+    Stop {
+        /// Command sequence number.
+        seq: u64,
+        /// Which recording.
+        recording_id: String,
+        /// Why.
+        reason: StopReason,
+    },
+    /// Blank the frames (the file goes on).
+    Pause {
+        /// Command sequence number.
+        seq: u64,
+        /// Which recording.
+        recording_id: String,
+        /// Why (free text, e.g. `recording_paused`).
+        reason: String,
+    },
+    /// Show the screen again.
+    Resume {
+        /// Command sequence number.
+        seq: u64,
+        /// Which recording.
+        recording_id: String,
+        /// Why (free text, e.g. `recording_resumed`).
+        reason: String,
+    },
     /// Keep-alive.
     Heartbeat,
 }
@@ -64,10 +112,80 @@ impl ToAgent {
     /// The command's sequence number (`None` for heartbeats).
     pub fn seq(&self) -> Option<u64> {
         match self {
-            ToAgent::Config { seq, .. } | ToAgent::Bye { seq, .. } => Some(*seq),
+            ToAgent::Config { seq, .. }
+            | ToAgent::Bye { seq, .. }
+            | ToAgent::Start { seq, .. }
+            | ToAgent::Stop { seq, .. }
+            | ToAgent::Pause { seq, .. }
+            | ToAgent::Resume { seq, .. } => Some(*seq),
             ToAgent::Heartbeat => None,
         }
     }
+}
+
+/// Why a recording stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The agent's call leg (or chat) ended.
+    CallReleased,
+    /// The call's voice recording stopped.
+    RecordingStopped,
+    /// The configured maximum duration was reached.
+    MaxDuration,
+    /// The agent logged out of the desktop.
+    Logout,
+    /// The desktop stopped polling SRS.
+    PingTimeout,
+    /// The agent's session moved to another PC.
+    SessionReplaced,
+    /// An administrator stopped it.
+    Admin,
+    /// The spool quota or the disk is full.
+    SpoolFull,
+    /// The screen could not be captured or encoded any more.
+    CaptureFailed,
+    /// SRS stopped while recording (crash, kill, power loss): what was on
+    /// disk was uploaded after it restarted.
+    SrsRestarted,
+    /// SRS was shut down while recording.
+    Shutdown,
+    /// RWS ended the SRS session (it had heard nothing for too long).
+    SessionEnded,
+}
+
+impl StopReason {
+    /// The snake_case name, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::CallReleased => "call_released",
+            StopReason::RecordingStopped => "recording_stopped",
+            StopReason::MaxDuration => "max_duration",
+            StopReason::Logout => "logout",
+            StopReason::PingTimeout => "ping_timeout",
+            StopReason::SessionReplaced => "session_replaced",
+            StopReason::Admin => "admin",
+            StopReason::SpoolFull => "spool_full",
+            StopReason::CaptureFailed => "capture_failed",
+            StopReason::SrsRestarted => "srs_restarted",
+            StopReason::Shutdown => "shutdown",
+            StopReason::SessionEnded => "session_ended",
+        }
+    }
+}
+
+/// What SRS reports about a recording (`status` frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingStatus {
+    /// Frames are being recorded.
+    Recording,
+    /// Frames are blanked.
+    Paused,
+    /// Recording ended; the upload completes next.
+    Stopped,
+    /// The recording could not start.
+    Failed,
 }
 
 /// What SRS is doing, as reported in `hello`.
@@ -128,6 +246,21 @@ pub enum FromAgent {
         /// Why it was not applied, when `ok` is false.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+    },
+    /// A recording changed state on the agent's side (started, paused or
+    /// resumed from the desktop, stopped by itself).
+    Status {
+        /// Which recording.
+        recording_id: String,
+        /// Its state now.
+        state: RecordingStatus,
+        /// Why (a [`StopReason`] name, `desktop` for a desktop pause, or an error).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// When (RFC 3339, SRS clock).
+        at: String,
+        /// Bytes written to the spool so far.
+        bytes_spooled: u64,
     },
     /// Keep-alive.
     Heartbeat,

@@ -11,6 +11,7 @@
 //!   (`POST/GET /api/v2/srs/sessions`).
 //! * [`control`]: messages on the control channel WebSocket
 //!   (`GET /api/v2/srs/control`).
+//! * [`upload`]: the tus media upload and the end-of-recording report.
 //!
 //! Field names are `snake_case` on our own protocols and `camelCase` where
 //! the shape follows a GIR/GWS resource (the user resource), so that
@@ -19,6 +20,7 @@
 pub mod control;
 pub mod envelope;
 pub mod session;
+pub mod upload;
 
 pub use envelope::{Envelope, StatusCode};
 pub use session::{

@@ -95,7 +95,11 @@ struct RawUser {
     roles: Vec<String>,
     default_place: Option<String>,
     recording_when: Option<String>,
+    channel: Option<String>,
 }
+
+/// Which interactions of an agent are screen-recorded.
+pub const CHANNELS: [&str; 3] = ["voice", "nonvoice", "blended"];
 
 /// A place and its devices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +145,8 @@ pub struct User {
     pub default_place: Option<String>,
     /// Per-agent `recordingWhen` override.
     pub recording_when: Option<String>,
+    /// `voice` (default), `nonvoice` or `blended` (recorded on voice only).
+    pub channel: String,
 }
 
 /// A validated directory.
@@ -356,7 +362,16 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
                 )
             })?;
         }
+        let channel = ru.channel.clone().unwrap_or_else(|| "voice".into());
+        if !CHANNELS.contains(&channel.as_str()) {
+            return Err(err(
+                u.span(),
+                item,
+                format!("unknown channel '{channel}'; channels are {CHANNELS:?}"),
+            ));
+        }
         users.push(User {
+            channel,
             username: ru.username.clone(),
             password,
             first_name: ru.first_name.clone(),
@@ -573,6 +588,16 @@ pub async fn import(pool: &SqlitePool, dir: &Directory) -> Result<ImportReport, 
         .bind(&u.recording_when)
         .execute(&mut *tx)
         .await?;
+    }
+    for u in &dir.users {
+        let changed =
+            sqlx::query("UPDATE users SET channel = ? WHERE username = ? AND channel != ?")
+                .bind(&u.channel)
+                .bind(&u.username)
+                .bind(&u.channel)
+                .execute(&mut *tx)
+                .await?;
+        report.updated += changed.rows_affected() as usize;
     }
     tx.commit().await?;
     Ok(report)

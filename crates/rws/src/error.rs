@@ -34,6 +34,12 @@ pub enum ApiError {
     /// 504: the SRS did not answer in time.
     #[error("{0}")]
     Timeout(String),
+    /// 409: the request conflicts with the resource's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Any other status with a message (tus: 412, 415, 460, 410, 413).
+    #[error("{1}")]
+    Status(Http, String),
     /// 500: our fault; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,6 +70,9 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (Http::NOT_FOUND, StatusCode::NotFound),
             ApiError::MethodNotAllowed => (Http::METHOD_NOT_ALLOWED, StatusCode::InvalidForState),
             ApiError::Timeout(_) => (Http::GATEWAY_TIMEOUT, StatusCode::InternalError),
+            ApiError::Conflict(_) => (Http::CONFLICT, StatusCode::InvalidForState),
+            ApiError::Status(s, _) if s.is_server_error() => (*s, StatusCode::InternalError),
+            ApiError::Status(s, _) => (*s, StatusCode::ValidationError),
             ApiError::Internal(_) => (Http::INTERNAL_SERVER_ERROR, StatusCode::InternalError),
         };
         let message = match &self {

@@ -189,6 +189,12 @@ pub async fn intake(
         accepted += done.rows_affected();
     }
     tx.commit().await?;
+    let calls = checked.iter().filter_map(|e| e.call_id.clone()).collect();
+    let interactions = checked
+        .iter()
+        .filter_map(|e| e.interaction_id.clone())
+        .collect();
+    crate::dispatch::on_events(&rws, calls, interactions).await;
     let duplicates = checked.len() as u64 - accepted;
     tracing::debug!(accepted, duplicates, "events received");
     Ok(Json(

@@ -223,6 +223,49 @@ impl Hub {
             .map(|s| s.id.clone())
     }
 
+    /// The live (not standby) session holding device `dn` on `switch`:
+    /// `(session id, username)`.
+    pub fn session_for_device(&self, dn: &str, switch: &str) -> Option<(String, String)> {
+        self.lock()
+            .values()
+            .filter(|s| !s.standby && s.state != SessionState::Standby)
+            .find(|s| s.devices.iter().any(|d| d.dn == dn && d.switch == switch))
+            .map(|s| (s.id.clone(), s.username.clone()))
+    }
+
+    /// The user's live (not standby) session.
+    pub fn session_of_user(&self, username: &str) -> Option<String> {
+        self.lock()
+            .values()
+            .find(|s| !s.standby && s.state != SessionState::Standby && s.username == username)
+            .map(|s| s.id.clone())
+    }
+
+    /// Queues a command for session `id` (sent now if connected, else at
+    /// reconnect); `None` when the session does not exist. The receiver
+    /// gets SRS's acknowledgement.
+    pub async fn send(
+        &self,
+        rws: &Rws,
+        id: &str,
+        make: impl FnOnce(u64) -> ToAgent,
+    ) -> Option<oneshot::Receiver<AckResult>> {
+        let (seq, rx) = {
+            let mut map = self.lock();
+            let s = map.get_mut(id)?;
+            let seq = s.enqueue(make);
+            let (tx, rx) = oneshot::channel();
+            s.waiters.insert(seq, tx);
+            (seq, rx)
+        };
+        let _ = sqlx::query("UPDATE srs_sessions SET next_seq = ? WHERE id = ?")
+            .bind((seq + 1) as i64)
+            .bind(id)
+            .execute(&rws.db)
+            .await;
+        Some(rx)
+    }
+
     /// Ends a session (its control channel closes). False if unknown.
     pub async fn remove(&self, rws: &Rws, id: &str) -> Result<bool, ApiError> {
         let removed = self.lock().remove(id);
@@ -279,6 +322,9 @@ pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
         );
         live.opened_at = OffsetDateTime::parse(&opened_at, &Rfc3339).unwrap_or(live.opened_at);
         live.next_seq = next_seq.max(1) as u64;
+        // SRS reconnects with back-off capped at 12.5 s: give it that long
+        // on top of the silence timeout before the session counts as silent.
+        live.last_seen = Instant::now() + Duration::from_secs(15);
         if !standby {
             live.state = SessionState::Disconnected;
         }
@@ -408,6 +454,9 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                     }
                 };
                 let mut ended = false;
+                if let FromAgent::Status { recording_id, state, reason, at, .. } = &msg {
+                    crate::dispatch::on_status(&rws, recording_id, *state, reason.clone(), at).await;
+                }
                 {
                     let mut map = rws.hub.lock();
                     let Some(s) = map.get_mut(&id) else { break };

@@ -226,3 +226,20 @@ pub async fn active_recipients(db: &SqlitePool) -> Result<Vec<String>, KeyError>
             .await?,
     )
 }
+
+/// Every tenant identity, newest first (playback tries them in turn: old
+/// recordings stay playable after a rotation).
+pub async fn all_identities(
+    db: &SqlitePool,
+    master: &MasterKey,
+) -> Result<Vec<age::x25519::Identity>, KeyError> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM tenant_keys ORDER BY created_at DESC")
+            .fetch_all(db)
+            .await?;
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(identity(db, master, &id).await?);
+    }
+    Ok(out)
+}

@@ -12,6 +12,13 @@
 //!   event id; the interaction timeline read back in timestamp order.
 //! * [`keys`]: the tenant's age key pairs; private keys encrypted at rest
 //!   with the master key; SRS only ever receives recipients.
+//! * [`dispatch`]: the recording policy applied to events: start, link,
+//!   pause, resume and stop commands to the agents' SRS.
+//! * [`uploads`]: tus 1.0 media upload from SRS, the end-of-recording report.
+//! * [`storage`]: media objects through `object_store`.
+//! * [`recordings`]: the recording state machine and the read path (GIR
+//!   recording resource, decrypting playback with Range).
+//! * [`lifecycle`]: state changes as server-sent events and webhooks.
 //! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
 //!
 //! Entry points: [`Rws::open`] (data dir, migrations, directory import) and
@@ -25,12 +32,17 @@
 
 pub mod auth;
 pub mod directory;
+pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod hub;
 pub mod keys;
+pub mod lifecycle;
 pub mod policy;
+pub mod recordings;
 pub mod sessions;
+pub mod storage;
+pub mod uploads;
 pub mod web;
 
 use std::path::{Path, PathBuf};
@@ -60,6 +72,15 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Bearer token of `POST /api/v2/events`; `None`: event intake is off.
     pub integration_token: Option<String>,
+    /// Longest screen recording; it is stopped with `max_duration` then.
+    pub max_recording_duration: Duration,
+    /// A recording whose SRS sends nothing for this long is closed with
+    /// what arrived (`partial`) or `failed`.
+    pub orphan_after: Duration,
+    /// Media store URL (`s3://…`, `file:///…`); `None`: `<data-dir>/media`.
+    pub storage: Option<String>,
+    /// URLs that receive every recording state change (POST, JSON).
+    pub webhooks: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -69,6 +90,10 @@ impl std::fmt::Debug for Config {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("silence_timeout", &self.silence_timeout)
             .field("public_url", &self.public_url)
+            .field("max_recording_duration", &self.max_recording_duration)
+            .field("orphan_after", &self.orphan_after)
+            .field("storage", &self.storage)
+            .field("webhooks", &self.webhooks)
             .field(
                 "integration_token",
                 &self.integration_token.as_ref().map(|_| "<redacted>"),
@@ -85,6 +110,10 @@ impl Default for Config {
             silence_timeout: Duration::from_secs(60),
             public_url: None,
             integration_token: None,
+            max_recording_duration: Duration::from_secs(4 * 3600),
+            orphan_after: Duration::from_secs(15 * 60),
+            storage: None,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -125,6 +154,9 @@ pub enum StartError {
     /// The master key or the tenant keys.
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
+    /// The media store cannot be opened.
+    #[error("media storage: {0}")]
+    Storage(String),
 }
 
 /// Shared state of the handlers.
@@ -136,6 +168,16 @@ pub struct Rws {
     pub db: SqlitePool,
     /// Live SRS sessions.
     pub hub: Arc<hub::Hub>,
+    /// Decrypts the tenant keys (playback).
+    pub master: Arc<keys::MasterKey>,
+    /// Media objects.
+    pub storage: storage::Storage,
+    /// Recording state changes.
+    pub lifecycle: Arc<lifecycle::Lifecycle>,
+    /// One PATCH at a time per upload.
+    pub upload_locks: Arc<uploads::UploadLocks>,
+    /// The policy runs one batch at a time.
+    pub dispatch_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Rws {
@@ -147,10 +189,18 @@ impl Rws {
         let key = keys::ensure(&db, &master).await?;
         tracing::info!(key = %key.id, recipient = %key.recipient, "tenant key ready");
         let hub = Arc::new(hub::Hub::default());
+        let storage = storage::Storage::open(config.storage.as_deref(), &config.data_dir)
+            .map_err(StartError::Storage)?;
+        let lifecycle = Arc::new(lifecycle::Lifecycle::new(config.webhooks.clone()));
         let rws = Rws {
             config: Arc::new(config),
             db,
             hub,
+            master: Arc::new(master),
+            storage,
+            lifecycle,
+            upload_locks: Arc::default(),
+            dispatch_lock: Arc::default(),
         };
         hub::load_sessions(&rws)
             .await
@@ -230,6 +280,28 @@ pub fn router(rws: Rws) -> Router {
         .route("/api/v2/events", post(events::intake))
         .route("/api/v2/interactions/{id}/events", get(events::timeline))
         .route("/api/v2/srs/control", get(hub::control))
+        .route(
+            "/api/v2/srs/uploads",
+            post(uploads::create).options(uploads::options),
+        )
+        .route(
+            "/api/v2/srs/uploads/{id}",
+            axum::routing::head(uploads::head)
+                .patch(uploads::patch)
+                .delete(uploads::terminate)
+                .options(uploads::options)
+                .layer(DefaultBodyLimit::max(uploads::MAX_PATCH)),
+        )
+        .route(
+            "/api/v2/srs/recordings/{id}/end",
+            axum::routing::put(uploads::end),
+        )
+        .route("/api/v2/recordings/events", get(lifecycle::sse))
+        .route("/api/v2/recordings/{call_id}", get(recordings::resource))
+        .route(
+            "/api/v2/recordings/{call_id}/play/{media_id}",
+            get(recordings::play),
+        )
         .fallback(web::static_file)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(256 * 1024))
@@ -248,6 +320,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(hub::sweep(rws.clone()));
+    let recordings_sweeper = tokio::spawn(dispatch::sweep(rws.clone()));
     let app = router(rws);
     let result = axum::serve(
         listener,
@@ -256,5 +329,6 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     sweeper.abort();
+    recordings_sweeper.abort();
     result
 }

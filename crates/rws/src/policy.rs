@@ -2,8 +2,10 @@
 //! `off` | `always` | `cond[,cond…]`, `cond` = `key op value` with `op` one of
 //! `=`, `!=`, `~` (glob) and `key` one of `media`, `queue`, `direction`,
 //! `data.<attached-data key>`; or `sample=N%` with N in 0..=100.
-//! Here it is checked for syntax at directory import; evaluating it belongs
-//! to the recording policy.
+//! It is checked for syntax at directory import ([`check_recording_when`])
+//! and evaluated for each non-voice interaction ([`matches`]).
+
+use serde_json::Value;
 
 /// Checks a `recordingWhen` value; on error returns the 1-based column and why.
 pub fn check_recording_when(s: &str) -> Result<(), (usize, String)> {
@@ -63,10 +65,112 @@ fn check_condition(cond: &str) -> Result<(), String> {
     }
 }
 
+/// Does a non-voice interaction (its `interaction.started` event) match the
+/// rule? `sample=N%` keeps a deterministic N % of interactions (by a hash of
+/// the interaction id), so re-evaluating the same interaction gives the
+/// same answer. A rule that does not parse never matches.
+pub fn matches(rule: &str, event: &Value, interaction_id: &str) -> bool {
+    let rule = rule.trim();
+    if rule == "off" || check_recording_when(rule).is_err() {
+        return false;
+    }
+    if rule == "always" {
+        return true;
+    }
+    rule.split(',').map(str::trim).all(|cond| {
+        let (key, op, want) = if let Some((k, v)) = cond.split_once("!=") {
+            (k.trim(), "!=", v.trim())
+        } else if let Some((k, v)) = cond.split_once('=') {
+            (k.trim(), "=", v.trim())
+        } else if let Some((k, v)) = cond.split_once('~') {
+            (k.trim(), "~", v.trim())
+        } else {
+            return false;
+        };
+        if key == "sample" {
+            let n: u64 = want.trim_end_matches('%').trim().parse().unwrap_or(0);
+            return bucket(interaction_id) < n;
+        }
+        let got = match key.strip_prefix("data.") {
+            Some(k) => event.get("attached_data").and_then(|d| d.get(k)),
+            None => event.get(key),
+        };
+        let got = match got {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(v) => v.to_string(),
+        };
+        match op {
+            "=" => got == want,
+            "!=" => got != want,
+            _ => glob(want, &got),
+        }
+    })
+}
+
+/// 0..100 from a stable hash (FNV-1a) of the id.
+fn bucket(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in id.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h % 100
+}
+
+/// `*` any run, `?` one character; case-sensitive.
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use expect_test::{Expect, expect};
+
+    #[test]
+    fn evaluation() {
+        let chat = serde_json::json!({"media": "chat", "queue": "Sales_EU", "direction": "inbound",
+            "attached_data": {"vip": "yes", "tier": 2}});
+        assert!(matches("always", &chat, "i1"));
+        assert!(!matches("off", &chat, "i1"));
+        assert!(matches("media=chat", &chat, "i1"));
+        assert!(!matches("media=email", &chat, "i1"));
+        assert!(matches("media=chat, queue~Sales*", &chat, "i1"));
+        assert!(!matches("media=chat, queue~Support*", &chat, "i1"));
+        assert!(matches("data.vip=yes,data.tier=2", &chat, "i1"));
+        assert!(matches("data.missing!=x", &chat, "i1"));
+        assert!(matches("queue~Sales_??", &chat, "i1"));
+        assert!(!matches("sample=0%", &chat, "i1"));
+        assert!(matches("sample=100%", &chat, "i1"));
+        let kept = (0..1000)
+            .filter(|i| matches("sample=30%", &chat, &format!("chat-{i}")))
+            .count();
+        assert!((220..380).contains(&kept), "sample=30% kept {kept} of 1000");
+        assert_eq!(
+            matches("sample=50%", &chat, "chat-7"),
+            matches("sample=50%", &chat, "chat-7")
+        );
+    }
 
     fn check(input: &str, want: Expect) {
         let got = match check_recording_when(input) {

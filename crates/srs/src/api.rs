@@ -256,6 +256,9 @@ async fn login(srs: &Srs, headers: &HeaderMap, params: LoginParams) -> Result<Re
     let user = opened.primary.response.user.clone();
     srs.set_rws_origins(&opened.primary.response.allowed_origins);
 
+    // A new login ends the recording of the previous session: its RWS
+    // session is replaced, so RWS could no longer stop it.
+    crate::recording::stop(srs, None, proto::control::StopReason::SessionReplaced).await;
     let old = srs.session().take();
     if let Some(mut old) = old {
         if let Some(l) = old.link.take() {
@@ -329,6 +332,7 @@ async fn logout(srs: &Srs, headers: &HeaderMap) -> Result<Response, ApiError> {
         guard.take()
     };
     if let Some(mut s) = ended {
+        crate::recording::stop(srs, None, proto::control::StopReason::Logout).await;
         if let Some(l) = s.link.take() {
             l.stop();
         }
@@ -384,6 +388,7 @@ pub async fn expire_if_silent(srs: &Srs) {
             timeout_s = timeout.as_secs(),
             "no /ping from the desktop: RWS session ended"
         );
+        crate::recording::stop(srs, None, proto::control::StopReason::PingTimeout).await;
         link::end_session(srs, &rws).await;
     }
 }
@@ -398,5 +403,69 @@ pub(crate) fn mark_stale(srs: &Srs, session_id: &str, why: &str) {
         s.stale = true;
         s.link.take();
         tracing::warn!(session = %session_id, why, "RWS ended the session: the desktop must log in again");
+        let srs = srs.clone();
+        tokio::spawn(async move {
+            crate::recording::stop(&srs, None, proto::control::StopReason::SessionEnded).await;
+        });
     }
+}
+
+/// `POST /api/v2/me/recording` (screenrec extension to the GIR API): the
+/// desktop pauses or resumes the screen recording for a PCI moment, with
+/// `{"operationName": "PauseScreenRecording" | "ResumeScreenRecording"}`.
+/// Same authentication and CSRF rules as logout. A pause holds until the
+/// desktop resumes, including over a recording that starts meanwhile.
+pub async fn me_recording(State(srs): State<Srs>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        {
+            let guard = srs.session();
+            let Some(session) = guard.as_ref() else {
+                return Err(ApiError::unauthenticated("no session: log in first"));
+            };
+            if !authenticated(session, &headers)? {
+                return Err(ApiError::unauthenticated(
+                    "credentials or session cookie required",
+                ));
+            }
+            if let Some(expected) = &session.csrf {
+                let given = headers
+                    .get("x-csrf-token")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+                    return Err(ApiError::forbidden("Missing or invalid Csrf token"));
+                }
+            }
+        }
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("body is not valid JSON: {e}")))?;
+        let op = value.get("operationName").and_then(Value::as_str);
+        let paused = match op {
+            Some("PauseScreenRecording") => true,
+            Some("ResumeScreenRecording") => false,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "operationName '{other}' is unknown (PauseScreenRecording, ResumeScreenRecording)"
+                )));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "'operationName' is required (PauseScreenRecording, ResumeScreenRecording)",
+                ));
+            }
+        };
+        let recording = crate::recording::desktop_pause(&srs, paused);
+        tracing::info!(paused, recording, "desktop pause/resume");
+        Ok((
+            Http::OK,
+            Json(serde_json::json!({
+                "statusCode": 0,
+                "paused": paused,
+                "recording": recording,
+            })),
+        )
+            .into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_response())
 }

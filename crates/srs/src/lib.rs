@@ -9,6 +9,9 @@
 //!   credentials, and the control channel (WebSocket) kept up with capped
 //!   exponential back-off, moving to the peer RWS when the primary keeps
 //!   failing.
+//! * [`recording`]: start/stop/pause/resume from RWS and the desktop drive
+//!   the recorder; encrypted media goes to the spool; crash recovery.
+//! * [`upload`]: streams the spool to RWS with tus while recording.
 //! * [`tls`]: HTTPS on loopback with a configured or self-signed certificate.
 //!
 //! Invariants: SRS listens on loopback only; the agent's password is
@@ -20,7 +23,9 @@ pub mod api;
 pub mod cors;
 pub mod error;
 pub mod link;
+pub mod recording;
 pub mod tls;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +54,11 @@ pub struct Config {
     pub spool: PathBuf,
     /// Served over HTTPS (cookies then need `Secure; SameSite=None`).
     pub https: bool,
+    /// What to record.
+    pub source: recording::SourceSpec,
+    /// Most bytes the spool may hold; a recording that reaches it stops
+    /// with `spool_full` (what it recorded is kept and uploaded).
+    pub spool_quota: u64,
 }
 
 /// Refuses any address that is not loopback.
@@ -83,6 +93,12 @@ struct Inner {
     session: Mutex<Option<LocalSession>>,
     rws_origins: Mutex<Vec<OriginPattern>>,
     http: reqwest::Client,
+    rec: Mutex<recording::RecState>,
+    /// Frames for RWS (status reports), sent when the control channel is up.
+    outbox: Mutex<std::collections::VecDeque<proto::control::FromAgent>>,
+    outbox_wake: tokio::sync::Notify,
+    upload_wake: tokio::sync::Notify,
+    spool_used: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Shared state of the service.
@@ -107,14 +123,52 @@ impl Srs {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&config.spool, std::fs::Permissions::from_mode(0o700));
         }
+        let used = recording::spool_usage(&config.spool);
         Ok(Srs {
             inner: Arc::new(Inner {
                 config,
                 session: Mutex::new(None),
                 rws_origins: Mutex::new(Vec::new()),
                 http,
+                rec: Mutex::new(recording::RecState::default()),
+                outbox: Mutex::new(std::collections::VecDeque::new()),
+                outbox_wake: tokio::sync::Notify::new(),
+                upload_wake: tokio::sync::Notify::new(),
+                spool_used: Arc::new(std::sync::atomic::AtomicU64::new(used)),
             }),
         })
+    }
+
+    pub(crate) fn rec_state(&self) -> MutexGuard<'_, recording::RecState> {
+        self.inner.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame for RWS (sent as soon as the control channel is up;
+    /// frames of a session that ended are dropped with it).
+    pub(crate) fn send_to_rws(&self, msg: proto::control::FromAgent) {
+        let mut q = self.inner.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= 1000 {
+            q.pop_front();
+        }
+        q.push_back(msg);
+        drop(q);
+        self.inner.outbox_wake.notify_one();
+    }
+
+    pub(crate) fn take_outbox(&self) -> Vec<proto::control::FromAgent> {
+        self.inner
+            .outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect()
+    }
+
+    pub(crate) fn requeue_front(&self, msgs: Vec<proto::control::FromAgent>) {
+        let mut q = self.inner.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        for m in msgs.into_iter().rev() {
+            q.push_front(m);
+        }
     }
 
     /// Settings.
@@ -180,6 +234,12 @@ pub fn router(srs: Srs) -> Router {
         )
         .route("/ping", get(api::ping).options(api::preflight))
         .route("/ping/", get(api::ping).options(api::preflight))
+        .route(
+            "/api/v2/me/recording",
+            axum::routing::post(api::me_recording)
+                .options(api::preflight)
+                .layer(axum::extract::DefaultBodyLimit::max(api::BODY_LIMIT)),
+        )
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
@@ -207,8 +267,18 @@ pub fn spawn_watchdog(srs: Srs) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// On service stop: ends the agent's RWS session (the PC is going away).
+/// Recovers recordings a crash cut short, then starts the uploader and the
+/// recording watch.
+pub fn spawn_recording(srs: Srs) -> Vec<tokio::task::JoinHandle<()>> {
+    let known = recording::recover(&srs.config().spool);
+    srs.rec_state().known_extend(known);
+    vec![upload::spawn(srs.clone()), recording::spawn_watch(srs)]
+}
+
+/// On service stop: stops a recording (its last fragment is written; the
+/// upload resumes at the next start), ends the agent's RWS session.
 pub async fn shutdown(srs: &Srs) {
+    recording::stop(srs, None, proto::control::StopReason::Shutdown).await;
     let ended = srs.session().take();
     if let Some(mut s) = ended {
         if let Some(l) = s.link.take() {

@@ -392,12 +392,17 @@ async fn session(
     last_seq: &mut u64,
     stop: &mut watch::Receiver<bool>,
 ) -> End {
+    let active = crate::recording::active_id(srs);
     let hello = FromAgent::Hello {
         session_id: rws.session_id.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         monitors: Vec::new(),
-        state: AgentState::Idle,
-        active_recording: None,
+        state: match &active {
+            None => AgentState::Idle,
+            Some((_, true)) => AgentState::Paused,
+            Some((_, false)) => AgentState::Recording,
+        },
+        active_recording: active.map(|(id, _)| id),
         last_seq: *last_seq,
     };
     if send(&mut ws, &hello).await.is_err() {
@@ -412,6 +417,15 @@ async fn session(
             _ = stop.changed() => {
                 let _ = ws.close(None).await;
                 return End::Stopped;
+            }
+            () = srs.inner.outbox_wake.notified() => {
+                let msgs = srs.take_outbox();
+                for (i, m) in msgs.iter().enumerate() {
+                    if send(&mut ws, m).await.is_err() {
+                        srs.requeue_front(msgs[i..].to_vec());
+                        return End::Lost;
+                    }
+                }
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > rws.silence {
@@ -438,11 +452,15 @@ async fn session(
                 let Some(seq) = msg.seq() else { continue };
                 let fresh = seq > *last_seq;
                 let bye = matches!(msg, ToAgent::Bye { .. });
+                let mut result = Ok(());
                 if fresh {
-                    apply(srs, &msg);
+                    result = apply(srs, rws, &msg).await;
                     *last_seq = seq;
                 }
-                let ack = FromAgent::Ack { seq, ok: true, error: None };
+                if let Err(e) = &result {
+                    tracing::warn!(seq, error = %e, "command refused");
+                }
+                let ack = FromAgent::Ack { seq, ok: result.is_ok(), error: result.err() };
                 if send(&mut ws, &ack).await.is_err() {
                     return End::Lost;
                 }
@@ -455,8 +473,58 @@ async fn session(
     }
 }
 
-fn apply(srs: &Srs, msg: &ToAgent) {
+async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String> {
+    use proto::control::StopReason;
     match msg {
+        ToAgent::Start {
+            recording_id,
+            interaction_id,
+            max_duration_s,
+            capture,
+            recipients,
+            upload_url,
+            upload_token,
+            ..
+        } => {
+            let cmd = crate::recording::StartCommand {
+                recording_id: recording_id.clone(),
+                interaction_id: interaction_id.clone(),
+                max_duration: Duration::from_secs(*max_duration_s),
+                capture: capture.clone(),
+                recipients: recipients.clone(),
+                upload_url: upload_url.clone(),
+                upload_token: upload_token.clone(),
+                server: rws.server.clone(),
+            };
+            let srs = srs.clone();
+            return tokio::task::spawn_blocking(move || crate::recording::start(&srs, cmd))
+                .await
+                .map_err(|e| format!("start: {e}"))?;
+        }
+        ToAgent::Stop {
+            recording_id,
+            reason,
+            ..
+        } => crate::recording::stop(srs, Some(recording_id), *reason).await,
+        ToAgent::Pause {
+            recording_id,
+            reason,
+            ..
+        } => crate::recording::pause(srs, recording_id, true, reason),
+        ToAgent::Resume {
+            recording_id,
+            reason,
+            ..
+        } => crate::recording::pause(srs, recording_id, false, reason),
+        ToAgent::Bye { reason, .. } => {
+            tracing::info!(?reason, "RWS ended the session");
+            let why = match reason {
+                proto::control::ByeReason::SessionReplaced => StopReason::SessionReplaced,
+                proto::control::ByeReason::Admin => StopReason::Admin,
+                _ => StopReason::SessionEnded,
+            };
+            crate::recording::stop(srs, None, why).await;
+        }
         ToAgent::Config {
             capture,
             allowed_origins,
@@ -470,11 +538,9 @@ fn apply(srs: &Srs, msg: &ToAgent) {
                 "configuration from RWS applied"
             );
         }
-        ToAgent::Bye { reason, .. } => {
-            tracing::info!(?reason, "RWS ended the session");
-        }
         ToAgent::Heartbeat => {}
     }
+    Ok(())
 }
 
 async fn send(ws: &mut Ws, msg: &FromAgent) -> Result<(), ()> {

@@ -1,0 +1,538 @@
+//! The recording policy at work: after every batch of events, the calls and
+//! interactions it touched are re-read in timestamp order and the agents'
+//! recordings are brought in line — started, linked, paused, resumed or
+//! stopped over the control channel. Deriving the wanted state from all of
+//! a call's events (rather than reacting to each event alone) is what makes
+//! duplicates and out-of-order arrival harmless.
+//!
+//! Rules (ARCHITECTURE.md "Recording rules"):
+//! * voice and blended agents are recorded while they are on a call whose
+//!   voice recording runs (`recording.started` … `recording.stopped`),
+//!   unless their `recordingWhen` is `off`;
+//! * non-voice agents are recorded during an interaction that matches their
+//!   `recordingWhen` ([`crate::policy::matches`]);
+//! * one recording per agent at a time, mapped to the interaction that
+//!   started it; interactions that overlap it are linked with their own
+//!   start and end; it stops when the last of them ends;
+//! * a call leg ends with `call.released` or `call.transferred` on the
+//!   agent's DN (single-step transfer: A's recording ends, B's starts with
+//!   B's `call.established`);
+//! * a recording is never started twice for the same call leg (same call,
+//!   same DN), so replayed events change nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proto::control::{StopReason, ToAgent};
+use serde_json::Value;
+
+use crate::Rws;
+use crate::recordings::{self, NewRecording, Rec};
+
+/// What one call leg or interaction wants.
+struct Want {
+    interaction_id: String,
+    media: String,
+    dn: Option<String>,
+    /// The agent: by device (voice) or by name (non-voice).
+    who: Who,
+    /// The agent should be recorded now.
+    record: bool,
+    /// The recording should be blanked (call's voice recording paused).
+    paused: bool,
+    /// Since when (leg or recording start, whichever is later).
+    since: String,
+    /// When it stopped being wanted, and why.
+    ended: Option<(String, StopReason)>,
+    /// The event that decided it (for non-voice rule checks).
+    started_event: Option<Value>,
+}
+
+enum Who {
+    Device { dn: String, switch: String },
+    User(String),
+}
+
+/// Re-evaluates the given calls and interactions.
+pub async fn on_events(rws: &Rws, calls: BTreeSet<String>, interactions: BTreeSet<String>) {
+    let _serial = rws.dispatch_lock.lock().await;
+    let mut wants = Vec::new();
+    for c in &calls {
+        match voice_wants(rws, c).await {
+            Ok(w) => wants.extend(w),
+            Err(e) => tracing::error!(call = %c, error = %e, "reading a call's events"),
+        }
+    }
+    for i in &interactions {
+        match interaction_wants(rws, i).await {
+            Ok(w) => wants.extend(w),
+            Err(e) => {
+                tracing::error!(interaction = %i, error = %e, "reading an interaction's events")
+            }
+        }
+    }
+    for w in wants {
+        if let Err(e) = apply(rws, &w).await {
+            tracing::error!(interaction = %w.interaction_id, error = %e, "applying the recording policy");
+        }
+    }
+}
+
+type EventRow = (String, Option<String>, Option<String>, String, String);
+
+async fn voice_wants(rws: &Rws, call: &str) -> Result<Vec<Want>, sqlx::Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT type, dn, switch, ts, body FROM events WHERE call_id = ? ORDER BY ts, rowid",
+    )
+    .bind(call)
+    .fetch_all(&rws.db)
+    .await?;
+    let mut running = false;
+    let mut running_since = String::new();
+    let mut paused = false;
+    let mut stopped_at: Option<String> = None;
+    // (dn, switch) → (open, since, closed_at)
+    let mut legs: BTreeMap<(String, String), (bool, String, Option<String>)> = BTreeMap::new();
+    for (kind, dn, switch, ts, _) in &rows {
+        let key = (
+            dn.clone().unwrap_or_default(),
+            switch.clone().unwrap_or_default(),
+        );
+        let open_leg = |legs: &mut BTreeMap<_, (bool, String, Option<String>)>| {
+            let leg = legs.entry(key.clone()).or_insert((false, ts.clone(), None));
+            if !leg.0 {
+                *leg = (true, ts.clone(), None);
+            }
+        };
+        match kind.as_str() {
+            "recording.started" => {
+                running = true;
+                paused = false;
+                running_since = ts.clone();
+                stopped_at = None;
+                open_leg(&mut legs);
+            }
+            "recording.stopped" => {
+                running = false;
+                stopped_at = Some(ts.clone());
+            }
+            "recording.paused" => paused = true,
+            "recording.resumed" => paused = false,
+            "call.established" | "call.retrieved" | "call.held" | "call.conferenced" => {
+                open_leg(&mut legs)
+            }
+            "call.released" | "call.transferred" => {
+                let leg = legs.entry(key).or_insert((false, ts.clone(), None));
+                if leg.0 {
+                    *leg = (false, leg.1.clone(), Some(ts.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(legs
+        .into_iter()
+        .map(|((dn, switch), (open, since, closed_at))| {
+            let ended = if !open {
+                closed_at.map(|t| (t, StopReason::CallReleased))
+            } else if !running {
+                stopped_at
+                    .clone()
+                    .map(|t| (t, StopReason::RecordingStopped))
+            } else {
+                None
+            };
+            Want {
+                interaction_id: call.to_string(),
+                media: "voice".into(),
+                dn: Some(dn.clone()),
+                record: open && running,
+                paused,
+                since: since.max(running_since.clone()),
+                ended,
+                started_event: None,
+                who: Who::Device { dn, switch },
+            }
+        })
+        .collect())
+}
+
+async fn interaction_wants(rws: &Rws, id: &str) -> Result<Vec<Want>, sqlx::Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT type, dn, switch, ts, body FROM events WHERE interaction_id = ? ORDER BY ts, rowid",
+    )
+    .bind(id)
+    .fetch_all(&rws.db)
+    .await?;
+    let mut started: Option<(String, Value)> = None;
+    let mut ended: Option<String> = None;
+    for (kind, _, _, ts, body) in rows {
+        match kind.as_str() {
+            "interaction.started" if started.is_none() => {
+                started = Some((ts, serde_json::from_str(&body).unwrap_or(Value::Null)))
+            }
+            "interaction.ended" => ended = Some(ts),
+            _ => {}
+        }
+    }
+    let Some((since, event)) = started else {
+        return Ok(Vec::new());
+    };
+    let Some(agent) = event
+        .get("agent")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Ok(Vec::new());
+    };
+    let media = event
+        .get("media")
+        .and_then(Value::as_str)
+        .unwrap_or("chat")
+        .to_string();
+    Ok(vec![Want {
+        interaction_id: id.to_string(),
+        media,
+        dn: None,
+        record: ended.is_none(),
+        paused: false,
+        since,
+        ended: ended.map(|t| (t, StopReason::CallReleased)),
+        started_event: Some(event),
+        who: Who::User(agent),
+    }])
+}
+
+/// The recording already made for this leg (same interaction, same DN), and
+/// whether its link is still open.
+async fn leg_recording(rws: &Rws, w: &Want) -> Result<Option<(Rec, bool)>, sqlx::Error> {
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT recording_id, end_at FROM recording_interactions WHERE interaction_id = ? AND dn IS ?
+         ORDER BY start_at DESC LIMIT 1",
+    )
+    .bind(&w.interaction_id)
+    .bind(&w.dn)
+    .fetch_optional(&rws.db)
+    .await?;
+    let Some((id, end_at)) = row else {
+        return Ok(None);
+    };
+    Ok(recordings::get(&rws.db, &id)
+        .await?
+        .map(|r| (r, end_at.is_none())))
+}
+
+/// The agent's recording rule and channel.
+async fn rule_of(rws: &Rws, username: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT channel, recording_when FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&rws.db)
+            .await?;
+    let Some((channel, own)) = row else {
+        return Ok(None);
+    };
+    let rule = match own {
+        Some(r) => r,
+        None => sqlx::query_scalar("SELECT value FROM settings WHERE key = 'recording_when'")
+            .fetch_optional(&rws.db)
+            .await?
+            .filter(|s: &String| !s.is_empty())
+            .unwrap_or_else(|| "always".into()),
+    };
+    Ok(Some((channel, rule)))
+}
+
+async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
+    let existing = leg_recording(rws, w).await?;
+    if !w.record {
+        if let Some((rec, true)) = existing {
+            let (at, reason) = w
+                .ended
+                .clone()
+                .unwrap_or_else(|| (recordings::now(), StopReason::CallReleased));
+            let open = recordings::unlink(&rws.db, &rec.id, &w.interaction_id, &at).await?;
+            if open == 0 && recordings::ACTIVE.contains(&rec.state.as_str()) {
+                stop(rws, &rec, reason).await?;
+            }
+        }
+        return Ok(());
+    }
+    if let Some((rec, link_open)) = existing {
+        // Already handled: keep the pause state in line; never restart.
+        if link_open
+            && recordings::ACTIVE.contains(&rec.state.as_str())
+            && rec.paused_cmd != w.paused
+        {
+            pause(rws, &rec, w.paused).await?;
+        }
+        return Ok(());
+    }
+    let (session, username) = match &w.who {
+        Who::Device { dn, switch } => match rws.hub.session_for_device(dn, switch) {
+            Some((s, u)) => (Some(s), u),
+            None => {
+                let why =
+                    format!("no agent with an SRS session is logged in at DN {dn} ({switch})");
+                let new = NewRecording {
+                    username: "",
+                    dn: Some(dn),
+                    session_id: None,
+                    interaction_id: &w.interaction_id,
+                    media: &w.media,
+                    at: &w.since,
+                };
+                recordings::create(rws, &new, Some(&why)).await?;
+                return Ok(());
+            }
+        },
+        Who::User(u) => (rws.hub.session_of_user(u), u.clone()),
+    };
+    let Some((channel, rule)) = rule_of(rws, &username).await? else {
+        return Ok(());
+    };
+    let recorded = match &w.who {
+        Who::Device { .. } => channel != "nonvoice" && rule.trim() != "off",
+        Who::User(_) => {
+            channel == "nonvoice"
+                && w.started_event
+                    .as_ref()
+                    .is_some_and(|e| crate::policy::matches(&rule, e, &w.interaction_id))
+        }
+    };
+    if !recorded {
+        tracing::debug!(agent = %username, interaction = %w.interaction_id, channel = %channel, rule = %rule, "not recorded by policy");
+        return Ok(());
+    }
+    if let Some(active) = recordings::active_for(&rws.db, &username).await? {
+        recordings::link(
+            &rws.db,
+            &active.id,
+            &w.interaction_id,
+            &w.media,
+            w.dn.as_deref(),
+            &w.since,
+        )
+        .await?;
+        tracing::info!(recording = %active.id, interaction = %w.interaction_id, "interaction linked to the agent's recording");
+        return Ok(());
+    }
+    let new = NewRecording {
+        username: &username,
+        dn: w.dn.as_deref(),
+        session_id: session.as_deref(),
+        interaction_id: &w.interaction_id,
+        media: &w.media,
+        at: &w.since,
+    };
+    let Some(session) = session.clone() else {
+        let why = format!("agent '{username}' has no SRS session");
+        recordings::create(rws, &new, Some(&why)).await?;
+        return Ok(());
+    };
+    let (rec, token) = recordings::create(rws, &new, None).await?;
+    start(rws, &rec, &session, token, w.paused).await
+}
+
+async fn start(
+    rws: &Rws,
+    rec: &Rec,
+    session: &str,
+    token: String,
+    paused: bool,
+) -> Result<(), sqlx::Error> {
+    let recipients = crate::keys::active_recipients(&rws.db)
+        .await
+        .unwrap_or_default();
+    let cmd = |seq| ToAgent::Start {
+        seq,
+        recording_id: rec.id.clone(),
+        interaction_id: rec.interaction_id.clone(),
+        max_duration_s: rec.max_duration_s.max(1) as u64,
+        capture: proto::CaptureSettings::default(),
+        recipients,
+        upload_url: "/api/v2/srs/uploads".into(),
+        upload_token: token,
+    };
+    match rws.hub.send(rws, session, cmd).await {
+        Some(ack) => {
+            let rws2 = rws.clone();
+            let id = rec.id.clone();
+            tokio::spawn(async move {
+                let result = match ack.await {
+                    Ok(a) if a.ok => recordings::transition(&rws2, &id, "recording", None).await,
+                    Ok(a) => {
+                        let why = a.error.unwrap_or_else(|| "SRS refused to start".into());
+                        recordings::transition(&rws2, &id, "failed", Some(&why)).await
+                    }
+                    // The session ended before SRS answered; uploads (if
+                    // any) still arrive with the upload token.
+                    Err(_) => Ok(false),
+                };
+                if let Err(e) = result {
+                    tracing::error!(recording = %id, error = %e, "recording state after start");
+                }
+            });
+            if paused {
+                pause(rws, rec, true).await?;
+            }
+        }
+        None => {
+            recordings::transition(
+                rws,
+                &rec.id,
+                "failed",
+                Some("the agent's SRS session ended"),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends `stop` (if the session is live) and moves the recording to
+/// `finalizing`; the uploads finish it.
+pub async fn stop(rws: &Rws, rec: &Rec, reason: StopReason) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE recordings SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?")
+        .bind(reason.as_str())
+        .bind(&rec.id)
+        .execute(&rws.db)
+        .await?;
+    recordings::transition(rws, &rec.id, "finalizing", Some(reason.as_str())).await?;
+    if let Some(session) = &rec.session_id {
+        let id = rec.id.clone();
+        let sent = rws
+            .hub
+            .send(rws, session, |seq| ToAgent::Stop {
+                seq,
+                recording_id: id,
+                reason,
+            })
+            .await;
+        if sent.is_none() {
+            tracing::warn!(recording = %rec.id, "stop not sent: the SRS session is gone (its uploads finish the recording)");
+        }
+    }
+    Ok(())
+}
+
+async fn pause(rws: &Rws, rec: &Rec, paused: bool) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE recordings SET paused_cmd = ? WHERE id = ?")
+        .bind(paused)
+        .bind(&rec.id)
+        .execute(&rws.db)
+        .await?;
+    if let Some(session) = &rec.session_id {
+        let id = rec.id.clone();
+        rws.hub
+            .send(rws, session, |seq| {
+                if paused {
+                    ToAgent::Pause {
+                        seq,
+                        recording_id: id,
+                        reason: "recording_paused".into(),
+                    }
+                } else {
+                    ToAgent::Resume {
+                        seq,
+                        recording_id: id,
+                        reason: "recording_resumed".into(),
+                    }
+                }
+            })
+            .await;
+    }
+    Ok(())
+}
+
+/// A `status` frame from SRS.
+pub async fn on_status(
+    rws: &Rws,
+    recording_id: &str,
+    state: proto::control::RecordingStatus,
+    reason: Option<String>,
+    at: &str,
+) {
+    use proto::control::RecordingStatus as S;
+    let result = async {
+        match state {
+            S::Recording => {
+                let was_paused = recordings::get(&rws.db, recording_id)
+                    .await?
+                    .is_some_and(|r| r.state == "paused");
+                if was_paused {
+                    recordings::mark(
+                        &rws.db,
+                        recording_id,
+                        at,
+                        "resumed",
+                        reason.as_deref().unwrap_or(""),
+                    )
+                    .await?;
+                }
+                recordings::transition(rws, recording_id, "recording", None).await?;
+            }
+            S::Paused => {
+                recordings::mark(
+                    &rws.db,
+                    recording_id,
+                    at,
+                    "paused",
+                    reason.as_deref().unwrap_or(""),
+                )
+                .await?;
+                recordings::transition(rws, recording_id, "paused", None).await?;
+            }
+            S::Stopped => {
+                if let Some(r) = &reason {
+                    sqlx::query(
+                        "UPDATE recordings SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?",
+                    )
+                    .bind(r)
+                    .bind(recording_id)
+                    .execute(&rws.db)
+                    .await?;
+                }
+                recordings::transition(rws, recording_id, "finalizing", reason.as_deref()).await?;
+            }
+            S::Failed => {
+                recordings::transition(rws, recording_id, "failed", reason.as_deref()).await?;
+            }
+        }
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(recording = %recording_id, error = %e, "applying an SRS status");
+    }
+}
+
+/// Every second: stops recordings past their maximum duration; every 30 s:
+/// gives up on recordings whose SRS went silent.
+pub async fn sweep(rws: Rws) {
+    let mut tick = 0u64;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tick += 1;
+        if let Ok(list) = recordings::unfinished(&rws.db).await {
+            let now = time::OffsetDateTime::now_utc();
+            for rec in list {
+                let over = rec
+                    .started_at
+                    .as_deref()
+                    .and_then(recordings::parse_time)
+                    .is_some_and(|t| (now - t).whole_seconds() >= rec.max_duration_s);
+                if over && recordings::ACTIVE.contains(&rec.state.as_str()) {
+                    let _serial = rws.dispatch_lock.lock().await;
+                    if let Err(e) = stop(&rws, &rec, StopReason::MaxDuration).await {
+                        tracing::error!(recording = %rec.id, error = %e, "max duration stop");
+                    }
+                }
+            }
+        }
+        if tick.is_multiple_of(30)
+            && let Err(e) = recordings::sweep_orphans(&rws).await
+        {
+            tracing::error!(error = %e, "orphan sweep");
+        }
+    }
+}

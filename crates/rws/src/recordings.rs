@@ -1,0 +1,796 @@
+//! Screen recordings: their state machine, links to interactions, pause
+//! marks, and the read path (`GET /api/v2/recordings/{call_id}` in the GIR
+//! shape, `GET /api/v2/recordings/{call_id}/play/{mediaId}` with Range).
+//!
+//! States: `requested → recording ⇄ paused → finalizing → completed |
+//! partial | failed`. A state never moves backwards and the three last ones
+//! are final; every change is a lifecycle event ([`crate::lifecycle`]).
+//! A recording is `completed` when SRS stopped it cleanly and every media
+//! file is in storage; `partial` when SRS was interrupted (crash, kill) and
+//! what its spool held arrived after it restarted, or when SRS never came
+//! back and what had been uploaded is kept; `failed` with a reason when
+//! nothing usable exists.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use media::crypt::{IndexEntry, SegmentIndex, decrypt_segment};
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Rws;
+use crate::auth::require_role;
+use crate::error::ApiError;
+use crate::lifecycle::LifecycleEvent;
+
+/// States in which a recording still records (or is about to).
+pub const ACTIVE: [&str; 3] = ["requested", "recording", "paused"];
+
+/// A recording row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Rec {
+    /// Id.
+    pub id: String,
+    /// Agent.
+    pub username: String,
+    /// The agent's DN (voice).
+    pub dn: Option<String>,
+    /// SRS session that records it.
+    pub session_id: Option<String>,
+    /// First interaction (voice call or chat) it is mapped to.
+    pub interaction_id: String,
+    /// `voice`, `chat`, …
+    pub media: String,
+    /// State.
+    pub state: String,
+    /// Why (failed, partial, stop reason).
+    pub reason: Option<String>,
+    /// Created.
+    pub requested_at: String,
+    /// SRS acknowledged `start`.
+    pub started_at: Option<String>,
+    /// Stopped.
+    pub stopped_at: Option<String>,
+    /// Maximum duration.
+    pub max_duration_s: i64,
+    /// Whether RWS last commanded pause.
+    pub paused_cmd: bool,
+    /// Set once RWS sent `stop`.
+    pub stop_reason: Option<String>,
+    /// SRS reported the recording fully uploaded.
+    pub end_reported: bool,
+    /// SRS did not stop cleanly.
+    pub interrupted: bool,
+    /// Media files SRS reported.
+    pub media_expected: Option<i64>,
+    /// Last upload or state activity.
+    pub last_activity: String,
+}
+
+macro_rules! columns {
+    () => {
+        "id, username, dn, session_id, interaction_id, media, state, reason, requested_at, started_at, stopped_at, max_duration_s, paused_cmd, stop_reason, end_reported, interrupted, media_expected, last_activity"
+    };
+}
+
+/// Now, RFC 3339.
+pub fn now() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+/// RFC 3339 with milliseconds.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Parses RFC 3339.
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+fn rank(state: &str) -> u8 {
+    match state {
+        "requested" => 0,
+        "recording" | "paused" => 1,
+        "finalizing" => 2,
+        _ => 3,
+    }
+}
+
+/// True for `completed`, `partial`, `failed`.
+pub fn is_final(state: &str) -> bool {
+    rank(state) == 3
+}
+
+/// One recording.
+pub async fn get(db: &SqlitePool, id: &str) -> Result<Option<Rec>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM recordings WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The agent's recording that is still recording, if any.
+pub async fn active_for(db: &SqlitePool, username: &str) -> Result<Option<Rec>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ", columns!(), " FROM recordings WHERE username = ? AND state IN ('requested','recording','paused') ORDER BY requested_at DESC LIMIT 1"
+    ))
+    .bind(username)
+    .fetch_optional(db)
+    .await
+}
+
+/// Every recording not yet final.
+pub async fn unfinished(db: &SqlitePool) -> Result<Vec<Rec>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM recordings WHERE state NOT IN ('completed','partial','failed')"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+/// The recording whose upload token hashes to `hash`.
+pub async fn by_upload_token(db: &SqlitePool, hash: &str) -> Result<Option<Rec>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM recordings WHERE upload_token_hash = ?"
+    ))
+    .bind(hash)
+    .fetch_optional(db)
+    .await
+}
+
+/// What a new recording is for.
+pub struct NewRecording<'a> {
+    /// Agent.
+    pub username: &'a str,
+    /// Agent's DN.
+    pub dn: Option<&'a str>,
+    /// SRS session.
+    pub session_id: Option<&'a str>,
+    /// The interaction it is mapped to.
+    pub interaction_id: &'a str,
+    /// Its media.
+    pub media: &'a str,
+    /// When the interaction (leg) began.
+    pub at: &'a str,
+}
+
+/// Creates a recording in state `requested` (or `failed` with `failed`),
+/// linked to its interaction; returns it and its upload token.
+pub async fn create(
+    rws: &Rws,
+    new: &NewRecording<'_>,
+    failed: Option<&str>,
+) -> Result<(Rec, String), sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let token = crate::auth::new_token();
+    let now = now();
+    let state = if failed.is_some() {
+        "failed"
+    } else {
+        "requested"
+    };
+    let mut tx = rws.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO recordings(id, username, dn, session_id, interaction_id, media, state, reason, requested_at, max_duration_s, upload_token_hash, last_activity, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(new.username)
+    .bind(new.dn)
+    .bind(new.session_id)
+    .bind(new.interaction_id)
+    .bind(new.media)
+    .bind(state)
+    .bind(failed)
+    .bind(&now)
+    .bind(rws.config.max_recording_duration.as_secs() as i64)
+    .bind(crate::auth::token_hash(&token))
+    .bind(&now)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO recording_interactions(recording_id, interaction_id, media, dn, start_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(new.interaction_id)
+    .bind(new.media)
+    .bind(new.dn)
+    .bind(new.at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let rec = get(&rws.db, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    emit(rws, &rec);
+    Ok((rec, token))
+}
+
+fn emit(rws: &Rws, rec: &Rec) {
+    rws.lifecycle.emit(LifecycleEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        kind: "recording.state",
+        recording_id: rec.id.clone(),
+        call_id: rec.interaction_id.clone(),
+        agent: rec.username.clone(),
+        state: rec.state.clone(),
+        reason: rec.reason.clone(),
+        at: now(),
+    });
+}
+
+/// Moves a recording to `to` if that is forward (or between recording and
+/// paused); emits the change. Returns whether it changed.
+pub async fn transition(
+    rws: &Rws,
+    id: &str,
+    to: &str,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let Some(rec) = get(&rws.db, id).await? else {
+        return Ok(false);
+    };
+    let forward = rank(to) > rank(&rec.state) || (rank(to) == 1 && rank(&rec.state) == 1);
+    if rec.state == to || !forward {
+        return Ok(false);
+    }
+    let now = now();
+    let reason = reason.map(str::to_string).or(rec.reason.clone());
+    sqlx::query(
+        "UPDATE recordings SET state = ?, reason = ?, updated_at = ?, last_activity = ?,
+           started_at = CASE WHEN ? IN ('recording','paused') AND started_at IS NULL THEN ? ELSE started_at END,
+           stopped_at = CASE WHEN ? IN ('finalizing','completed','partial','failed') AND stopped_at IS NULL THEN ? ELSE stopped_at END
+         WHERE id = ?",
+    )
+    .bind(to)
+    .bind(&reason)
+    .bind(&now)
+    .bind(&now)
+    .bind(to)
+    .bind(&now)
+    .bind(to)
+    .bind(&now)
+    .bind(id)
+    .execute(&rws.db)
+    .await?;
+    if let Some(rec) = get(&rws.db, id).await? {
+        emit(rws, &rec);
+    }
+    Ok(true)
+}
+
+/// Links an interaction that overlaps the recording (from `at`).
+pub async fn link(
+    db: &SqlitePool,
+    id: &str,
+    interaction_id: &str,
+    media: &str,
+    dn: Option<&str>,
+    at: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO recording_interactions(recording_id, interaction_id, media, dn, start_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(recording_id, interaction_id) DO UPDATE SET end_at = NULL",
+    )
+    .bind(id)
+    .bind(interaction_id)
+    .bind(media)
+    .bind(dn)
+    .bind(at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks a linked interaction ended at `at`; returns how many linked
+/// interactions are still open.
+pub async fn unlink(
+    db: &SqlitePool,
+    id: &str,
+    interaction_id: &str,
+    at: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "UPDATE recording_interactions SET end_at = ? WHERE recording_id = ? AND interaction_id = ? AND end_at IS NULL",
+    )
+    .bind(at)
+    .bind(id)
+    .bind(interaction_id)
+    .execute(db)
+    .await?;
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM recording_interactions WHERE recording_id = ? AND end_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// Interactions linked to a recording and still open.
+pub async fn open_links(db: &SqlitePool, id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT interaction_id FROM recording_interactions WHERE recording_id = ? AND end_at IS NULL",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// Records a pause or resume on the timeline (idempotent).
+pub async fn mark(
+    db: &SqlitePool,
+    id: &str,
+    at: &str,
+    kind: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO recording_marks(recording_id, at, kind, reason) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(kind)
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Notes upload or state activity (the orphan sweep looks at it).
+pub async fn touch(db: &SqlitePool, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE recordings SET last_activity = ? WHERE id = ?")
+        .bind(now())
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Ends a recording that is `finalizing` once SRS reported its end and every
+/// media file is in storage: `completed`, `partial` (interrupted) or
+/// `failed` (no media at all).
+pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
+    let Some(rec) = get(&rws.db, id).await? else {
+        return Ok(());
+    };
+    if rec.state != "finalizing" || !rec.end_reported {
+        return Ok(());
+    }
+    let (total, stored, bytes): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(object_path), COALESCE(SUM(upload_offset), 0) FROM media_files WHERE recording_id = ?",
+    )
+    .bind(id)
+    .fetch_one(&rws.db)
+    .await?;
+    if stored < total || total < rec.media_expected.unwrap_or(0) {
+        return Ok(());
+    }
+    let reason = rec.reason.clone();
+    if total == 0 || bytes == 0 {
+        let why = format!(
+            "no media was recorded ({})",
+            reason.as_deref().unwrap_or("unknown")
+        );
+        transition(rws, id, "failed", Some(&why)).await?;
+    } else if rec.interrupted {
+        transition(rws, id, "partial", reason.as_deref()).await?;
+    } else {
+        transition(rws, id, "completed", reason.as_deref()).await?;
+    }
+    Ok(())
+}
+
+/// Gives up on recordings whose SRS went silent for `orphan_after`: what
+/// was uploaded is kept (`partial`), or the recording is `failed`.
+pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
+    let limit = OffsetDateTime::now_utc() - rws.config.orphan_after;
+    for rec in unfinished(&rws.db).await? {
+        let idle = parse_time(&rec.last_activity).is_some_and(|t| t < limit);
+        if !idle {
+            continue;
+        }
+        crate::uploads::store_all(rws, &rec.id).await;
+        let (bytes,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(upload_offset), 0) FROM media_files WHERE recording_id = ?",
+        )
+        .bind(&rec.id)
+        .fetch_one(&rws.db)
+        .await?;
+        let why = format!(
+            "SRS went silent for {} s before the recording ended",
+            rws.config.orphan_after.as_secs()
+        );
+        if bytes > 0 {
+            transition(rws, &rec.id, "finalizing", None).await?;
+            transition(rws, &rec.id, "partial", Some(&why)).await?;
+        } else {
+            transition(rws, &rec.id, "failed", Some(&why)).await?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Read path
+
+/// (interaction id, media, dn, start, end).
+type LinkRow = (String, String, Option<String>, String, Option<String>);
+
+#[derive(sqlx::FromRow)]
+struct MediaRow {
+    id: String,
+    recording_id: String,
+    stream: i64,
+    monitor: String,
+    started_at: String,
+    upload_offset: i64,
+    upload_length: Option<i64>,
+    end_ms: i64,
+    segment_index: String,
+    object_path: Option<String>,
+}
+
+macro_rules! media_columns {
+    () => {
+        "id, recording_id, stream, monitor, started_at, upload_offset, upload_length, end_ms, segment_index, object_path"
+    };
+}
+
+async fn recordings_of_call(db: &SqlitePool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM recordings WHERE interaction_id = ?1
+           OR id IN (SELECT recording_id FROM recording_interactions WHERE interaction_id = ?1)
+         ORDER BY requested_at"
+    ))
+    .bind(call_id)
+    .fetch_all(db)
+    .await
+}
+
+fn offset_ms(from: &str, to: &str) -> Option<i64> {
+    let (a, b) = (parse_time(from)?, parse_time(to)?);
+    Some((b - a).whole_milliseconds() as i64)
+}
+
+fn index_of(text: &str) -> SegmentIndex {
+    SegmentIndex::from_json_lines(text).unwrap_or_default()
+}
+
+/// `GET /api/v2/recordings/{call_id}` (admin, supervisor): the call's
+/// screen recordings in the GIR recording-resource shape.
+pub async fn resource(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(call_id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    let recs = recordings_of_call(&rws.db, &call_id).await?;
+    if recs.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no screen recording for '{call_id}'"
+        )));
+    }
+    let mut media_files = Vec::new();
+    let mut screen = Vec::new();
+    let mut start: Option<String> = None;
+    let mut stop: Option<String> = None;
+    for rec in &recs {
+        let rec_start = rec.started_at.clone().unwrap_or(rec.requested_at.clone());
+        if start.as_ref().is_none_or(|s| rec_start < *s) {
+            start = Some(rec_start.clone());
+        }
+        if let Some(s) = &rec.stopped_at
+            && stop.as_ref().is_none_or(|t| s > t)
+        {
+            stop = Some(s.clone());
+        }
+        let media: Vec<MediaRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            media_columns!(),
+            " FROM media_files WHERE recording_id = ? ORDER BY stream"
+        ))
+        .bind(&rec.id)
+        .fetch_all(&rws.db)
+        .await?;
+        for m in media {
+            let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
+            let index = index_of(&m.segment_index);
+            let stop_time = parse_time(&m.started_at)
+                .map(|t| rfc3339(t + Duration::from_millis(m.end_ms.max(0) as u64)))
+                .unwrap_or_default();
+            media_files.push(json!({
+                "mediaId": m.id,
+                "mediaUri": format!("/api/v2/recordings/{call_id}/play/{}", m.id),
+                "type": "video/mp4",
+                "startTime": m.started_at,
+                "stopTime": stop_time,
+                "duration": m.end_ms.to_string(),
+                "size": index.plain_len().to_string(),
+                "parameters": {
+                    "agentId": rec.username,
+                    "connId": rec.interaction_id,
+                    "recordingId": rec.id,
+                    "stream": m.stream.to_string(),
+                    "monitor": monitor.get("name").cloned().unwrap_or(Value::Null),
+                    "monitorGeometry": monitor,
+                    "state": rec.state,
+                    "stored": m.object_path.is_some(),
+                    "uploadedBytes": m.upload_offset.to_string(),
+                    "uploadComplete": m.upload_length == Some(m.upload_offset),
+                },
+            }));
+        }
+        let links: Vec<LinkRow> = sqlx::query_as(
+            "SELECT interaction_id, media, dn, start_at, end_at FROM recording_interactions WHERE recording_id = ? ORDER BY start_at",
+        )
+        .bind(&rec.id)
+        .fetch_all(&rws.db)
+        .await?;
+        let interactions: Vec<Value> = links
+            .iter()
+            .map(|(iid, media, dn, s, e)| {
+                json!({
+                    "id": iid, "media": media, "dn": dn,
+                    "startTime": s, "stopTime": e,
+                    "startOffset": offset_ms(&rec_start, s).map(|o| o.max(0).to_string()),
+                    "stopOffset": e.as_deref().and_then(|e| offset_ms(&rec_start, e)).map(|o| o.max(0).to_string()),
+                })
+            })
+            .collect();
+        let marks: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT at, kind, reason FROM recording_marks WHERE recording_id = ? ORDER BY at",
+        )
+        .bind(&rec.id)
+        .fetch_all(&rws.db)
+        .await?;
+        let marks: Vec<Value> = marks
+            .iter()
+            .map(|(at, kind, reason)| {
+                json!({"time": at, "offset": offset_ms(&rec_start, at).map(|o| o.max(0).to_string()), "type": kind, "reason": reason})
+            })
+            .collect();
+        screen.push(json!({
+            "id": rec.id,
+            "agentId": rec.username,
+            "dn": rec.dn,
+            "connId": rec.interaction_id,
+            "media": rec.media,
+            "state": rec.state,
+            "reason": rec.reason,
+            "startTime": rec_start,
+            "stopTime": rec.stopped_at,
+            "interactions": interactions,
+            "marks": marks,
+        }));
+    }
+    Ok(axum::Json(json!({
+        "id": call_id,
+        "startTime": start,
+        "stopTime": stop,
+        "mediaFiles": media_files,
+        "screenRecordings": screen,
+    })))
+}
+
+/// Parses a single `bytes=` range against `len`; `Ok(None)` for no header.
+fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = value else { return Ok(None) };
+    let s = v.to_str().map_err(|_| ())?.trim();
+    let Some(spec) = s.strip_prefix("bytes=") else {
+        return Err(());
+    };
+    if spec.contains(',') {
+        return Ok(None); // several ranges: serve the whole file (allowed by RFC 9110)
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 || len == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end: u64 = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        if start >= len || end < start {
+            return Err(());
+        }
+        (start, end)
+    };
+    Ok(Some(range))
+}
+
+/// Where a media file's ciphertext is.
+#[derive(Clone)]
+enum Source {
+    Stored(String),
+    Staging(std::path::PathBuf),
+}
+
+async fn read_cipher(rws: &Rws, src: &Source, e: &IndexEntry) -> Result<Vec<u8>, String> {
+    let range = e.cipher_offset..e.cipher_offset + e.cipher_len;
+    match src {
+        Source::Stored(key) => rws.storage.get_range(key, range).await.map(|b| b.to_vec()),
+        Source::Staging(path) => {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let mut f = tokio::fs::File::open(path)
+                .await
+                .map_err(|err| err.to_string())?;
+            f.seek(std::io::SeekFrom::Start(e.cipher_offset))
+                .await
+                .map_err(|err| err.to_string())?;
+            let mut buf = vec![0u8; e.cipher_len as usize];
+            f.read_exact(&mut buf)
+                .await
+                .map_err(|err| err.to_string())?;
+            Ok(buf)
+        }
+    }
+}
+
+/// `GET /api/v2/recordings/{call_id}/play/{mediaId}` (admin, supervisor):
+/// the decrypted MP4, with HTTP Range (one range; several get the whole file).
+pub async fn play(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path((call_id, media_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let user = require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    let recs = recordings_of_call(&rws.db, &call_id).await?;
+    let m: Option<MediaRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        media_columns!(),
+        " FROM media_files WHERE id = ?"
+    ))
+    .bind(&media_id)
+    .fetch_optional(&rws.db)
+    .await?;
+    let Some(m) = m.filter(|m| recs.iter().any(|r| r.id == m.recording_id)) else {
+        return Err(ApiError::NotFound(format!(
+            "no media '{media_id}' in the recordings of '{call_id}'"
+        )));
+    };
+    let index = index_of(&m.segment_index);
+    let len = index.plain_len();
+    let src = match &m.object_path {
+        Some(key) => Source::Stored(key.clone()),
+        None => Source::Staging(crate::uploads::staging_path(&rws, &m.id)),
+    };
+    let range = match parse_range(headers.get(header::RANGE), len) {
+        Ok(r) => r,
+        Err(()) => {
+            let mut resp = ApiError::Status(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("Range not satisfiable: the media has {len} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(resp);
+        }
+    };
+    let identities = crate::keys::all_identities(&rws.db, &rws.master)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The key this file was encrypted to: the one that opens its first segment.
+    let identity = match index.entries.first() {
+        None => None,
+        Some(first) => {
+            let cipher = read_cipher(&rws, &src, first)
+                .await
+                .map_err(ApiError::Internal)?;
+            identities
+                .into_iter()
+                .find(|id| decrypt_segment(&cipher, id).is_ok())
+        }
+    };
+    if identity.is_none() && !index.entries.is_empty() {
+        return Err(ApiError::Internal(format!(
+            "no tenant key opens media {media_id}"
+        )));
+    }
+    tracing::info!(user = %user.username, call = %call_id, media = %media_id, range = ?range, "playback");
+    let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
+    let body_len = if len == 0 { 0 } else { end - start + 1 };
+    let first = index
+        .entries
+        .partition_point(|e| e.plain_offset + e.plain_len <= start);
+    let entries: Vec<IndexEntry> = index.entries[first.min(index.entries.len())..]
+        .iter()
+        .take_while(|e| e.plain_offset <= end)
+        .copied()
+        .collect();
+    let state = (rws.clone(), src, identity, entries.into_iter(), start, end);
+    let stream = futures_util::stream::unfold(
+        state,
+        |(rws, src, identity, mut entries, start, end)| async move {
+            let e = entries.next()?;
+            let identity_ref = identity.as_ref()?;
+            let chunk = match read_cipher(&rws, &src, &e).await {
+                Ok(cipher) => match decrypt_segment(&cipher, identity_ref) {
+                    Ok(plain) => {
+                        let from = start.saturating_sub(e.plain_offset) as usize;
+                        let to =
+                            ((end + 1).min(e.plain_offset + e.plain_len) - e.plain_offset) as usize;
+                        Ok(bytes::Bytes::from(
+                            plain[from.min(to)..to.min(plain.len())].to_vec(),
+                        ))
+                    }
+                    Err((_, err)) => Err(std::io::Error::other(err.to_string())),
+                },
+                Err(err) => Err(std::io::Error::other(err)),
+            };
+            Some((chunk, (rws, src, identity, entries, start, end)))
+        },
+    );
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&body_len.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if range.is_some() {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let h = |s: &str| HeaderValue::from_str(s).ok();
+        assert_eq!(parse_range(None, 100), Ok(None));
+        assert_eq!(parse_range(h("bytes=0-9").as_ref(), 100), Ok(Some((0, 9))));
+        assert_eq!(
+            parse_range(h("bytes=90-").as_ref(), 100),
+            Ok(Some((90, 99)))
+        );
+        assert_eq!(
+            parse_range(h("bytes=-10").as_ref(), 100),
+            Ok(Some((90, 99)))
+        );
+        assert_eq!(
+            parse_range(h("bytes=95-200").as_ref(), 100),
+            Ok(Some((95, 99)))
+        );
+        assert_eq!(parse_range(h("bytes=100-").as_ref(), 100), Err(()));
+        assert_eq!(parse_range(h("bytes=5-2").as_ref(), 100), Err(()));
+        assert_eq!(parse_range(h("items=0-1").as_ref(), 100), Err(()));
+        assert_eq!(parse_range(h("bytes=0-1,5-6").as_ref(), 100), Ok(None));
+    }
+}

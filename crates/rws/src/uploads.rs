@@ -1,0 +1,708 @@
+//! Media upload: tus 1.0 (core, creation, creation-defer-length,
+//! termination, checksum) under `/api/v2/srs/uploads`, one upload per media
+//! file, authorised by the recording's upload token (`Authorization: Bearer`),
+//! and `PUT /api/v2/srs/recordings/{id}/end` when SRS has uploaded all.
+//!
+//! Bytes are appended to a staging file under `<data-dir>/uploads` and
+//! `fdatasync`'d before the offset moves in the database, so an RWS crash
+//! never acknowledges bytes it does not have; a PATCH that fails half-way
+//! is dropped whole (the offset stays), which keeps uploads aligned with
+//! segments. A complete upload is copied into [`crate::storage`] and its
+//! staging file removed. Written by us rather than taken from `tus-axum`
+//! (brand new, process-local locking only): the protocol is small, and
+//! conformance is checked with the independent `tus-js-client`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use media::crypt::SegmentIndex;
+use proto::upload::{RecordingEnd, SEGMENTS_HEADER, meta};
+use sha1::Digest as _;
+use tokio::io::AsyncWriteExt;
+
+use crate::Rws;
+use crate::auth;
+use crate::error::ApiError;
+use crate::recordings::{self, Rec};
+
+/// Largest PATCH body.
+pub const MAX_PATCH: usize = 64 << 20;
+/// Largest media file.
+pub const MAX_SIZE: u64 = 64 << 30;
+const TUS_VERSION: &str = "1.0.0";
+const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum";
+
+/// One lock per upload so that two PATCHes never interleave.
+#[derive(Default)]
+pub struct UploadLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl UploadLocks {
+    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        map.entry(id.to_string()).or_default().clone()
+    }
+}
+
+/// The staging file of an upload.
+pub fn staging_path(rws: &Rws, media_id: &str) -> PathBuf {
+    rws.config.data_dir.join("uploads").join(media_id)
+}
+
+fn tus_headers(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+}
+
+fn tus_error(e: ApiError) -> Response {
+    let precondition =
+        matches!(&e, ApiError::Status(s, _) if *s == StatusCode::PRECONDITION_FAILED);
+    let mut resp = e.into_response();
+    tus_headers(&mut resp);
+    if precondition {
+        resp.headers_mut()
+            .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    }
+    resp
+}
+
+fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
+        Some(TUS_VERSION) => Ok(()),
+        Some(other) => Err(ApiError::Status(
+            StatusCode::PRECONDITION_FAILED,
+            format!("Tus-Resumable {other} is not supported (1.0.0)"),
+        )),
+        None => Err(ApiError::Status(
+            StatusCode::PRECONDITION_FAILED,
+            "Tus-Resumable: 1.0.0 header required".into(),
+        )),
+    }
+}
+
+async fn recording_of(rws: &Rws, headers: &HeaderMap) -> Result<Rec, ApiError> {
+    let token = auth::bearer_token(headers).ok_or_else(|| {
+        ApiError::Unauthenticated("Authorization: Bearer <upload token> required".into())
+    })?;
+    recordings::by_upload_token(&rws.db, &auth::token_hash(&token))
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("unknown upload token".into()))
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid(format!("{name} must be a non-negative integer"))),
+    }
+}
+
+fn parse_metadata(headers: &HeaderMap) -> Result<HashMap<String, String>, ApiError> {
+    let mut out = HashMap::new();
+    let Some(v) = headers.get("upload-metadata") else {
+        return Ok(out);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| ApiError::invalid("Upload-Metadata is not ASCII"))?;
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.split_once(' ') {
+            Some((k, v)) => (k, v.trim()),
+            None => (pair, ""),
+        };
+        let decoded = B64.decode(value).map_err(|_| {
+            ApiError::invalid(format!("Upload-Metadata '{key}': value is not base64"))
+        })?;
+        let text = String::from_utf8(decoded).map_err(|_| {
+            ApiError::invalid(format!("Upload-Metadata '{key}': value is not UTF-8"))
+        })?;
+        out.insert(key.to_string(), text);
+    }
+    Ok(out)
+}
+
+/// `OPTIONS /api/v2/srs/uploads`: what this server supports.
+pub async fn options() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    tus_headers(&mut resp);
+    let h = resp.headers_mut();
+    h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    h.insert("tus-extension", HeaderValue::from_static(EXTENSIONS));
+    h.insert(
+        "tus-checksum-algorithm",
+        HeaderValue::from_static("sha1,sha256"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&MAX_SIZE.to_string()) {
+        h.insert("tus-max-size", v);
+    }
+    resp
+}
+
+/// `POST /api/v2/srs/uploads`: creates the upload of one media file.
+pub async fn create(State(rws): State<Rws>, headers: HeaderMap) -> Response {
+    create_inner(&rws, &headers).await.unwrap_or_else(tus_error)
+}
+
+async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiError> {
+    check_version(headers)?;
+    let rec = recording_of(rws, headers).await?;
+    if recordings::is_final(&rec.state) {
+        return Err(ApiError::Status(
+            StatusCode::GONE,
+            format!("recording {} is already {}", rec.id, rec.state),
+        ));
+    }
+    let length = header_u64(headers, "upload-length")?;
+    let deferred = headers
+        .get("upload-defer-length")
+        .map(|v| v.as_bytes() == b"1");
+    match (length, deferred) {
+        (Some(_), Some(true)) => {
+            return Err(ApiError::invalid(
+                "send Upload-Length or Upload-Defer-Length: 1, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "Upload-Length or Upload-Defer-Length: 1 required",
+            ));
+        }
+        (_, Some(false)) => return Err(ApiError::invalid("Upload-Defer-Length must be 1")),
+        _ => {}
+    }
+    if length.is_some_and(|l| l > MAX_SIZE) {
+        return Err(ApiError::Status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Upload-Length exceeds Tus-Max-Size {MAX_SIZE}"),
+        ));
+    }
+    let md = parse_metadata(headers)?;
+    if let Some(r) = md.get(meta::RECORDING_ID)
+        && r != &rec.id
+    {
+        return Err(ApiError::Forbidden(format!(
+            "this upload token is for recording {}, not {r}",
+            rec.id
+        )));
+    }
+    let stream: i64 = match md.get(meta::STREAM) {
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::invalid("metadata 'stream' must be an integer"))?,
+        None => {
+            sqlx::query_scalar(
+                "SELECT COALESCE(MAX(stream) + 1, 0) FROM media_files WHERE recording_id = ?",
+            )
+            .bind(&rec.id)
+            .fetch_one(&rws.db)
+            .await?
+        }
+    };
+    let monitor = match md.get(meta::MONITOR) {
+        Some(m) => {
+            serde_json::from_str::<proto::control::MonitorInfo>(m)
+                .map_err(|e| ApiError::invalid(format!("metadata 'monitor': {e}")))?;
+            m.clone()
+        }
+        None => "{}".to_string(),
+    };
+    let started_at = match md.get(meta::STARTED_AT) {
+        Some(s) => {
+            recordings::parse_time(s)
+                .ok_or_else(|| ApiError::invalid("metadata 'started_at' must be RFC 3339"))?;
+            s.clone()
+        }
+        None => recordings::now(),
+    };
+    // Creating the same stream twice (SRS crashed before keeping the URL)
+    // answers the existing upload.
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT id FROM media_files WHERE recording_id = ? AND stream = ?")
+            .bind(&rec.id)
+            .bind(stream)
+            .fetch_optional(&rws.db)
+            .await?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            std::fs::create_dir_all(rws.config.data_dir.join("uploads"))
+                .map_err(|e| ApiError::Internal(format!("uploads dir: {e}")))?;
+            sqlx::query(
+                "INSERT INTO media_files(id, recording_id, stream, monitor, started_at, upload_length) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(&rec.id)
+            .bind(stream)
+            .bind(&monitor)
+            .bind(&started_at)
+            .bind(length.map(|l| l as i64))
+            .execute(&rws.db)
+            .await?;
+            tracing::info!(recording = %rec.id, media = %id, stream, "upload created");
+            id
+        }
+    };
+    recordings::touch(&rws.db, &rec.id).await?;
+    let mut resp = StatusCode::CREATED.into_response();
+    tus_headers(&mut resp);
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2/srs/uploads/{id}")) {
+        resp.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+#[derive(sqlx::FromRow)]
+struct Upload {
+    recording_id: String,
+    upload_offset: i64,
+    upload_length: Option<i64>,
+    segment_index: String,
+    end_ms: i64,
+    object_path: Option<String>,
+}
+
+async fn upload_of(rws: &Rws, rec: &Rec, id: &str) -> Result<Upload, ApiError> {
+    let up: Option<Upload> = sqlx::query_as(
+        "SELECT recording_id, upload_offset, upload_length, segment_index, end_ms, object_path FROM media_files WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&rws.db)
+    .await?;
+    up.filter(|u| u.recording_id == rec.id)
+        .ok_or_else(|| ApiError::NotFound(format!("no upload '{id}' for this token")))
+}
+
+fn offset_headers(resp: &mut Response, up: &Upload) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&up.upload_offset.to_string()) {
+        h.insert("upload-offset", v);
+    }
+    match up.upload_length {
+        Some(l) => {
+            if let Ok(v) = HeaderValue::from_str(&l.to_string()) {
+                h.insert("upload-length", v);
+            }
+        }
+        None => {
+            h.insert("upload-defer-length", HeaderValue::from_static("1"));
+        }
+    }
+}
+
+/// `HEAD /api/v2/srs/uploads/{id}`: the offset to resume from.
+pub async fn head(State(rws): State<Rws>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    async {
+        check_version(&headers)?;
+        let rec = recording_of(&rws, &headers).await?;
+        let up = upload_of(&rws, &rec, &id).await?;
+        let mut resp = StatusCode::OK.into_response();
+        tus_headers(&mut resp);
+        offset_headers(&mut resp, &up);
+        Ok::<_, ApiError>(resp)
+    }
+    .await
+    .unwrap_or_else(tus_error)
+}
+
+fn checksum_ok(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let Some(v) = headers.get("upload-checksum") else {
+        return Ok(());
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| ApiError::invalid("Upload-Checksum is not ASCII"))?;
+    let (algo, value) = s
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| ApiError::invalid("Upload-Checksum must be '<algorithm> <base64>'"))?;
+    let want = B64
+        .decode(value.trim())
+        .map_err(|_| ApiError::invalid("Upload-Checksum value is not base64"))?;
+    let got: Vec<u8> = match algo {
+        "sha1" => sha1::Sha1::digest(body).to_vec(),
+        "sha256" => sha2::Sha256::digest(body).to_vec(),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "checksum algorithm '{other}' is not supported (sha1, sha256)"
+            )));
+        }
+    };
+    if got != want {
+        return Err(ApiError::Status(
+            StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            "Checksum Mismatch: the body does not match Upload-Checksum; nothing was written"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// (cipher length, plain length, media end in ms) of one segment.
+type SegmentSizes = (u64, u64, u64);
+
+fn parse_segments(
+    headers: &HeaderMap,
+    body_len: usize,
+) -> Result<Option<Vec<SegmentSizes>>, ApiError> {
+    let Some(v) = headers.get(HeaderName::from_static(SEGMENTS_HEADER)) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::invalid(format!(
+            "{SEGMENTS_HEADER} must be 'cipher_len:plain_len:end_ms,…' summing to the body length"
+        ))
+    };
+    let s = v.to_str().map_err(|_| bad())?;
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let nums: Vec<u64> = part
+            .split(':')
+            .map(|n| n.parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let [c, p, e] = nums[..] else {
+            return Err(bad());
+        };
+        out.push((c, p, e));
+    }
+    if out.iter().map(|(c, _, _)| c).sum::<u64>() != body_len as u64 {
+        return Err(bad());
+    }
+    Ok(Some(out))
+}
+
+/// `PATCH /api/v2/srs/uploads/{id}`: appends bytes at `Upload-Offset`.
+pub async fn patch(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    patch_inner(&rws, &headers, &id, body)
+        .await
+        .unwrap_or_else(tus_error)
+}
+
+async fn patch_inner(
+    rws: &Rws,
+    headers: &HeaderMap,
+    id: &str,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_version(headers)?;
+    let rec = recording_of(rws, headers).await?;
+    let lock = rws.upload_locks.get(id);
+    let _guard = lock.lock().await;
+    let up = upload_of(rws, &rec, id).await?;
+    if headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes() != b"application/offset+octet-stream")
+    {
+        return Err(ApiError::Status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/offset+octet-stream".into(),
+        ));
+    }
+    let offset = header_u64(headers, "upload-offset")?
+        .ok_or_else(|| ApiError::invalid("Upload-Offset header required"))?;
+    if offset != up.upload_offset as u64 {
+        return Err(ApiError::Conflict(format!(
+            "Upload-Offset {offset} does not match the upload's offset {}",
+            up.upload_offset
+        )));
+    }
+    if up.object_path.is_some()
+        && body.is_empty()
+        && header_u64(headers, "upload-length")? == up.upload_length.map(|l| l as u64)
+    {
+        // A repeated final PATCH (its answer was lost): nothing to do.
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        tus_headers(&mut resp);
+        offset_headers(&mut resp, &up);
+        return Ok(resp);
+    }
+    if recordings::is_final(&rec.state) || up.object_path.is_some() {
+        return Err(ApiError::Status(
+            StatusCode::GONE,
+            format!(
+                "recording {} is {}: the upload is closed",
+                rec.id, rec.state
+            ),
+        ));
+    }
+    let new_len = header_u64(headers, "upload-length")?;
+    let end = offset + body.len() as u64;
+    let length = match (up.upload_length, new_len) {
+        (Some(a), Some(b)) if a as u64 != b => {
+            return Err(ApiError::invalid(format!(
+                "Upload-Length is already {a}; it cannot change to {b}"
+            )));
+        }
+        (Some(a), _) => Some(a as u64),
+        (None, b) => b,
+    };
+    if let Some(l) = length
+        && (end > l || l > MAX_SIZE)
+    {
+        return Err(ApiError::Status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{end} bytes would exceed the Upload-Length {l}"),
+        ));
+    }
+    checksum_ok(headers, &body)?;
+    let segments = parse_segments(headers, body.len())?;
+
+    if !body.is_empty() {
+        let path = staging_path(rws, id);
+        let write = async {
+            let mut f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&path)
+                .await?;
+            // Bytes past the offset are from a PATCH that failed half-way.
+            f.set_len(offset).await?;
+            use tokio::io::AsyncSeekExt;
+            f.seek(std::io::SeekFrom::Start(offset)).await?;
+            f.write_all(&body).await?;
+            f.sync_data().await
+        };
+        write.await.map_err(|e| {
+            ApiError::Status(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("cannot store the bytes: {e}"),
+            )
+        })?;
+    }
+    let mut index = SegmentIndex::from_json_lines(&up.segment_index).unwrap_or_default();
+    let mut added = String::new();
+    let mut end_ms = up.end_ms as u64;
+    if let Some(segs) = segments
+        && index
+            .entries
+            .last()
+            .is_none_or(|e| e.cipher_offset + e.cipher_len == offset)
+    {
+        for (c, p, e) in segs {
+            index.push(c, p);
+            if let Some(last) = index.entries.last_mut() {
+                last.end_ms = Some(e);
+                added.push_str(&SegmentIndex::json_line(last));
+            }
+            end_ms = end_ms.max(e);
+        }
+    }
+    sqlx::query(
+        "UPDATE media_files SET upload_offset = ?, upload_length = ?, segment_index = segment_index || ?, end_ms = ? WHERE id = ?",
+    )
+    .bind(end as i64)
+    .bind(length.map(|l| l as i64))
+    .bind(&added)
+    .bind(end_ms as i64)
+    .bind(id)
+    .execute(&rws.db)
+    .await?;
+    recordings::touch(&rws.db, &rec.id).await?;
+    if length == Some(end) {
+        store(rws, id).await?;
+        recordings::try_finish(rws, &rec.id).await?;
+    }
+    let up = upload_of(rws, &rec, id).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    tus_headers(&mut resp);
+    offset_headers(&mut resp, &up);
+    Ok(resp)
+}
+
+/// Moves a complete upload into storage (building its segment index by
+/// scanning when the client sent none).
+async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
+    let up: Option<(String, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT recording_id, upload_offset, segment_index, object_path FROM media_files WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&rws.db)
+    .await?;
+    let Some((recording_id, size, index_text, None)) = up else {
+        return Ok(());
+    };
+    let path = staging_path(rws, id);
+    if size > 0 && index_text.is_empty() {
+        let cipher = tokio::fs::read(&path)
+            .await
+            .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+        let identities = crate::keys::all_identities(&rws.db, &rws.master)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let best = identities
+            .iter()
+            .map(|i| SegmentIndex::scan(&cipher, i))
+            .max_by_key(|ix| ix.entries.len())
+            .unwrap_or_default();
+        let text: String = best.entries.iter().map(SegmentIndex::json_line).collect();
+        sqlx::query("UPDATE media_files SET segment_index = ? WHERE id = ?")
+            .bind(text)
+            .bind(id)
+            .execute(&rws.db)
+            .await?;
+    }
+    let key = format!("recordings/{recording_id}/{id}.mp4.age");
+    if size > 0 {
+        rws.storage
+            .put_file(&key, &path)
+            .await
+            .map_err(|e| ApiError::Internal(format!("storing media {id}: {e}")))?;
+    }
+    sqlx::query("UPDATE media_files SET object_path = ? WHERE id = ?")
+        .bind(&key)
+        .bind(id)
+        .execute(&rws.db)
+        .await?;
+    let _ = tokio::fs::remove_file(&path).await;
+    tracing::info!(recording = %recording_id, media = %id, bytes = size, store = %rws.storage.describe, "media stored");
+    Ok(())
+}
+
+/// Closes every upload of a recording with what has arrived (orphan sweep).
+pub async fn store_all(rws: &Rws, recording_id: &str) {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM media_files WHERE recording_id = ? AND object_path IS NULL",
+    )
+    .bind(recording_id)
+    .fetch_all(&rws.db)
+    .await
+    .unwrap_or_default();
+    for id in ids {
+        let _ = sqlx::query("UPDATE media_files SET upload_length = upload_offset WHERE id = ?")
+            .bind(&id)
+            .execute(&rws.db)
+            .await;
+        if let Err(e) = store(rws, &id).await {
+            tracing::error!(media = %id, error = %e, "storing an orphaned upload");
+        }
+    }
+}
+
+/// `DELETE /api/v2/srs/uploads/{id}` (termination).
+pub async fn terminate(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    async {
+        check_version(&headers)?;
+        let rec = recording_of(&rws, &headers).await?;
+        let up = upload_of(&rws, &rec, &id).await?;
+        if up.object_path.is_some() {
+            return Err(ApiError::Status(
+                StatusCode::GONE,
+                "the upload is complete and stored; it cannot be terminated".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM media_files WHERE id = ?")
+            .bind(&id)
+            .execute(&rws.db)
+            .await?;
+        let _ = tokio::fs::remove_file(staging_path(&rws, &id)).await;
+        tracing::info!(recording = %rec.id, media = %id, "upload terminated");
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        tus_headers(&mut resp);
+        Ok(resp)
+    }
+    .await
+    .unwrap_or_else(tus_error)
+}
+
+/// `PUT /api/v2/srs/recordings/{id}/end`: SRS has uploaded every media
+/// file of the recording; RWS finishes it.
+pub async fn end(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rec = recording_of(&rws, &headers).await?;
+    if rec.id != id {
+        return Err(ApiError::Forbidden(format!(
+            "this upload token is for recording {}, not {id}",
+            rec.id
+        )));
+    }
+    let end: RecordingEnd = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "request body: {e} (expected {{\"reason\", \"interrupted\", \"stopped_at\", \"media_files\", \"marks\"}})"
+        ))
+    })?;
+    for m in &end.marks {
+        if recordings::parse_time(&m.at).is_none()
+            || !["paused", "resumed"].contains(&m.kind.as_str())
+        {
+            return Err(ApiError::invalid(format!(
+                "mark {m:?}: 'at' must be RFC 3339 and 'kind' paused or resumed"
+            )));
+        }
+        recordings::mark(&rws.db, &rec.id, &m.at, &m.kind, &m.reason).await?;
+    }
+    if recordings::is_final(&rec.state) {
+        return Ok(Json(serde_json::json!({"id": rec.id, "state": rec.state})));
+    }
+    let open: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT id, upload_length, upload_offset FROM media_files WHERE recording_id = ? AND object_path IS NULL",
+    )
+    .bind(&rec.id)
+    .fetch_all(&rws.db)
+    .await?;
+    if let Some((mid, len, off)) = open.iter().find(|(_, l, o)| *l != Some(*o)) {
+        return Err(ApiError::Conflict(format!(
+            "media {mid} is not complete ({off} bytes of {})",
+            len.map(|l| l.to_string())
+                .unwrap_or_else(|| "an unknown length".into())
+        )));
+    }
+    for (mid, _, _) in &open {
+        store(&rws, mid).await?;
+    }
+    let reason = if end.interrupted {
+        end.reason.as_str().to_string()
+    } else {
+        rec.stop_reason
+            .clone()
+            .unwrap_or_else(|| end.reason.as_str().to_string())
+    };
+    sqlx::query(
+        "UPDATE recordings SET end_reported = 1, interrupted = ?, media_expected = ?, reason = ? WHERE id = ?",
+    )
+    .bind(end.interrupted)
+    .bind(end.media_files as i64)
+    .bind(&reason)
+    .bind(&rec.id)
+    .execute(&rws.db)
+    .await?;
+    if rec.state != "finalizing" {
+        recordings::transition(&rws, &rec.id, "finalizing", Some(&reason)).await?;
+    }
+    recordings::try_finish(&rws, &rec.id).await?;
+    let state = recordings::get(&rws.db, &rec.id)
+        .await?
+        .map(|r| r.state)
+        .unwrap_or_default();
+    Ok(Json(serde_json::json!({"id": rec.id, "state": state})))
+}

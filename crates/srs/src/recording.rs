@@ -1,0 +1,631 @@
+//! Recording on the agent PC: `start`/`stop`/`pause`/`resume` from RWS (and
+//! pause/resume from the desktop) drive the recorder; media goes to the
+//! spool encrypted, one folder per recording:
+//!
+//! ```text
+//! <spool>/rec/<recording id>/recording.json   manifest (0600; holds the upload token)
+//!                            stream-<n>.json  monitor and start time of stream n
+//!                            stream-<n>.age   concatenated age streams, one per fMP4 segment
+//!                            stream-<n>.age.idx  segment index (JSON lines)
+//!                            stream-<n>.url   the tus upload URL, once created
+//! ```
+//!
+//! Commands are idempotent by recording id. The manifest says `recording`
+//! until the recorder has stopped and written its last fragment; a manifest
+//! still saying `recording` when SRS starts means SRS died mid-recording:
+//! the recording is closed as interrupted (`srs_restarted`) and what the
+//! spool holds is uploaded ([`recover`]). The uploader ([`crate::upload`])
+//! deletes a folder only after RWS confirmed the whole recording.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use capture::{Monitor, Source};
+use media::sink::{EncryptedFileSink, SegmentSink};
+use proto::control::{FromAgent, MonitorInfo, RecordingStatus, StopReason};
+use proto::upload::Mark;
+use recorder::{MonitorSelection, Recorder, RecorderConfig, SinkFactory};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Srs;
+
+/// Where SRS captures the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// An X display (`None`: `$DISPLAY`).
+    X11(Option<String>),
+    /// Moving test content of this size (machines without a display).
+    Synthetic(u32, u32),
+}
+
+/// The manifest of a spooled recording.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Recording id.
+    pub recording_id: String,
+    /// The interaction it was started for.
+    pub interaction_id: String,
+    /// RWS base URL the uploads go to.
+    pub server: String,
+    /// tus creation URL (absolute).
+    pub upload_url: String,
+    /// Bearer token for this recording's uploads only.
+    pub upload_token: String,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// `recording` or `stopped`.
+    pub state: String,
+    /// Why it stopped.
+    pub reason: Option<StopReason>,
+    /// SRS did not stop it cleanly.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// When it stopped.
+    pub stopped_at: Option<String>,
+    /// Pauses and resumes.
+    #[serde(default)]
+    pub marks: Vec<Mark>,
+}
+
+/// Per-stream metadata file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamMeta {
+    /// Stream number.
+    pub stream: usize,
+    /// The monitor.
+    pub monitor: MonitorInfo,
+    /// Wall-clock time of media time zero (RFC 3339).
+    pub started_at: String,
+}
+
+pub(crate) struct Active {
+    id: String,
+    dir: PathBuf,
+    recorder: Option<Recorder>,
+    deadline: Instant,
+    paused: bool,
+    manifest: Manifest,
+}
+
+/// Recording state of the service.
+#[derive(Default)]
+pub(crate) struct RecState {
+    active: Option<Active>,
+    /// Recordings this SRS has started (a repeated `start` is a no-op).
+    known: HashSet<String>,
+    /// The desktop asked for a pause (PCI): applies to recordings started
+    /// while it holds, too.
+    desktop_paused: bool,
+}
+
+impl RecState {
+    pub(crate) fn known_extend(&mut self, ids: Vec<String>) {
+        self.known.extend(ids);
+    }
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn now_rfc3339() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `<spool>/rec`.
+pub fn rec_root(spool: &Path) -> PathBuf {
+    spool.join("rec")
+}
+
+/// Writes a file atomically (temp + rename), mode 0600, synced.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).write(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+pub(crate) fn save_manifest(dir: &Path, m: &Manifest) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(m).map_err(std::io::Error::other)?;
+    write_private(&dir.join("recording.json"), &json)
+}
+
+pub(crate) fn load_manifest(dir: &Path) -> Option<Manifest> {
+    serde_json::from_slice(&std::fs::read(dir.join("recording.json")).ok()?).ok()
+}
+
+/// Bytes used by the spool's recordings.
+pub(crate) fn spool_usage(spool: &Path) -> u64 {
+    fn walk(p: &Path) -> u64 {
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return 0;
+        };
+        rd.flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => walk(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    walk(&rec_root(spool))
+}
+
+fn open_source(spec: &SourceSpec) -> Result<Box<dyn Source>, String> {
+    match spec {
+        SourceSpec::Synthetic(w, h) => Ok(Box::new(capture::synthetic::SyntheticSource::single(
+            *w, *h,
+        ))),
+        SourceSpec::X11(display) => {
+            let name = display
+                .clone()
+                .or_else(|| std::env::var("DISPLAY").ok())
+                .ok_or_else(|| "no display to record: start SRS with --display or $DISPLAY set, or --source synthetic".to_string())?;
+            capture::x11::X11Source::connect(Some(&name))
+                .map(|s| Box::new(s) as Box<dyn Source>)
+                .map_err(|e| format!("cannot capture display {name}: {e}"))
+        }
+    }
+}
+
+/// Makes the encrypted sink of each monitor stream and enforces the quota.
+struct SpoolSinks {
+    dir: PathBuf,
+    recipients: Vec<age::x25519::Recipient>,
+    used: Arc<AtomicU64>,
+    quota: u64,
+}
+
+impl SinkFactory for SpoolSinks {
+    fn create(&mut self, monitor: &Monitor, n: usize) -> media::Result<Box<dyn SegmentSink>> {
+        let meta = StreamMeta {
+            stream: n,
+            monitor: MonitorInfo {
+                name: monitor.name.clone(),
+                x: monitor.x,
+                y: monitor.y,
+                width: monitor.width,
+                height: monitor.height,
+                primary: monitor.primary,
+            },
+            started_at: rfc3339(OffsetDateTime::from(SystemTime::now())),
+        };
+        let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
+        write_private(&self.dir.join(format!("stream-{n}.json")), &json)?;
+        let sink = EncryptedFileSink::create(
+            &self.dir.join(format!("stream-{n}.age")),
+            self.recipients.clone(),
+        )?;
+        Ok(Box::new(QuotaSink {
+            inner: sink,
+            used: self.used.clone(),
+            quota: self.quota,
+        }))
+    }
+}
+
+/// Refuses a segment that would take the spool past its quota.
+struct QuotaSink {
+    inner: EncryptedFileSink,
+    used: Arc<AtomicU64>,
+    quota: u64,
+}
+
+/// The message of a quota error (recognised to report `spool_full`).
+const QUOTA_MESSAGE: &str = "spool quota reached";
+
+impl SegmentSink for QuotaSink {
+    fn write_segment(&mut self, segment: &media::fmp4::Segment) -> media::Result<u64> {
+        let need = segment.bytes.len() as u64 + 1024;
+        if self.used.load(Ordering::Relaxed) + need > self.quota {
+            return Err(media::MediaError::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("{QUOTA_MESSAGE} ({} bytes)", self.quota),
+            )));
+        }
+        let n = self.inner.write_segment(segment)?;
+        self.used.fetch_add(n + 120, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+}
+
+fn status(srs: &Srs, id: &str, state: RecordingStatus, reason: Option<String>) {
+    srs.send_to_rws(FromAgent::Status {
+        recording_id: id.to_string(),
+        state,
+        reason,
+        at: now_rfc3339(),
+        bytes_spooled: srs.inner.spool_used.load(Ordering::Relaxed),
+    });
+}
+
+/// What `start` needs.
+pub struct StartCommand {
+    /// Recording id.
+    pub recording_id: String,
+    /// Interaction.
+    pub interaction_id: String,
+    /// Stop by itself after this long.
+    pub max_duration: Duration,
+    /// Capture settings.
+    pub capture: proto::CaptureSettings,
+    /// age recipients.
+    pub recipients: Vec<String>,
+    /// tus creation URL (absolute or relative to `server`).
+    pub upload_url: String,
+    /// Upload token.
+    pub upload_token: String,
+    /// The RWS holding the session.
+    pub server: url::Url,
+}
+
+/// Applies `start`; `Err` is the reason sent back in the ack.
+pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
+    let mut st = srs.rec_state();
+    if st.known.contains(&cmd.recording_id)
+        || rec_root(&srs.config().spool)
+            .join(&cmd.recording_id)
+            .exists()
+    {
+        return Ok(());
+    }
+    if let Some(a) = &st.active {
+        return Err(format!("recording {} is still in progress", a.id));
+    }
+    let recipients: Vec<age::x25519::Recipient> = cmd
+        .recipients
+        .iter()
+        .filter_map(|r| media::crypt::parse_recipient(r).ok())
+        .collect();
+    if recipients.is_empty() {
+        return Err("no valid encryption recipient: refusing to record in clear".into());
+    }
+    let used = srs.inner.spool_used.clone();
+    let quota = srs.config().spool_quota;
+    if used.load(Ordering::Relaxed) + (1 << 20) > quota {
+        return Err(format!(
+            "spool_full: the spool holds {} bytes of its {quota}-byte quota",
+            used.load(Ordering::Relaxed)
+        ));
+    }
+    let source = open_source(&srs.config().source)?;
+    let upload_url = cmd
+        .server
+        .join(&cmd.upload_url)
+        .map_err(|e| format!("upload URL {}: {e}", cmd.upload_url))?;
+    let dir = rec_root(&srs.config().spool).join(&cmd.recording_id);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("spool {}: {e}", dir.display()))?;
+    let manifest = Manifest {
+        recording_id: cmd.recording_id.clone(),
+        interaction_id: cmd.interaction_id.clone(),
+        server: cmd.server.to_string(),
+        upload_url: upload_url.to_string(),
+        upload_token: cmd.upload_token.clone(),
+        started_at: now_rfc3339(),
+        state: "recording".into(),
+        reason: None,
+        interrupted: false,
+        stopped_at: None,
+        marks: Vec::new(),
+    };
+    save_manifest(&dir, &manifest).map_err(|e| format!("spool {}: {e}", dir.display()))?;
+    let config = RecorderConfig {
+        fps: cmd.capture.fps.clamp(1, 30),
+        quality: cmd.capture.quality,
+        keyframe_interval: Duration::from_secs(cmd.capture.keyframe_interval_s.max(1) as u64),
+        cursor: cmd.capture.cursor,
+        monitors: MonitorSelection::All,
+        ..RecorderConfig::default()
+    };
+    let sinks = SpoolSinks {
+        dir: dir.clone(),
+        recipients,
+        used,
+        quota,
+    };
+    let recorder = match Recorder::start(source, config, Box::new(sinks)) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(format!("cannot start recording: {e}"));
+        }
+    };
+    tracing::info!(recording = %cmd.recording_id, interaction = %cmd.interaction_id, "recording started");
+    st.known.insert(cmd.recording_id.clone());
+    let mut active = Active {
+        id: cmd.recording_id.clone(),
+        dir,
+        recorder: Some(recorder),
+        deadline: Instant::now() + cmd.max_duration,
+        paused: false,
+        manifest,
+    };
+    let desktop_paused = st.desktop_paused;
+    if desktop_paused {
+        set_paused(&mut active, true, "desktop");
+    }
+    st.active = Some(active);
+    drop(st);
+    status(srs, &cmd.recording_id, RecordingStatus::Recording, None);
+    if desktop_paused {
+        status(
+            srs,
+            &cmd.recording_id,
+            RecordingStatus::Paused,
+            Some("desktop".into()),
+        );
+    }
+    Ok(())
+}
+
+fn set_paused(a: &mut Active, paused: bool, reason: &str) -> bool {
+    if a.paused == paused {
+        return false;
+    }
+    a.paused = paused;
+    if let Some(r) = &a.recorder {
+        if paused {
+            r.pause();
+        } else {
+            r.resume();
+        }
+    }
+    a.manifest.marks.push(Mark {
+        at: now_rfc3339(),
+        kind: if paused { "paused" } else { "resumed" }.into(),
+        reason: reason.into(),
+    });
+    if let Err(e) = save_manifest(&a.dir, &a.manifest) {
+        tracing::warn!(error = %e, "saving the recording manifest");
+    }
+    true
+}
+
+/// Applies `pause`/`resume` from RWS; unknown or ended recordings are a no-op.
+pub fn pause(srs: &Srs, recording_id: &str, paused: bool, reason: &str) {
+    let changed = {
+        let mut st = srs.rec_state();
+        // The desktop's PCI pause wins over an RWS resume.
+        let hold = st.desktop_paused;
+        match st.active.as_mut() {
+            Some(a) if a.id == recording_id && (paused || !hold) => set_paused(a, paused, reason),
+            _ => false,
+        }
+    };
+    if changed {
+        let state = if paused {
+            RecordingStatus::Paused
+        } else {
+            RecordingStatus::Recording
+        };
+        status(srs, recording_id, state, Some(reason.into()));
+    }
+}
+
+/// The desktop's pause/resume (PCI); returns whether a recording is running.
+pub fn desktop_pause(srs: &Srs, paused: bool) -> bool {
+    let (changed, id) = {
+        let mut st = srs.rec_state();
+        st.desktop_paused = paused;
+        match st.active.as_mut() {
+            Some(a) => (set_paused(a, paused, "desktop"), Some(a.id.clone())),
+            None => (false, None),
+        }
+    };
+    if let (true, Some(id)) = (changed, &id) {
+        let state = if paused {
+            RecordingStatus::Paused
+        } else {
+            RecordingStatus::Recording
+        };
+        status(srs, id, state, Some("desktop".into()));
+    }
+    id.is_some()
+}
+
+/// Whether the desktop holds a pause.
+pub fn desktop_paused(srs: &Srs) -> bool {
+    srs.rec_state().desktop_paused
+}
+
+/// The recording in progress.
+pub fn active_id(srs: &Srs) -> Option<(String, bool)> {
+    srs.rec_state()
+        .active
+        .as_ref()
+        .map(|a| (a.id.clone(), a.paused))
+}
+
+/// Stops the recording `recording_id` (or whichever is active when `None`):
+/// the recorder writes its last fragment, the manifest says `stopped`, RWS
+/// hears `status stopped`, the uploader finishes it.
+pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
+    let taken = {
+        let mut st = srs.rec_state();
+        match &st.active {
+            Some(a) if recording_id.is_none_or(|id| id == a.id) => st.active.take(),
+            _ => None,
+        }
+    };
+    let Some(mut a) = taken else { return };
+    let recorder = a.recorder.take();
+    let summary = tokio::task::spawn_blocking(move || recorder.map(|r| r.stop()))
+        .await
+        .ok()
+        .flatten();
+    let mut reason = reason;
+    if let Some(Ok(s)) = &summary
+        && let Some(e) = &s.error
+    {
+        tracing::warn!(recording = %a.id, error = %e, "the recorder had stopped early");
+    }
+    if matches!(&summary, Some(Err(_))) {
+        reason = StopReason::CaptureFailed;
+    }
+    a.manifest.state = "stopped".into();
+    a.manifest.reason = Some(reason);
+    a.manifest.stopped_at = Some(now_rfc3339());
+    if let Err(e) = save_manifest(&a.dir, &a.manifest) {
+        tracing::error!(recording = %a.id, error = %e, "saving the recording manifest");
+    }
+    tracing::info!(recording = %a.id, reason = reason.as_str(), "recording stopped");
+    status(
+        srs,
+        &a.id,
+        RecordingStatus::Stopped,
+        Some(reason.as_str().into()),
+    );
+    srs.inner.upload_wake.notify_one();
+}
+
+/// Watches the active recording: a recorder that stopped by itself (spool
+/// full, display gone) and the maximum duration; wakes the uploader when a
+/// fragment was written.
+pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let verdict = {
+                let st = srs.rec_state();
+                match &st.active {
+                    None => None,
+                    Some(a) => {
+                        let mut wrote = false;
+                        if let Some(r) = &a.recorder {
+                            while let Ok(ev) = r.events().try_recv() {
+                                wrote |=
+                                    matches!(ev, recorder::RecorderEvent::SegmentWritten { .. });
+                            }
+                        }
+                        if wrote {
+                            srs.inner.upload_wake.notify_one();
+                        }
+                        if a.recorder.as_ref().is_some_and(|r| r.is_finished()) {
+                            Some((a.id.clone(), None))
+                        } else if Instant::now() >= a.deadline {
+                            Some((a.id.clone(), Some(StopReason::MaxDuration)))
+                        } else {
+                            None
+                        }
+                    }
+                }
+            };
+            match verdict {
+                Some((id, Some(reason))) => stop(&srs, Some(&id), reason).await,
+                Some((id, None)) => {
+                    // The recorder ended by itself: find out why.
+                    let taken = {
+                        let mut st = srs.rec_state();
+                        st.active.as_mut().and_then(|a| a.recorder.take())
+                    };
+                    let summary = match taken {
+                        Some(r) => tokio::task::spawn_blocking(move || r.stop()).await.ok(),
+                        None => None,
+                    };
+                    let reason = match &summary {
+                        Some(Ok(s)) => match &s.error {
+                            Some(e)
+                                if e.to_string().contains(QUOTA_MESSAGE)
+                                    || e.to_string().to_lowercase().contains("no space") =>
+                            {
+                                StopReason::SpoolFull
+                            }
+                            _ => StopReason::CaptureFailed,
+                        },
+                        _ => StopReason::CaptureFailed,
+                    };
+                    tracing::error!(recording = %id, reason = reason.as_str(), "the recorder stopped by itself");
+                    stop(&srs, Some(&id), reason).await;
+                }
+                None => {}
+            }
+        }
+    })
+}
+
+/// At start: recordings whose manifest still says `recording` were cut short
+/// by a crash; close them as interrupted so their spool gets uploaded.
+pub fn recover(spool: &Path) -> Vec<String> {
+    let mut known = Vec::new();
+    let Ok(rd) = std::fs::read_dir(rec_root(spool)) else {
+        return known;
+    };
+    for e in rd.flatten() {
+        let dir = e.path();
+        let Some(mut m) = load_manifest(&dir) else {
+            continue;
+        };
+        known.push(m.recording_id.clone());
+        if m.state == "recording" {
+            let end = last_media_time(&dir, &m);
+            m.state = "stopped".into();
+            m.reason = Some(StopReason::SrsRestarted);
+            m.interrupted = true;
+            m.stopped_at = Some(end);
+            match save_manifest(&dir, &m) {
+                Ok(()) => {
+                    tracing::warn!(recording = %m.recording_id, "SRS had stopped mid-recording: uploading what the spool holds")
+                }
+                Err(e) => {
+                    tracing::error!(recording = %m.recording_id, error = %e, "recovering a recording")
+                }
+            }
+        }
+    }
+    known
+}
+
+/// The wall-clock end of the last fragment on disk of any stream.
+fn last_media_time(dir: &Path, m: &Manifest) -> String {
+    let mut best: Option<OffsetDateTime> = None;
+    for n in 0.. {
+        let Ok(meta) = std::fs::read(dir.join(format!("stream-{n}.json"))) else {
+            break;
+        };
+        let Ok(meta) = serde_json::from_slice::<StreamMeta>(&meta) else {
+            continue;
+        };
+        let idx =
+            std::fs::read_to_string(dir.join(format!("stream-{n}.age.idx"))).unwrap_or_default();
+        let end_ms = media::crypt::SegmentIndex::from_json_lines(&idx)
+            .map(|i| i.entries.iter().filter_map(|e| e.end_ms).max().unwrap_or(0))
+            .unwrap_or(0);
+        if let Ok(t) = OffsetDateTime::parse(&meta.started_at, &Rfc3339) {
+            let end = t + Duration::from_millis(end_ms);
+            if best.is_none_or(|b| end > b) {
+                best = Some(end);
+            }
+        }
+    }
+    best.map(rfc3339).unwrap_or_else(|| m.started_at.clone())
+}

@@ -1,0 +1,364 @@
+//! The uploader: streams every spooled recording to RWS with tus 1.0 while
+//! it is recorded, and finishes it after it stopped.
+//!
+//! For each stream file it creates an upload (`POST`, deferred length, the
+//! monitor and start time as metadata), then appends whole segments as the
+//! segment index shows them (`PATCH` with `Upload-Checksum: sha256` and
+//! the segments' sizes in `screenrec-segments`). When the recording has
+//! stopped and every byte is acknowledged, it sets each upload's final
+//! length, reports the end (`PUT /api/v2/srs/recordings/{id}/end`) and
+//! only then deletes the folder. Offsets come from RWS (`HEAD`) after any
+//! error or restart, so nothing is sent twice and nothing is skipped.
+//! RWS being down only delays all this: the spool keeps every byte.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use media::crypt::SegmentIndex;
+use proto::upload::{RecordingEnd, SEGMENTS_HEADER, meta};
+use sha2::{Digest, Sha256};
+
+use crate::Srs;
+use crate::recording::{self, Manifest, StreamMeta};
+
+/// Largest PATCH body we send.
+const MAX_PATCH: u64 = 8 << 20;
+
+#[derive(Debug)]
+enum UploadError {
+    /// RWS no longer accepts this recording (finished or unknown): drop it.
+    Gone(String),
+    /// Try again later.
+    Retry(String),
+}
+
+impl std::fmt::Display for UploadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UploadError::Gone(m) => write!(f, "gone: {m}"),
+            UploadError::Retry(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+fn retry(e: impl std::fmt::Display) -> UploadError {
+    UploadError::Retry(e.to_string())
+}
+
+/// Starts the uploader task.
+pub fn spawn(srs: Srs) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // upload URL → offset RWS acknowledged (learnt with HEAD after a restart).
+        let mut offsets: HashMap<String, u64> = HashMap::new();
+        let mut failures = 0u32;
+        loop {
+            let ok = pass(&srs, &mut offsets).await;
+            failures = if ok { 0 } else { failures.saturating_add(1) };
+            let wait = if failures == 0 {
+                Duration::from_millis(1000)
+            } else {
+                crate::link::backoff(failures.min(4))
+            };
+            tokio::select! {
+                () = srs.inner.upload_wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    })
+}
+
+/// One pass over the spool; false when something must be retried.
+async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
+    let root = recording::rec_root(&srs.config().spool);
+    let Ok(rd) = std::fs::read_dir(&root) else {
+        return true;
+    };
+    let mut dirs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut all_ok = true;
+    for dir in dirs {
+        let Some(m) = recording::load_manifest(&dir) else {
+            continue;
+        };
+        match upload_recording(srs, &dir, &m, offsets).await {
+            Ok(()) => {}
+            Err(UploadError::Gone(why)) => {
+                tracing::error!(recording = %m.recording_id, why = %why, "RWS refuses this recording's upload: removing it from the spool");
+                remove_dir(srs, &dir);
+            }
+            Err(UploadError::Retry(why)) => {
+                tracing::debug!(recording = %m.recording_id, why = %why, "upload will be retried");
+                // Ask RWS for the offsets again rather than trust ours.
+                offsets.clear();
+                all_ok = false;
+            }
+        }
+    }
+    all_ok
+}
+
+fn remove_dir(srs: &Srs, dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    srs.inner.spool_used.store(
+        recording::spool_usage(&srs.config().spool),
+        Ordering::Relaxed,
+    );
+}
+
+fn streams(dir: &Path) -> Vec<(usize, StreamMeta)> {
+    let mut out = Vec::new();
+    for n in 0.. {
+        let Ok(bytes) = std::fs::read(dir.join(format!("stream-{n}.json"))) else {
+            break;
+        };
+        if let Ok(meta) = serde_json::from_slice::<StreamMeta>(&bytes) {
+            out.push((n, meta));
+        }
+    }
+    out
+}
+
+async fn upload_recording(
+    srs: &Srs,
+    dir: &Path,
+    m: &Manifest,
+    offsets: &mut HashMap<String, u64>,
+) -> Result<(), UploadError> {
+    let stopped = m.state == "stopped";
+    let streams = streams(dir);
+    let mut complete = true;
+    for (n, meta_) in &streams {
+        let idx_text =
+            std::fs::read_to_string(dir.join(format!("stream-{n}.age.idx"))).unwrap_or_default();
+        let index = SegmentIndex::from_json_lines(&idx_text).map_err(retry)?;
+        let url_file = dir.join(format!("stream-{n}.url"));
+        let url = match std::fs::read_to_string(&url_file) {
+            Ok(u) => u.trim().to_string(),
+            Err(_) => {
+                let u = create(srs, m, *n, meta_).await?;
+                recording::write_private(&url_file, u.as_bytes()).map_err(retry)?;
+                u
+            }
+        };
+        let file = dir.join(format!("stream-{n}.age"));
+        let (mut offset, final_len) = match offsets.get(&url) {
+            Some(o) => (*o, None),
+            None => head(srs, m, &url).await?,
+        };
+        offsets.insert(url.clone(), offset);
+        let total = index
+            .entries
+            .last()
+            .map(|e| e.cipher_offset + e.cipher_len)
+            .unwrap_or(0);
+        while offset < total {
+            // Whole segments from `offset`, up to MAX_PATCH (at least one).
+            let segs: Vec<_> = index
+                .entries
+                .iter()
+                .filter(|e| e.cipher_offset >= offset)
+                .scan(0u64, |size, e| {
+                    *size += e.cipher_len;
+                    (*size <= MAX_PATCH || *size == e.cipher_len).then_some(*e)
+                })
+                .collect();
+            if segs.first().is_none_or(|e| e.cipher_offset != offset) {
+                return Err(UploadError::Retry(format!(
+                    "RWS offset {offset} is not on a segment boundary of {}",
+                    file.display()
+                )));
+            }
+            let end = segs
+                .last()
+                .map(|e| e.cipher_offset + e.cipher_len)
+                .unwrap_or(offset);
+            let body = read_range(&file, offset, end).map_err(retry)?;
+            let header: Vec<String> = segs
+                .iter()
+                .map(|e| format!("{}:{}:{}", e.cipher_len, e.plain_len, e.end_ms.unwrap_or(0)))
+                .collect();
+            offset = patch(srs, m, &url, offset, body, Some(header.join(",")), None).await?;
+            offsets.insert(url.clone(), offset);
+        }
+        if stopped {
+            if final_len != Some(total) {
+                patch(srs, m, &url, offset, Vec::new(), None, Some(total)).await?;
+            }
+        } else {
+            complete = false;
+        }
+    }
+    if !stopped || !complete {
+        return Ok(());
+    }
+    let end = RecordingEnd {
+        reason: m.reason.unwrap_or(proto::control::StopReason::Shutdown),
+        interrupted: m.interrupted,
+        stopped_at: m.stopped_at.clone().unwrap_or_else(recording::now_rfc3339),
+        media_files: streams.len() as u32,
+        marks: m.marks.clone(),
+    };
+    let url = format!(
+        "{}/api/v2/srs/recordings/{}/end",
+        m.server.trim_end_matches('/'),
+        m.recording_id
+    );
+    let resp = srs
+        .http()
+        .put(&url)
+        .bearer_auth(&m.upload_token)
+        .json(&end)
+        .send()
+        .await
+        .map_err(retry)?;
+    let status = resp.status();
+    if status.is_success() {
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        tracing::info!(recording = %m.recording_id, state = %body["state"], "recording uploaded; spool folder removed");
+        for (n, _) in &streams {
+            if let Ok(u) = std::fs::read_to_string(dir.join(format!("stream-{n}.url"))) {
+                offsets.remove(u.trim());
+            }
+        }
+        remove_dir(srs, dir);
+        return Ok(());
+    }
+    let text = resp.text().await.unwrap_or_default();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::GONE {
+        return Err(UploadError::Gone(format!("end: HTTP {status}: {text}")));
+    }
+    Err(UploadError::Retry(format!("end: HTTP {status}: {text}")))
+}
+
+fn read_range(file: &Path, from: u64, to: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(file)?;
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; (to - from) as usize];
+    f.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+fn classify(status: reqwest::StatusCode, what: &str, text: String) -> UploadError {
+    match status.as_u16() {
+        401 | 404 | 410 => UploadError::Gone(format!("{what}: HTTP {status}: {text}")),
+        _ => UploadError::Retry(format!("{what}: HTTP {status}: {text}")),
+    }
+}
+
+async fn create(srs: &Srs, m: &Manifest, n: usize, s: &StreamMeta) -> Result<String, UploadError> {
+    let md = [
+        (meta::RECORDING_ID, m.recording_id.clone()),
+        (meta::STREAM, n.to_string()),
+        (
+            meta::MONITOR,
+            serde_json::to_string(&s.monitor).unwrap_or_default(),
+        ),
+        (meta::STARTED_AT, s.started_at.clone()),
+        (meta::FILETYPE, "video/mp4+age".into()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k} {}", B64.encode(v)))
+    .collect::<Vec<_>>()
+    .join(",");
+    let resp = srs
+        .http()
+        .post(&m.upload_url)
+        .bearer_auth(&m.upload_token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Defer-Length", "1")
+        .header("Upload-Metadata", md)
+        .send()
+        .await
+        .map_err(retry)?;
+    let status = resp.status();
+    if status != reqwest::StatusCode::CREATED {
+        return Err(classify(
+            status,
+            "create",
+            resp.text().await.unwrap_or_default(),
+        ));
+    }
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| UploadError::Retry("create: no Location".into()))?;
+    let base = url::Url::parse(&m.upload_url).map_err(retry)?;
+    let url = base.join(location).map_err(retry)?;
+    tracing::info!(recording = %m.recording_id, stream = n, "upload created");
+    Ok(url.to_string())
+}
+
+async fn head(srs: &Srs, m: &Manifest, url: &str) -> Result<(u64, Option<u64>), UploadError> {
+    let resp = srs
+        .http()
+        .head(url)
+        .bearer_auth(&m.upload_token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .map_err(retry)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(classify(status, "head", String::new()));
+    }
+    let num = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    let offset =
+        num("upload-offset").ok_or_else(|| UploadError::Retry("head: no Upload-Offset".into()))?;
+    Ok((offset, num("upload-length")))
+}
+
+async fn patch(
+    srs: &Srs,
+    m: &Manifest,
+    url: &str,
+    offset: u64,
+    body: Vec<u8>,
+    segments: Option<String>,
+    length: Option<u64>,
+) -> Result<u64, UploadError> {
+    let checksum = B64.encode(Sha256::digest(&body));
+    let len = body.len() as u64;
+    let mut req = srs
+        .http()
+        .patch(url)
+        .bearer_auth(&m.upload_token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", offset.to_string())
+        .header("Upload-Checksum", format!("sha256 {checksum}"))
+        .timeout(Duration::from_secs(60));
+    if let Some(s) = segments {
+        req = req.header(SEGMENTS_HEADER, s);
+    }
+    if let Some(l) = length {
+        req = req.header("Upload-Length", l.to_string());
+    }
+    let resp = req.body(body).send().await.map_err(retry)?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::NO_CONTENT {
+        return Ok(offset + len);
+    }
+    let text = resp.text().await.unwrap_or_default();
+    if status == reqwest::StatusCode::CONFLICT {
+        // Our idea of the offset is stale: ask again next pass.
+        return Err(UploadError::Retry(format!(
+            "patch: offset conflict: {text}"
+        )));
+    }
+    Err(classify(status, "patch", text))
+}
