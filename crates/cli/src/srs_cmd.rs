@@ -126,10 +126,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let https = args.tls_cert.is_some() || args.tls_self_signed;
     let source = parse_source(&args.source, args.display.clone())?;
     let spool_quota = parse_size(&args.spool_quota)
-        .filter(|q| *q >= 1 << 20)
+        .filter(|q| *q >= 64 << 10)
         .ok_or_else(|| {
             anyhow::anyhow!(
-                "--spool-quota {}: expected a size of at least 1MiB, like 2GiB or 500MiB",
+                "--spool-quota {}: expected a size of at least 64KiB, like 2GiB or 500MiB",
                 args.spool_quota
             )
         })?;

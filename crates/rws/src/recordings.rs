@@ -252,11 +252,11 @@ pub async fn transition(
     }
     let now = now();
     let reason = reason.map(str::to_string).or(rec.reason.clone());
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE recordings SET state = ?, reason = ?, updated_at = ?, last_activity = ?,
            started_at = CASE WHEN ? IN ('recording','paused') AND started_at IS NULL THEN ? ELSE started_at END,
            stopped_at = CASE WHEN ? IN ('finalizing','completed','partial','failed') AND stopped_at IS NULL THEN ? ELSE stopped_at END
-         WHERE id = ?",
+         WHERE id = ? AND state = ?",
     )
     .bind(to)
     .bind(&reason)
@@ -267,8 +267,13 @@ pub async fn transition(
     .bind(to)
     .bind(&now)
     .bind(id)
+    .bind(&rec.state)
     .execute(&rws.db)
     .await?;
+    if done.rows_affected() == 0 {
+        // Another task moved it meanwhile: decide again from its new state.
+        return Box::pin(transition(rws, id, to, reason.as_deref())).await;
+    }
     if let Some(rec) = get(&rws.db, id).await? {
         emit(rws, &rec);
     }
@@ -388,7 +393,12 @@ pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
             reason.as_deref().unwrap_or("unknown")
         );
         transition(rws, id, "failed", Some(&why)).await?;
-    } else if rec.interrupted {
+    } else if rec.interrupted
+        || matches!(
+            reason.as_deref(),
+            Some("spool_full" | "capture_failed" | "srs_restarted")
+        )
+    {
         transition(rws, id, "partial", reason.as_deref()).await?;
     } else {
         transition(rws, id, "completed", reason.as_deref()).await?;

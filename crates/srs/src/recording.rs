@@ -260,11 +260,17 @@ impl SegmentSink for QuotaSink {
 }
 
 fn status(srs: &Srs, id: &str, state: RecordingStatus, reason: Option<String>) {
+    status_at(srs, id, state, reason, now_rfc3339());
+}
+
+/// A status whose time is a timeline mark's (so RWS stores the mark once,
+/// whether it hears it here or in the end report).
+fn status_at(srs: &Srs, id: &str, state: RecordingStatus, reason: Option<String>, at: String) {
     srs.send_to_rws(FromAgent::Status {
         recording_id: id.to_string(),
         state,
         reason,
-        at: now_rfc3339(),
+        at,
         bytes_spooled: srs.inner.spool_used.load(Ordering::Relaxed),
     });
 }
@@ -312,7 +318,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     }
     let used = srs.inner.spool_used.clone();
     let quota = srs.config().spool_quota;
-    if used.load(Ordering::Relaxed) + (1 << 20) > quota {
+    if used.load(Ordering::Relaxed) + 16 * 1024 > quota {
         return Err(format!(
             "spool_full: the spool holds {} bytes of its {quota}-byte quota",
             used.load(Ordering::Relaxed)
@@ -370,27 +376,30 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         paused: false,
         manifest,
     };
-    let desktop_paused = st.desktop_paused;
-    if desktop_paused {
-        set_paused(&mut active, true, "desktop");
-    }
+    let held = if st.desktop_paused {
+        set_paused(&mut active, true, "desktop")
+    } else {
+        None
+    };
     st.active = Some(active);
     drop(st);
     status(srs, &cmd.recording_id, RecordingStatus::Recording, None);
-    if desktop_paused {
-        status(
+    if let Some(at) = held {
+        status_at(
             srs,
             &cmd.recording_id,
             RecordingStatus::Paused,
             Some("desktop".into()),
+            at,
         );
     }
     Ok(())
 }
 
-fn set_paused(a: &mut Active, paused: bool, reason: &str) -> bool {
+/// Pauses or resumes; returns the time of the mark when it changed.
+fn set_paused(a: &mut Active, paused: bool, reason: &str) -> Option<String> {
     if a.paused == paused {
-        return false;
+        return None;
     }
     a.paused = paused;
     if let Some(r) = &a.recorder {
@@ -400,15 +409,16 @@ fn set_paused(a: &mut Active, paused: bool, reason: &str) -> bool {
             r.resume();
         }
     }
+    let at = now_rfc3339();
     a.manifest.marks.push(Mark {
-        at: now_rfc3339(),
+        at: at.clone(),
         kind: if paused { "paused" } else { "resumed" }.into(),
         reason: reason.into(),
     });
     if let Err(e) = save_manifest(&a.dir, &a.manifest) {
         tracing::warn!(error = %e, "saving the recording manifest");
     }
-    true
+    Some(at)
 }
 
 /// Applies `pause`/`resume` from RWS; unknown or ended recordings are a no-op.
@@ -419,16 +429,16 @@ pub fn pause(srs: &Srs, recording_id: &str, paused: bool, reason: &str) {
         let hold = st.desktop_paused;
         match st.active.as_mut() {
             Some(a) if a.id == recording_id && (paused || !hold) => set_paused(a, paused, reason),
-            _ => false,
+            _ => None,
         }
     };
-    if changed {
+    if let Some(at) = changed {
         let state = if paused {
             RecordingStatus::Paused
         } else {
             RecordingStatus::Recording
         };
-        status(srs, recording_id, state, Some(reason.into()));
+        status_at(srs, recording_id, state, Some(reason.into()), at);
     }
 }
 
@@ -439,16 +449,16 @@ pub fn desktop_pause(srs: &Srs, paused: bool) -> bool {
         st.desktop_paused = paused;
         match st.active.as_mut() {
             Some(a) => (set_paused(a, paused, "desktop"), Some(a.id.clone())),
-            None => (false, None),
+            None => (None, None),
         }
     };
-    if let (true, Some(id)) = (changed, &id) {
+    if let (Some(at), Some(id)) = (changed, &id) {
         let state = if paused {
             RecordingStatus::Paused
         } else {
             RecordingStatus::Recording
         };
-        status(srs, id, state, Some("desktop".into()));
+        status_at(srs, id, state, Some("desktop".into()), at);
     }
     id.is_some()
 }

@@ -73,6 +73,11 @@ pub struct Rws {
 impl Rws {
     /// Starts RWS with the test directory; heartbeat 1 s, silence timeout 3 s.
     pub fn start(dir: &Path, name: &str) -> Rws {
+        Self::start_with(dir, name, &[])
+    }
+
+    /// Same, with extra flags.
+    pub fn start_with(dir: &Path, name: &str, extra: &[&str]) -> Rws {
         let directory = dir.join("directory.toml");
         if !directory.exists() {
             std::fs::write(&directory, DIRECTORY).unwrap();
@@ -94,6 +99,7 @@ impl Rws {
             INTEGRATION_TOKEN,
         ]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
         .collect();
         let mut rws = Rws {
@@ -116,6 +122,17 @@ impl Rws {
     /// kill -9, then start again on the same port and data dir.
     pub fn restart(&mut self, name: &str) {
         self.proc.kill9();
+        self.proc = spawn(name, &self.dir, &self.args);
+        self.wait_healthy();
+    }
+
+    /// Stops RWS (kill -9) without starting it again.
+    pub fn kill(&mut self) {
+        self.proc.kill9();
+    }
+
+    /// Starts RWS again after [`Rws::kill`] (same port, same data dir).
+    pub fn start_again(&mut self, name: &str) {
         self.proc = spawn(name, &self.dir, &self.args);
         self.wait_healthy();
     }
@@ -236,6 +253,7 @@ pub struct Response {
     pub status: u16,
     pub headers: HashMap<String, String>,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -296,17 +314,19 @@ pub fn http(
                     .iter()
                     .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
                     .collect();
-                let text = r.text().await.unwrap_or_default();
+                let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
                 Response {
                     status,
                     headers,
-                    text,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                    bytes,
                 }
             }
             Err(e) => Response {
                 status: 0,
                 headers: HashMap::new(),
                 text: e.to_string(),
+                bytes: Vec::new(),
             },
         }
     })

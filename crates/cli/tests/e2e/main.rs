@@ -20,6 +20,7 @@ fn xvfb_helper_starts_a_display() {
 mod control_channel;
 mod fixture;
 mod record;
+mod recording;
 mod rws_directory;
 mod rws_events;
 mod rws_keys;
