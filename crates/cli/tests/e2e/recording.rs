@@ -938,13 +938,39 @@ fn srs_killed_mid_call_gives_a_partial_recording() {
     assert!(duration(&out) >= 2.0);
 }
 
+/// The desktop's polling: `/ping` every 2 s while the guard lives.
+struct Pinger(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Pinger {
+    fn start(srs: &Srs, user: &str, pass: &str) -> Pinger {
+        let run = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = run.clone();
+        let url = format!("{}/ping", srs.url);
+        let auth = basic(user, pass);
+        std::thread::spawn(move || {
+            while flag.load(std::sync::atomic::Ordering::Relaxed) {
+                http("GET", &url, std::slice::from_ref(&auth), None);
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        });
+        Pinger(run)
+    }
+}
+
+impl Drop for Pinger {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// RWS stopped for 60 s mid-call, then started again: the whole recording
 /// arrives (the spool kept it), `completed`.
 #[test]
 fn rws_down_for_a_minute_loses_nothing() {
     let dir = tempdir();
     let mut rws = start_rws(dir.path(), &[]);
-    let _srs = start_srs(dir.path(), "srs", &rws, "agent1", "pw1", SYNTH);
+    let srs = start_srs(dir.path(), "srs", &rws, "agent1", "pw1", SYNTH);
+    let _desktop = Pinger::start(&srs, "agent1", "pw1");
     voice(&rws, "r1", "recording.started", "call-down", "1001");
     let started = Instant::now();
     wait_state(&rws, "call-down", "recording");
