@@ -6,6 +6,8 @@
 //! * `screenrec srs`: the agent-side Screen Recording Service ([`srs_cmd`]).
 //! * `screenrec rws`: the Recording Web Service ([`rws_cmd`]).
 //! * `screenrec record`: record the local screen to MP4 files ([`record_cmd`]).
+//! * `screenrec sim`: post scripted call/chat scenarios to RWS ([`sim_cmd`]).
+//! * `screenrec demo`: everything in one process, a call a minute ([`demo_cmd`]).
 //!
 //! Errors are printed once, with their chain, and mapped to exit codes here.
 
@@ -13,8 +15,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo_cmd;
 mod record_cmd;
 mod rws_cmd;
+mod sim_cmd;
 mod srs_cmd;
 
 #[derive(Parser)]
@@ -36,6 +40,10 @@ enum Command {
     Rws(rws_cmd::Args),
     /// Record the local screen to fragmented MP4 files, without a server.
     Record(record_cmd::Args),
+    /// Post scripted call/chat scenarios to RWS's event intake.
+    Sim(sim_cmd::Args),
+    /// Run RWS + SRS + a recorded call every minute, in one process.
+    Demo(demo_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +53,8 @@ fn main() -> ExitCode {
         Command::Srs(args) => srs_cmd::run(args),
         Command::Rws(args) => rws_cmd::run(args),
         Command::Record(args) => record_cmd::run(args),
+        Command::Sim(args) => sim_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
     };
     match result {
         Ok(code) => code,

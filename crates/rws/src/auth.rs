@@ -79,45 +79,168 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
     value.strip_prefix("Bearer ").map(|t| t.trim().to_string())
 }
 
-/// Checks Basic credentials against the directory: 401 when missing or wrong.
-pub async fn authenticate(db: &SqlitePool, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
-    let Some((username, password)) = basic_credentials(headers)? else {
-        return Err(ApiError::Unauthenticated(
-            "credentials required (Authorization: Basic)".into(),
-        ));
-    };
+/// The console's session cookie.
+pub const CONSOLE_COOKIE: &str = "RWSSESSION";
+
+/// How long a console session lasts.
+pub const CONSOLE_SESSION_HOURS: i64 = 8;
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == CONSOLE_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+async fn load_user(
+    db: &SqlitePool,
+    username: &str,
+) -> Result<Option<(crate::directory::UserRow, String)>, ApiError> {
     let row: Option<crate::directory::UserRow> = sqlx::query_as(
         "SELECT id, password_hash, first_name, last_name, roles, default_place, recording_when
              FROM users WHERE username = ?",
     )
-    .bind(&username)
+    .bind(username)
     .fetch_optional(db)
     .await?;
-    // Verify against a dummy hash for unknown users too, so timing does not
-    // tell which user names exist.
+    Ok(row.map(|r| (r, username.to_string())))
+}
+
+fn to_user(row: crate::directory::UserRow, username: String) -> AuthUser {
+    let (id, _, first_name, last_name, roles, default_place, recording_when) = row;
+    AuthUser {
+        id,
+        username,
+        first_name,
+        last_name,
+        roles: roles.split(',').map(str::to_string).collect(),
+        default_place,
+        recording_when,
+    }
+}
+
+/// Checks a user name and password against the directory (argon2id; the
+/// same work for unknown users, so timing does not tell which exist).
+pub async fn check_password(
+    db: &SqlitePool,
+    username: &str,
+    password: &str,
+) -> Result<AuthUser, ApiError> {
+    let row = load_user(db, username).await?;
     let hash = row
         .as_ref()
-        .map(|r| r.1.clone())
+        .map(|r| r.0.1.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let password = password.to_string();
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false);
     match row {
-        Some((id, _, first_name, last_name, roles, default_place, recording_when)) if ok => {
-            Ok(AuthUser {
-                id,
-                username,
-                first_name,
-                last_name,
-                roles: roles.split(',').map(str::to_string).collect(),
-                default_place,
-                recording_when,
-            })
-        }
+        Some((row, name)) if ok => Ok(to_user(row, name)),
         _ => Err(ApiError::Unauthenticated(
             "invalid user name or password".into(),
         )),
     }
+}
+
+/// Authenticates a request: HTTP Basic credentials (as GWS), or the
+/// console's session cookie. 401 when missing or wrong.
+pub async fn authenticate(db: &SqlitePool, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+    if let Some((username, password)) = basic_credentials(headers)? {
+        return check_password(db, &username, &password).await;
+    }
+    if let Some(token) = cookie_token(headers) {
+        let now = crate::recordings::now();
+        let username: Option<String> = sqlx::query_scalar(
+            "SELECT username FROM console_sessions WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(token_hash(&token))
+        .bind(&now)
+        .fetch_optional(db)
+        .await?;
+        if let Some(name) = username
+            && let Some((row, name)) = load_user(db, &name).await?
+        {
+            return Ok(to_user(row, name));
+        }
+        return Err(ApiError::Unauthenticated(
+            "the console session expired: log in again".into(),
+        ));
+    }
+    Err(ApiError::Unauthenticated(
+        "credentials required (Authorization: Basic, or the console's session cookie)".into(),
+    ))
+}
+
+/// `POST /api/v2/auth/login` `{"username", "password"}`: a console session
+/// (cookie `RWSSESSION`, HttpOnly, SameSite=Strict, 8 hours).
+pub async fn console_login(
+    axum::extract::State(rws): axum::extract::State<crate::Rws>,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Login {
+        username: String,
+        password: String,
+    }
+    let login: Login = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "request body: {e} (expected {{\"username\", \"password\"}})"
+        ))
+    })?;
+    let user = check_password(&rws.db, &login.username, &login.password).await?;
+    let token = new_token();
+    let now = time::OffsetDateTime::now_utc();
+    let expires = now + time::Duration::hours(CONSOLE_SESSION_HOURS);
+    sqlx::query("DELETE FROM console_sessions WHERE expires_at < ?")
+        .bind(crate::recordings::rfc3339(now))
+        .execute(&rws.db)
+        .await?;
+    sqlx::query("INSERT INTO console_sessions(token_hash, username, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(token_hash(&token))
+        .bind(&user.username)
+        .bind(crate::recordings::rfc3339(now))
+        .bind(crate::recordings::rfc3339(expires))
+        .execute(&rws.db)
+        .await?;
+    tracing::info!(user = %user.username, "console login");
+    let mut resp = axum::Json(serde_json::json!({"user": user.resource()})).into_response();
+    let cookie = format!(
+        "{CONSOLE_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        CONSOLE_SESSION_HOURS * 3600
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(axum::http::header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// `POST /api/v2/auth/logout`: ends the console session.
+pub async fn console_logout(
+    axum::extract::State(rws): axum::extract::State<crate::Rws>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if let Some(token) = cookie_token(&headers) {
+        sqlx::query("DELETE FROM console_sessions WHERE token_hash = ?")
+            .bind(token_hash(&token))
+            .execute(&rws.db)
+            .await?;
+    }
+    let mut resp = axum::Json(serde_json::json!({"statusCode": 0})).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        axum::http::HeaderValue::from_static(
+            "RWSSESSION=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+        ),
+    );
+    Ok(resp)
 }
 
 /// Requires one of `roles`: 401 without valid credentials, 403 otherwise.

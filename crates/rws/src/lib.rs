@@ -296,6 +296,9 @@ pub fn router(rws: Rws) -> Router {
             "/api/v2/srs/recordings/{id}/end",
             axum::routing::put(uploads::end),
         )
+        .route("/api/v2/auth/login", post(auth::console_login))
+        .route("/api/v2/auth/logout", post(auth::console_logout))
+        .route("/api/v2/recordings", get(recordings::list))
         .route("/api/v2/recordings/events", get(lifecycle::sse))
         .route("/api/v2/recordings/{call_id}", get(recordings::resource))
         .route(
@@ -305,7 +308,24 @@ pub fn router(rws: Rws) -> Router {
         .fallback(web::static_file)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(256 * 1024))
+        .layer(axum::middleware::from_fn(console_challenge))
         .with_state(rws)
+}
+
+/// Browsers show their own login box on a `WWW-Authenticate: Basic`
+/// challenge; the console has its own login form, so its requests (marked
+/// `X-Screenrec-Console`) get the 401 without the challenge.
+async fn console_challenge(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let console = req.headers().contains_key("x-screenrec-console");
+    let mut resp = next.run(req).await;
+    if console {
+        resp.headers_mut()
+            .remove(axum::http::header::WWW_AUTHENTICATE);
+    }
+    resp
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -804,3 +804,112 @@ mod tests {
         assert_eq!(parse_range(h("bytes=0-1,5-6").as_ref(), 100), Ok(None));
     }
 }
+
+/// Query of `GET /api/v2/recordings`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    agent: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v2/recordings?agent=&from=&to=&state=&limit=` (admin,
+/// supervisor): recent screen recordings, newest first.
+pub async fn list(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    let axum::extract::Query(q) = query.map_err(|e| {
+        ApiError::invalid(format!(
+            "{} (parameters: agent, from, to, state, limit)",
+            e.body_text()
+        ))
+    })?;
+    for (name, v) in [("from", &q.from), ("to", &q.to)] {
+        if let Some(v) = v
+            && parse_time(v).is_none()
+        {
+            return Err(ApiError::invalid(format!(
+                "'{name}' must be RFC 3339 (2026-01-05T10:00:00Z), got '{v}'"
+            )));
+        }
+    }
+    const STATES: [&str; 7] = [
+        "requested",
+        "recording",
+        "paused",
+        "finalizing",
+        "completed",
+        "partial",
+        "failed",
+    ];
+    if let Some(s) = &q.state
+        && !STATES.contains(&s.as_str())
+    {
+        return Err(ApiError::invalid(format!(
+            "'state' '{s}' is unknown (one of {})",
+            STATES.join(", ")
+        )));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("'limit' must be 1..=500"));
+    }
+    let recs: Vec<Rec> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM recordings WHERE (?1 IS NULL OR username = ?1) AND (?2 IS NULL OR requested_at >= ?2)
+           AND (?3 IS NULL OR requested_at <= ?3) AND (?4 IS NULL OR state = ?4)
+         ORDER BY requested_at DESC LIMIT ?5"
+    ))
+    .bind(&q.agent)
+    .bind(q.from.as_deref().and_then(parse_time).map(rfc3339))
+    .bind(q.to.as_deref().and_then(parse_time).map(rfc3339))
+    .bind(&q.state)
+    .bind(limit as i64)
+    .fetch_all(&rws.db)
+    .await?;
+    let mut out = Vec::new();
+    for rec in recs {
+        let media: Vec<MediaRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            media_columns!(),
+            " FROM media_files WHERE recording_id = ? ORDER BY stream"
+        ))
+        .bind(&rec.id)
+        .fetch_all(&rws.db)
+        .await?;
+        let files: Vec<Value> = media
+            .iter()
+            .map(|m| {
+                let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
+                json!({
+                    "mediaId": m.id,
+                    "mediaUri": format!("/api/v2/recordings/{}/play/{}", rec.interaction_id, m.id),
+                    "duration": m.end_ms.to_string(),
+                    "size": index_of(&m.segment_index).plain_len().to_string(),
+                    "monitor": monitor,
+                    "stored": m.object_path.is_some(),
+                })
+            })
+            .collect();
+        out.push(json!({
+            "id": rec.id,
+            "callId": rec.interaction_id,
+            "agentId": rec.username,
+            "dn": rec.dn,
+            "media": rec.media,
+            "state": rec.state,
+            "reason": rec.reason,
+            "startTime": rec.started_at.clone().unwrap_or(rec.requested_at.clone()),
+            "stopTime": rec.stopped_at,
+            "mediaFiles": files,
+        }));
+    }
+    Ok(axum::Json(json!({ "recordings": out })))
+}
