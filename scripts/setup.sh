@@ -30,7 +30,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-if [ "$mode" != build ] && [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
-  echo "setup: installing browser-test packages (playwright-core, no browser download)" >&2
+if [ "$mode" != build ] && [ -f tests/browser/package.json ] && { [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/tus-js-client ]; }; then
+  echo "setup: installing browser-test packages (playwright-core, tus-js-client; no browser download)" >&2
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi

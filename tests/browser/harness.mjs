@@ -49,7 +49,7 @@ export async function waitFor(what, fn, ms = 15000) {
 }
 
 /** RWS + SRS on free ports with a directory that allows RWS's own origin. */
-export async function startProduct({ extraOrigins = [], srsArgs = [], srsScheme = 'http', srsPort: fixedSrsPort } = {}) {
+export async function startProduct({ extraOrigins = [], srsArgs = [], rwsArgs = [], srsScheme = 'http', srsPort: fixedSrsPort } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} not built (cargo build)`);
   const dir = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-'));
   const rwsPort = await freePort();
@@ -90,7 +90,7 @@ roles = ["admin"]
     procs.push(p);
     return p;
   };
-  run('rws', ['rws', '--listen', `127.0.0.1:${rwsPort}`, '--data-dir', path.join(dir, 'rws'), '--directory', path.join(dir, 'directory.toml')]);
+  run('rws', ['rws', '--listen', `127.0.0.1:${rwsPort}`, '--data-dir', path.join(dir, 'rws'), '--directory', path.join(dir, 'directory.toml'), ...rwsArgs]);
   await waitFor('RWS', async () => (await fetch(`${rwsUrl}/healthz`)).ok);
   run('srs', ['srs', '--listen', `127.0.0.1:${srsPort}`, '--spool', path.join(dir, 'spool'), '--server', rwsUrl, ...srsArgs]);
   await waitFor('SRS', () => healthy(`${srsUrl}/healthz`));
@@ -104,6 +104,7 @@ roles = ["admin"]
     logs() {
       return logs.map(({ name, chunks }) => `--- ${name}\n${Buffer.concat(chunks).toString()}`).join('\n');
     },
+    run,
     async stop() {
       for (const p of procs) p.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -611,11 +611,19 @@ pub async fn terminate(
         check_version(&headers)?;
         let rec = recording_of(&rws, &headers).await?;
         let up = upload_of(&rws, &rec, &id).await?;
-        if up.object_path.is_some() {
+        // Until the recording is final its uploads may be withdrawn, as
+        // tus termination allows; after that they are the recording.
+        if recordings::is_final(&rec.state) {
             return Err(ApiError::Status(
                 StatusCode::GONE,
-                "the upload is complete and stored; it cannot be terminated".into(),
+                format!(
+                    "recording {} is {}: its uploads can no longer be terminated",
+                    rec.id, rec.state
+                ),
             ));
+        }
+        if let Some(key) = &up.object_path {
+            rws.storage.delete(key).await.map_err(ApiError::Internal)?;
         }
         sqlx::query("DELETE FROM media_files WHERE id = ?")
             .bind(&id)
