@@ -196,6 +196,32 @@ export class SrsClient extends EventTarget {
   }
 
   /** Logs out: SRS finishes any recording and ends the session. */
+  /**
+   * Pauses the screen recording for a sensitive moment (card number, PCI):
+   * frames are blanked until {@link resumeRecording}. A screenrec extension
+   * to the GIR API. Resolves to `{paused, recording}`.
+   */
+  async pauseRecording() {
+    return this._recordingOperation('PauseScreenRecording');
+  }
+
+  /** Shows the screen again after {@link pauseRecording}. */
+  async resumeRecording() {
+    return this._recordingOperation('ResumeScreenRecording');
+  }
+
+  async _recordingOperation(operationName) {
+    const login = this._login;
+    if (!login) throw new Error('not logged in');
+    const headers = {
+      Authorization: 'Basic ' + b64(`${login.username}:${login.password}`),
+      'Content-Type': 'application/json',
+    };
+    if (this._csrf) headers['X-CSRF-Token'] = this._csrf;
+    const { envelope } = await this._request('POST', '/api/v2/me/recording', { body: { operationName }, headers });
+    return envelope;
+  }
+
   async logout() {
     this._stopPolling();
     const login = this._login;

@@ -72,6 +72,13 @@ test('the desktop served by RWS logs in to SRS cross-origin, polls, shows the st
   assert.equal(forged.body.statusMessage, 'Missing or invalid Csrf token');
   assert.equal((await product.sessions()).length, 1, 'the session survived the forged logout');
 
+  // The PCI pause button goes through CORS and CSRF to SRS's recording endpoint.
+  await page.click('#pci');
+  await waitFor('pause logged', async () => (await page.textContent('#log')).includes('screen recording paused'));
+  assert.equal(await page.getAttribute('#pci', 'aria-pressed'), 'true');
+  await page.click('#pci');
+  await waitFor('resume logged', async () => (await page.textContent('#log')).includes('screen recording resumed'));
+
   mkdirSync(path.join(root, 'docs/images'), { recursive: true });
   await page.setViewportSize({ width: 1000, height: 640 });
   await page.screenshot({ path: path.join(root, 'docs/images/desktop.png') });

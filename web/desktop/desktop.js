@@ -64,5 +64,18 @@ $('logout').addEventListener('click', async () => {
   }
 });
 
+// PCI: blank the screen recording while the agent types card details.
+$('pci').addEventListener('click', async () => {
+  const pausing = $('pci').getAttribute('aria-pressed') !== 'true';
+  try {
+    const r = pausing ? await client.pauseRecording() : await client.resumeRecording();
+    $('pci').setAttribute('aria-pressed', String(pausing));
+    $('pci').textContent = pausing ? 'Resume screen recording' : 'Pause screen recording (card details)';
+    log(pausing ? `screen recording paused${r.recording ? '' : ' (applies to the next recording)'}` : 'screen recording resumed');
+  } catch (e) {
+    log(`pause/resume failed: ${e.message}`, 'error');
+  }
+});
+
 show('loggedOut');
 window.srsDemo = { get client() { return client; } };

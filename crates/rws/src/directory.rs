@@ -647,7 +647,7 @@ devices = [{ dn = "1001", switch = "SIP" }]
         check(
             "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\ncolour = \"red\"\n",
             expect![
-                "dir.toml:12: unknown field `colour`, expected one of `username`, `password`, `password_hash`, `first_name`, `last_name`, `roles`, `default_place`, `recording_when`"
+                "dir.toml:12: unknown field `colour`, expected one of `username`, `password`, `password_hash`, `first_name`, `last_name`, `roles`, `default_place`, `recording_when`, `channel`"
             ],
         );
         check(
