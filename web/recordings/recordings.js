@@ -7,7 +7,10 @@ const api = (path, options = {}) =>
 const $ = (id) => document.getElementById(id);
 
 async function refresh() {
-  const r = await api("/api/v2/recordings?limit=50");
+  // The last week (a search without filters needs a time range).
+  const from = new Date(Date.now() - 7 * 86400e3).toISOString();
+  const to = new Date(Date.now() + 3600e3).toISOString();
+  const r = await api(`/api/v2/recordings?limit=50&from=${from}&to=${to}`);
   if (r.status === 401) return showLogin();
   if (!r.ok) return;
   $("login").hidden = true;

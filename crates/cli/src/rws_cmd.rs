@@ -236,6 +236,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         orphan_after,
         storage: args.storage.or(file.storage),
         webhooks,
+        purge_interval: Duration::from_secs(3600),
     };
     if args.print_config {
         println!("listen = \"{listen}\"");

@@ -58,6 +58,57 @@ struct RawDirectory {
     place: Vec<Spanned<RawPlace>>,
     #[serde(default)]
     user: Vec<Spanned<RawUser>>,
+    #[serde(default)]
+    group: Vec<Spanned<RawGroup>>,
+    #[serde(default)]
+    retention: Vec<Spanned<RawRetention>>,
+    agents_see_own: Option<bool>,
+    supervisors_may_download: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: String,
+    #[serde(default)]
+    supervisors: Vec<String>,
+    #[serde(default)]
+    agents: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    keep_days: u32,
+    group: Option<String>,
+    label: Option<String>,
+    state: Option<String>,
+}
+
+/// A supervisor group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Name.
+    pub name: String,
+    /// Users who see the agents' recordings.
+    pub supervisors: Vec<String>,
+    /// Agents of the group.
+    pub agents: Vec<String>,
+}
+
+/// A retention rule: recordings it applies to are kept `keep_days` days
+/// after they ended; when several apply, the most specific wins (then the
+/// longest); when none applies, the recording is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Days to keep.
+    pub keep_days: u32,
+    /// Only agents of this group.
+    pub group: Option<String>,
+    /// Only recordings with this label.
+    pub label: Option<String>,
+    /// Only recordings in this final state.
+    pub state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +213,14 @@ pub struct Directory {
     pub places: Vec<Place>,
     /// Users.
     pub users: Vec<User>,
+    /// Supervisor groups.
+    pub groups: Vec<Group>,
+    /// Retention rules.
+    pub retention: Vec<Retention>,
+    /// Agents may see their own recordings.
+    pub agents_see_own: bool,
+    /// Supervisors may download (admins always may).
+    pub supervisors_may_download: bool,
 }
 
 /// What an import changed.
@@ -381,12 +440,75 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
             recording_when: ru.recording_when.clone(),
         });
     }
+    let mut groups: Vec<Group> = Vec::new();
+    for g in &raw.group {
+        let rg = g.get_ref();
+        let item = format!("group '{}'", rg.name);
+        if rg.name.trim().is_empty() {
+            return Err(err(g.span(), "group".into(), "name is empty".into()));
+        }
+        if groups.iter().any(|o| o.name == rg.name) {
+            return Err(err(g.span(), item, "defined twice".into()));
+        }
+        for (who, list) in [("supervisors", &rg.supervisors), ("agents", &rg.agents)] {
+            for name in list {
+                let Some(u) = users.iter().find(|u| &u.username == name) else {
+                    return Err(err(g.span(), item, format!("{who}: no user '{name}'")));
+                };
+                if who == "supervisors"
+                    && !u.roles.iter().any(|r| r == "supervisor" || r == "admin")
+                {
+                    return Err(err(
+                        g.span(),
+                        item,
+                        format!(
+                            "supervisors: '{name}' has neither the supervisor nor the admin role"
+                        ),
+                    ));
+                }
+            }
+        }
+        groups.push(Group {
+            name: rg.name.clone(),
+            supervisors: rg.supervisors.clone(),
+            agents: rg.agents.clone(),
+        });
+    }
+    let mut retention = Vec::new();
+    for r in &raw.retention {
+        let rr = r.get_ref();
+        let item = "retention".to_string();
+        if let Some(g) = &rr.group
+            && !groups.iter().any(|o| &o.name == g)
+        {
+            return Err(err(r.span(), item, format!("group '{g}' does not exist")));
+        }
+        if let Some(s) = &rr.state
+            && !["completed", "partial", "failed"].contains(&s.as_str())
+        {
+            return Err(err(
+                r.span(),
+                item,
+                format!("state '{s}' is not a final state (completed, partial, failed)"),
+            ));
+        }
+        retention.push(Retention {
+            keep_days: rr.keep_days,
+            group: rr.group.clone(),
+            label: rr.label.clone(),
+            state: rr.state.clone(),
+        });
+    }
     Ok(Directory {
         recording_when: raw.recording_when.map(|r| r.into_inner()),
         allowed_origins: origins,
         switches,
         places,
         users,
+        groups,
+        retention,
+        agents_see_own: raw.agents_see_own.unwrap_or(false),
+        supervisors_may_download: raw.supervisors_may_download.unwrap_or(true),
     })
 }
 
@@ -588,6 +710,75 @@ pub async fn import(pool: &SqlitePool, dir: &Directory) -> Result<ImportReport, 
         .bind(&u.recording_when)
         .execute(&mut *tx)
         .await?;
+    }
+    // Groups and retention rules: replaced as a whole.
+    let old_groups: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT group_name, username, role FROM group_members ORDER BY group_name, role, username",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut new_groups: Vec<(String, String, String)> = dir
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.supervisors
+                .iter()
+                .map(|u| (g.name.clone(), u.clone(), "supervisor".to_string()))
+                .chain(
+                    g.agents
+                        .iter()
+                        .map(|u| (g.name.clone(), u.clone(), "agent".to_string())),
+                )
+        })
+        .collect();
+    new_groups.sort();
+    new_groups.dedup();
+    let old_group_names: Vec<String> = sqlx::query_scalar("SELECT name FROM groups ORDER BY name")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut new_group_names: Vec<String> = dir.groups.iter().map(|g| g.name.clone()).collect();
+    new_group_names.sort();
+    if old_groups != new_groups || old_group_names != new_group_names {
+        report.updated += 1;
+        sqlx::query("DELETE FROM groups").execute(&mut *tx).await?;
+        for g in &new_group_names {
+            sqlx::query("INSERT INTO groups(name) VALUES (?)")
+                .bind(g)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (g, u, r) in &new_groups {
+            sqlx::query("INSERT INTO group_members(group_name, username, role) VALUES (?, ?, ?)")
+                .bind(g)
+                .bind(u)
+                .bind(r)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    sqlx::query("DELETE FROM retention_rules")
+        .execute(&mut *tx)
+        .await?;
+    for r in &dir.retention {
+        sqlx::query(
+            "INSERT INTO retention_rules(keep_days, grp, label, state) VALUES (?, ?, ?, ?)",
+        )
+        .bind(r.keep_days as i64)
+        .bind(&r.group)
+        .bind(&r.label)
+        .bind(&r.state)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (key, value) in [
+        ("agents_see_own", dir.agents_see_own),
+        ("supervisors_may_download", dir.supervisors_may_download),
+    ] {
+        sqlx::query("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&mut *tx)
+            .await?;
     }
     for u in &dir.users {
         let changed =

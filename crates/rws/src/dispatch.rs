@@ -75,6 +75,43 @@ pub async fn on_events(rws: &Rws, calls: BTreeSet<String>, interactions: BTreeSe
             tracing::error!(interaction = %w.interaction_id, error = %e, "applying the recording policy");
         }
     }
+    for c in &calls {
+        if let Err(e) = note_numbers(rws, c).await {
+            tracing::error!(call = %c, error = %e, "noting the call's numbers");
+        }
+    }
+}
+
+/// Copies the caller and dialed numbers (`ani`, `dnis` of the call's
+/// events) onto its recordings, for search.
+async fn note_numbers(rws: &Rws, call: &str) -> Result<(), sqlx::Error> {
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM events WHERE call_id = ? ORDER BY ts, rowid")
+            .bind(call)
+            .fetch_all(&rws.db)
+            .await?;
+    let pick = |key: &str| {
+        bodies.iter().find_map(|b| {
+            serde_json::from_str::<Value>(b)
+                .ok()?
+                .get(key)?
+                .as_str()
+                .map(str::to_string)
+        })
+    };
+    let (ani, dnis) = (pick("ani"), pick("dnis"));
+    if ani.is_some() || dnis.is_some() {
+        sqlx::query(
+            "UPDATE recordings SET ani = COALESCE(ani, ?1), dnis = COALESCE(dnis, ?2)
+             WHERE interaction_id = ?3 OR id IN (SELECT recording_id FROM recording_interactions WHERE interaction_id = ?3)",
+        )
+        .bind(ani)
+        .bind(dnis)
+        .bind(call)
+        .execute(&rws.db)
+        .await?;
+    }
+    Ok(())
 }
 
 type EventRow = (String, Option<String>, Option<String>, String, String);

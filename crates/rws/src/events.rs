@@ -108,7 +108,7 @@ fn check(value: &Value, at: &str) -> Result<Checked, ApiError> {
             "{at}'dn' and 'switch' are required for {kind}"
         )));
     }
-    for key in ["media", "queue", "agent", "direction"] {
+    for key in ["media", "queue", "agent", "direction", "ani", "dnis"] {
         text(event, key, at)?;
     }
     if let Some(data) = event.get("attached_data")

@@ -19,6 +19,9 @@
 //! * [`recordings`]: the recording state machine and the read path (GIR
 //!   recording resource, decrypting playback with Range).
 //! * [`lifecycle`]: state changes as server-sent events and webhooks.
+//! * [`search`]: `GET /api/v2/recordings` with filters and cursor pages.
+//! * [`compliance`]: groups and visibility, labels, legal hold, delete,
+//!   retention, the audit log.
 //! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
 //!
 //! Entry points: [`Rws::open`] (data dir, migrations, directory import) and
@@ -31,6 +34,7 @@
 //! thousands of sessions.
 
 pub mod auth;
+pub mod compliance;
 pub mod directory;
 pub mod dispatch;
 pub mod error;
@@ -40,6 +44,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod policy;
 pub mod recordings;
+pub mod search;
 pub mod sessions;
 pub mod storage;
 pub mod uploads;
@@ -81,6 +86,8 @@ pub struct Config {
     pub storage: Option<String>,
     /// URLs that receive every recording state change (POST, JSON).
     pub webhooks: Vec<String>,
+    /// How often the retention rules are applied.
+    pub purge_interval: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -114,6 +121,7 @@ impl Default for Config {
             orphan_after: Duration::from_secs(15 * 60),
             storage: None,
             webhooks: Vec::new(),
+            purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -298,9 +306,27 @@ pub fn router(rws: Rws) -> Router {
         )
         .route("/api/v2/auth/login", post(auth::console_login))
         .route("/api/v2/auth/logout", post(auth::console_logout))
-        .route("/api/v2/recordings", get(recordings::list))
+        .route("/api/v2/recordings", get(search::search))
+        .route("/api/v2/audit", get(compliance::audit_log))
+        .route("/api/v2/holds", post(compliance::hold_agent))
+        .route("/api/v2/retention/run", post(compliance::run_retention))
         .route("/api/v2/recordings/events", get(lifecycle::sse))
-        .route("/api/v2/recordings/{call_id}", get(recordings::resource))
+        .route(
+            "/api/v2/recordings/{call_id}",
+            get(recordings::resource).delete(compliance::delete),
+        )
+        .route(
+            "/api/v2/recordings/{call_id}/hold",
+            axum::routing::put(compliance::hold_call),
+        )
+        .route(
+            "/api/v2/recordings/{call_id}/labels/{label}",
+            axum::routing::put(compliance::label).delete(compliance::label),
+        )
+        .route(
+            "/api/v2/recordings/{call_id}/download/{media_id}",
+            get(recordings::download),
+        )
         .route(
             "/api/v2/recordings/{call_id}/play/{media_id}",
             get(recordings::play),
@@ -341,6 +367,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(hub::sweep(rws.clone()));
     let recordings_sweeper = tokio::spawn(dispatch::sweep(rws.clone()));
+    let retention = tokio::spawn(compliance::scheduler(rws.clone()));
     let app = router(rws);
     let result = axum::serve(
         listener,
@@ -350,5 +377,6 @@ pub async fn serve(
     .await;
     sweeper.abort();
     recordings_sweeper.abort();
+    retention.abort();
     result
 }

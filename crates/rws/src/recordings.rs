@@ -24,7 +24,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Rws;
-use crate::auth::require_role;
 use crate::error::ApiError;
 use crate::lifecycle::LifecycleEvent;
 
@@ -70,11 +69,19 @@ pub struct Rec {
     pub media_expected: Option<i64>,
     /// Last upload or state activity.
     pub last_activity: String,
+    /// On legal hold: no delete, no purge.
+    pub legal_hold: bool,
+    /// Why it is held.
+    pub hold_reason: Option<String>,
+    /// Caller number (from the call's events).
+    pub ani: Option<String>,
+    /// Dialed number.
+    pub dnis: Option<String>,
 }
 
 macro_rules! columns {
     () => {
-        "id, username, dn, session_id, interaction_id, media, state, reason, requested_at, started_at, stopped_at, max_duration_s, paused_cmd, stop_reason, end_reported, interrupted, media_expected, last_activity"
+        "id, username, dn, session_id, interaction_id, media, state, reason, requested_at, started_at, stopped_at, max_duration_s, paused_cmd, stop_reason, end_reported, interrupted, media_expected, last_activity, legal_hold, hold_reason, ani, dnis"
     };
 }
 
@@ -462,6 +469,41 @@ macro_rules! media_columns {
     };
 }
 
+/// Final recordings (retention looks at them).
+pub async fn finished(db: &SqlitePool) -> Result<Vec<Rec>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM recordings WHERE state IN ('completed','partial','failed')"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+/// An agent's recordings requested within `[from, to]`.
+pub async fn of_agent_between(
+    db: &SqlitePool,
+    agent: &str,
+    from: &str,
+    to: &str,
+) -> Result<Vec<Rec>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM recordings WHERE username = ? AND requested_at >= ? AND requested_at <= ?"
+    ))
+    .bind(agent)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// Every screen recording mapped or linked to a call.
+pub async fn of_call(db: &SqlitePool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
+    recordings_of_call(db, call_id).await
+}
+
 async fn recordings_of_call(db: &SqlitePool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
@@ -491,8 +533,12 @@ pub async fn resource(
     headers: HeaderMap,
     Path(call_id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
-    let recs = recordings_of_call(&rws.db, &call_id).await?;
+    let (_, vis) = crate::compliance::viewer(&rws, &headers).await?;
+    let recs: Vec<Rec> = recordings_of_call(&rws.db, &call_id)
+        .await?
+        .into_iter()
+        .filter(|r| vis.sees(&r.username))
+        .collect();
     if recs.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no screen recording for '{call_id}'"
@@ -577,7 +623,18 @@ pub async fn resource(
                 json!({"time": at, "offset": offset_ms(&rec_start, at).map(|o| o.max(0).to_string()), "type": kind, "reason": reason})
             })
             .collect();
+        let labels: Vec<String> = sqlx::query_scalar(
+            "SELECT label FROM recording_labels WHERE recording_id = ? ORDER BY label",
+        )
+        .bind(&rec.id)
+        .fetch_all(&rws.db)
+        .await?;
         screen.push(json!({
+            "labels": labels,
+            "legalHold": rec.legal_hold,
+            "holdReason": rec.hold_reason,
+            "callerPhoneNumber": rec.ani,
+            "dialedPhoneNumber": rec.dnis,
             "id": rec.id,
             "agentId": rec.username,
             "dn": rec.dn,
@@ -666,10 +723,42 @@ async fn read_cipher(rws: &Rws, src: &Source, e: &IndexEntry) -> Result<Vec<u8>,
 pub async fn play(
     State(rws): State<Rws>,
     headers: HeaderMap,
+    remote: crate::compliance::Remote,
     Path((call_id, media_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let user = require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
-    let recs = recordings_of_call(&rws.db, &call_id).await?;
+    serve_media(rws, headers, remote.0, call_id, media_id, false).await
+}
+
+/// `GET /api/v2/recordings/{call_id}/download/{mediaId}`: the decrypted MP4
+/// as an attachment; every download is audited.
+pub async fn download(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    remote: crate::compliance::Remote,
+    Path((call_id, media_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    serve_media(rws, headers, remote.0, call_id, media_id, true).await
+}
+
+async fn serve_media(
+    rws: Rws,
+    headers: HeaderMap,
+    remote: Option<std::net::SocketAddr>,
+    call_id: String,
+    media_id: String,
+    attachment: bool,
+) -> Result<Response, ApiError> {
+    let (user, vis) = crate::compliance::viewer(&rws, &headers).await?;
+    if attachment && !crate::compliance::may_download(&rws.db, &user).await? {
+        return Err(ApiError::Forbidden(
+            "downloading needs the admin role (supervisors_may_download is off)".into(),
+        ));
+    }
+    let recs: Vec<Rec> = recordings_of_call(&rws.db, &call_id)
+        .await?
+        .into_iter()
+        .filter(|r| vis.sees(&r.username))
+        .collect();
     let m: Option<MediaRow> = sqlx::query_as(concat!(
         "SELECT ",
         media_columns!(),
@@ -723,7 +812,20 @@ pub async fn play(
             "no tenant key opens media {media_id}"
         )));
     }
-    tracing::info!(user = %user.username, call = %call_id, media = %media_id, range = ?range, "playback");
+    if attachment {
+        crate::compliance::audit(
+            &rws.db,
+            &user.username,
+            "download",
+            &media_id,
+            &format!("call {call_id}"),
+            remote,
+        )
+        .await?;
+    } else {
+        crate::compliance::audit_playback(&rws.db, &user.username, &media_id, &call_id, remote)
+            .await?;
+    }
     let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
     let body_len = if len == 0 { 0 } else { end - start + 1 };
     let first = index
@@ -768,6 +870,23 @@ pub async fn play(
     if let Ok(v) = HeaderValue::from_str(&body_len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
+    if attachment {
+        let safe: String = call_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{safe}-{media_id}.mp4\""))
+        {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
     if range.is_some() {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
@@ -775,6 +894,63 @@ pub async fn play(
         }
     }
     Ok(resp)
+}
+
+/// One recording as the search lists it.
+pub async fn summary(rws: &Rws, rec: &Rec) -> Result<Value, ApiError> {
+    let media: Vec<MediaRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        media_columns!(),
+        " FROM media_files WHERE recording_id = ? ORDER BY stream"
+    ))
+    .bind(&rec.id)
+    .fetch_all(&rws.db)
+    .await?;
+    let labels: Vec<String> = sqlx::query_scalar(
+        "SELECT label FROM recording_labels WHERE recording_id = ? ORDER BY label",
+    )
+    .bind(&rec.id)
+    .fetch_all(&rws.db)
+    .await?;
+    let paused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM recording_marks WHERE recording_id = ? AND kind = 'paused'",
+    )
+    .bind(&rec.id)
+    .fetch_one(&rws.db)
+    .await?;
+    let files: Vec<Value> = media
+        .iter()
+        .map(|m| {
+            let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
+            json!({
+                "mediaId": m.id,
+                "mediaUri": format!("/api/v2/recordings/{}/play/{}", rec.interaction_id, m.id),
+                "duration": m.end_ms.to_string(),
+                "size": index_of(&m.segment_index).plain_len().to_string(),
+                "monitor": monitor,
+                "stored": m.object_path.is_some(),
+            })
+        })
+        .collect();
+    let duration = media.iter().map(|m| m.end_ms).max().unwrap_or(0);
+    Ok(json!({
+        "id": rec.id,
+        "callId": rec.interaction_id,
+        "agentId": rec.username,
+        "dn": rec.dn,
+        "media": rec.media,
+        "state": rec.state,
+        "reason": rec.reason,
+        "startTime": rec.started_at.clone().unwrap_or(rec.requested_at.clone()),
+        "stopTime": rec.stopped_at,
+        "duration": duration.to_string(),
+        "callerPhoneNumber": rec.ani,
+        "dialedPhoneNumber": rec.dnis,
+        "labels": labels,
+        "hasPause": paused > 0,
+        "legalHold": rec.legal_hold,
+        "mediaFiles": files,
+    }))
 }
 
 #[cfg(test)]
@@ -803,113 +979,4 @@ mod tests {
         assert_eq!(parse_range(h("items=0-1").as_ref(), 100), Err(()));
         assert_eq!(parse_range(h("bytes=0-1,5-6").as_ref(), 100), Ok(None));
     }
-}
-
-/// Query of `GET /api/v2/recordings`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    agent: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    state: Option<String>,
-    limit: Option<u32>,
-}
-
-/// `GET /api/v2/recordings?agent=&from=&to=&state=&limit=` (admin,
-/// supervisor): recent screen recordings, newest first.
-pub async fn list(
-    State(rws): State<Rws>,
-    headers: HeaderMap,
-    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<Value>, ApiError> {
-    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
-    let axum::extract::Query(q) = query.map_err(|e| {
-        ApiError::invalid(format!(
-            "{} (parameters: agent, from, to, state, limit)",
-            e.body_text()
-        ))
-    })?;
-    for (name, v) in [("from", &q.from), ("to", &q.to)] {
-        if let Some(v) = v
-            && parse_time(v).is_none()
-        {
-            return Err(ApiError::invalid(format!(
-                "'{name}' must be RFC 3339 (2026-01-05T10:00:00Z), got '{v}'"
-            )));
-        }
-    }
-    const STATES: [&str; 7] = [
-        "requested",
-        "recording",
-        "paused",
-        "finalizing",
-        "completed",
-        "partial",
-        "failed",
-    ];
-    if let Some(s) = &q.state
-        && !STATES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid(format!(
-            "'state' '{s}' is unknown (one of {})",
-            STATES.join(", ")
-        )));
-    }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("'limit' must be 1..=500"));
-    }
-    let recs: Vec<Rec> = sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM recordings WHERE (?1 IS NULL OR username = ?1) AND (?2 IS NULL OR requested_at >= ?2)
-           AND (?3 IS NULL OR requested_at <= ?3) AND (?4 IS NULL OR state = ?4)
-         ORDER BY requested_at DESC LIMIT ?5"
-    ))
-    .bind(&q.agent)
-    .bind(q.from.as_deref().and_then(parse_time).map(rfc3339))
-    .bind(q.to.as_deref().and_then(parse_time).map(rfc3339))
-    .bind(&q.state)
-    .bind(limit as i64)
-    .fetch_all(&rws.db)
-    .await?;
-    let mut out = Vec::new();
-    for rec in recs {
-        let media: Vec<MediaRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            media_columns!(),
-            " FROM media_files WHERE recording_id = ? ORDER BY stream"
-        ))
-        .bind(&rec.id)
-        .fetch_all(&rws.db)
-        .await?;
-        let files: Vec<Value> = media
-            .iter()
-            .map(|m| {
-                let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
-                json!({
-                    "mediaId": m.id,
-                    "mediaUri": format!("/api/v2/recordings/{}/play/{}", rec.interaction_id, m.id),
-                    "duration": m.end_ms.to_string(),
-                    "size": index_of(&m.segment_index).plain_len().to_string(),
-                    "monitor": monitor,
-                    "stored": m.object_path.is_some(),
-                })
-            })
-            .collect();
-        out.push(json!({
-            "id": rec.id,
-            "callId": rec.interaction_id,
-            "agentId": rec.username,
-            "dn": rec.dn,
-            "media": rec.media,
-            "state": rec.state,
-            "reason": rec.reason,
-            "startTime": rec.started_at.clone().unwrap_or(rec.requested_at.clone()),
-            "stopTime": rec.stopped_at,
-            "mediaFiles": files,
-        }));
-    }
-    Ok(axum::Json(json!({ "recordings": out })))
 }

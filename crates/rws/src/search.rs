@@ -1,0 +1,376 @@
+//! `GET /api/v2/recordings`: search the screen recordings a user may see.
+//!
+//! Filters: `agent`, `group`, `from`/`to` (start time, RFC 3339), `call_id`,
+//! `state`, `label`, `has_pause`, `min_duration`/`max_duration` (seconds),
+//! `caller`/`dialed` (phone numbers, `*` wildcard). As in GIR, a search
+//! without any filter needs a time range. Sorted by start time (`sort=
+//! -startTime`, the default, or `startTime`); pages of `limit` (1..=200,
+//! default 50) with opaque `next`/`prev` cursors that stay stable while
+//! new recordings arrive.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::Rws;
+use crate::compliance::{Visibility, viewer};
+use crate::error::ApiError;
+use crate::recordings::{Rec, parse_time, rfc3339};
+
+/// Largest page.
+pub const MAX_LIMIT: u32 = 200;
+
+/// Query parameters.
+#[derive(Deserialize, Default, Clone, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_pause: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dialed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sort: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+}
+
+const STATES: [&str; 7] = [
+    "requested",
+    "recording",
+    "paused",
+    "finalizing",
+    "completed",
+    "partial",
+    "failed",
+];
+
+fn bad(name: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid(format!("'{name}' {why}"))
+}
+
+fn seconds(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<u32>().map(|n| n as i64 * 1000).map_err(|_| {
+                bad(
+                    name,
+                    format!("must be a whole number of seconds, got '{s}'"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn like(pattern: &str) -> String {
+    pattern
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+        .replace('*', "%")
+}
+
+/// A position in the result order: direction, start time, id.
+fn encode_cursor(dir: char, at: &str, id: &str) -> String {
+    B64.encode(format!("{dir}|{at}|{id}"))
+}
+
+fn decode_cursor(c: &str) -> Result<(char, String, String), ApiError> {
+    let text = B64
+        .decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| bad("cursor", "is not a cursor this server gave"))?;
+    let mut parts = text.splitn(3, '|');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(d @ ("n" | "p")), Some(at), Some(id)) if parse_time(at).is_some() => Ok((
+            d.chars().next().unwrap_or('n'),
+            at.to_string(),
+            id.to_string(),
+        )),
+        _ => Err(bad("cursor", "is not a cursor this server gave")),
+    }
+}
+
+/// `GET /api/v2/recordings` (admin; supervisors: their groups' agents).
+pub async fn search(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, vis) = viewer(&rws, &headers).await?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::invalid(format!(
+            "{} (parameters: agent, group, from, to, call_id, state, label, has_pause, min_duration, max_duration, caller, dialed, sort, limit, cursor)",
+            e.body_text()
+        ))
+    })?;
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| {
+            parse_time(v).map(rfc3339).ok_or_else(|| {
+                bad(
+                    "from",
+                    format!("must be RFC 3339 (2026-01-05T10:00:00Z), got '{v}'"),
+                )
+            })
+        })
+        .transpose()?;
+    let to =
+        q.to.as_deref()
+            .map(|v| {
+                parse_time(v).map(rfc3339).ok_or_else(|| {
+                    bad(
+                        "to",
+                        format!("must be RFC 3339 (2026-01-05T10:00:00Z), got '{v}'"),
+                    )
+                })
+            })
+            .transpose()?;
+    if let (Some(f), Some(t)) = (&from, &to)
+        && t < f
+    {
+        return Err(bad("to", "is before 'from'"));
+    }
+    if let Some(s) = &q.state
+        && !STATES.contains(&s.as_str())
+    {
+        return Err(bad(
+            "state",
+            format!("'{s}' is unknown (one of {})", STATES.join(", ")),
+        ));
+    }
+    let has_pause = match q.has_pause.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(v) => {
+            return Err(bad(
+                "has_pause",
+                format!("must be true or false, got '{v}'"),
+            ));
+        }
+    };
+    let min_ms = seconds("min_duration", &q.min_duration)?;
+    let max_ms = seconds("max_duration", &q.max_duration)?;
+    if let (Some(a), Some(b)) = (min_ms, max_ms)
+        && b < a
+    {
+        return Err(bad("max_duration", "is below 'min_duration'"));
+    }
+    let ascending = match q.sort.as_deref() {
+        None | Some("-startTime") => false,
+        Some("startTime") => true,
+        Some(v) => {
+            return Err(bad(
+                "sort",
+                format!("must be startTime or -startTime, got '{v}'"),
+            ));
+        }
+    };
+    let limit: u32 = match q.limit.as_deref() {
+        None => 50,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(bad("limit", format!("must be 1..={MAX_LIMIT}, got '{v}'"))),
+        },
+    };
+    for (name, v) in [
+        ("caller", &q.caller),
+        ("dialed", &q.dialed),
+        ("label", &q.label),
+    ] {
+        if let Some(v) = v
+            && (v.is_empty() || v.len() > 64)
+        {
+            return Err(bad(name, "must be 1 to 64 characters"));
+        }
+    }
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filtered = q.agent.is_some()
+        || q.group.is_some()
+        || q.call_id.is_some()
+        || q.state.is_some()
+        || q.label.is_some()
+        || has_pause.is_some()
+        || min_ms.is_some()
+        || max_ms.is_some()
+        || q.caller.is_some()
+        || q.dialed.is_some();
+    if !filtered && (from.is_none() || to.is_none()) {
+        return Err(ApiError::invalid(
+            "a search without filters needs a time range: give 'from' and 'to' (or a filter such as agent, call_id, state)",
+        ));
+    }
+    if let Visibility::Agents(a) = &vis
+        && a.is_empty()
+    {
+        return Ok(Json(json!({"recordings": [], "next": null, "prev": null})));
+    }
+
+    // Going backwards (a `prev` cursor) reads in the opposite order, then flips.
+    let backwards = cursor.as_ref().is_some_and(|c| c.0 == 'p');
+    let read_ascending = ascending != backwards;
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+        "SELECT id, username, dn, session_id, interaction_id, media, state, reason, requested_at, started_at, stopped_at, max_duration_s, paused_cmd, stop_reason, end_reported, interrupted, media_expected, last_activity, legal_hold, hold_reason, ani, dnis",
+        " FROM recordings r WHERE 1 = 1"
+    ));
+    if let Visibility::Agents(agents) = &vis {
+        qb.push(" AND r.username IN (");
+        let mut sep = qb.separated(", ");
+        for a in agents {
+            sep.push_bind(a.clone());
+        }
+        qb.push(")");
+    }
+    if let Some(a) = &q.agent {
+        qb.push(" AND r.username = ").push_bind(a.clone());
+    }
+    if let Some(g) = &q.group {
+        qb.push(" AND r.username IN (SELECT username FROM group_members WHERE role = 'agent' AND group_name = ")
+            .push_bind(g.clone())
+            .push(")");
+    }
+    if let Some(f) = &from {
+        qb.push(" AND r.requested_at >= ").push_bind(f.clone());
+    }
+    if let Some(t) = &to {
+        qb.push(" AND r.requested_at <= ").push_bind(t.clone());
+    }
+    if let Some(c) = &q.call_id {
+        qb.push(" AND (r.interaction_id = ")
+            .push_bind(c.clone())
+            .push(" OR r.id IN (SELECT recording_id FROM recording_interactions WHERE interaction_id = ")
+            .push_bind(c.clone())
+            .push("))");
+    }
+    if let Some(s) = &q.state {
+        qb.push(" AND r.state = ").push_bind(s.clone());
+    }
+    if let Some(l) = &q.label {
+        qb.push(" AND EXISTS (SELECT 1 FROM recording_labels l WHERE l.recording_id = r.id AND l.label = ")
+            .push_bind(l.clone())
+            .push(")");
+    }
+    if let Some(p) = has_pause {
+        qb.push(if p { " AND " } else { " AND NOT " })
+            .push("EXISTS (SELECT 1 FROM recording_marks m WHERE m.recording_id = r.id AND m.kind = 'paused')");
+    }
+    let duration =
+        " (SELECT COALESCE(MAX(end_ms), 0) FROM media_files f WHERE f.recording_id = r.id) ";
+    if let Some(m) = min_ms {
+        qb.push(" AND").push(duration).push(">= ").push_bind(m);
+    }
+    if let Some(m) = max_ms {
+        qb.push(" AND").push(duration).push("<= ").push_bind(m);
+    }
+    if let Some(c) = &q.caller {
+        qb.push(" AND r.ani LIKE ")
+            .push_bind(like(c))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(d) = &q.dialed {
+        qb.push(" AND r.dnis LIKE ")
+            .push_bind(like(d))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some((_, at, id)) = &cursor {
+        qb.push(if read_ascending {
+            " AND (r.requested_at, r.id) > ("
+        } else {
+            " AND (r.requested_at, r.id) < ("
+        })
+        .push_bind(at.clone())
+        .push(", ")
+        .push_bind(id.clone())
+        .push(")");
+    }
+    qb.push(if read_ascending {
+        " ORDER BY r.requested_at ASC, r.id ASC"
+    } else {
+        " ORDER BY r.requested_at DESC, r.id DESC"
+    });
+    qb.push(" LIMIT ").push_bind(limit as i64 + 1);
+    let mut recs: Vec<Rec> = qb.build_query_as().fetch_all(&rws.db).await?;
+    let more = recs.len() > limit as usize;
+    recs.truncate(limit as usize);
+    if backwards {
+        recs.reverse();
+    }
+    // `more` is about the direction we read in.
+    let (has_next, has_prev) = match (&cursor, backwards) {
+        (None, _) => (more, false),
+        (Some(_), false) => (more, true),
+        (Some(_), true) => (true, more),
+    };
+    let link = |dir: char, r: &Rec| {
+        let mut q2 = q.clone();
+        q2.cursor = Some(encode_cursor(dir, &r.requested_at, &r.id));
+        format!("/api/v2/recordings?{}", serde_urlencoded_like(&q2))
+    };
+    let next = if has_next {
+        recs.last().map(|r| link('n', r))
+    } else {
+        None
+    };
+    let prev = if has_prev {
+        recs.first().map(|r| link('p', r))
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for rec in &recs {
+        out.push(crate::recordings::summary(&rws, rec).await?);
+    }
+    Ok(Json(json!({"recordings": out, "next": next, "prev": prev})))
+}
+
+/// `a=b&c=d` of the non-empty parameters, percent-encoded.
+fn serde_urlencoded_like(q: &SearchQuery) -> String {
+    let v = serde_json::to_value(q).unwrap_or(Value::Null);
+    let Value::Object(map) = v else {
+        return String::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| format!("{k}={}", pct(s))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
