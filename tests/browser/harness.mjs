@@ -49,7 +49,7 @@ export async function waitFor(what, fn, ms = 15000) {
 }
 
 /** RWS + SRS on free ports with a directory that allows RWS's own origin. */
-export async function startProduct({ extraOrigins = [], srsArgs = [], rwsArgs = [], srsScheme = 'http', srsPort: fixedSrsPort } = {}) {
+export async function startProduct({ extraOrigins = [], srsArgs = [], rwsArgs = [], srsScheme = 'http', srsPort: fixedSrsPort, directory } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} not built (cargo build)`);
   const dir = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-'));
   const rwsPort = await freePort();
@@ -57,7 +57,7 @@ export async function startProduct({ extraOrigins = [], srsArgs = [], rwsArgs = 
   const rwsUrl = `http://127.0.0.1:${rwsPort}`;
   const srsUrl = `${srsScheme}://127.0.0.1:${srsPort}`;
   const origins = [rwsUrl, ...extraOrigins].map((o) => JSON.stringify(o)).join(', ');
-  writeFileSync(path.join(dir, 'directory.toml'), `
+  writeFileSync(path.join(dir, 'directory.toml'), directory ?? `
 allowed_origins = [${origins}]
 [[switch]]
 name = "SIP_Switch"

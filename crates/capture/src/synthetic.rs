@@ -18,6 +18,26 @@ impl SyntheticSource {
         SyntheticSource { monitors, ticks }
     }
 
+    /// `count` monitors of `width` x `height` side by side (`synthetic-0`…),
+    /// the first primary.
+    pub fn row(width: u32, height: u32, count: u32) -> Self {
+        if count <= 1 {
+            return Self::single(width, height);
+        }
+        Self::new(
+            (0..count)
+                .map(|i| Monitor {
+                    name: format!("synthetic-{i}"),
+                    x: (i * width) as i32,
+                    y: 0,
+                    width,
+                    height,
+                    primary: i == 0,
+                })
+                .collect(),
+        )
+    }
+
     /// A single `width` x `height` monitor named `synthetic`.
     pub fn single(width: u32, height: u32) -> Self {
         Self::new(vec![Monitor {

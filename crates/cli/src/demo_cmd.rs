@@ -50,10 +50,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = match args.source.as_str() {
         "auto" => match capture::x11::X11Source::connect(None) {
             Ok(_) => srs::recording::SourceSpec::X11(None),
-            Err(_) => srs::recording::SourceSpec::Synthetic(1280, 720),
+            Err(_) => srs::recording::SourceSpec::Synthetic(1280, 720, 1),
         },
         "x11" => srs::recording::SourceSpec::X11(None),
-        "synthetic" => srs::recording::SourceSpec::Synthetic(1280, 720),
+        "synthetic" => srs::recording::SourceSpec::Synthetic(1280, 720, 1),
         other => bail!("--source {other}: expected auto, x11 or synthetic"),
     };
     std::fs::create_dir_all(&args.data_dir)
@@ -90,7 +90,7 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
             "the display {}",
             std::env::var("DISPLAY").unwrap_or_default()
         ),
-        srs::recording::SourceSpec::Synthetic(w, h) => {
+        srs::recording::SourceSpec::Synthetic(w, h, _) => {
             format!("synthetic test content {w}x{h} (no display found)")
         }
     };
@@ -151,7 +151,8 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
     println!(
         "
 screenrec demo is running (data in {data})
-  recordings    : {rws_url}/recordings/    log in as supervisor / supervisor-demo
+  console       : {rws_url}/console/       log in as supervisor / supervisor-demo (or admin / admin-demo)
+  recordings    : {rws_url}/recordings/    the recent recordings on one page
   agent desktop : {rws_url}/desktop/       (SRS {srs_url}; agents agent1 / agent1-demo, agent2 / agent2-demo)
   recording     : {recording_what}
   calls         : one every {every}, {len} long, on agent1's DN 1001

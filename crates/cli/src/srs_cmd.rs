@@ -46,7 +46,7 @@ pub struct Args {
     /// X display to record (default: $DISPLAY).
     #[arg(long, env = "SCREENREC_SRS_DISPLAY")]
     display: Option<String>,
-    /// What to record: `x11` (the display) or `synthetic[:WxH]` (moving test content, no display needed).
+    /// What to record: `x11` (the display) or `synthetic[:WxH[xN]]` (moving test content on N monitors, no display needed).
     #[arg(long, env = "SCREENREC_SRS_SOURCE", default_value = "x11")]
     source: String,
     /// Most the spool may hold (e.g. 2GiB, 500MiB); a recording that reaches it stops with spool_full.
@@ -77,23 +77,35 @@ fn parse_source(spec: &str, display: Option<String>) -> anyhow::Result<srs::reco
     if spec == "x11" {
         return Ok(srs::recording::SourceSpec::X11(display));
     }
+    let bad = || {
+        anyhow::anyhow!(
+            "--source {spec}: expected x11 or synthetic[:WxH[xN]] (even sizes 16..8192, N monitors 1..4)"
+        )
+    };
     if let Some(rest) = spec.strip_prefix("synthetic") {
-        let (w, h) = match rest.strip_prefix(':') {
-            None if rest.is_empty() => (1280, 720),
-            Some(size) => size
-                .split_once('x')
-                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-                .filter(|(w, h)| {
-                    (16..=8192).contains(w) && (16..=8192).contains(h) && w % 2 == 0 && h % 2 == 0
-                })
-                .ok_or_else(|| {
-                    anyhow::anyhow!("--source {spec}: size must be WxH, even, 16..8192")
-                })?,
-            None => bail!("--source {spec}: expected x11 or synthetic[:WxH]"),
+        let (w, h, n) = match rest.strip_prefix(':') {
+            None if rest.is_empty() => (1280, 720, 1),
+            Some(size) => {
+                let nums: Vec<u32> = size
+                    .split('x')
+                    .map(|p| p.parse::<u32>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| bad())?;
+                match nums[..] {
+                    [w, h] => (w, h, 1),
+                    [w, h, n] => (w, h, n),
+                    _ => return Err(bad()),
+                }
+            }
+            None => return Err(bad()),
         };
-        return Ok(srs::recording::SourceSpec::Synthetic(w, h));
+        let size_ok = |v: u32| (16..=8192).contains(&v) && v % 2 == 0;
+        if !size_ok(w) || !size_ok(h) || !(1..=4).contains(&n) {
+            return Err(bad());
+        }
+        return Ok(srs::recording::SourceSpec::Synthetic(w, h, n));
     }
-    bail!("--source {spec}: expected x11 or synthetic[:WxH]")
+    Err(bad())
 }
 
 /// Runs `screenrec srs`.

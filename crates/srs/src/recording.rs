@@ -40,8 +40,9 @@ use crate::Srs;
 pub enum SourceSpec {
     /// An X display (`None`: `$DISPLAY`).
     X11(Option<String>),
-    /// Moving test content of this size (machines without a display).
-    Synthetic(u32, u32),
+    /// Moving test content: monitor width, height and how many monitors
+    /// side by side (machines without a display, tests).
+    Synthetic(u32, u32, u32),
 }
 
 /// The manifest of a spooled recording.
@@ -179,8 +180,8 @@ pub(crate) fn spool_usage(spool: &Path) -> u64 {
 
 fn open_source(spec: &SourceSpec) -> Result<Box<dyn Source>, String> {
     match spec {
-        SourceSpec::Synthetic(w, h) => Ok(Box::new(capture::synthetic::SyntheticSource::single(
-            *w, *h,
+        SourceSpec::Synthetic(w, h, n) => Ok(Box::new(capture::synthetic::SyntheticSource::row(
+            *w, *h, *n,
         ))),
         SourceSpec::X11(display) => {
             let name = display

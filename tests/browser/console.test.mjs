@@ -1,0 +1,175 @@
+// The supervisor console in real headless Chromium: log in, search, open a
+// two-monitor recording, both monitors play on one clock; seeking from the
+// timeline and changing speed apply to both; another group's agent is not
+// visible; a download is audited; live and failures pages show what they must.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startProduct, launchBrowser, waitFor, root } from './harness.mjs';
+
+const TOKEN = 'console-test-integration-token';
+const DIRECTORY = `
+recording_when = "always"
+[[switch]]
+name = "SIP_Switch"
+[[place]]
+name = "P1"
+devices = [{ dn = "1001", switch = "SIP_Switch" }]
+[[place]]
+name = "P2"
+devices = [{ dn = "1002", switch = "SIP_Switch" }]
+[[user]]
+username = "agent1"
+password = "pw1"
+roles = ["agent"]
+default_place = "P1"
+[[user]]
+username = "agent2"
+password = "pw2"
+roles = ["agent"]
+default_place = "P2"
+[[user]]
+username = "sup"
+password = "suppw"
+roles = ["supervisor"]
+[[user]]
+username = "admin"
+password = "adminpw"
+roles = ["admin"]
+[[group]]
+name = "mine"
+supervisors = ["sup"]
+agents = ["agent1"]
+[[group]]
+name = "other"
+agents = ["agent2"]
+`;
+
+let product;
+let srs2;
+let browser;
+
+const basic = (u, p) => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
+async function event(body) {
+  const r = await fetch(`${product.rwsUrl}/api/v2/events`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ switch: 'SIP_Switch', timestamp: new Date().toISOString(), ...body }),
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+async function state(call) {
+  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('admin', 'adminpw') } });
+  return r.ok ? (await r.json()).screenRecordings[0].state : null;
+}
+
+before(async () => {
+  product = await startProduct({
+    directory: DIRECTORY,
+    rwsArgs: ['--integration-token', TOKEN],
+    srsArgs: ['--source', 'synthetic:320x240x2'],
+  });
+  // agent2 on a second SRS.
+  const { freePort, healthy } = await import('./harness.mjs');
+  const port = await freePort();
+  srs2 = product.run('srs-2', ['srs', '--listen', `127.0.0.1:${port}`, '--spool', path.join(product.dir, 'spool2'), '--server', product.rwsUrl, '--source', 'synthetic:320x240']);
+  await waitFor('SRS 2', () => healthy(`http://127.0.0.1:${port}/healthz`));
+  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic('agent1', 'pw1') } })).status, 200);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/api/v2/me`, { headers: { Authorization: basic('agent2', 'pw2') } })).status, 200);
+  // A two-monitor call for agent1 (with a PCI-style pause), one call for agent2.
+  await event({ id: 'c1-e', type: 'call.established', call_id: 'con-1', dn: '1001', ani: '+3312345' });
+  await event({ id: 'c1-s', type: 'recording.started', call_id: 'con-1', dn: '1001' });
+  await event({ id: 'c2-s', type: 'recording.started', call_id: 'con-2', dn: '1002' });
+  await waitFor('recording', async () => (await state('con-1')) === 'recording');
+  await new Promise((r) => setTimeout(r, 2500));
+  await event({ id: 'c1-h', type: 'call.held', call_id: 'con-1', dn: '1001' });
+  await new Promise((r) => setTimeout(r, 2500));
+  await event({ id: 'c1-r', type: 'call.released', call_id: 'con-1', dn: '1001' });
+  await event({ id: 'c2-r', type: 'call.released', call_id: 'con-2', dn: '1002' });
+  await waitFor('completed', async () => (await state('con-1')) === 'completed' && (await state('con-2')) === 'completed');
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await product?.stop();
+});
+
+test('a supervisor finds the call and watches both monitors in step with the timeline', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${product.rwsUrl}/console/`);
+  await page.waitForSelector('#login:not([hidden])');
+  await page.fill('input[name=username]', 'sup');
+  await page.fill('input[name=password]', 'suppw');
+  await page.click('#login button');
+  await page.waitForSelector('#view-search:not([hidden])');
+  // Only agent1's call is visible to this supervisor.
+  await waitFor('results', async () => (await page.locator('#results tr').count()) === 1);
+  assert.equal(await page.locator('#results tr').first().getAttribute('data-call'), 'con-1');
+  await page.fill('#filters input[name=agent]', 'agent2');
+  await page.click('#filters button');
+  await waitFor('no results for agent2', async () => (await page.locator('#results tr').count()) === 0);
+  await page.fill('#filters input[name=agent]', 'agent1');
+  await page.click('#filters button');
+  await waitFor('agent1 result', async () => (await page.locator('#results tr').count()) === 1);
+  await page.screenshot({ path: path.join(root, 'target/console-search.png') });
+
+  await page.click('#results tr');
+  await page.waitForSelector('#view-recording:not([hidden])');
+  await waitFor('two videos ready', () => page.evaluate(() => {
+    const v = [...document.querySelectorAll('#stage video')];
+    return v.length === 2 && v.every((x) => x.readyState >= 2);
+  }), 15000);
+  const sizes = await page.evaluate(() => [...document.querySelectorAll('#stage video')].map((v) => [v.videoWidth, v.videoHeight, v.style.left]));
+  assert.deepEqual(sizes.map((s) => s.slice(0, 2)), [[320, 240], [320, 240]]);
+  assert.notEqual(sizes[0][2], sizes[1][2], 'monitors laid out side by side');
+
+  // Play: both clocks move together.
+  await page.click('#play');
+  await waitFor('both advance', () => page.evaluate(() => [...document.querySelectorAll('#stage video')].every((v) => v.currentTime > 1)), 10000);
+  const drift = await page.evaluate(() => {
+    const [a, b] = document.querySelectorAll('#stage video');
+    return Math.abs(a.currentTime - Number(a.dataset.offset) - (b.currentTime - Number(b.dataset.offset)));
+  });
+  assert.ok(drift < 0.5, `monitors ${drift.toFixed(2)} s apart`);
+  // Not blank: the frame has more than one colour.
+  const colours = await page.evaluate(() => {
+    const v = document.querySelector('#stage video');
+    const c = Object.assign(document.createElement('canvas'), { width: 64, height: 48 });
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, 64, 48);
+    const d = g.getImageData(0, 0, 64, 48).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length; i += 4) seen.add(`${d[i] >> 4},${d[i + 1] >> 4},${d[i + 2] >> 4}`);
+    return seen.size;
+  });
+  assert.ok(colours > 2, `${colours} colours in the frame`);
+  await page.screenshot({ path: path.join(root, 'target/console-player.png') });
+
+  // Speed applies to both.
+  await page.selectOption('#speed', '2');
+  await waitFor('both at 2x', () => page.evaluate(() => [...document.querySelectorAll('#stage video')].every((v) => v.playbackRate === 2)));
+  // The timeline lists the call's events; clicking one moves both videos there.
+  await page.click('#play'); // pause
+  const items = await page.locator('#timeline li').allTextContents();
+  assert.ok(items.some((t) => t.includes('call.held')), items.join('\n'));
+  assert.ok(items.some((t) => t.includes('call.released')), items.join('\n'));
+  const held = page.locator('#timeline li', { hasText: 'call.held' });
+  const target = Number(await held.getAttribute('data-offset'));
+  await held.click();
+  await waitFor('both seeked', () => page.evaluate((t) => [...document.querySelectorAll('#stage video')].every((v) => Math.abs(v.currentTime + Number(v.dataset.offset) - t) < 0.35), target), 5000);
+
+  // A download is audited.
+  const href = await page.locator('#downloads a').first().getAttribute('href');
+  const dl = await page.evaluate(async (u) => (await fetch(u)).status, href);
+  assert.equal(dl, 200);
+  const audit = await (await fetch(`${product.rwsUrl}/api/v2/audit?action=download`, { headers: { Authorization: basic('admin', 'adminpw') } })).json();
+  assert.equal(audit.entries[0].user, 'sup');
+
+  // Live page lists the sessions; failures page is empty here.
+  await page.goto(`${product.rwsUrl}/console/#/live`);
+  await waitFor('live sessions', async () => (await page.locator('#live tr').count()) >= 1);
+  await page.goto(`${product.rwsUrl}/console/#/failures`);
+  await page.waitForSelector('#view-failures:not([hidden])');
+  assert.equal(await page.locator('#failures tr').count(), 0);
+});
