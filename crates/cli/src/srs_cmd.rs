@@ -99,7 +99,7 @@ fn parse_source(spec: &str, display: Option<String>) -> anyhow::Result<srs::reco
             }
             None => return Err(bad()),
         };
-        let size_ok = |v: u32| (16..=8192).contains(&v) && v % 2 == 0;
+        let size_ok = |v: u32| (16..=8192).contains(&v) && v.is_multiple_of(2);
         if !size_ok(w) || !size_ok(h) || !(1..=4).contains(&n) {
             return Err(bad());
         }
