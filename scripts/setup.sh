@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-test}
 packages=(nasm g++ pkg-config)
 if [ "$mode" != build ]; then
-  packages+=(xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps curl)
+  packages+=(xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps curl prometheus)
 fi
 missing=()
 for p in "${packages[@]}"; do

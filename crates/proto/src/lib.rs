@@ -19,6 +19,7 @@
 
 pub mod control;
 pub mod envelope;
+pub mod metrics_text;
 pub mod session;
 pub mod upload;
 

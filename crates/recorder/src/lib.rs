@@ -178,8 +178,18 @@ enum Control {
     Stop,
 }
 
+/// Counters of a running recorder, for metrics.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    /// Frames encoded, all streams.
+    pub frames: std::sync::atomic::AtomicU64,
+    /// Time spent in the H.264 encoder, nanoseconds.
+    pub encode_ns: std::sync::atomic::AtomicU64,
+}
+
 /// A running recording.
 pub struct Recorder {
+    stats: std::sync::Arc<RecorderStats>,
     control: Sender<Control>,
     events: Receiver<RecorderEvent>,
     thread: Option<JoinHandle<Summary>>,
@@ -209,6 +219,8 @@ impl Recorder {
         source.set_cursor(config.cursor);
         let (control, control_rx) = mpsc::channel();
         let (events_tx, events) = mpsc::channel();
+        let stats = std::sync::Arc::new(RecorderStats::default());
+        let loop_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("recorder".into())
             .spawn(move || {
@@ -223,15 +235,22 @@ impl Recorder {
                     paused: false,
                     origin: Instant::now(),
                     selected: None,
+                    stats: loop_stats,
                 }
                 .run(control_rx)
             })
             .map_err(|e| RecorderError::Media(media::MediaError::Io(e)))?;
         Ok(Recorder {
+            stats,
             control,
             events,
             thread: Some(thread),
         })
+    }
+
+    /// Frames and encode time so far.
+    pub fn stats(&self) -> std::sync::Arc<RecorderStats> {
+        self.stats.clone()
     }
 
     /// Blanks the frames from now on (the stream goes on).
@@ -307,6 +326,7 @@ struct Loop {
     origin: Instant,
     /// For `MonitorSelection::Index`: the monitor chosen at start.
     selected: Option<Monitor>,
+    stats: std::sync::Arc<RecorderStats>,
 }
 
 impl Loop {
@@ -532,10 +552,15 @@ impl Loop {
             .is_none_or(|t| now.duration_since(t) >= self.config.keyframe_interval)
             || s.force_keyframe;
         let pts = now.duration_since(s.origin);
-        let Some(encoded) = s
+        let started = Instant::now();
+        let encoded = s
             .encoder
-            .encode(&s.picture, keyframe, pts.as_millis() as u64)?
-        else {
+            .encode(&s.picture, keyframe, pts.as_millis() as u64)?;
+        self.stats.encode_ns.fetch_add(
+            started.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let Some(encoded) = encoded else {
             return Ok(());
         };
         s.last_encode = Some(now);
@@ -552,6 +577,9 @@ impl Loop {
             s.init_written = true;
         }
         s.frames += 1;
+        self.stats
+            .frames
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(seg) = s.muxer.push(encoded.sample, pts, encoded.keyframe)? {
             let bytes = write(s, &seg)?;
             s.bytes += bytes;

@@ -147,8 +147,10 @@ pub async fn intake(
             "the integration token (Authorization: Bearer …) is missing or wrong".into(),
         ));
     }
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        crate::metrics::event(&rws, "rejected", 1);
+        ApiError::invalid(format!("body is not valid JSON: {e}"))
+    })?;
     let checked: Vec<Checked> = match &value {
         Value::Array(items) => {
             if items.len() > MAX_BATCH {
@@ -161,10 +163,11 @@ pub async fn intake(
                 .iter()
                 .enumerate()
                 .map(|(i, v)| check(v, &format!("event {i}: ")))
-                .collect::<Result<_, _>>()?
+                .collect::<Result<Vec<_>, _>>()
         }
-        v => vec![check(v, "")?],
-    };
+        v => check(v, "").map(|c| vec![c]),
+    }
+    .inspect_err(|_| crate::metrics::event(&rws, "rejected", 1))?;
     let received = OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_default();
@@ -196,6 +199,8 @@ pub async fn intake(
         .collect();
     crate::dispatch::on_events(&rws, calls, interactions).await;
     let duplicates = checked.len() as u64 - accepted;
+    crate::metrics::event(&rws, "accepted", accepted);
+    crate::metrics::event(&rws, "duplicate", duplicates);
     tracing::debug!(accepted, duplicates, "events received");
     Ok(Json(
         serde_json::json!({"accepted": accepted, "duplicates": duplicates}),

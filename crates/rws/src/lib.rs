@@ -42,6 +42,7 @@ pub mod events;
 pub mod hub;
 pub mod keys;
 pub mod lifecycle;
+pub mod metrics;
 pub mod policy;
 pub mod recordings;
 pub mod search;
@@ -186,6 +187,8 @@ pub struct Rws {
     pub upload_locks: Arc<uploads::UploadLocks>,
     /// The policy runs one batch at a time.
     pub dispatch_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Rws {
@@ -209,6 +212,7 @@ impl Rws {
             lifecycle,
             upload_locks: Arc::default(),
             dispatch_lock: Arc::default(),
+            metrics: Arc::default(),
         };
         hub::load_sessions(&rws)
             .await
@@ -275,6 +279,7 @@ pub async fn import_directory_file(
 pub fn router(rws: Rws) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::scrape))
         .route(
             "/api/v2/srs/sessions",
             post(sessions::open).get(sessions::list),
@@ -331,6 +336,10 @@ pub fn router(rws: Rws) -> Router {
             "/api/v2/recordings/{call_id}/play/{media_id}",
             get(recordings::play),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            metrics::track,
+        ))
         .fallback(web::static_file)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(256 * 1024))

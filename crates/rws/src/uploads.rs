@@ -521,6 +521,7 @@ async fn patch_inner(
     .execute(&rws.db)
     .await?;
     recordings::touch(&rws.db, &rec.id).await?;
+    rws.metrics.upload_bytes.inc_by(body.len() as u64);
     if length == Some(end) {
         store(rws, id).await?;
         recordings::try_finish(rws, &rec.id).await?;

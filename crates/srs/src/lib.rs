@@ -23,6 +23,7 @@ pub mod api;
 pub mod cors;
 pub mod error;
 pub mod link;
+pub mod metrics;
 pub mod recording;
 pub mod tls;
 pub mod upload;
@@ -99,6 +100,7 @@ struct Inner {
     outbox_wake: tokio::sync::Notify,
     upload_wake: tokio::sync::Notify,
     spool_used: Arc<std::sync::atomic::AtomicU64>,
+    metrics: metrics::Metrics,
 }
 
 /// Shared state of the service.
@@ -135,6 +137,7 @@ impl Srs {
                 outbox_wake: tokio::sync::Notify::new(),
                 upload_wake: tokio::sync::Notify::new(),
                 spool_used: Arc::new(std::sync::atomic::AtomicU64::new(used)),
+                metrics: metrics::Metrics::default(),
             }),
         })
     }
@@ -241,6 +244,7 @@ pub fn router(srs: Srs) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(api::BODY_LIMIT)),
         )
         .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::scrape))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -86,6 +86,7 @@ pub struct StreamMeta {
 }
 
 pub(crate) struct Active {
+    stats: std::sync::Arc<recorder::RecorderStats>,
     id: String,
     dir: PathBuf,
     recorder: Option<Recorder>,
@@ -370,6 +371,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     tracing::info!(recording = %cmd.recording_id, interaction = %cmd.interaction_id, "recording started");
     st.known.insert(cmd.recording_id.clone());
     let mut active = Active {
+        stats: recorder.stats(),
         id: cmd.recording_id.clone(),
         dir,
         recorder: Some(recorder),
@@ -469,6 +471,18 @@ pub fn desktop_paused(srs: &Srs) -> bool {
     srs.rec_state().desktop_paused
 }
 
+/// Frames and encoder nanoseconds of the running recording, and whether one runs.
+pub fn live_stats(srs: &Srs) -> (u64, u64, bool) {
+    match &srs.rec_state().active {
+        Some(a) => (
+            a.stats.frames.load(Ordering::Relaxed),
+            a.stats.encode_ns.load(Ordering::Relaxed),
+            true,
+        ),
+        None => (0, 0, false),
+    }
+}
+
 /// The recording in progress.
 pub fn active_id(srs: &Srs) -> Option<(String, bool)> {
     srs.rec_state()
@@ -489,6 +503,11 @@ pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
         }
     };
     let Some(mut a) = taken else { return };
+    let m = &srs.inner.metrics;
+    m.frames_done
+        .fetch_add(a.stats.frames.load(Ordering::Relaxed), Ordering::Relaxed);
+    m.encode_ns_done
+        .fetch_add(a.stats.encode_ns.load(Ordering::Relaxed), Ordering::Relaxed);
     let recorder = a.recorder.take();
     let summary = tokio::task::spawn_blocking(move || recorder.map(|r| r.stop()))
         .await

@@ -75,6 +75,7 @@ pub fn spawn(srs: Srs) -> tokio::task::JoinHandle<()> {
 async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
     let root = recording::rec_root(&srs.config().spool);
     let Ok(rd) = std::fs::read_dir(&root) else {
+        srs.inner.metrics.backlog.store(0, Ordering::Relaxed);
         return true;
     };
     let mut dirs: Vec<PathBuf> = rd
@@ -84,10 +85,12 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
         .collect();
     dirs.sort();
     let mut all_ok = true;
+    let mut backlog = 0u64;
     for dir in dirs {
         let Some(m) = recording::load_manifest(&dir) else {
             continue;
         };
+        backlog += unacknowledged(&dir, offsets);
         match upload_recording(srs, &dir, &m, offsets).await {
             Ok(()) => {}
             Err(UploadError::Gone(why)) => {
@@ -102,7 +105,26 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
             }
         }
     }
+    srs.inner.metrics.backlog.store(backlog, Ordering::Relaxed);
     all_ok
+}
+
+/// Spooled media bytes of a recording that RWS has not acknowledged (as far
+/// as this process knows).
+fn unacknowledged(dir: &Path, offsets: &HashMap<String, u64>) -> u64 {
+    streams(dir)
+        .iter()
+        .map(|(n, _)| {
+            let size = std::fs::metadata(dir.join(format!("stream-{n}.age")))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            let acked = std::fs::read_to_string(dir.join(format!("stream-{n}.url")))
+                .ok()
+                .and_then(|u| offsets.get(u.trim()).copied())
+                .unwrap_or(0);
+            size.saturating_sub(acked)
+        })
+        .sum()
 }
 
 fn remove_dir(srs: &Srs, dir: &Path) {

@@ -1,0 +1,128 @@
+//! `/metrics` on RWS and SRS: the independent `promtool check metrics`
+//! accepts them, and the numbers follow what happened.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::fixture::{INTEGRATION_TOKEN, Rws, Srs, basic, http};
+use crate::util::{tempdir, wait_for};
+
+fn promtool(text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+#[test]
+fn metrics_pass_promtool_and_count_what_happened() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let srs = Srs::start(
+        dir.path(),
+        "srs",
+        &["--server", &rws.url, "--source", "synthetic:160x120"],
+    );
+    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let post = |body: serde_json::Value| {
+        http(
+            "POST",
+            &format!("{}/api/v2/events", rws.url),
+            &[
+                (
+                    "Authorization".into(),
+                    format!("Bearer {INTEGRATION_TOKEN}"),
+                ),
+                ("Content-Type".into(), "application/json".into()),
+            ],
+            Some(body.to_string().into_bytes()),
+        )
+    };
+    let ts = || {
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    assert_eq!(post(json!({"id": "m1", "type": "recording.started", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": ts()})).status, 200);
+    assert_eq!(
+        post(json!({"id": "bad", "type": "call.exploded"})).status,
+        400
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let srs_text = http("GET", &format!("{}/metrics", srs.url), &[], None);
+    assert_eq!(
+        srs_text.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    promtool(&srs_text.text);
+    assert!(value(&srs_text.text, "screenrec_srs_frames_total") >= 2.0);
+    assert_eq!(value(&srs_text.text, "screenrec_srs_recording"), 1.0);
+    assert!(value(&srs_text.text, "screenrec_srs_spool_bytes") > 0.0);
+    assert!(value(&srs_text.text, "screenrec_srs_process_cpu_seconds_total") > 0.0);
+
+    assert_eq!(post(json!({"id": "m2", "type": "call.released", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": ts()})).status, 200);
+    wait_for("completed", Duration::from_secs(10), || {
+        let r = http(
+            "GET",
+            &format!("{}/api/v2/recordings/cm", rws.url),
+            &[basic("admin", "adminpw")],
+            None,
+        );
+        (r.status == 200 && r.json()["screenRecordings"][0]["state"] == "completed").then_some(())
+    });
+    let text = http("GET", &format!("{}/metrics", rws.url), &[], None).text;
+    promtool(&text);
+    assert_eq!(
+        value(&text, "screenrec_rws_recordings{state=\"completed\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "screenrec_rws_recordings{state=\"recording\"}"),
+        0.0
+    );
+    assert_eq!(
+        value(&text, "screenrec_rws_srs_sessions{state=\"connected\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "screenrec_rws_events_total{result=\"accepted\"}"),
+        2.0
+    );
+    assert_eq!(
+        value(&text, "screenrec_rws_events_total{result=\"rejected\"}"),
+        1.0
+    );
+    assert!(value(&text, "screenrec_rws_upload_bytes_total") > 0.0);
+    assert!(text.contains("screenrec_rws_http_request_duration_seconds_count{method=\"PATCH\",route=\"/api/v2/srs/uploads/{id}\",status=\"204\"}"), "{text}");
+    let after = http("GET", &format!("{}/metrics", srs.url), &[], None).text;
+    assert_eq!(value(&after, "screenrec_srs_recording"), 0.0);
+    assert!(
+        value(&after, "screenrec_srs_frames_total")
+            >= value(&srs_text.text, "screenrec_srs_frames_total")
+    );
+}

@@ -1,0 +1,189 @@
+//! Prometheus metrics at `GET /metrics` (OpenMetrics text, with the
+//! `prometheus-client` crate): SRS sessions by state, recordings by state,
+//! upload bytes and lag, event intake, HTTP latency by route. Gauges that
+//! describe the database are computed at scrape time.
+
+use std::sync::atomic::AtomicU64;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::Rws;
+
+type Labels = Vec<(String, String)>;
+
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric of RWS.
+pub struct Metrics {
+    registry: Registry,
+    http: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Events posted, by result (`accepted`, `duplicate`, `rejected`).
+    pub events: Family<Labels, Counter>,
+    /// Bytes appended to uploads.
+    pub upload_bytes: Counter,
+    sessions: Family<Labels, Gauge>,
+    recordings: Family<Labels, Gauge>,
+    upload_lag: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("screenrec_rws");
+        let http = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method, route and status",
+            http.clone(),
+        );
+        let events = Family::<Labels, Counter>::default();
+        registry.register(
+            "events",
+            "Events posted to the intake, by result",
+            events.clone(),
+        );
+        let upload_bytes = Counter::default();
+        registry.register(
+            "upload_bytes",
+            "Bytes received on tus uploads",
+            upload_bytes.clone(),
+        );
+        let sessions = Family::<Labels, Gauge>::default();
+        registry.register("srs_sessions", "SRS sessions by state", sessions.clone());
+        let recordings = Family::<Labels, Gauge>::default();
+        registry.register(
+            "recordings",
+            "Screen recordings by state",
+            recordings.clone(),
+        );
+        let upload_lag = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "upload_lag_seconds",
+            "Longest time since an unfinished recording last received bytes",
+            upload_lag.clone(),
+        );
+        Metrics {
+            registry,
+            http,
+            events,
+            upload_bytes,
+            sessions,
+            recordings,
+            upload_lag,
+        }
+    }
+}
+
+/// Counts one event-intake result.
+pub fn event(rws: &Rws, result: &str, n: u64) {
+    rws.metrics
+        .events
+        .get_or_create(&vec![("result".to_string(), result.to_string())])
+        .inc_by(n);
+}
+
+/// Route layer: latency of every matched request.
+pub async fn track(State(rws): State<Rws>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "other".into());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    rws.metrics
+        .http
+        .get_or_create(&vec![
+            ("method".into(), method),
+            ("route".into(), route),
+            ("status".into(), resp.status().as_u16().to_string()),
+        ])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(rws): State<Rws>) -> Response {
+    let m = &rws.metrics;
+    for state in ["opened", "connected", "disconnected", "standby"] {
+        let n = rws
+            .hub
+            .list(true)
+            .iter()
+            .filter(|s| {
+                serde_json::to_value(s.state)
+                    .ok()
+                    .as_ref()
+                    .and_then(|v| v.as_str())
+                    == Some(state)
+            })
+            .count();
+        m.sessions
+            .get_or_create(&vec![("state".into(), state.into())])
+            .set(n as i64);
+    }
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, COUNT(*) FROM recordings GROUP BY state")
+            .fetch_all(&rws.db)
+            .await
+            .unwrap_or_default();
+    for state in [
+        "requested",
+        "recording",
+        "paused",
+        "finalizing",
+        "completed",
+        "partial",
+        "failed",
+    ] {
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        m.recordings
+            .get_or_create(&vec![("state".into(), state.into())])
+            .set(n);
+    }
+    let oldest: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(last_activity) FROM recordings WHERE state IN ('recording','paused','finalizing')",
+    )
+    .fetch_one(&rws.db)
+    .await
+    .unwrap_or(None);
+    let lag = oldest
+        .as_deref()
+        .and_then(crate::recordings::parse_time)
+        .map(|t| {
+            (time::OffsetDateTime::now_utc() - t)
+                .as_seconds_f64()
+                .max(0.0)
+        })
+        .unwrap_or(0.0);
+    m.upload_lag.set(lag);
+    let mut body = String::new();
+    if encode(&mut body, &m.registry).is_err() {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding metrics failed",
+        )
+            .into_response();
+    }
+    let mut resp = proto::metrics_text::to_prometheus(&body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(proto::metrics_text::CONTENT_TYPE),
+    );
+    resp
+}
