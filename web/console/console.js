@@ -4,8 +4,16 @@
 // served by RWS from the binary; talks to the RWS API with the console's
 // session cookie.
 const $ = (id) => document.getElementById(id);
+// Changes (not GET) carry the CSRF token RWS gave at login.
 const api = (path, options = {}) =>
-  fetch(path, { ...options, headers: { 'X-Screenrec-Console': '1', ...(options.headers || {}) } });
+  fetch(path, {
+    ...options,
+    headers: {
+      'X-Screenrec-Console': '1',
+      ...(options.method && options.method !== 'GET' ? { 'X-CSRF-Token': sessionStorage.getItem('csrf') || '' } : {}),
+      ...(options.headers || {}),
+    },
+  });
 const el = (tag, props = {}, ...children) => {
   const e = Object.assign(document.createElement(tag), props);
   e.append(...children);
@@ -40,6 +48,7 @@ $('login').addEventListener('submit', async (e) => {
     return;
   }
   sessionStorage.setItem('who', body.user.userName);
+  sessionStorage.setItem('csrf', body.csrfToken);
   $('login-error').textContent = '';
   route();
 });

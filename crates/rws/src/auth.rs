@@ -194,23 +194,44 @@ pub async fn console_login(
             "request body: {e} (expected {{\"username\", \"password\"}})"
         ))
     })?;
-    let user = check_password(&rws.db, &login.username, &login.password).await?;
+    if let Some(wait) = rws.lockout.locked(&login.username) {
+        return Err(ApiError::Status(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins for '{}': try again in {} s",
+                login.username,
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let user = match check_password(&rws.db, &login.username, &login.password).await {
+        Ok(u) => u,
+        Err(e) => {
+            rws.lockout.failed(&login.username);
+            tracing::warn!(user = %login.username, "console login failed");
+            return Err(e);
+        }
+    };
+    rws.lockout.succeeded(&login.username);
     let token = new_token();
+    let csrf = new_token();
     let now = time::OffsetDateTime::now_utc();
     let expires = now + time::Duration::hours(CONSOLE_SESSION_HOURS);
     sqlx::query("DELETE FROM console_sessions WHERE expires_at < ?")
         .bind(crate::recordings::rfc3339(now))
         .execute(&rws.db)
         .await?;
-    sqlx::query("INSERT INTO console_sessions(token_hash, username, created_at, expires_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO console_sessions(token_hash, username, created_at, expires_at, csrf) VALUES (?, ?, ?, ?, ?)")
         .bind(token_hash(&token))
         .bind(&user.username)
         .bind(crate::recordings::rfc3339(now))
         .bind(crate::recordings::rfc3339(expires))
+        .bind(&csrf)
         .execute(&rws.db)
         .await?;
     tracing::info!(user = %user.username, "console login");
-    let mut resp = axum::Json(serde_json::json!({"user": user.resource()})).into_response();
+    let mut resp =
+        axum::Json(serde_json::json!({"user": user.resource(), "csrfToken": csrf})).into_response();
     let cookie = format!(
         "{CONSOLE_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         CONSOLE_SESSION_HOURS * 3600
@@ -279,3 +300,91 @@ pub fn new_token() -> String {
 
 /// argon2id hash of a random password nobody knows.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
+
+/// Failed console logins per user name: after [`Lockout::MAX_FAILURES`]
+/// within [`Lockout::WINDOW`], the name is locked for the window.
+#[derive(Default)]
+pub struct Lockout(std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>);
+
+impl Lockout {
+    /// Failures that lock a name.
+    pub const MAX_FAILURES: u32 = 5;
+    /// How long failures count, and how long a lock lasts.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (u32, std::time::Instant)>>
+    {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long the name stays locked, if it is.
+    pub fn locked(&self, user: &str) -> Option<std::time::Duration> {
+        let map = self.map();
+        let (n, since) = map.get(user)?;
+        let age = since.elapsed();
+        (*n >= Self::MAX_FAILURES && age < Self::WINDOW).then(|| Self::WINDOW - age)
+    }
+
+    /// Counts a failure.
+    pub fn failed(&self, user: &str) {
+        let mut map = self.map();
+        if map.len() > 100_000 {
+            map.retain(|_, (_, t)| t.elapsed() < Self::WINDOW);
+        }
+        let e = map
+            .entry(user.to_string())
+            .or_insert((0, std::time::Instant::now()));
+        if e.1.elapsed() >= Self::WINDOW {
+            *e = (0, std::time::Instant::now());
+        }
+        e.0 += 1;
+    }
+
+    /// Clears the name's failures.
+    pub fn succeeded(&self, user: &str) {
+        self.map().remove(user);
+    }
+}
+
+/// Requests authenticated by the console cookie that change something
+/// (not GET/HEAD/OPTIONS) must carry the session's `X-CSRF-Token`.
+pub async fn csrf_guard(
+    axum::extract::State(rws): axum::extract::State<crate::Rws>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    let exempt = path == "/api/v2/auth/login" || path == "/api/v2/auth/logout";
+    let basic = req.headers().get(AUTHORIZATION).is_some();
+    if !safe
+        && !exempt
+        && !basic
+        && let Some(token) = cookie_token(req.headers())
+    {
+        let expected: Option<String> =
+            sqlx::query_scalar("SELECT csrf FROM console_sessions WHERE token_hash = ?")
+                .bind(token_hash(&token))
+                .fetch_optional(&rws.db)
+                .await
+                .unwrap_or(None);
+        let given = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let ok = expected
+            .is_some_and(|e| !e.is_empty() && bool::from(e.as_bytes().ct_eq(given.as_bytes())));
+        if !ok {
+            return ApiError::Forbidden(
+                "Missing or invalid Csrf token (X-CSRF-Token from the login answer)".into(),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}

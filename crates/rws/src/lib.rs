@@ -189,6 +189,8 @@ pub struct Rws {
     pub dispatch_lock: Arc<tokio::sync::Mutex<()>>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Failed console logins.
+    pub lockout: Arc<auth::Lockout>,
 }
 
 impl Rws {
@@ -213,6 +215,7 @@ impl Rws {
             upload_locks: Arc::default(),
             dispatch_lock: Arc::default(),
             metrics: Arc::default(),
+            lockout: Arc::default(),
         };
         hub::load_sessions(&rws)
             .await
@@ -343,6 +346,10 @@ pub fn router(rws: Rws) -> Router {
         .fallback(web::static_file)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(256 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            auth::csrf_guard,
+        ))
         .layer(axum::middleware::from_fn(console_challenge))
         .with_state(rws)
 }

@@ -518,3 +518,136 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The console session: cookie login, CSRF on changes, logout, lock-out
+/// after repeated failures.
+#[test]
+fn console_session_is_csrf_protected_and_locks_out_guessers() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("directory.toml"), DIRECTORY).unwrap();
+    let rws = Rws::start(dir.path(), "rws");
+    let srs = Srs::start(
+        dir.path(),
+        "srs",
+        &["--server", &rws.url, "--source", "synthetic:160x120"],
+    );
+    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    call(&rws, "k-1", "1001", json!({}));
+    let login = |user: &str, pass: &str| {
+        http(
+            "POST",
+            &format!("{}/api/v2/auth/login", rws.url),
+            &[("Content-Type".into(), "application/json".into())],
+            Some(
+                json!({"username": user, "password": pass})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+    };
+    let ok = login("supa", "pwa");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let set = ok.header("set-cookie").unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = (
+        "Cookie".to_string(),
+        set.split(';').next().unwrap().to_string(),
+    );
+    let csrf = ok.json()["csrfToken"].as_str().unwrap().to_string();
+    // Reading with the cookie works; changing needs the token.
+    assert_eq!(
+        http(
+            "GET",
+            &format!("{}/api/v2/recordings/k-1", rws.url),
+            std::slice::from_ref(&cookie),
+            None
+        )
+        .status,
+        200
+    );
+    let label = format!("{}/api/v2/recordings/k-1/labels/seen", rws.url);
+    assert_eq!(
+        http("PUT", &label, std::slice::from_ref(&cookie), None).status,
+        403
+    );
+    assert_eq!(
+        http(
+            "PUT",
+            &label,
+            &[cookie.clone(), ("X-CSRF-Token".into(), "forged".into())],
+            None
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        http(
+            "PUT",
+            &label,
+            &[cookie.clone(), ("X-CSRF-Token".into(), csrf.clone())],
+            None
+        )
+        .status,
+        200
+    );
+    // The console gets its 401 without the browser's Basic challenge.
+    let anon = http(
+        "GET",
+        &format!("{}/api/v2/recordings/k-1", rws.url),
+        &[("X-Screenrec-Console".into(), "1".into())],
+        None,
+    );
+    assert_eq!(anon.status, 401);
+    assert!(anon.header("www-authenticate").is_none());
+    // Logout ends the session.
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{}/api/v2/auth/logout", rws.url),
+            std::slice::from_ref(&cookie),
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        http(
+            "GET",
+            &format!("{}/api/v2/recordings/k-1", rws.url),
+            std::slice::from_ref(&cookie),
+            None
+        )
+        .status,
+        401
+    );
+    // Five wrong passwords lock the name, even for the right one.
+    for _ in 0..5 {
+        assert_eq!(login("supb", "wrong").status, 401);
+    }
+    let locked = login("supb", "pwb");
+    assert_eq!(locked.status, 429, "{}", locked.text);
+    assert!(
+        locked.text.contains("too many failed logins"),
+        "{}",
+        locked.text
+    );
+    assert_eq!(
+        login("supa", "pwa").status,
+        200,
+        "other users are not affected"
+    );
+    assert_eq!(login("supa", "pwa").status, 200);
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{}/api/v2/auth/login", rws.url),
+            &[],
+            Some(b"{}".to_vec())
+        )
+        .status,
+        400
+    );
+}
