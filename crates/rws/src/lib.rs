@@ -283,6 +283,7 @@ pub fn router(rws: Rws) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
+        .route("/api/v2/openapi.json", get(openapi))
         .route(
             "/api/v2/srs/sessions",
             post(sessions::open).get(sessions::list),
@@ -352,6 +353,15 @@ pub fn router(rws: Rws) -> Router {
         ))
         .layer(axum::middleware::from_fn(console_challenge))
         .with_state(rws)
+}
+
+/// The OpenAPI 3.1 document of every endpoint (`api/openapi.json`, made by
+/// `api/generate.py`; `e2e/openapi.rs` checks real responses against it).
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../api/openapi.json"),
+    )
 }
 
 /// Browsers show their own login box on a `WWW-Authenticate: Basic`

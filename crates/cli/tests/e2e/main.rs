@@ -21,6 +21,7 @@ mod compliance;
 mod control_channel;
 mod fixture;
 mod metrics;
+mod openapi;
 mod record;
 mod recording;
 mod rws_directory;
