@@ -239,7 +239,9 @@ async function refreshLive() {
     const now = recording.find((r) => r.agentId === x.user);
     return el('tr', {},
       el('td', { textContent: x.user }), el('td', { textContent: x.place }), el('td', { textContent: x.hostname || '' }),
-      el('td', { textContent: x.state }), el('td', { textContent: now ? now.callId : '' }),
+      el('td', { textContent: x.state }), el('td', { textContent: now ? now.callId : (x.recording ? 'yes' : '') }),
+      el('td', { textContent: x.upload_backlog_bytes ? `${(x.upload_backlog_bytes / 1024).toFixed(0)} KiB` : '0' }),
+      el('td', { textContent: x.last_error || '', className: x.last_error ? 'error' : '' }),
       el('td', { textContent: x.last_heartbeat ? new Date(x.last_heartbeat).toLocaleTimeString() : '' }));
   }));
 }

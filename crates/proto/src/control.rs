@@ -262,8 +262,18 @@ pub enum FromAgent {
         /// Bytes written to the spool so far.
         bytes_spooled: u64,
     },
-    /// Keep-alive.
-    Heartbeat,
+    /// Keep-alive, with SRS's current figures (for the live view).
+    Heartbeat {
+        /// The recording in progress.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recording: Option<String>,
+        /// Spooled bytes RWS has not acknowledged.
+        #[serde(default)]
+        upload_backlog_bytes: u64,
+        /// The last error SRS met (upload, capture), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_error: Option<String>,
+    },
 }
 
 #[cfg(test)]
@@ -284,6 +294,15 @@ mod tests {
             },
         ));
         expect![[r#"{"type":"heartbeat"}"#]].assert_eq(&json(&ToAgent::Heartbeat));
+        // An SRS heartbeat without figures still parses.
+        let hb: FromAgent = serde_json::from_str(r#"{"type":"heartbeat"}"#).expect("heartbeat");
+        assert!(matches!(
+            hb,
+            FromAgent::Heartbeat {
+                upload_backlog_bytes: 0,
+                ..
+            }
+        ));
         expect![[r#"{"type":"ack","seq":3,"ok":true}"#]].assert_eq(&json(&FromAgent::Ack {
             seq: 3,
             ok: true,

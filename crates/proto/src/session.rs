@@ -153,4 +153,13 @@ pub struct SessionSummary {
     pub last_heartbeat: Option<String>,
     /// Current state.
     pub state: SessionState,
+    /// The recording in progress, as SRS last reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
+    /// Spooled bytes RWS has not acknowledged yet, as SRS last reported.
+    #[serde(default)]
+    pub upload_backlog_bytes: u64,
+    /// The last error SRS reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

@@ -16,7 +16,7 @@ comp={
  "Capture": obj({"fps":integer,"quality":integer,"keyframe_interval_s":integer,"cursor":boolean}),
  "OpenSessionRequest": obj({"place":nstring,"devices":{"type":["array","null"],"items":ref("Device")},"srs_version":string,"hostname":nstring,"standby":boolean},["srs_version"]),
  "OpenSession": obj({"session_id":string,"token":string,"control_url":string,"user":ref("User"),"place":string,"devices":arr(ref("Device")),"recording_when":string,"allowed_origins":arr(string),"capture":ref("Capture"),"recipients":arr(string),"heartbeat_interval_s":integer,"silence_timeout_s":integer}),
- "Session": obj({"session_id":string,"user":string,"place":string,"devices":arr(ref("Device")),"srs_version":string,"hostname":nstring,"connected_since":string,"last_heartbeat":nstring,"state":S("string",enum=["opened","connected","disconnected","standby"])},["session_id","user","place","devices","state"]),
+ "Session": obj({"session_id":string,"user":string,"place":string,"devices":arr(ref("Device")),"srs_version":string,"hostname":nstring,"connected_since":string,"last_heartbeat":nstring,"state":S("string",enum=["opened","connected","disconnected","standby"]),"recording":string,"upload_backlog_bytes":integer,"last_error":string},["session_id","user","place","devices","state","upload_backlog_bytes"]),
  "Sessions": obj({"sessions":arr(ref("Session"))}),
  "Origins": obj({"allowed_origins":arr(string)}),
  "Command": {"type":"object","required":["command"],"properties":{"command":S("string",enum=["config","bye"]),"capture":ref("Capture"),"allowed_origins":arr(string)}},

@@ -60,6 +60,9 @@ pub struct Live {
     waiters: HashMap<u64, oneshot::Sender<AckResult>>,
     tx: Option<mpsc::UnboundedSender<ToAgent>>,
     connection: u64,
+    recording: Option<String>,
+    upload_backlog_bytes: u64,
+    last_error: Option<String>,
 }
 
 impl Live {
@@ -97,6 +100,9 @@ impl Live {
             waiters: HashMap::new(),
             tx: None,
             connection: 0,
+            recording: None,
+            upload_backlog_bytes: 0,
+            last_error: None,
         }
     }
 
@@ -111,6 +117,9 @@ impl Live {
             connected_since: rfc3339(self.opened_at),
             last_heartbeat: self.last_heartbeat.map(rfc3339),
             state: self.state,
+            recording: self.recording.clone(),
+            upload_backlog_bytes: self.upload_backlog_bytes,
+            last_error: self.last_error.clone(),
         }
     }
 
@@ -462,6 +471,11 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                     let Some(s) = map.get_mut(&id) else { break };
                     s.last_seen = Instant::now();
                     s.last_heartbeat = Some(OffsetDateTime::now_utc());
+                    if let FromAgent::Heartbeat { recording, upload_backlog_bytes, last_error } = &msg {
+                        s.recording = recording.clone();
+                        s.upload_backlog_bytes = *upload_backlog_bytes;
+                        s.last_error = last_error.clone();
+                    }
                     if let FromAgent::Ack { seq, ok, error } = msg {
                         if let Some(cmd) = s.pending.remove(&seq) {
                             ended = matches!(cmd, ToAgent::Bye { .. });

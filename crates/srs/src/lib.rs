@@ -101,6 +101,7 @@ struct Inner {
     upload_wake: tokio::sync::Notify,
     spool_used: Arc<std::sync::atomic::AtomicU64>,
     metrics: metrics::Metrics,
+    last_error: Mutex<Option<String>>,
 }
 
 /// Shared state of the service.
@@ -138,8 +139,27 @@ impl Srs {
                 upload_wake: tokio::sync::Notify::new(),
                 spool_used: Arc::new(std::sync::atomic::AtomicU64::new(used)),
                 metrics: metrics::Metrics::default(),
+                last_error: Mutex::new(None),
             }),
         })
+    }
+
+    /// Notes the last error (reported to RWS with the heartbeats); `None`
+    /// clears it once things work again.
+    pub(crate) fn set_last_error(&self, e: Option<String>) {
+        *self
+            .inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = e;
+    }
+
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn rec_state(&self) -> MutexGuard<'_, recording::RecState> {

@@ -431,7 +431,12 @@ async fn session(
                 if last_heard.elapsed() > rws.silence {
                     return End::Lost;
                 }
-                if send(&mut ws, &FromAgent::Heartbeat).await.is_err() {
+                let heartbeat = FromAgent::Heartbeat {
+                    recording: crate::recording::active_id(srs).map(|(id, _)| id),
+                    upload_backlog_bytes: srs.inner.metrics.backlog.load(std::sync::atomic::Ordering::Relaxed),
+                    last_error: srs.last_error(),
+                };
+                if send(&mut ws, &heartbeat).await.is_err() {
                     return End::Lost;
                 }
             }

@@ -595,6 +595,15 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
                         _ => StopReason::CaptureFailed,
                     };
                     tracing::error!(recording = %id, reason = reason.as_str(), "the recorder stopped by itself");
+                    let why = match &summary {
+                        Some(Ok(s)) => s.error.as_ref().map(|e| e.to_string()),
+                        _ => None,
+                    };
+                    srs.set_last_error(Some(format!(
+                        "recording stopped ({}): {}",
+                        reason.as_str(),
+                        why.unwrap_or_default()
+                    )));
                     stop(&srs, Some(&id), reason).await;
                 }
                 None => {}

@@ -99,6 +99,7 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
             }
             Err(UploadError::Retry(why)) => {
                 tracing::debug!(recording = %m.recording_id, why = %why, "upload will be retried");
+                srs.set_last_error(Some(format!("upload: {why}")));
                 // Ask RWS for the offsets again rather than trust ours.
                 offsets.clear();
                 all_ok = false;
@@ -106,6 +107,9 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
         }
     }
     srs.inner.metrics.backlog.store(backlog, Ordering::Relaxed);
+    if all_ok && srs.last_error().is_some_and(|e| e.starts_with("upload:")) {
+        srs.set_last_error(None);
+    }
     all_ok
 }
 

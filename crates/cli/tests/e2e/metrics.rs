@@ -85,6 +85,12 @@ fn metrics_pass_promtool_and_count_what_happened() {
     assert!(value(&srs_text.text, "screenrec_srs_spool_bytes") > 0.0);
     assert!(value(&srs_text.text, "screenrec_srs_process_cpu_seconds_total") > 0.0);
 
+    // The live view: SRS's heartbeats carry what it records and its backlog.
+    let live = rws.wait_sessions("the recording in the session list", |s| {
+        s.first().is_some_and(|x| x["recording"].is_string())
+    });
+    assert!(live[0]["upload_backlog_bytes"].is_u64());
+    assert!(live[0].get("last_error").is_none(), "{live:#?}");
     assert_eq!(post(json!({"id": "m2", "type": "call.released", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": ts()})).status, 200);
     wait_for("completed", Duration::from_secs(10), || {
         let r = http(
