@@ -22,6 +22,7 @@ mod control_channel;
 mod fixture;
 mod metrics;
 mod openapi;
+mod rbac;
 mod record;
 mod recording;
 mod rws_directory;
