@@ -168,7 +168,8 @@ test('a supervisor finds the call and watches both monitors in step with the tim
 
   // Live page lists the sessions; failures page is empty here.
   await page.goto(`${product.rwsUrl}/console/#/live`);
-  await waitFor('live sessions', async () => (await page.locator('#live tr').count()) >= 2);
+  await waitFor('live sessions', async () => (await page.locator('#live tr').count()) === 1);
+  assert.equal(await page.locator('#live tr td').first().textContent(), 'agent1', "only the supervisor's agents");
   await page.screenshot({ path: path.join(root, 'target/console-live.png') });
   await page.goto(`${product.rwsUrl}/console/#/failures`);
   await page.waitForSelector('#view-failures:not([hidden])');

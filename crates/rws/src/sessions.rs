@@ -201,6 +201,8 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    // Supervisors see their groups' agents only.
+    let (_, vis) = crate::compliance::viewer(&rws, &headers).await?;
     let standby = match q.include.as_deref() {
         None => false,
         Some("standby") => true,
@@ -210,9 +212,13 @@ pub async fn list(
             )));
         }
     };
-    Ok(Json(
-        serde_json::json!({ "sessions": rws.hub.list(standby) }),
-    ))
+    let sessions: Vec<_> = rws
+        .hub
+        .list(standby)
+        .into_iter()
+        .filter(|s| vis.sees(&s.user))
+        .collect();
+    Ok(Json(serde_json::json!({ "sessions": sessions })))
 }
 
 /// Ends a session: its own SRS (bearer token) or an administrator.

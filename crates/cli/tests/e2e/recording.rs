@@ -1061,3 +1061,80 @@ fn logout_and_ping_timeout_stop_with_their_reason() {
     assert_eq!(r["screenRecordings"][0]["state"], "completed", "{r:#}");
     assert_eq!(r["screenRecordings"][0]["reason"], "ping_timeout");
 }
+
+/// The maximum duration stops a recording that runs too long.
+#[test]
+fn max_duration_stops_a_long_recording() {
+    let dir = tempdir();
+    let rws = start_rws(dir.path(), &["--max-recording-duration", "3s"]);
+    let _s = start_srs(dir.path(), "srs", &rws, "agent1", "pw1", SYNTH);
+    voice(&rws, "x1", "recording.started", "call-long", "1001");
+    let r = wait_final(&rws, "call-long", 1, Duration::from_secs(20));
+    let rec = &r["screenRecordings"][0];
+    assert_eq!(rec["state"], "completed", "{r:#}");
+    assert_eq!(rec["reason"], "max_duration");
+    let d: f64 = r["mediaFiles"][0]["duration"]
+        .as_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        / 1000.0;
+    assert!((2.0..5.0).contains(&d), "{d} s for a 3 s maximum");
+}
+
+/// `screenrec sim` plays its scenarios against a real RWS: a single-step
+/// transfer gives A's and B's recordings, a chat is recorded for a
+/// non-voice agent; bad flags name themselves.
+#[test]
+fn sim_plays_scenarios_that_become_recordings() {
+    let dir = tempdir();
+    let rws = start_rws(dir.path(), &[]);
+    let _a = start_srs(dir.path(), "srs-a", &rws, "agent1", "pw1", SYNTH);
+    let _b = start_srs(dir.path(), "srs-b", &rws, "agent2", "pw2", SYNTH);
+    let _c = start_srs(dir.path(), "srs-c", &rws, "chat1", "pwc1", SYNTH);
+    let sim = |args: &[&str]| {
+        std::process::Command::new(crate::util::bin())
+            .args(["sim", "--rws", &rws.url, "--token", INTEGRATION_TOKEN])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = sim(&["--scenario", "transfer", "--id", "sim-t", "--length", "4s"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("call.transferred") && printed.contains("done: sim-t"),
+        "{printed}"
+    );
+    let r = wait_final(&rws, "sim-t", 2, Duration::from_secs(15));
+    assert_eq!(rec_of(&r, "agent1")[0]["state"], "completed", "{r:#}");
+    assert_eq!(rec_of(&r, "agent2")[0]["state"], "completed", "{r:#}");
+    let out = sim(&[
+        "--scenario",
+        "chat",
+        "--agent",
+        "chat1",
+        "--queue",
+        "Sales_US",
+        "--id",
+        "sim-c",
+        "--length",
+        "3s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = wait_final(&rws, "sim-c", 1, Duration::from_secs(15));
+    assert_eq!(r["screenRecordings"][0]["media"], "chat");
+    let bad = sim(&["--scenario", "dance"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--scenario"));
+    let short = sim(&["--length", "1s"]);
+    assert!(String::from_utf8_lossy(&short.stderr).contains("--length"));
+}
