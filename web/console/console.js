@@ -312,5 +312,7 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
+// Sessions connect and heartbeat without recording events: refresh the live page too.
+setInterval(() => { if (!$('view-live').hidden) refreshLive(); }, 5000);
 window.screenrecConsole = { get player() { return player; } };
 route();

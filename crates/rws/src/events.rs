@@ -86,9 +86,8 @@ fn check(value: &Value, at: &str) -> Result<Checked, ApiError> {
                 "{at}'timestamp' must be RFC 3339 (2026-01-05T10:00:00Z), got '{raw_ts}'"
             ))
         })?
-        .to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .to_offset(time::UtcOffset::UTC);
+    let ts = crate::recordings::rfc3339(ts);
     let call_id = text(event, "call_id", at)?;
     let interaction_id = text(event, "interaction_id", at)?;
     if voice && call_id.is_none() {
@@ -168,9 +167,7 @@ pub async fn intake(
         v => check(v, "").map(|c| vec![c]),
     }
     .inspect_err(|_| crate::metrics::event(&rws, "rejected", 1))?;
-    let received = OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default();
+    let received = crate::recordings::now();
     let mut tx = rws.db.begin().await?;
     let mut accepted = 0u64;
     for e in &checked {

@@ -137,7 +137,7 @@ impl Live {
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    crate::recordings::rfc3339(t)
 }
 
 /// Every session of this RWS.

@@ -15,8 +15,6 @@ use age::secrecy::ExposeSecret;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use sqlx::SqlitePool;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Environment variable holding the master key (64 hex characters).
 pub const MASTER_KEY_ENV: &str = "SCREENREC_MASTER_KEY";
@@ -171,9 +169,7 @@ pub async fn rotate(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, Ke
     let key = TenantKey {
         id: uuid::Uuid::new_v4().to_string(),
         recipient,
-        created_at: OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default(),
+        created_at: crate::recordings::now(),
         active: true,
     };
     let mut tx = db.begin().await?;

@@ -90,12 +90,23 @@ pub fn now() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
-/// RFC 3339 with milliseconds.
+/// RFC 3339 in UTC with exactly three fraction digits (`2026-01-05T10:00:00.000Z`).
+///
+/// Every time RWS stores is written this way because SQLite compares the
+/// text: a fixed width makes text order time order. (`time`'s own RFC 3339
+/// trims trailing zeros, so `10:00:00.1Z` sorted after `10:00:00.11Z`.)
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 /// Parses RFC 3339.
@@ -352,11 +363,15 @@ pub async fn mark(
     kind: &str,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
+    // Stored in the one fixed-width form so the timeline sorts by time.
+    let at = parse_time(at)
+        .map(rfc3339)
+        .unwrap_or_else(|| at.to_string());
     sqlx::query(
         "INSERT INTO recording_marks(recording_id, at, kind, reason) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
     .bind(id)
-    .bind(at)
+    .bind(&at)
     .bind(kind)
     .bind(reason)
     .execute(db)
@@ -978,5 +993,27 @@ mod tests {
         assert_eq!(parse_range(h("bytes=5-2").as_ref(), 100), Err(()));
         assert_eq!(parse_range(h("items=0-1").as_ref(), 100), Err(()));
         assert_eq!(parse_range(h("bytes=0-1,5-6").as_ref(), 100), Ok(None));
+    }
+
+    #[test]
+    fn stored_times_have_one_width_so_text_order_is_time_order() {
+        let t = |s: &str| rfc3339(parse_time(s).unwrap());
+        assert_eq!(t("2026-01-05T10:00:00Z"), "2026-01-05T10:00:00.000Z");
+        assert_eq!(t("2026-01-05T10:00:00.1Z"), "2026-01-05T10:00:00.100Z");
+        assert_eq!(
+            t("2026-01-05T11:00:00.123456+01:00"),
+            "2026-01-05T10:00:00.123Z"
+        );
+        let times = [
+            "2026-01-05T10:00:00Z",
+            "2026-01-05T10:00:00.05Z",
+            "2026-01-05T10:00:00.1Z",
+            "2026-01-05T10:00:00.11Z",
+            "2026-01-05T10:00:01Z",
+        ];
+        let mut text: Vec<String> = times.iter().map(|s| t(s)).collect();
+        let by_time = text.clone();
+        text.sort();
+        assert_eq!(text, by_time);
     }
 }

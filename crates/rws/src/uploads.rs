@@ -223,11 +223,9 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
         None => "{}".to_string(),
     };
     let started_at = match md.get(meta::STARTED_AT) {
-        Some(s) => {
-            recordings::parse_time(s)
-                .ok_or_else(|| ApiError::invalid("metadata 'started_at' must be RFC 3339"))?;
-            s.clone()
-        }
+        Some(s) => recordings::parse_time(s)
+            .map(recordings::rfc3339)
+            .ok_or_else(|| ApiError::invalid("metadata 'started_at' must be RFC 3339"))?,
         None => recordings::now(),
     };
     // Creating the same stream twice (SRS crashed before keeping the URL)
