@@ -997,7 +997,7 @@ mod tests {
 
     #[test]
     fn stored_times_have_one_width_so_text_order_is_time_order() {
-        let t = |s: &str| rfc3339(parse_time(s).unwrap());
+        let t = |s: &str| rfc3339(parse_time(s).expect("test time parses"));
         assert_eq!(t("2026-01-05T10:00:00Z"), "2026-01-05T10:00:00.000Z");
         assert_eq!(t("2026-01-05T10:00:00.1Z"), "2026-01-05T10:00:00.100Z");
         assert_eq!(
