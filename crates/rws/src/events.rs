@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Rws;
-use crate::auth::{self, require_role};
+use crate::auth;
 use crate::error::ApiError;
 
 /// Voice event types (they need `call_id`).
@@ -204,14 +204,29 @@ pub async fn intake(
     ))
 }
 
-/// `GET /api/v2/interactions/{id}/events` (admin, supervisor): the events of
-/// a call or interaction, in timestamp order.
+/// `GET /api/v2/interactions/{id}/events`: the events of a call or
+/// interaction, in timestamp order. Admins see every call's; supervisors
+/// (and agents allowed their own) only calls recorded for an agent they
+/// see — the same rule as the recordings, answered 404 otherwise.
 pub async fn timeline(
     State(rws): State<Rws>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    let (_, visibility) = crate::compliance::viewer(&rws, &headers).await?;
+    if let crate::compliance::Visibility::Agents(agents) = &visibility {
+        let recorded_for: Vec<String> = sqlx::query_scalar(
+            "SELECT username FROM recordings WHERE interaction_id = ?1
+             UNION SELECT r.username FROM recordings r JOIN recording_interactions l
+               ON l.recording_id = r.id WHERE l.interaction_id = ?1",
+        )
+        .bind(&id)
+        .fetch_all(&rws.db)
+        .await?;
+        if !recorded_for.iter().any(|u| agents.contains(u)) {
+            return Err(ApiError::NotFound(format!("no events for '{id}'")));
+        }
+    }
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT body FROM events WHERE call_id = ?1 OR interaction_id = ?1 ORDER BY ts, rowid",
     )

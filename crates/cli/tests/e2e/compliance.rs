@@ -214,6 +214,14 @@ fn groups_decide_who_sees_what_and_search_filters_and_pages() {
     );
     assert_eq!(get(&rws, ("supb", "pwb"), &uri).status, 200);
     assert_eq!(
+        get(&rws, ("supa", "pwa"), "/api/v2/interactions/b-1/events").status,
+        404,
+        "nor the call events of another group's agent"
+    );
+    let ev = get(&rws, ("supb", "pwb"), "/api/v2/interactions/b-1/events");
+    assert_eq!(ev.status, 200, "{}", ev.text);
+    assert_eq!(ev.json()["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
         get(
             &rws,
             ("agent1", "pw1"),
