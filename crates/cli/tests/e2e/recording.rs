@@ -216,12 +216,19 @@ const BLUE: u32 = 0x2040d0;
 
 /// A tiny webhook receiver: every POST body, as JSON.
 fn webhook_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    webhook_sink_refusing(0)
+}
+
+/// A webhook receiver that answers 503 to its first `refuse` requests (and
+/// keeps only the bodies it accepted), to see deliveries retried.
+fn webhook_sink_refusing(refuse: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = got.clone();
     std::thread::spawn(move || {
+        let mut refused = 0;
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream);
             let mut len = 0usize;
@@ -235,9 +242,15 @@ fn webhook_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
                 }
             }
             let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_ok()
-                && let Ok(v) = serde_json::from_slice::<Value>(&body)
-            {
+            let read = reader.read_exact(&mut body).is_ok();
+            if refused < refuse {
+                refused += 1;
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            if read && let Ok(v) = serde_json::from_slice::<Value>(&body) {
                 sink.lock().unwrap().push(v);
             }
             let _ = reader.get_mut().write_all(
@@ -936,6 +949,56 @@ fn srs_killed_mid_call_gives_a_partial_recording() {
         duration(&out)
     );
     assert!(duration(&out) >= 2.0);
+}
+
+/// An SRS that dies for good mid-call: after `--orphan-after` of silence RWS
+/// stores what arrived as `partial`, saying why, and it plays. The webhook
+/// refuses its first two deliveries; they are retried and every state
+/// arrives.
+#[test]
+fn srs_gone_for_good_ends_partial_after_the_orphan_timeout_and_webhooks_retry() {
+    let dir = tempdir();
+    let (hook, hooked) = webhook_sink_refusing(2);
+    let rws = start_rws(dir.path(), &["--orphan-after", "10s", "--webhook", &hook]);
+    let mut srs = start_srs(dir.path(), "srs", &rws, "agent1", "pw1", SYNTH);
+    voice(&rws, "o1", "recording.started", "call-orphan", "1001");
+    wait_state(&rws, "call-orphan", "recording");
+    std::thread::sleep(Duration::from_millis(3500));
+    srs.proc.kill9();
+    voice(&rws, "o2", "call.released", "call-orphan", "1001");
+    // 10 s of silence, then the sweep (every 30 s) gives up.
+    let r = wait_final(&rws, "call-orphan", 1, Duration::from_secs(60));
+    let rec = &r["screenRecordings"][0];
+    assert_eq!(rec["state"], "partial", "{r:#}");
+    assert!(
+        rec["reason"].as_str().unwrap_or("").contains("silent"),
+        "{r:#}"
+    );
+    let out = dir.path().join("orphan.mp4");
+    download(&rws, &r["mediaFiles"][0], &out);
+    assert!(decodes_cleanly(&out));
+    assert!(duration(&out) >= 1.0, "{} s kept", duration(&out));
+
+    let states = ["requested", "recording", "finalizing", "partial"];
+    let got = wait_for(
+        "retried webhook deliveries",
+        Duration::from_secs(15),
+        || {
+            let got = hooked.lock().unwrap().clone();
+            let seen: Vec<String> = got
+                .iter()
+                .filter_map(|v| v["state"].as_str().map(str::to_string))
+                .collect();
+            states
+                .iter()
+                .all(|s| seen.iter().any(|x| x == s))
+                .then_some(got)
+        },
+    );
+    assert!(
+        got.iter().all(|v| v["call_id"] == "call-orphan"),
+        "{got:#?}"
+    );
 }
 
 /// The desktop's polling: `/ping` every 2 s while the guard lives.
