@@ -104,6 +104,7 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
         https: false,
         source,
         spool_quota: 2 << 30,
+        rws_ca: Vec::new(),
     })
     .map_err(anyhow::Error::msg)?;
     let listener = std::net::TcpListener::bind(args.srs_listen)

@@ -54,6 +54,12 @@ pub struct Args {
     /// URL that receives every recording state change as a JSON POST (retried until 2xx); repeatable.
     #[arg(long = "webhook", value_name = "URL")]
     webhooks: Vec<String>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "SCREENREC_RWS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "SCREENREC_RWS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Print the resulting configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -103,6 +109,8 @@ struct FileConfig {
     storage: Option<String>,
     #[serde(default)]
     webhooks: Vec<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// Runs `screenrec rws`.
@@ -226,6 +234,15 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             bail!("--webhook {w}: expected an http:// or https:// URL");
         }
     }
+    let tls_files = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => bail!("--tls-cert needs --tls-key (tls_key in --config)"),
+        (None, Some(_)) => bail!("--tls-key needs --tls-cert (tls_cert in --config)"),
+    };
     let config = rws::Config {
         integration_token,
         data_dir,
@@ -237,6 +254,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         storage: args.storage.or(file.storage),
         webhooks,
         purge_interval: Duration::from_secs(3600),
+        https: tls_files.is_some(),
     };
     if args.print_config {
         println!("listen = \"{listen}\"");
@@ -252,9 +270,28 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         if config.integration_token.is_some() {
             println!("integration_token = \"<redacted>\"");
         }
+        if let Some((cert, key)) = &tls_files {
+            println!("tls_cert = {:?}", cert.display().to_string());
+            println!("tls_key = {:?}", key.display().to_string());
+        }
         return Ok(ExitCode::SUCCESS);
     }
 
+    // Loaded before anything else starts, so a bad file stops RWS at once.
+    let tls = match &tls_files {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "--tls-cert {} / --tls-key {}: cannot load the certificate and key",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let service = rws::Rws::open(config).await?;
     match &directory {
         Some(path) => {
@@ -272,8 +309,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("--listen {listen}: cannot bind"))?;
-    tracing::info!(address = %listen, "RWS listening");
-    rws::serve(listener, service, shutdown_signal()).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listen, scheme, "RWS listening");
+    rws::serve_with(listener, service, tls, shutdown_signal()).await?;
     tracing::info!("RWS stopped");
     Ok(ExitCode::SUCCESS)
 }

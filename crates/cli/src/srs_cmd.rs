@@ -43,6 +43,10 @@ pub struct Args {
     /// Serve HTTPS with a self-signed certificate for 127.0.0.1/localhost, made once and kept in the spool.
     #[arg(long)]
     tls_self_signed: bool,
+    /// Certificate authority (PEM, one or more certificates) trusted for an RWS served over
+    /// HTTPS with a private or self-signed certificate, beside the public ones.
+    #[arg(long, env = "SCREENREC_SRS_RWS_CA", value_name = "PEM")]
+    rws_ca: Option<PathBuf>,
     /// X display to record (default: $DISPLAY).
     #[arg(long, env = "SCREENREC_SRS_DISPLAY")]
     display: Option<String>,
@@ -52,6 +56,23 @@ pub struct Args {
     /// Most the spool may hold (e.g. 2GiB, 500MiB); a recording that reaches it stops with spool_full.
     #[arg(long, env = "SCREENREC_SRS_SPOOL_QUOTA", default_value = "2GiB")]
     spool_quota: String,
+}
+
+/// The certificates of `--rws-ca`: a PEM file with at least one.
+fn read_ca(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("--rws-ca {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        bail!(
+            "--rws-ca {}: no certificate in it (expected PEM, -----BEGIN CERTIFICATE-----)",
+            path.display()
+        );
+    }
+    Ok(certs)
 }
 
 /// Parses `2GiB`, `500MiB`, `64KiB`, `1000000` (bytes), also GB/MB/KB (×1000).
@@ -145,6 +166,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.spool_quota
             )
         })?;
+    let rws_ca = match &args.rws_ca {
+        Some(path) => read_ca(path)?,
+        None => Vec::new(),
+    };
     let config = srs::Config {
         server: args.server,
         peer_server: args.peer_server,
@@ -155,6 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         https,
         source,
         spool_quota,
+        rws_ca,
     };
     let service = srs::Srs::new(config).map_err(anyhow::Error::msg)?;
     let tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {

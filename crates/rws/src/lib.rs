@@ -89,6 +89,8 @@ pub struct Config {
     pub webhooks: Vec<String>,
     /// How often the retention rules are applied.
     pub purge_interval: Duration,
+    /// Served over HTTPS: URLs made from a request's Host say `https`/`wss`.
+    pub https: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -102,6 +104,7 @@ impl std::fmt::Debug for Config {
             .field("orphan_after", &self.orphan_after)
             .field("storage", &self.storage)
             .field("webhooks", &self.webhooks)
+            .field("https", &self.https)
             .field(
                 "integration_token",
                 &self.integration_token.as_ref().map(|_| "<redacted>"),
@@ -123,6 +126,7 @@ impl Default for Config {
             storage: None,
             webhooks: Vec::new(),
             purge_interval: Duration::from_secs(3600),
+            https: false,
         }
     }
 }
@@ -391,16 +395,51 @@ pub async fn serve(
     rws: Rws,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, rws, None, shutdown).await
+}
+
+/// Serves RWS over HTTPS when `tls` is given (the certificate agents' SRS
+/// and supervisors' browsers verify), plain HTTP otherwise (behind a
+/// TLS-terminating proxy, or the demo). In-flight requests get 10 s at
+/// shutdown; SSE streams are cut then.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    rws: Rws,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sweeper = tokio::spawn(hub::sweep(rws.clone()));
     let recordings_sweeper = tokio::spawn(dispatch::sweep(rws.clone()));
     let retention = tokio::spawn(compliance::scheduler(rws.clone()));
-    let app = router(rws);
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let stopper = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        })
+    };
+    let listener = listener.into_std()?;
+    let result = match tls {
+        Some(config) => {
+            let mut server = axum_server::from_tcp_rustls(listener, config)?.handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(std::time::Duration::from_secs(30));
+            server.serve(app).await
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener)?.handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(std::time::Duration::from_secs(30));
+            server.serve(app).await
+        }
+    };
+    stopper.abort();
     sweeper.abort();
     recordings_sweeper.abort();
     retention.abort();

@@ -175,7 +175,8 @@ fn control_url(rws: &Rws, headers: &HeaderMap) -> String {
                 .get(axum::http::header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("127.0.0.1:8090");
-            format!("http://{host}")
+            let scheme = if rws.config.https { "https" } else { "http" };
+            format!("{scheme}://{host}")
         }
     };
     let ws = if let Some(rest) = base.strip_prefix("https://") {

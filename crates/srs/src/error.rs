@@ -57,3 +57,19 @@ impl IntoResponse for ApiError {
         (self.status, Json(Envelope::error(self.code, self.message))).into_response()
     }
 }
+
+/// An error with its causes (`error sending request: … : invalid peer
+/// certificate: UnknownIssuer`): reqwest's own message hides the reason.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -60,6 +60,26 @@ pub struct Config {
     /// Most bytes the spool may hold; a recording that reaches it stops
     /// with `spool_full` (what it recorded is kept and uploaded).
     pub spool_quota: u64,
+    /// Extra certificate authorities trusted for RWS (a private CA or a
+    /// self-signed RWS certificate), beside the public ones.
+    pub rws_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+/// The control channel's TLS settings: Mozilla's public roots (as the
+/// HTTP client) plus the configured `rws_ca` certificates.
+fn ws_tls_config(
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for c in extra {
+        roots.add(c.clone()).map_err(|e| format!("--rws-ca: {e}"))?;
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
 }
 
 /// Refuses any address that is not loopback.
@@ -94,6 +114,8 @@ struct Inner {
     session: Mutex<Option<LocalSession>>,
     rws_origins: Mutex<Vec<OriginPattern>>,
     http: reqwest::Client,
+    /// TLS for the control channel (WebSocket): the public roots plus `rws_ca`.
+    ws_tls: Arc<rustls::ClientConfig>,
     rec: Mutex<recording::RecState>,
     /// Frames for RWS (status reports), sent when the control channel is up.
     outbox: Mutex<std::collections::VecDeque<proto::control::FromAgent>>,
@@ -114,11 +136,19 @@ impl Srs {
     /// Builds the service. Installs the process-wide TLS provider (ring).
     pub fn new(config: Config) -> Result<Srs, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let extra_roots = config
+            .rws_ca
+            .iter()
+            .map(|c| reqwest::Certificate::from_der(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--rws-ca: {e}"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
+            .tls_certs_merge(extra_roots)
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
+        let ws_tls = ws_tls_config(&config.rws_ca)?;
         std::fs::create_dir_all(&config.spool)
             .map_err(|e| format!("--spool {}: {e}", config.spool.display()))?;
         #[cfg(unix)]
@@ -133,6 +163,7 @@ impl Srs {
                 session: Mutex::new(None),
                 rws_origins: Mutex::new(Vec::new()),
                 http,
+                ws_tls,
                 rec: Mutex::new(recording::RecState::default()),
                 outbox: Mutex::new(std::collections::VecDeque::new()),
                 outbox_wake: tokio::sync::Notify::new(),
@@ -201,6 +232,10 @@ impl Srs {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    pub(crate) fn ws_tls(&self) -> Arc<rustls::ClientConfig> {
+        self.inner.ws_tls.clone()
     }
 
     pub(crate) fn session(&self) -> MutexGuard<'_, Option<LocalSession>> {

@@ -10,6 +10,7 @@
 //! there. A `bye`, or RWS refusing the token, ends the session: the desktop's
 //! next `/ping` gets 401 and it logs in again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode as Http;
@@ -203,7 +204,9 @@ async fn open_on(
         .json(&body)
         .send()
         .await
-        .map_err(|e| OpenError::Unreachable(format!("{server}: {e}")))?;
+        .map_err(|e| {
+            OpenError::Unreachable(format!("{server}: {}", crate::error::with_causes(&e)))
+        })?;
     let status = resp.status();
     if status.is_success() {
         return resp.json::<OpenSessionResponse>().await.map_err(|e| {
@@ -292,7 +295,7 @@ enum ConnectError {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(rws: &RwsSession) -> Result<Ws, ConnectError> {
+async fn connect(rws: &RwsSession, tls: Arc<rustls::ClientConfig>) -> Result<Ws, ConnectError> {
     let mut req = rws
         .control_url
         .as_str()
@@ -307,7 +310,12 @@ async fn connect(rws: &RwsSession) -> Result<Ws, ConnectError> {
     );
     match tokio::time::timeout(
         Duration::from_secs(5),
-        tokio_tungstenite::connect_async(req),
+        tokio_tungstenite::connect_async_tls_with_config(
+            req,
+            None,
+            false,
+            Some(tokio_tungstenite::Connector::Rustls(tls)),
+        ),
     )
     .await
     {
@@ -315,7 +323,7 @@ async fn connect(rws: &RwsSession) -> Result<Ws, ConnectError> {
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) if resp.status() == 401 => {
             Err(ConnectError::Refused)
         }
-        Ok(Err(e)) => Err(ConnectError::Other(e.to_string())),
+        Ok(Err(e)) => Err(ConnectError::Other(crate::error::with_causes(&e))),
         Err(_) => Err(ConnectError::Other("timed out".into())),
     }
 }
@@ -328,7 +336,7 @@ async fn run(srs: Srs, mut rws: RwsSession, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        match connect(&rws).await {
+        match connect(&rws, srs.ws_tls()).await {
             Ok(ws) => {
                 if attempt > 0 {
                     tracing::info!(server = %rws.server, "control channel reconnected");

@@ -49,6 +49,11 @@ fn retry(e: impl std::fmt::Display) -> UploadError {
     UploadError::Retry(e.to_string())
 }
 
+/// A failed request, with its cause (refused connection, untrusted certificate…).
+fn net(e: reqwest::Error) -> UploadError {
+    UploadError::Retry(crate::error::with_causes(&e))
+}
+
 /// Starts the uploader task.
 pub fn spawn(srs: Srs) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -244,7 +249,7 @@ async fn upload_recording(
         .json(&end)
         .send()
         .await
-        .map_err(retry)?;
+        .map_err(net)?;
     let status = resp.status();
     if status.is_success() {
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
@@ -304,7 +309,7 @@ async fn create(srs: &Srs, m: &Manifest, n: usize, s: &StreamMeta) -> Result<Str
         .header("Upload-Metadata", md)
         .send()
         .await
-        .map_err(retry)?;
+        .map_err(net)?;
     let status = resp.status();
     if status != reqwest::StatusCode::CREATED {
         return Err(classify(
@@ -332,7 +337,7 @@ async fn head(srs: &Srs, m: &Manifest, url: &str) -> Result<(u64, Option<u64>), 
         .header("Tus-Resumable", "1.0.0")
         .send()
         .await
-        .map_err(retry)?;
+        .map_err(net)?;
     let status = resp.status();
     if !status.is_success() {
         return Err(classify(status, "head", String::new()));
@@ -374,7 +379,7 @@ async fn patch(
     if let Some(l) = length {
         req = req.header("Upload-Length", l.to_string());
     }
-    let resp = req.body(body).send().await.map_err(retry)?;
+    let resp = req.body(body).send().await.map_err(net)?;
     let status = resp.status();
     if status == reqwest::StatusCode::NO_CONTENT {
         return Ok(offset + len);

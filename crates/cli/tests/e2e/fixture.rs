@@ -104,7 +104,14 @@ impl Rws {
         .collect();
         let mut rws = Rws {
             proc: spawn(name, dir, &args),
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!(
+                "{}://127.0.0.1:{port}",
+                if extra.contains(&"--tls-cert") {
+                    "https"
+                } else {
+                    "http"
+                }
+            ),
             args,
             dir: dir.to_path_buf(),
         };

@@ -1201,3 +1201,53 @@ fn sim_plays_scenarios_that_become_recordings() {
     let short = sim(&["--length", "1s"]);
     assert!(String::from_utf8_lossy(&short.stderr).contains("--length"));
 }
+
+/// RWS over HTTPS (`--tls-cert`/`--tls-key`) with a private certificate: an
+/// SRS that trusts it through `--rws-ca` logs in, records and uploads over
+/// TLS (control channel `wss://`, tus `https://`); an SRS that does not is
+/// refused with a message about the certificate; unreadable certificate
+/// files stop RWS naming the flags.
+#[test]
+fn rws_over_https_with_a_private_certificate() {
+    let dir = tempdir();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert = dir.path().join("rws-cert.pem");
+    let key = dir.path().join("rws-key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+
+    let bad = std::process::Command::new(crate::util::bin())
+        .args(["rws", "--data-dir"])
+        .arg(dir.path().join("bad"))
+        .args(["--tls-cert", "/nonexistent.pem", "--tls-key", &key])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("--tls-cert /nonexistent.pem"), "{said}");
+
+    let rws = start_rws(dir.path(), &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(rws.url.starts_with("https://"));
+
+    let untrusting = Srs::start(dir.path(), "srs-untrusting", &["--server", &rws.url]);
+    let r = untrusting.login("agent1", "pw1");
+    assert_ne!(r.status, 200, "{}", r.text);
+    assert!(r.text.to_lowercase().contains("certificate"), "{}", r.text);
+    drop(untrusting);
+
+    let mut extra = SYNTH.to_vec();
+    extra.extend(["--rws-ca", &cert]);
+    let _srs = start_srs(dir.path(), "srs", &rws, "agent1", "pw1", &extra);
+    voice(&rws, "t1", "recording.started", "call-tls", "1001");
+    wait_state(&rws, "call-tls", "recording");
+    std::thread::sleep(Duration::from_millis(2000));
+    voice(&rws, "t2", "call.released", "call-tls", "1001");
+    let r = wait_final(&rws, "call-tls", 1, Duration::from_secs(15));
+    assert_eq!(r["screenRecordings"][0]["state"], "completed", "{r:#}");
+    let out = dir.path().join("tls.mp4");
+    download(&rws, &r["mediaFiles"][0], &out);
+    assert!(decodes_cleanly(&out));
+    assert!(duration(&out) >= 1.0);
+}
