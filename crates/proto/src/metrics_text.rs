@@ -27,6 +27,13 @@ pub fn to_prometheus(openmetrics: &str) -> String {
     out
 }
 
+/// A registry in the Prometheus text format: what both services' `/metrics` answer.
+pub fn render(registry: &prometheus_client::registry::Registry) -> Result<String, std::fmt::Error> {
+    let mut openmetrics = String::new();
+    prometheus_client::encoding::text::encode(&mut openmetrics, registry)?;
+    Ok(to_prometheus(&openmetrics))
+}
+
 /// The content type of [`to_prometheus`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -507,11 +507,7 @@ pub async fn purge(rws: &Rws) -> Result<PurgeReport, ApiError> {
     }
     let now = time::OffsetDateTime::now_utc();
     for rec in recordings::finished(&rws.db).await? {
-        let labels: Vec<String> =
-            sqlx::query_scalar("SELECT label FROM recording_labels WHERE recording_id = ?")
-                .bind(&rec.id)
-                .fetch_all(&rws.db)
-                .await?;
+        let labels = recordings::labels_of(&rws.db, &rec.id).await?;
         let groups: Vec<String> = sqlx::query_scalar(
             "SELECT group_name FROM group_members WHERE username = ? AND role = 'agent'",
         )

@@ -12,8 +12,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::Rws;
 use crate::auth;
@@ -80,14 +78,14 @@ fn check(value: &Value, at: &str) -> Result<Checked, ApiError> {
         )));
     }
     let raw_ts = required("timestamp")?;
-    let ts = OffsetDateTime::parse(&raw_ts, &Rfc3339)
-        .map_err(|_| {
+    // Stored in RWS's one fixed-width UTC form, so events sort by time.
+    let ts = crate::recordings::parse_time(&raw_ts)
+        .map(crate::recordings::rfc3339)
+        .ok_or_else(|| {
             ApiError::invalid(format!(
                 "{at}'timestamp' must be RFC 3339 (2026-01-05T10:00:00Z), got '{raw_ts}'"
             ))
-        })?
-        .to_offset(time::UtcOffset::UTC);
-    let ts = crate::recordings::rfc3339(ts);
+        })?;
     let call_id = text(event, "call_id", at)?;
     let interaction_id = text(event, "interaction_id", at)?;
     if voice && call_id.is_none() {

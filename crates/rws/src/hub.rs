@@ -24,12 +24,12 @@ use proto::control::{ByeReason, FromAgent, ToAgent};
 use proto::{CaptureSettings, Device, SessionState, SessionSummary};
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Rws;
 use crate::auth::{self, require_role};
 use crate::error::ApiError;
+use crate::recordings::rfc3339;
 
 /// The outcome of a command: SRS's acknowledgement.
 #[derive(Debug, Clone)]
@@ -134,10 +134,6 @@ impl Live {
         self.pending.insert(seq, cmd);
         seq
     }
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    crate::recordings::rfc3339(t)
 }
 
 /// Every session of this RWS.
@@ -329,7 +325,7 @@ pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
             srs_version,
             hostname,
         );
-        live.opened_at = OffsetDateTime::parse(&opened_at, &Rfc3339).unwrap_or(live.opened_at);
+        live.opened_at = crate::recordings::parse_time(&opened_at).unwrap_or(live.opened_at);
         live.next_seq = next_seq.max(1) as u64;
         // SRS reconnects with back-off capped at 12.5 s: give it that long
         // on top of the silence timeout before the session counts as silent.

@@ -9,7 +9,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -138,15 +137,7 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
             .fetch_all(&rws.db)
             .await
             .unwrap_or_default();
-    for state in [
-        "requested",
-        "recording",
-        "paused",
-        "finalizing",
-        "completed",
-        "partial",
-        "failed",
-    ] {
+    for state in crate::recordings::STATES {
         let n = counts
             .iter()
             .find(|(s, _)| s == state)
@@ -172,18 +163,19 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
         })
         .unwrap_or(0.0);
     m.upload_lag.set(lag);
-    let mut body = String::new();
-    if encode(&mut body, &m.registry).is_err() {
-        return (
+    match proto::metrics_text::render(&m.registry) {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(proto::metrics_text::CONTENT_TYPE),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "encoding metrics failed",
         )
-            .into_response();
+            .into_response(),
     }
-    let mut resp = proto::metrics_text::to_prometheus(&body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(proto::metrics_text::CONTENT_TYPE),
-    );
-    resp
 }

@@ -30,6 +30,17 @@ use crate::lifecycle::LifecycleEvent;
 /// States in which a recording still records (or is about to).
 pub const ACTIVE: [&str; 3] = ["requested", "recording", "paused"];
 
+/// Every recording state, in lifecycle order.
+pub const STATES: [&str; 7] = [
+    "requested",
+    "recording",
+    "paused",
+    "finalizing",
+    "completed",
+    "partial",
+    "failed",
+];
+
 /// A recording row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Rec {
@@ -537,6 +548,26 @@ fn offset_ms(from: &str, to: &str) -> Option<i64> {
     Some((b - a).whole_milliseconds() as i64)
 }
 
+/// A recording's media files, one a stream, in stream order.
+async fn media_of(db: &SqlitePool, recording_id: &str) -> Result<Vec<MediaRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        media_columns!(),
+        " FROM media_files WHERE recording_id = ? ORDER BY stream"
+    ))
+    .bind(recording_id)
+    .fetch_all(db)
+    .await
+}
+
+/// A recording's labels, sorted.
+pub async fn labels_of(db: &SqlitePool, recording_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT label FROM recording_labels WHERE recording_id = ? ORDER BY label")
+        .bind(recording_id)
+        .fetch_all(db)
+        .await
+}
+
 fn index_of(text: &str) -> SegmentIndex {
     SegmentIndex::from_json_lines(text).unwrap_or_default()
 }
@@ -573,14 +604,7 @@ pub async fn resource(
         {
             stop = Some(s.clone());
         }
-        let media: Vec<MediaRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            media_columns!(),
-            " FROM media_files WHERE recording_id = ? ORDER BY stream"
-        ))
-        .bind(&rec.id)
-        .fetch_all(&rws.db)
-        .await?;
+        let media = media_of(&rws.db, &rec.id).await?;
         for m in media {
             let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
             let index = index_of(&m.segment_index);
@@ -638,12 +662,7 @@ pub async fn resource(
                 json!({"time": at, "offset": offset_ms(&rec_start, at).map(|o| o.max(0).to_string()), "type": kind, "reason": reason})
             })
             .collect();
-        let labels: Vec<String> = sqlx::query_scalar(
-            "SELECT label FROM recording_labels WHERE recording_id = ? ORDER BY label",
-        )
-        .bind(&rec.id)
-        .fetch_all(&rws.db)
-        .await?;
+        let labels = labels_of(&rws.db, &rec.id).await?;
         screen.push(json!({
             "labels": labels,
             "legalHold": rec.legal_hold,
@@ -913,20 +932,8 @@ async fn serve_media(
 
 /// One recording as the search lists it.
 pub async fn summary(rws: &Rws, rec: &Rec) -> Result<Value, ApiError> {
-    let media: Vec<MediaRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        media_columns!(),
-        " FROM media_files WHERE recording_id = ? ORDER BY stream"
-    ))
-    .bind(&rec.id)
-    .fetch_all(&rws.db)
-    .await?;
-    let labels: Vec<String> = sqlx::query_scalar(
-        "SELECT label FROM recording_labels WHERE recording_id = ? ORDER BY label",
-    )
-    .bind(&rec.id)
-    .fetch_all(&rws.db)
-    .await?;
+    let media = media_of(&rws.db, &rec.id).await?;
+    let labels = labels_of(&rws.db, &rec.id).await?;
     let paused: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM recording_marks WHERE recording_id = ? AND kind = 'paused'",
     )

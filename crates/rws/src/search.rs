@@ -20,7 +20,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use crate::Rws;
 use crate::compliance::{Visibility, viewer};
 use crate::error::ApiError;
-use crate::recordings::{Rec, parse_time, rfc3339};
+use crate::recordings::{Rec, STATES, parse_time, rfc3339};
 
 /// Largest page.
 pub const MAX_LIMIT: u32 = 200;
@@ -60,16 +60,6 @@ pub struct SearchQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     cursor: Option<String>,
 }
-
-const STATES: [&str; 7] = [
-    "requested",
-    "recording",
-    "paused",
-    "finalizing",
-    "completed",
-    "partial",
-    "failed",
-];
 
 fn bad(name: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(format!("'{name}' {why}"))

@@ -309,26 +309,34 @@ async fn login(srs: &Srs, headers: &HeaderMap, params: LoginParams) -> Result<Re
     Ok(resp)
 }
 
+/// The rules of a state-changing request (logout, PCI pause): the login's
+/// credentials or session cookie, and the CSRF token when the login asked
+/// for one (compared in constant time).
+fn may_change(session: &LocalSession, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !authenticated(session, headers)? {
+        return Err(ApiError::unauthenticated(
+            "credentials or session cookie required",
+        ));
+    }
+    if let Some(expected) = &session.csrf {
+        let given = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(ApiError::forbidden("Missing or invalid Csrf token"));
+        }
+    }
+    Ok(())
+}
+
 async fn logout(srs: &Srs, headers: &HeaderMap) -> Result<Response, ApiError> {
     let ended = {
         let mut guard = srs.session();
         let Some(session) = guard.as_ref() else {
             return Err(ApiError::unauthenticated("no session: log in first"));
         };
-        if !authenticated(session, headers)? {
-            return Err(ApiError::unauthenticated(
-                "credentials or session cookie required",
-            ));
-        }
-        if let Some(expected) = &session.csrf {
-            let given = headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-                return Err(ApiError::forbidden("Missing or invalid Csrf token"));
-            }
-        }
+        may_change(session, headers)?;
         guard.take()
     };
     if let Some(mut s) = ended {
@@ -422,20 +430,7 @@ pub async fn me_recording(State(srs): State<Srs>, headers: HeaderMap, body: Byte
             let Some(session) = guard.as_ref() else {
                 return Err(ApiError::unauthenticated("no session: log in first"));
             };
-            if !authenticated(session, &headers)? {
-                return Err(ApiError::unauthenticated(
-                    "credentials or session cookie required",
-                ));
-            }
-            if let Some(expected) = &session.csrf {
-                let given = headers
-                    .get("x-csrf-token")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-                    return Err(ApiError::forbidden("Missing or invalid Csrf token"));
-                }
-            }
+            may_change(session, &headers)?;
         }
         let value: Value = serde_json::from_slice(&body)
             .map_err(|e| ApiError::invalid(format!("body is not valid JSON: {e}")))?;

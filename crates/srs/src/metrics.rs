@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -107,22 +106,19 @@ pub async fn scrape(State(srs): State<Srs>) -> Response {
     m.upload_backlog
         .set(m.backlog.load(Ordering::Relaxed) as i64);
     m.recording.set(i64::from(active));
-    let mut body = String::new();
-    if encode_text(&mut body, &m.registry).is_err() {
-        return (
+    match proto::metrics_text::render(&m.registry) {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(proto::metrics_text::CONTENT_TYPE),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "encoding metrics failed",
         )
-            .into_response();
+            .into_response(),
     }
-    let mut resp = proto::metrics_text::to_prometheus(&body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(proto::metrics_text::CONTENT_TYPE),
-    );
-    resp
-}
-
-fn encode_text(body: &mut String, registry: &Registry) -> std::fmt::Result {
-    encode(body, registry)
 }

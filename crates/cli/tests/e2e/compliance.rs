@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::fixture::{INTEGRATION_TOKEN, Rws, Srs, basic, http};
-use crate::util::{tempdir, wait_for};
+use crate::fixture::{Rws, Srs, basic, http};
+use crate::util::{now, tempdir, wait_for};
 
 const DIRECTORY: &str = r#"
 recording_when = "always"
@@ -86,25 +86,8 @@ fn start(dir: &Path) -> (Rws, Srs, Srs) {
 }
 
 fn events(rws: &Rws, body: Value) {
-    let r = http(
-        "POST",
-        &format!("{}/api/v2/events", rws.url),
-        &[
-            (
-                "Authorization".into(),
-                format!("Bearer {INTEGRATION_TOKEN}"),
-            ),
-            ("Content-Type".into(), "application/json".into()),
-        ],
-        Some(body.to_string().into_bytes()),
-    );
+    let r = rws.post_events(&body);
     assert_eq!(r.status, 200, "{}", r.text);
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
 }
 
 fn get(rws: &Rws, who: (&str, &str), path: &str) -> crate::fixture::Response {

@@ -144,6 +144,22 @@ impl Rws {
         self.wait_healthy();
     }
 
+    /// `POST /api/v2/events` with the integration token.
+    pub fn post_events(&self, body: &serde_json::Value) -> Response {
+        http(
+            "POST",
+            &format!("{}/api/v2/events", self.url),
+            &[
+                (
+                    "Authorization".into(),
+                    format!("Bearer {INTEGRATION_TOKEN}"),
+                ),
+                ("Content-Type".into(), "application/json".into()),
+            ],
+            Some(body.to_string().into_bytes()),
+        )
+    }
+
     /// `GET /api/v2/srs/sessions` as admin.
     pub fn sessions(&self) -> Vec<serde_json::Value> {
         let r = http(

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::fixture::{INTEGRATION_TOKEN, Rws, Srs, basic, http};
-use crate::util::{tempdir, wait_for};
+use crate::fixture::{Rws, Srs, basic, http};
+use crate::util::{now, tempdir, wait_for};
 
 fn promtool(text: &str) {
     use std::io::Write;
@@ -49,26 +49,8 @@ fn metrics_pass_promtool_and_count_what_happened() {
         &["--server", &rws.url, "--source", "synthetic:160x120"],
     );
     assert_eq!(srs.login("agent1", "pw1").status, 200);
-    let post = |body: serde_json::Value| {
-        http(
-            "POST",
-            &format!("{}/api/v2/events", rws.url),
-            &[
-                (
-                    "Authorization".into(),
-                    format!("Bearer {INTEGRATION_TOKEN}"),
-                ),
-                ("Content-Type".into(), "application/json".into()),
-            ],
-            Some(body.to_string().into_bytes()),
-        )
-    };
-    let ts = || {
-        time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
-    assert_eq!(post(json!({"id": "m1", "type": "recording.started", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": ts()})).status, 200);
+    let post = |body: serde_json::Value| rws.post_events(&body);
+    assert_eq!(post(json!({"id": "m1", "type": "recording.started", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": now()})).status, 200);
     assert_eq!(
         post(json!({"id": "bad", "type": "call.exploded"})).status,
         400
@@ -91,7 +73,7 @@ fn metrics_pass_promtool_and_count_what_happened() {
     });
     assert!(live[0]["upload_backlog_bytes"].is_u64());
     assert!(live[0].get("last_error").is_none(), "{live:#?}");
-    assert_eq!(post(json!({"id": "m2", "type": "call.released", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": ts()})).status, 200);
+    assert_eq!(post(json!({"id": "m2", "type": "call.released", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": now()})).status, 200);
     wait_for("completed", Duration::from_secs(10), || {
         let r = http(
             "GET",

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::fixture::{INTEGRATION_TOKEN, Rws, basic, http};
+use crate::fixture::{Rws, basic, http};
 use crate::util::tempdir;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -163,18 +163,7 @@ fn every_endpoint_checks_the_role() {
         }
     }
     // With the integration token, events are taken.
-    let r = http(
-        "POST",
-        &format!("{}/api/v2/events", rws.url),
-        &[
-            (
-                "Authorization".into(),
-                format!("Bearer {INTEGRATION_TOKEN}"),
-            ),
-            ("Content-Type".into(), "application/json".into()),
-        ],
-        Some(b"[]".to_vec()),
-    );
+    let r = rws.post_events(&serde_json::json!([]));
     if r.status != 200 {
         failures.push(format!(
             "integration POST /api/v2/events: {} {}",

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::{INTEGRATION_TOKEN, Rws, Srs, basic, http};
 use crate::util::{
-    Painter, Xvfb, decode_frames, decodes_cleanly, duration, ffprobe, frame_times, near, rgb,
+    Painter, Xvfb, decode_frames, decodes_cleanly, duration, ffprobe, frame_times, near, now, rgb,
     tempdir, wait_for,
 };
 
@@ -101,25 +101,8 @@ fn start_srs(dir: &Path, name: &str, rws: &Rws, user: &str, pass: &str, extra: &
     srs
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
 fn post_events(rws: &Rws, events: Value) -> Value {
-    let r = http(
-        "POST",
-        &format!("{}/api/v2/events", rws.url),
-        &[
-            (
-                "Authorization".into(),
-                format!("Bearer {INTEGRATION_TOKEN}"),
-            ),
-            ("Content-Type".into(), "application/json".into()),
-        ],
-        Some(events.to_string().into_bytes()),
-    );
+    let r = rws.post_events(&events);
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()
 }

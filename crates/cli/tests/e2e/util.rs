@@ -30,6 +30,13 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The current time, RFC 3339 (event timestamps).
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 /// Polls `f` every 50 ms until it returns `Some`, or panics after `limit`
 /// with `what` in the message. Never a fixed sleep.
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
