@@ -1211,6 +1211,25 @@ fn rws_over_https_with_a_private_certificate() {
     let said = String::from_utf8_lossy(&bad.stderr);
     assert!(said.contains("--tls-cert /nonexistent.pem"), "{said}");
 
+    // An --rws-ca that is missing, or holds no certificate, stops SRS naming the flag.
+    let no_cert = dir.path().join("empty.pem");
+    std::fs::write(&no_cert, "not a certificate\n").unwrap();
+    for ca in [std::path::Path::new("/nonexistent.pem"), no_cert.as_path()] {
+        let out = std::process::Command::new(crate::util::bin())
+            .args(["srs", "--listen", "127.0.0.1:0", "--spool"])
+            .arg(dir.path().join("bad-spool"))
+            .arg("--rws-ca")
+            .arg(ca)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains(&format!("--rws-ca {}", ca.display())),
+            "{said}"
+        );
+    }
+
     let rws = start_rws(dir.path(), &["--tls-cert", &cert, "--tls-key", &key]);
     assert!(rws.url.starts_with("https://"));
 
