@@ -297,6 +297,26 @@ impl Fmp4Muxer {
     }
 }
 
+/// Media time at the end of a fragment (moof + mdat) written by
+/// [`Fmp4Muxer`]: its `tfdt` plus its samples' durations, at [`TIMESCALE`].
+/// `None` for an init segment or bytes that are not such a fragment. RWS
+/// uses it to time uploads that came without a segments header; the bytes
+/// are a client's, so the sum is checked and nothing is sized by it.
+pub fn fragment_end(bytes: &[u8]) -> Option<Duration> {
+    use mp4_atom::Decode as _;
+    let mut buf = bytes;
+    let moof = Moof::decode(&mut buf).ok()?;
+    let traf = moof.traf.first()?;
+    let mut ticks = traf.tfdt.as_ref()?.base_media_decode_time;
+    let default = traf.tfhd.default_sample_duration.unwrap_or(0);
+    for trun in &traf.trun {
+        for sample in trun.samples.iter() {
+            ticks = ticks.checked_add(u64::from(sample.duration.unwrap_or(default)))?;
+        }
+    }
+    Some(from_ticks(ticks))
+}
+
 fn to_ticks(d: Duration) -> u64 {
     (d.as_nanos() * TIMESCALE as u128 / 1_000_000_000) as u64
 }
@@ -339,6 +359,18 @@ mod tests {
             .expect("a fragment");
         assert_eq!(last.duration, Duration::from_millis(500));
         assert!(m.finish(Duration::from_secs(9)).expect("finish").is_none());
+        // The end time is read back from the fragments' bytes.
+        assert_eq!(
+            fragment_end(&frags[0].bytes),
+            Some(Duration::from_millis(2000))
+        );
+        assert_eq!(
+            fragment_end(&frags[1].bytes),
+            Some(Duration::from_millis(4500))
+        );
+        assert_eq!(fragment_end(&last.bytes), Some(Duration::from_millis(5000)));
+        assert_eq!(fragment_end(b"not a fragment"), None);
+        assert_eq!(fragment_end(&frags[1].bytes[..20]), None);
     }
 
     #[test]

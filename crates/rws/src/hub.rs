@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Rws;
+use crate::agent_input;
 use crate::auth::{self, require_role};
 use crate::error::ApiError;
 use crate::recordings::rfc3339;
@@ -106,6 +107,11 @@ impl Live {
         }
     }
 
+    /// True when this session holds `place` or one of `devices`.
+    fn claims_any(&self, place: &str, devices: &[Device]) -> bool {
+        self.place == place || self.devices.iter().any(|d| devices.contains(d))
+    }
+
     fn summary(&self) -> SessionSummary {
         SessionSummary {
             session_id: self.id.clone(),
@@ -126,7 +132,9 @@ impl Live {
     /// Queues a command (sent now if connected); returns its seq.
     fn enqueue(&mut self, make: impl FnOnce(u64) -> ToAgent) -> u64 {
         let seq = self.next_seq;
-        self.next_seq += 1;
+        // next_seq starts at most at MAX_SEQ + 1 (hello is checked): far
+        // from wrapping, but never panic on it.
+        self.next_seq = self.next_seq.saturating_add(1);
         let cmd = make(seq);
         if let Some(tx) = &self.tx {
             let _ = tx.send(cmd.clone());
@@ -155,12 +163,36 @@ impl Hub {
     pub async fn open(&self, rws: &Rws, live: Live) -> Result<(), ApiError> {
         let replaced: Vec<String> = {
             let mut map = self.lock();
+            // Rule 2: a place and its DNs belong to one live session. A
+            // standby session (failover target) claims nothing until its SRS
+            // connects; a holder silent past the timeout is stale and loses
+            // the place.
+            let mut stale = Vec::new();
+            if !live.standby {
+                for s in map.values().filter(|s| {
+                    s.username != live.username
+                        && !s.standby
+                        && s.state != SessionState::Standby
+                        && s.claims_any(&live.place, &live.devices)
+                }) {
+                    if s.last_seen.elapsed() > rws.config.silence_timeout {
+                        stale.push(s.id.clone());
+                    } else {
+                        tracing::warn!(user = %live.username, place = %live.place, holder = %s.username, "place claim refused: held by another live session");
+                        return Err(ApiError::Conflict(format!(
+                            "place '{}' is held by user '{}' (session {}); it is free when that session ends or goes silent",
+                            live.place, s.username, s.id
+                        )));
+                    }
+                }
+            }
             let ids: Vec<String> = map
                 .values()
                 .filter(|s| {
                     s.username == live.username && (s.standby == live.standby || !live.standby)
                 })
                 .map(|s| s.id.clone())
+                .chain(stale)
                 .collect();
             for id in &ids {
                 if let Some(mut old) = map.remove(id) {
@@ -387,7 +419,12 @@ pub async fn control(
             "this endpoint is a WebSocket (Upgrade: websocket)",
         ));
     };
-    Ok(ws.on_upgrade(move |socket| run_channel(rws, id, socket)))
+    // Rule 3: a frame larger than any real one is refused by the WebSocket
+    // layer (the connection closes) before it is buffered whole.
+    Ok(ws
+        .max_message_size(agent_input::MAX_FRAME)
+        .max_frame_size(agent_input::MAX_FRAME)
+        .on_upgrade(move |socket| run_channel(rws, id, socket)))
 }
 
 async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
@@ -396,7 +433,11 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
     let hello = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
     let last_seq = match hello {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<FromAgent>(&text) {
-            Ok(FromAgent::Hello { last_seq, .. }) => last_seq,
+            Ok(FromAgent::Hello { last_seq, .. }) if last_seq <= agent_input::MAX_SEQ => last_seq,
+            Ok(FromAgent::Hello { last_seq, .. }) => {
+                tracing::warn!(session = %id, last_seq, max = agent_input::MAX_SEQ, "control channel: hello.last_seq out of range; closed");
+                return;
+            }
             _ => {
                 tracing::warn!(session = %id, "control channel: first frame was not hello");
                 return;
@@ -410,12 +451,15 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
         .connections
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         + 1;
+    let username: String;
     let resend: Vec<ToAgent> = {
         let mut map = rws.hub.lock();
         let Some(s) = map.get_mut(&id) else {
             return;
         };
-        s.next_seq = s.next_seq.max(last_seq + 1);
+        username = s.username.clone();
+        // last_seq <= MAX_SEQ (checked above): + 1 cannot wrap.
+        s.next_seq = s.next_seq.max(last_seq.saturating_add(1));
         // Commands SRS already applied (its ack was lost): done.
         let applied: Vec<u64> = s.pending.range(..=last_seq).map(|(k, _)| *k).collect();
         for seq in applied {
@@ -460,7 +504,12 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                 };
                 let mut ended = false;
                 if let FromAgent::Status { recording_id, state, reason, at, .. } = &msg {
-                    crate::dispatch::on_status(&rws, recording_id, *state, reason.clone(), at).await;
+                    // Rule 1: a session reports only on its own recordings.
+                    if owns_recording(&rws, &id, &username, recording_id).await {
+                        crate::dispatch::on_status(&rws, recording_id, *state, agent_input::kept(reason.as_deref()), at).await;
+                    } else {
+                        tracing::warn!(session = %id, user = %username, recording = %agent_input::bounded(recording_id, 64), "control channel: status for a recording this session does not own; refused");
+                    }
                 }
                 {
                     let mut map = rws.hub.lock();
@@ -468,15 +517,20 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                     s.last_seen = Instant::now();
                     s.last_heartbeat = Some(OffsetDateTime::now_utc());
                     if let FromAgent::Heartbeat { recording, upload_backlog_bytes, last_error } = &msg {
-                        s.recording = recording.clone();
+                        s.recording = agent_input::kept(recording.as_deref());
                         s.upload_backlog_bytes = *upload_backlog_bytes;
-                        s.last_error = last_error.clone();
+                        s.last_error = agent_input::kept(last_error.as_deref());
                     }
+                    // An ack settles only a command queued for this very
+                    // session (its own `pending` map); any other seq is
+                    // logged and changes nothing.
                     if let FromAgent::Ack { seq, ok, error } = msg {
-                        if let Some(cmd) = s.pending.remove(&seq) {
-                            ended = matches!(cmd, ToAgent::Bye { .. });
+                        match s.pending.remove(&seq) {
+                            Some(cmd) => ended = matches!(cmd, ToAgent::Bye { .. }),
+                            None => tracing::debug!(session = %id, seq, "control channel: ack for no pending command of this session; ignored"),
                         }
                         if let Some(w) = s.waiters.remove(&seq) {
+                            let error = agent_input::kept(error.as_deref());
                             let _ = w.send(AckResult { ok, error });
                         }
                     }
@@ -516,6 +570,20 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
         s.tx = None;
     }
     tracing::info!(session = %id, "control channel closed");
+}
+
+/// True when recording `recording_id` belongs to this session: started
+/// for it, or for its user (a recording outlives a re-login of the same
+/// user, whose SRS still reports on it).
+async fn owns_recording(rws: &Rws, session: &str, username: &str, recording_id: &str) -> bool {
+    match crate::recordings::get(&rws.db, recording_id).await {
+        Ok(Some(rec)) => rec.session_id.as_deref() == Some(session) || rec.username == username,
+        Ok(None) => false,
+        Err(e) => {
+            tracing::error!(recording = %recording_id, error = %e, "reading a recording's owner");
+            false
+        }
+    }
 }
 
 async fn send(

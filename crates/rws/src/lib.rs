@@ -33,6 +33,7 @@
 //! in memory (no database write per heartbeat), so one node holds many
 //! thousands of sessions.
 
+pub mod agent_input;
 pub mod auth;
 pub mod compliance;
 pub mod directory;
@@ -46,6 +47,7 @@ pub mod metrics;
 pub mod policy;
 pub mod recordings;
 pub mod search;
+pub mod segments;
 pub mod sessions;
 pub mod storage;
 pub mod uploads;

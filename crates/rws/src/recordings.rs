@@ -410,8 +410,10 @@ pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
     if rec.state != "finalizing" || !rec.end_reported {
         return Ok(());
     }
-    let (total, stored, bytes): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(object_path), COALESCE(SUM(upload_offset), 0) FROM media_files WHERE recording_id = ?",
+    let (total, stored, bytes, indexed): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(object_path), COALESCE(SUM(upload_offset), 0),
+                COUNT(CASE WHEN segment_index != '' THEN 1 END)
+         FROM media_files WHERE recording_id = ?",
     )
     .bind(id)
     .fetch_one(&rws.db)
@@ -425,6 +427,11 @@ pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
             "no media was recorded ({})",
             reason.as_deref().unwrap_or("unknown")
         );
+        transition(rws, id, "failed", Some(&why)).await?;
+    } else if indexed == 0 {
+        // Bytes arrived, but no tenant key opens a single segment of them:
+        // nothing is playable, so the recording is not `completed`.
+        let why = format!("{bytes} bytes were uploaded but none of them is playable media");
         transition(rws, id, "failed", Some(&why)).await?;
     } else if rec.interrupted
         || matches!(
@@ -731,20 +738,51 @@ enum Source {
     Staging(std::path::PathBuf),
 }
 
+/// Reads one segment's ciphertext. The index came from a client's header
+/// (checked on upload, but an old database may hold anything): the read is
+/// bounded by [`crate::segments::MAX_SEGMENT`] and, for a staging file, by
+/// the bytes the file has — never a buffer sized by an unchecked number.
 async fn read_cipher(rws: &Rws, src: &Source, e: &IndexEntry) -> Result<Vec<u8>, String> {
-    let range = e.cipher_offset..e.cipher_offset + e.cipher_len;
+    let too_big = || {
+        format!(
+            "segment at {} claims {} bytes (at most {})",
+            e.cipher_offset,
+            e.cipher_len,
+            crate::segments::MAX_SEGMENT
+        )
+    };
+    if e.cipher_len > crate::segments::MAX_SEGMENT {
+        return Err(too_big());
+    }
+    let end = e
+        .cipher_offset
+        .checked_add(e.cipher_len)
+        .ok_or_else(too_big)?;
     match src {
-        Source::Stored(key) => rws.storage.get_range(key, range).await.map(|b| b.to_vec()),
+        Source::Stored(key) => rws
+            .storage
+            .get_range(key, e.cipher_offset..end)
+            .await
+            .map(|b| b.to_vec()),
         Source::Staging(path) => {
             use tokio::io::{AsyncReadExt, AsyncSeekExt};
             let mut f = tokio::fs::File::open(path)
                 .await
                 .map_err(|err| err.to_string())?;
+            let have = f.metadata().await.map_err(|err| err.to_string())?.len();
+            if end > have {
+                return Err(format!(
+                    "segment {}..{end} is past the {have} bytes uploaded so far",
+                    e.cipher_offset
+                ));
+            }
             f.seek(std::io::SeekFrom::Start(e.cipher_offset))
                 .await
                 .map_err(|err| err.to_string())?;
-            let mut buf = vec![0u8; e.cipher_len as usize];
-            f.read_exact(&mut buf)
+            // Bounded above: at most MAX_SEGMENT and within the file.
+            let mut buf = Vec::with_capacity(e.cipher_len as usize);
+            f.take(e.cipher_len)
+                .read_to_end(&mut buf)
                 .await
                 .map_err(|err| err.to_string())?;
             Ok(buf)
@@ -833,9 +871,12 @@ async fn serve_media(
     let identity = match index.entries.first() {
         None => None,
         Some(first) => {
-            let cipher = read_cipher(&rws, &src, first)
-                .await
-                .map_err(ApiError::Internal)?;
+            let cipher = read_cipher(&rws, &src, first).await.map_err(|e| {
+                ApiError::Status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("media {media_id} cannot be read: {e}"),
+                )
+            })?;
             identities
                 .into_iter()
                 .find(|id| decrypt_segment(&cipher, id).is_ok())
@@ -864,7 +905,7 @@ async fn serve_media(
     let body_len = if len == 0 { 0 } else { end - start + 1 };
     let first = index
         .entries
-        .partition_point(|e| e.plain_offset + e.plain_len <= start);
+        .partition_point(|e| e.plain_offset.saturating_add(e.plain_len) <= start);
     let entries: Vec<IndexEntry> = index.entries[first.min(index.entries.len())..]
         .iter()
         .take_while(|e| e.plain_offset <= end)
@@ -880,8 +921,10 @@ async fn serve_media(
                 Ok(cipher) => match decrypt_segment(&cipher, identity_ref) {
                     Ok(plain) => {
                         let from = start.saturating_sub(e.plain_offset) as usize;
-                        let to =
-                            ((end + 1).min(e.plain_offset + e.plain_len) - e.plain_offset) as usize;
+                        let to = (end.saturating_add(1))
+                            .min(e.plain_offset.saturating_add(e.plain_len))
+                            .saturating_sub(e.plain_offset)
+                            as usize;
                         Ok(bytes::Bytes::from(
                             plain[from.min(to)..to.min(plain.len())].to_vec(),
                         ))

@@ -29,14 +29,24 @@ use sha1::Digest as _;
 use tokio::io::AsyncWriteExt;
 
 use crate::Rws;
+use crate::agent_input;
 use crate::auth;
 use crate::error::ApiError;
 use crate::recordings::{self, Rec};
+use crate::segments;
 
 /// Largest PATCH body.
 pub const MAX_PATCH: usize = 64 << 20;
 /// Largest media file.
 pub const MAX_SIZE: u64 = 64 << 30;
+/// Most bytes one SRS session may have in uploads that are not finished
+/// (declared lengths, or what arrived of deferred-length ones).
+pub const SESSION_OPEN_BYTES: u64 = MAX_SIZE;
+/// Most unfinished uploads one SRS session may have (a recording has one
+/// per monitor).
+pub const SESSION_OPEN_UPLOADS: i64 = 64;
+/// Most pause/resume marks one end report may carry.
+const MAX_MARKS: usize = 10_000;
 const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum";
 
@@ -193,6 +203,7 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
         ));
     }
     let md = parse_metadata(headers)?;
+    check_session_quota(rws, &rec, length.unwrap_or(0), true).await?;
     if let Some(r) = md.get(meta::RECORDING_ID)
         && r != &rec.id
     {
@@ -266,6 +277,53 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
     Ok(resp)
 }
 
+/// What the recording's SRS session has in unfinished uploads:
+/// (count, bytes declared or, for deferred lengths, received).
+async fn session_open(rws: &Rws, rec: &Rec) -> Result<(i64, u64), ApiError> {
+    let owner = rec.session_id.clone().unwrap_or_else(|| rec.id.clone());
+    let (count, bytes): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(COALESCE(m.upload_length, m.upload_offset)), 0)
+         FROM media_files m JOIN recordings r ON r.id = m.recording_id
+         WHERE COALESCE(r.session_id, r.id) = ? AND m.object_path IS NULL",
+    )
+    .bind(owner)
+    .fetch_one(&rws.db)
+    .await?;
+    Ok((count, bytes.max(0) as u64))
+}
+
+/// Rule 3: a flood of creations (or of deferred-length bytes) cannot make
+/// one session hold more than [`SESSION_OPEN_UPLOADS`] unfinished uploads
+/// or [`SESSION_OPEN_BYTES`] in them.
+async fn check_session_quota(
+    rws: &Rws,
+    rec: &Rec,
+    more_bytes: u64,
+    new_upload: bool,
+) -> Result<(), ApiError> {
+    let (count, bytes) = session_open(rws, rec).await?;
+    if new_upload && count >= SESSION_OPEN_UPLOADS {
+        return Err(ApiError::Status(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "this SRS session already has {count} unfinished uploads (at most {SESSION_OPEN_UPLOADS}); finish or terminate some first"
+            ),
+        ));
+    }
+    if bytes
+        .checked_add(more_bytes)
+        .is_none_or(|t| t > SESSION_OPEN_BYTES)
+    {
+        return Err(ApiError::Status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "this SRS session has {bytes} bytes in unfinished uploads; {more_bytes} more would pass its quota of {SESSION_OPEN_BYTES}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(sqlx::FromRow)]
 struct Upload {
     recording_id: String,
@@ -277,6 +335,7 @@ struct Upload {
 }
 
 async fn upload_of(rws: &Rws, rec: &Rec, id: &str) -> Result<Upload, ApiError> {
+    agent_input::uuid("upload", id)?;
     let up: Option<Upload> = sqlx::query_as(
         "SELECT recording_id, upload_offset, upload_length, segment_index, end_ms, object_path FROM media_files WHERE id = ?",
     )
@@ -352,40 +411,6 @@ fn checksum_ok(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// (cipher length, plain length, media end in ms) of one segment.
-type SegmentSizes = (u64, u64, u64);
-
-fn parse_segments(
-    headers: &HeaderMap,
-    body_len: usize,
-) -> Result<Option<Vec<SegmentSizes>>, ApiError> {
-    let Some(v) = headers.get(HeaderName::from_static(SEGMENTS_HEADER)) else {
-        return Ok(None);
-    };
-    let bad = || {
-        ApiError::invalid(format!(
-            "{SEGMENTS_HEADER} must be 'cipher_len:plain_len:end_ms,…' summing to the body length"
-        ))
-    };
-    let s = v.to_str().map_err(|_| bad())?;
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let nums: Vec<u64> = part
-            .split(':')
-            .map(|n| n.parse::<u64>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad())?;
-        let [c, p, e] = nums[..] else {
-            return Err(bad());
-        };
-        out.push((c, p, e));
-    }
-    if out.iter().map(|(c, _, _)| c).sum::<u64>() != body_len as u64 {
-        return Err(bad());
-    }
-    Ok(Some(out))
-}
-
 /// `PATCH /api/v2/srs/uploads/{id}`: appends bytes at `Upload-Offset`.
 pub async fn patch(
     State(rws): State<Rws>,
@@ -446,7 +471,18 @@ async fn patch_inner(
         ));
     }
     let new_len = header_u64(headers, "upload-length")?;
-    let end = offset + body.len() as u64;
+    let end = offset
+        .checked_add(body.len() as u64)
+        .filter(|e| *e <= MAX_SIZE)
+        .ok_or_else(|| {
+            ApiError::Status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "{offset} + {} bytes would exceed Tus-Max-Size {MAX_SIZE}",
+                    body.len()
+                ),
+            )
+        })?;
     let length = match (up.upload_length, new_len) {
         (Some(a), Some(b)) if a as u64 != b => {
             return Err(ApiError::invalid(format!(
@@ -465,7 +501,21 @@ async fn patch_inner(
         ));
     }
     checksum_ok(headers, &body)?;
-    let segments = parse_segments(headers, body.len())?;
+    if up.upload_length.is_none() {
+        // Deferred length: the bytes count against the session's quota as
+        // they arrive.
+        check_session_quota(rws, &rec, body.len() as u64, false).await?;
+    }
+    let segments = match headers.get(HeaderName::from_static(SEGMENTS_HEADER)) {
+        Some(h) => Some(segments::parse(h.as_bytes(), &body)?),
+        None => None,
+    };
+    if offset == 0 && !body.is_empty() {
+        // The start of a media file is the start of an age stream, one a
+        // tenant key opens: anything else is not media (rule 1: garbage is
+        // refused, not stored as a recording).
+        first_segment_opens(rws, &body, segments.as_deref()).await?;
+    }
 
     if !body.is_empty() {
         let path = staging_path(rws, id);
@@ -499,13 +549,15 @@ async fn patch_inner(
             .last()
             .is_none_or(|e| e.cipher_offset + e.cipher_len == offset)
     {
-        for (c, p, e) in segs {
-            index.push(c, p);
+        for seg in segs {
+            // Offsets stay below MAX_SIZE (the PATCH end is checked), so
+            // the index's sums cannot wrap.
+            index.push(seg.cipher_len, seg.plain_len);
             if let Some(last) = index.entries.last_mut() {
-                last.end_ms = Some(e);
+                last.end_ms = Some(seg.end_ms);
                 added.push_str(&SegmentIndex::json_line(last));
             }
-            end_ms = end_ms.max(e);
+            end_ms = end_ms.max(seg.end_ms);
         }
     }
     sqlx::query(
@@ -531,6 +583,105 @@ async fn patch_inner(
     Ok(resp)
 }
 
+/// Refuses (422) a media file whose first bytes are not an age stream that
+/// a tenant key opens. With a segments header the first segment is
+/// decrypted (its plaintext length must match the header); without one,
+/// the age header is all that can be checked before the whole file is here.
+async fn first_segment_opens(
+    rws: &Rws,
+    body: &[u8],
+    segs: Option<&[segments::Segment]>,
+) -> Result<(), ApiError> {
+    let not_media = |why: String| {
+        ApiError::Status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the upload does not start with media: {why}"),
+        )
+    };
+    if !body.starts_with(segments::AGE_MAGIC) {
+        return Err(not_media("no age header at byte 0".into()));
+    }
+    let Some(first) = segs.and_then(|s| s.first()) else {
+        return Ok(());
+    };
+    // segments::parse checked cipher_len against the body.
+    let cipher = body.get(..first.cipher_len as usize).unwrap_or_default();
+    let identities = crate::keys::all_identities(&rws.db, &rws.master)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let plain = identities
+        .iter()
+        .find_map(|i| media::crypt::decrypt_segment(cipher, i).ok())
+        .ok_or_else(|| not_media("no tenant key opens its first segment".into()))?;
+    if plain.len() as u64 != first.plain_len {
+        return Err(not_media(format!(
+            "its first segment has {} plaintext bytes, the header says {}",
+            plain.len(),
+            first.plain_len
+        )));
+    }
+    Ok(())
+}
+
+/// Largest upload RWS indexes by scanning (one sent without a segments
+/// header): the scan holds the file in memory.
+pub const MAX_SCAN: u64 = 256 << 20;
+
+/// Builds the segment index of a staged upload that came without a
+/// segments header: its age streams (as [`SegmentIndex::scan`] finds them
+/// with the tenant key that opens most) and each fragment's end time read
+/// from the fMP4 inside, so the media has a duration. Returns the index
+/// as JSON lines and the media's end in ms; an empty index when the file
+/// is larger than [`MAX_SCAN`] or no key opens it (the recording then
+/// ends `failed`: nothing in it is playable).
+async fn scan_index(
+    rws: &Rws,
+    path: &std::path::Path,
+    size: u64,
+) -> Result<(String, u64), ApiError> {
+    if size > MAX_SCAN {
+        tracing::warn!(file = %path.display(), size, max = MAX_SCAN, "upload without segments header too large to index");
+        return Ok((String::new(), 0));
+    }
+    let cipher = tokio::fs::read(path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+    let identities = crate::keys::all_identities(&rws.db, &rws.master)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let scan = move || {
+        let Some((identity, mut index)) = identities
+            .into_iter()
+            .map(|i| {
+                let ix = SegmentIndex::scan(&cipher, &i);
+                (i, ix)
+            })
+            .max_by_key(|(_, ix)| ix.entries.len())
+        else {
+            return (String::new(), 0);
+        };
+        let mut end_ms = 0u64;
+        for e in &mut index.entries {
+            // Entries come from the scan, so they lie within `cipher`.
+            let range = e.cipher_offset as usize..(e.cipher_offset + e.cipher_len) as usize;
+            let end = cipher
+                .get(range)
+                .and_then(|c| media::crypt::decrypt_segment(c, &identity).ok())
+                .and_then(|plain| media::fmp4::fragment_end(&plain))
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            if let Some(ms) = end {
+                e.end_ms = Some(ms);
+                end_ms = end_ms.max(ms);
+            }
+        }
+        let text: String = index.entries.iter().map(SegmentIndex::json_line).collect();
+        (text, end_ms.min(segments::MAX_END_MS))
+    };
+    tokio::task::spawn_blocking(scan)
+        .await
+        .map_err(|e| ApiError::Internal(format!("indexing an upload: {e}")))
+}
+
 /// Moves a complete upload into storage (building its segment index by
 /// scanning when the client sent none).
 async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
@@ -545,23 +696,15 @@ async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
     };
     let path = staging_path(rws, id);
     if size > 0 && index_text.is_empty() {
-        let cipher = tokio::fs::read(&path)
-            .await
-            .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
-        let identities = crate::keys::all_identities(&rws.db, &rws.master)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let best = identities
-            .iter()
-            .map(|i| SegmentIndex::scan(&cipher, i))
-            .max_by_key(|ix| ix.entries.len())
-            .unwrap_or_default();
-        let text: String = best.entries.iter().map(SegmentIndex::json_line).collect();
-        sqlx::query("UPDATE media_files SET segment_index = ? WHERE id = ?")
-            .bind(text)
-            .bind(id)
-            .execute(&rws.db)
-            .await?;
+        let (text, end_ms) = scan_index(rws, &path, size as u64).await?;
+        sqlx::query(
+            "UPDATE media_files SET segment_index = ?, end_ms = MAX(end_ms, ?) WHERE id = ?",
+        )
+        .bind(text)
+        .bind(end_ms as i64)
+        .bind(id)
+        .execute(&rws.db)
+        .await?;
     }
     let key = format!("recordings/{recording_id}/{id}.mp4.age");
     if size > 0 {
@@ -646,6 +789,7 @@ pub async fn end(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    agent_input::uuid("recording", &id)?;
     let rec = recording_of(&rws, &headers).await?;
     if rec.id != id {
         return Err(ApiError::Forbidden(format!(
@@ -658,18 +802,27 @@ pub async fn end(
             "request body: {e} (expected {{\"reason\", \"interrupted\", \"stopped_at\", \"media_files\", \"marks\"}})"
         ))
     })?;
+    // A replayed end (its answer was lost, or a rogue agent's replay)
+    // changes nothing once the recording is final: no marks are added.
+    if recordings::is_final(&rec.state) || rec.end_reported {
+        return Ok(Json(serde_json::json!({"id": rec.id, "state": rec.state})));
+    }
+    if end.marks.len() > MAX_MARKS {
+        return Err(ApiError::invalid(format!(
+            "{} marks in one end report (at most {MAX_MARKS})",
+            end.marks.len()
+        )));
+    }
     for m in &end.marks {
         if recordings::parse_time(&m.at).is_none()
             || !["paused", "resumed"].contains(&m.kind.as_str())
         {
             return Err(ApiError::invalid(format!(
-                "mark {m:?}: 'at' must be RFC 3339 and 'kind' paused or resumed"
+                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' paused or resumed",
+                agent_input::bounded(&m.at, 64),
+                agent_input::bounded(&m.kind, 32)
             )));
         }
-        recordings::mark(&rws.db, &rec.id, &m.at, &m.kind, &m.reason).await?;
-    }
-    if recordings::is_final(&rec.state) {
-        return Ok(Json(serde_json::json!({"id": rec.id, "state": rec.state})));
     }
     let open: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
         "SELECT id, upload_length, upload_offset FROM media_files WHERE recording_id = ? AND object_path IS NULL",
@@ -683,6 +836,12 @@ pub async fn end(
             len.map(|l| l.to_string())
                 .unwrap_or_else(|| "an unknown length".into())
         )));
+    }
+    // Marks are kept only once the end is accepted, so an end refused with
+    // 409 (media incomplete) and sent again does not add them twice.
+    for m in &end.marks {
+        let reason = agent_input::bounded(&m.reason, agent_input::MAX_KEPT);
+        recordings::mark(&rws.db, &rec.id, &m.at, &m.kind, &reason).await?;
     }
     for (mid, _, _) in &open {
         store(&rws, mid).await?;
