@@ -203,7 +203,6 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
         ));
     }
     let md = parse_metadata(headers)?;
-    check_session_quota(rws, &rec, length.unwrap_or(0), true).await?;
     if let Some(r) = md.get(meta::RECORDING_ID)
         && r != &rec.id
     {
@@ -250,6 +249,7 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
     let id = match existing {
         Some(id) => id,
         None => {
+            check_session_quota(rws, &rec, length.unwrap_or(0), true).await?;
             let id = uuid::Uuid::new_v4().to_string();
             std::fs::create_dir_all(rws.config.data_dir.join("uploads"))
                 .map_err(|e| ApiError::Internal(format!("uploads dir: {e}")))?;
