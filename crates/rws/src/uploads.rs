@@ -510,11 +510,14 @@ async fn patch_inner(
         Some(h) => Some(segments::parse(h.as_bytes(), &body)?),
         None => None,
     };
-    if offset == 0 && !body.is_empty() {
-        // The start of a media file is the start of an age stream, one a
-        // tenant key opens: anything else is not media (rule 1: garbage is
-        // refused, not stored as a recording).
-        first_segment_opens(rws, &body, segments.as_deref()).await?;
+    if let Some(first) = segments.as_deref().and_then(<[_]>::first)
+        && offset == 0
+    {
+        // The first segment of a media file must be an age stream a tenant
+        // key opens: garbage is refused, not stored as a recording. (Bytes
+        // sent without a segments header, by a plain tus client, are judged
+        // when the upload is complete: no playable segment → `failed`.)
+        first_segment_opens(rws, &body, first).await?;
     }
 
     if !body.is_empty() {
@@ -583,26 +586,19 @@ async fn patch_inner(
     Ok(resp)
 }
 
-/// Refuses (422) a media file whose first bytes are not an age stream that
-/// a tenant key opens. With a segments header the first segment is
-/// decrypted (its plaintext length must match the header); without one,
-/// the age header is all that can be checked before the whole file is here.
+/// Refuses (422) a media file whose first segment is not an age stream
+/// that a tenant key opens, or whose plaintext length is not the one the
+/// segments header claims.
 async fn first_segment_opens(
     rws: &Rws,
     body: &[u8],
-    segs: Option<&[segments::Segment]>,
+    first: &segments::Segment,
 ) -> Result<(), ApiError> {
     let not_media = |why: String| {
         ApiError::Status(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("the upload does not start with media: {why}"),
         )
-    };
-    if !body.starts_with(segments::AGE_MAGIC) {
-        return Err(not_media("no age header at byte 0".into()));
-    }
-    let Some(first) = segs.and_then(|s| s.first()) else {
-        return Ok(());
     };
     // segments::parse checked cipher_len against the body.
     let cipher = body.get(..first.cipher_len as usize).unwrap_or_default();

@@ -560,9 +560,9 @@ fn rule1_garbage_media_is_refused_or_fails_never_completed() {
     let token = str_of(&start, "upload_token");
     let rec = str_of(&start, "recording_id");
     let url = upload_url(&rws, &create_upload(&rws, token, 0, None));
-    // Not an age stream at all.
-    let r = patch(&url, token, 0, vec![0u8; 4096], None, None);
-    assert_refused(&r, 422, "age");
+    // Not an age stream at all, described as a segment.
+    let r = patch(&url, token, 0, vec![0u8; 4096], Some("4096:10:1000"), None);
+    assert_refused(&r, 400, "not an age stream");
     // An age header no tenant key opens, described as a segment.
     let mut fake = AGE_MAGIC.to_vec();
     fake.resize(4096, b'x');
