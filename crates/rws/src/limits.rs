@@ -81,12 +81,9 @@ pub async fn body_deadline(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-        || req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
-    if !has_body {
+    // No body (GET, WebSocket upgrades): nothing to time. Asked of the
+    // body, not of Content-Length, so HTTP/2 bodies are timed too.
+    if axum::body::HttpBody::is_end_stream(req.body()) {
         return next.run(req).await;
     }
     let limits = &rws.config.limits;
