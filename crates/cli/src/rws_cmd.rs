@@ -123,6 +123,7 @@ struct FileConfig {
     body_timeout: Option<String>,
     body_min_rate: Option<u64>,
     max_connections: Option<usize>,
+    idle_timeout: Option<String>,
 }
 
 /// Runs `screenrec rws`.
@@ -202,6 +203,13 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if heartbeat == 0 || silence == 0 || heartbeat >= silence {
         bail!(
             "--heartbeat-interval ({heartbeat}) must be at least 1 and below --silence-timeout ({silence})"
+        );
+    }
+    // Control channels must not look idle between two heartbeats.
+    if limits.idle_timeout <= Duration::from_secs(heartbeat.saturating_mul(2)) {
+        bail!(
+            "--idle-timeout ({}) must be above twice --heartbeat-interval ({heartbeat} s)",
+            humantime::format_duration(limits.idle_timeout)
         );
     }
     let public_url = args.public_url.or(file.public_url);
@@ -387,6 +395,9 @@ struct LimitArgs {
     /// Concurrent connections, WebSocket control channels included; more are answered 503 (default 20000).
     #[arg(long, env = "SCREENREC_RWS_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Close a connection on which nothing is read or written this long; above twice --heartbeat-interval (default 120s).
+    #[arg(long, env = "SCREENREC_RWS_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    idle_timeout: Option<Duration>,
 }
 
 /// Flags over `--config` over defaults, checked.
@@ -457,6 +468,12 @@ fn resolve_limits(args: &LimitArgs, file: &FileConfig) -> anyhow::Result<rws::li
             .max_connections
             .or(file.max_connections)
             .unwrap_or(d.max_connections),
+        idle_timeout: duration(
+            args.idle_timeout,
+            "idle_timeout",
+            &file.idle_timeout,
+            d.idle_timeout,
+        )?,
     };
     if limits.hash_workers == 0 || limits.hash_queue == 0 {
         bail!("--auth-hash-workers and --auth-hash-queue must be at least 1");
@@ -490,4 +507,5 @@ fn print_limits(l: &rws::limits::Limits) {
     println!("body_timeout = {:?}", t(l.body_timeout));
     println!("body_min_rate = {}", l.body_min_rate);
     println!("max_connections = {}", l.max_connections);
+    println!("idle_timeout = {:?}", t(l.idle_timeout));
 }

@@ -453,8 +453,9 @@ pub async fn serve_with(
     let header_timeout = limits.header_timeout;
     let result = match tls {
         Some(config) => {
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
-                .acceptor(limits::CapAcceptor::new(limits.max_connections, false));
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(
+                limits::CapAcceptor::new(limits.max_connections, limits.idle_timeout, false),
+            );
             let mut server = axum_server::from_tcp(listener)?
                 .acceptor(acceptor)
                 .handle(handle);
@@ -466,7 +467,11 @@ pub async fn serve_with(
         }
         None => {
             let mut server = axum_server::from_tcp(listener)?
-                .acceptor(limits::CapAcceptor::new(limits.max_connections, true))
+                .acceptor(limits::CapAcceptor::new(
+                    limits.max_connections,
+                    limits.idle_timeout,
+                    true,
+                ))
                 .handle(handle);
             server
                 .http_builder()

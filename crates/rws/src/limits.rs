@@ -8,6 +8,11 @@
 //!   second per `body_min_rate` bytes received (Apache `mod_reqtimeout`'s
 //!   `body=…,MinRate=…`): a trickle is cut with 408, an honest upload that
 //!   keeps streaming is not, however long it is.
+//! * A connection on which nothing is read or written for `idle_timeout`
+//!   is closed, whatever speaks on it (HTTP/2, which has no header timeout,
+//!   a client that stops reading its answer, a WebSocket whose peer is
+//!   gone). Control channels heartbeat every `--heartbeat-interval` and SSE
+//!   streams every 15 s, so they are never idle that long.
 //! * Past `max_connections` open connections a new one is answered 503 (or
 //!   closed, over TLS) at once. WebSocket control channels and SSE streams
 //!   hold a connection each, so the default leaves room for the 10 000
@@ -54,6 +59,8 @@ pub struct Limits {
     pub body_min_rate: u64,
     /// Concurrent connections (WebSockets and SSE streams included).
     pub max_connections: usize,
+    /// A connection with no byte read or written this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -67,6 +74,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             body_min_rate: 1024,
             max_connections: 20_000,
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -141,16 +149,19 @@ pub async fn body_deadline(
 #[derive(Clone)]
 pub struct CapAcceptor {
     permits: Arc<Semaphore>,
+    idle: Duration,
     /// Plain HTTP: answer 503 before closing (over TLS the client would
     /// read it as a broken handshake, so the connection is just closed).
     plain: bool,
 }
 
 impl CapAcceptor {
-    /// At most `max` connections (at least 1).
-    pub fn new(max: usize, plain: bool) -> CapAcceptor {
+    /// At most `max` connections (at least 1), each closed after `idle`
+    /// without traffic.
+    pub fn new(max: usize, idle: Duration, plain: bool) -> CapAcceptor {
         CapAcceptor {
             permits: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
+            idle,
             plain,
         }
     }
@@ -165,13 +176,16 @@ impl<S: Send + 'static> Accept<TcpStream, S> for CapAcceptor {
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let permit = Arc::clone(&self.permits).try_acquire_owned();
-        let plain = self.plain;
+        let (plain, idle) = (self.plain, self.idle);
         Box::pin(async move {
             match permit {
                 Ok(permit) => Ok((
                     Capped {
                         inner: stream,
                         _permit: permit,
+                        idle,
+                        last: tokio::time::Instant::now(),
+                        timer: Box::pin(tokio::time::sleep(idle)),
                     },
                     service,
                 )),
@@ -188,10 +202,40 @@ impl<S: Send + 'static> Accept<TcpStream, S> for CapAcceptor {
     }
 }
 
-/// A TCP stream holding one of the cap's permits.
+/// A TCP stream holding one of the cap's permits, closed when idle.
 pub struct Capped {
     inner: TcpStream,
     _permit: OwnedSemaphorePermit,
+    idle: Duration,
+    /// Last time a byte moved either way.
+    last: tokio::time::Instant,
+    /// Fires at `last + idle` or earlier; re-armed lazily (not on every
+    /// read) so busy connections do not touch the timer wheel each time.
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Capped {
+    /// After progress: remember when.
+    fn moved(&mut self) {
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// While waiting for the peer: `Err(TimedOut)` once idle too long.
+    fn check_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            let due = self.last + self.idle;
+            if due <= tokio::time::Instant::now() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle too long",
+                ));
+            }
+            self.timer.as_mut().reset(due);
+        }
+    }
 }
 
 impl AsyncRead for Capped {
@@ -200,7 +244,20 @@ impl AsyncRead for Capped {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    self.moved();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match self.check_idle(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            other => other,
+        }
     }
 }
 
@@ -210,7 +267,19 @@ impl AsyncWrite for Capped {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => match self.check_idle(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            other => other,
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -219,18 +288,6 @@ impl AsyncWrite for Capped {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 }
 

@@ -413,6 +413,45 @@ fn rule4_slow_headers_are_cut_after_the_header_timeout() {
     assert!(start.elapsed() >= Duration::from_millis(1500));
 }
 
+/// A connection that says nothing is closed after the idle timeout (here
+/// shorter than the header timeout, so it is the idle timeout that acts);
+/// a control channel that heartbeats outlives it many times over.
+#[test]
+fn rule4_idle_connections_are_closed_and_heartbeating_control_channels_are_not() {
+    let dir = tempdir();
+    let rws = Rws::start_with(
+        dir.path(),
+        "rws",
+        &["--idle-timeout", "3s", "--header-timeout", "60s"],
+    );
+    let srs = crate::fixture::Srs::start(
+        dir.path(),
+        "srs",
+        &["--server", &rws.url, "--source", "synthetic:160x120"],
+    );
+    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let session = rws.wait_sessions("connected", |s| {
+        s.len() == 1 && s[0]["state"] == "connected"
+    });
+    let mut s = TcpStream::connect(addr(&rws)).unwrap();
+    let start = Instant::now();
+    let closed = answer_within(&mut s, Duration::from_secs(10));
+    assert!(closed.is_some(), "still open after {:?}", start.elapsed());
+    assert!(start.elapsed() >= Duration::from_millis(2500));
+    // For three idle timeouts the control channel stays the same, connected one:
+    // checked every half second, never lost and reconnected.
+    let deadline = Instant::now() + Duration::from_secs(9);
+    while Instant::now() < deadline {
+        let now = rws.sessions();
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_eq!(now[0]["session_id"], session[0]["session_id"], "{now:?}");
+        assert_eq!(now[0]["state"], "connected", "{now:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = srs.proc.output();
+    assert!(!log.contains("control channel lost"), "{log}");
+}
+
 /// Past `--max-connections` a new connection is answered 503 at once; once
 /// the flood goes, ordinary requests are served again.
 #[test]
