@@ -63,6 +63,8 @@ pub struct Args {
     /// Print the resulting configuration and exit.
     #[arg(long)]
     print_config: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -111,6 +113,17 @@ struct FileConfig {
     webhooks: Vec<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    auth_hash_workers: Option<usize>,
+    auth_hash_queue: Option<usize>,
+    auth_cache_ttl: Option<String>,
+    auth_free_failures: Option<u32>,
+    auth_backoff_max: Option<String>,
+    auth_user_backoff_max: Option<String>,
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
+    body_min_rate: Option<u64>,
+    max_connections: Option<usize>,
+    idle_timeout: Option<String>,
 }
 
 /// Runs `screenrec rws`.
@@ -173,6 +186,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => FileConfig::default(),
     };
+    let limits = resolve_limits(&args.limits, &file)?;
     let listen = args
         .listen
         .or(file.listen)
@@ -189,6 +203,13 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if heartbeat == 0 || silence == 0 || heartbeat >= silence {
         bail!(
             "--heartbeat-interval ({heartbeat}) must be at least 1 and below --silence-timeout ({silence})"
+        );
+    }
+    // Control channels must not look idle between two heartbeats.
+    if limits.idle_timeout <= Duration::from_secs(heartbeat.saturating_mul(2)) {
+        bail!(
+            "--idle-timeout ({}) must be above twice --heartbeat-interval ({heartbeat} s)",
+            humantime::format_duration(limits.idle_timeout)
         );
     }
     let public_url = args.public_url.or(file.public_url);
@@ -244,6 +265,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         (None, Some(_)) => bail!("--tls-key needs --tls-cert (tls_cert in --config)"),
     };
     let config = rws::Config {
+        limits,
         integration_token,
         data_dir,
         heartbeat_interval: Duration::from_secs(heartbeat),
@@ -274,6 +296,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             println!("tls_cert = {:?}", cert.display().to_string());
             println!("tls_key = {:?}", key.display().to_string());
         }
+        print_limits(&config.limits);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -337,4 +360,152 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// Flags bounding what unauthenticated clients may cost (threat model rule 4).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Threads that verify passwords (argon2id, 19 MiB each); default: the number of cores.
+    #[arg(long, env = "SCREENREC_RWS_AUTH_HASH_WORKERS")]
+    auth_hash_workers: Option<usize>,
+    /// Password checks that may wait for a thread; more are answered 503 with Retry-After (default 32).
+    #[arg(long, env = "SCREENREC_RWS_AUTH_HASH_QUEUE")]
+    auth_hash_queue: Option<usize>,
+    /// How long a verified Basic credential is remembered (default 60s; 0s: never).
+    #[arg(long, env = "SCREENREC_RWS_AUTH_CACHE_TTL", value_parser = humantime::parse_duration)]
+    auth_cache_ttl: Option<Duration>,
+    /// Failed logins an address may make for one user before it must wait (default 5; 4x that per address and per user).
+    #[arg(long, env = "SCREENREC_RWS_AUTH_FREE_FAILURES")]
+    auth_free_failures: Option<u32>,
+    /// Longest wait of an address after failed logins (default 60s; the wait starts at 5s and doubles).
+    #[arg(long, env = "SCREENREC_RWS_AUTH_BACKOFF_MAX", value_parser = humantime::parse_duration)]
+    auth_backoff_max: Option<Duration>,
+    /// Longest wait failures from many addresses impose on one user name, for addresses that failed for it (default 10s).
+    #[arg(long, env = "SCREENREC_RWS_AUTH_USER_BACKOFF_MAX", value_parser = humantime::parse_duration)]
+    auth_user_backoff_max: Option<Duration>,
+    /// Longest wait for a request's headers, and for the next request on an idle kept-alive connection (default 30s).
+    #[arg(long, env = "SCREENREC_RWS_HEADER_TIMEOUT", value_parser = humantime::parse_duration)]
+    header_timeout: Option<Duration>,
+    /// Time for a request body before --body-min-rate extends it; a slower body gets 408 (default 30s).
+    #[arg(long, env = "SCREENREC_RWS_BODY_TIMEOUT", value_parser = humantime::parse_duration)]
+    body_timeout: Option<Duration>,
+    /// Each this many body bytes received extend the body deadline by one second (default 1024).
+    #[arg(long, env = "SCREENREC_RWS_BODY_MIN_RATE")]
+    body_min_rate: Option<u64>,
+    /// Concurrent connections, WebSocket control channels included; more are answered 503 (default 20000).
+    #[arg(long, env = "SCREENREC_RWS_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Close a connection on which nothing is read or written this long; above twice --heartbeat-interval (default 120s).
+    #[arg(long, env = "SCREENREC_RWS_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    idle_timeout: Option<Duration>,
+}
+
+/// Flags over `--config` over defaults, checked.
+fn resolve_limits(args: &LimitArgs, file: &FileConfig) -> anyhow::Result<rws::limits::Limits> {
+    let d = rws::limits::Limits::default();
+    let duration =
+        |flag: Option<Duration>, key: &str, v: &Option<String>, default: Duration| match flag {
+            Some(d) => Ok(d),
+            None => v
+                .as_deref()
+                .map(|s| {
+                    humantime::parse_duration(s)
+                        .with_context(|| format!("{key} = {s:?} in --config"))
+                })
+                .transpose()
+                .map(|d| d.unwrap_or(default)),
+        };
+    let limits = rws::limits::Limits {
+        hash_workers: args
+            .auth_hash_workers
+            .or(file.auth_hash_workers)
+            .unwrap_or(d.hash_workers),
+        hash_queue: args
+            .auth_hash_queue
+            .or(file.auth_hash_queue)
+            .unwrap_or(d.hash_queue),
+        auth_cache_ttl: duration(
+            args.auth_cache_ttl,
+            "auth_cache_ttl",
+            &file.auth_cache_ttl,
+            d.auth_cache_ttl,
+        )?,
+        throttle: rws::throttle::Policy {
+            free: args
+                .auth_free_failures
+                .or(file.auth_free_failures)
+                .unwrap_or(d.throttle.free),
+            max_delay: duration(
+                args.auth_backoff_max,
+                "auth_backoff_max",
+                &file.auth_backoff_max,
+                d.throttle.max_delay,
+            )?,
+            user_max_delay: duration(
+                args.auth_user_backoff_max,
+                "auth_user_backoff_max",
+                &file.auth_user_backoff_max,
+                d.throttle.user_max_delay,
+            )?,
+        },
+        header_timeout: duration(
+            args.header_timeout,
+            "header_timeout",
+            &file.header_timeout,
+            d.header_timeout,
+        )?,
+        body_timeout: duration(
+            args.body_timeout,
+            "body_timeout",
+            &file.body_timeout,
+            d.body_timeout,
+        )?,
+        body_min_rate: args
+            .body_min_rate
+            .or(file.body_min_rate)
+            .unwrap_or(d.body_min_rate),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(d.max_connections),
+        idle_timeout: duration(
+            args.idle_timeout,
+            "idle_timeout",
+            &file.idle_timeout,
+            d.idle_timeout,
+        )?,
+    };
+    if limits.hash_workers == 0 || limits.hash_queue == 0 {
+        bail!("--auth-hash-workers and --auth-hash-queue must be at least 1");
+    }
+    if limits.throttle.free == 0 {
+        bail!("--auth-free-failures must be at least 1");
+    }
+    if limits.header_timeout < Duration::from_secs(1)
+        || limits.body_timeout < Duration::from_secs(1)
+    {
+        bail!("--header-timeout and --body-timeout must be at least 1s");
+    }
+    if limits.body_min_rate == 0 {
+        bail!("--body-min-rate must be at least 1 (bytes per second)");
+    }
+    if limits.max_connections < 16 {
+        bail!("--max-connections must be at least 16");
+    }
+    Ok(limits)
+}
+
+fn print_limits(l: &rws::limits::Limits) {
+    let t = |d: Duration| humantime::format_duration(d).to_string();
+    println!("auth_hash_workers = {}", l.hash_workers);
+    println!("auth_hash_queue = {}", l.hash_queue);
+    println!("auth_cache_ttl = {:?}", t(l.auth_cache_ttl));
+    println!("auth_free_failures = {}", l.throttle.free);
+    println!("auth_backoff_max = {:?}", t(l.throttle.max_delay));
+    println!("auth_user_backoff_max = {:?}", t(l.throttle.user_max_delay));
+    println!("header_timeout = {:?}", t(l.header_timeout));
+    println!("body_timeout = {:?}", t(l.body_timeout));
+    println!("body_min_rate = {}", l.body_min_rate);
+    println!("max_connections = {}", l.max_connections);
+    println!("idle_timeout = {:?}", t(l.idle_timeout));
 }

@@ -1,6 +1,13 @@
 //! Authentication: HTTP Basic credentials checked against the directory's
-//! argon2id hashes (on a blocking thread: a hash costs tens of ms), and
-//! bearer session tokens compared by their SHA-256 in constant time.
+//! argon2id hashes, and bearer session tokens compared by their SHA-256 in
+//! constant time.
+//!
+//! Every password check (Basic on any route, the console's login form)
+//! goes through [`login`]: the failure throttle ([`crate::throttle`]), then
+//! the cache of verified credentials, then the bounded argon2 pool
+//! ([`crate::password_pool`]). Basic credentials are checked once per
+//! request, by the [`basic_gate`] middleware before any handler reads the
+//! body; handlers' [`authenticate`] then takes the gate's verdict.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -10,7 +17,6 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 use subtle::ConstantTimeEq;
 
-use crate::directory::verify_password;
 use crate::error::ApiError;
 
 /// An authenticated directory user.
@@ -123,35 +129,142 @@ fn to_user(row: crate::directory::UserRow, username: String) -> AuthUser {
     }
 }
 
-/// Checks a user name and password against the directory (argon2id; the
-/// same work for unknown users, so timing does not tell which exist).
-pub async fn check_password(
-    db: &SqlitePool,
+tokio::task_local! {
+    /// The user [`basic_gate`] verified for the request being handled, so
+    /// handlers' [`authenticate`] (which sees only the headers) does not
+    /// run argon2 a second time.
+    static GATE_VERIFIED: Option<AuthUser>;
+}
+
+/// Checks `username`/`password` from client address `addr` on any way in:
+/// 429 with `Retry-After` while the throttle makes it wait, 503 with
+/// `Retry-After` when the hashing queue is full, 401 when wrong (counted).
+pub async fn login(
+    rws: &crate::Rws,
+    addr: std::net::IpAddr,
     username: &str,
     password: &str,
-) -> Result<AuthUser, ApiError> {
-    let row = load_user(db, username).await?;
+) -> Result<AuthUser, axum::response::Response> {
+    use axum::response::IntoResponse;
+    if let Err(wait) = rws.throttle.check(addr, username) {
+        tracing::info!(user = %username.escape_debug(), %addr, "login refused: throttled");
+        return Err(retry_later(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            format!(
+                "too many failed logins for '{}' from this address: try again in {} s",
+                username.escape_debug(),
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let row = load_user(&rws.db, username)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let hash = row
         .as_ref()
         .map(|r| r.0.1.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_string());
-    let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = row.is_some() && rws.passwords.cached(username, password, &hash)
+        || match rws.passwords.verify(password, &hash).await {
+            Ok(ok) => {
+                if ok {
+                    rws.passwords.remember(username, password, &hash);
+                }
+                ok
+            }
+            Err(crate::password_pool::Busy) => {
+                return Err(retry_later(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    std::time::Duration::from_secs(1),
+                    "too many password checks at once: try again shortly".into(),
+                ));
+            }
+        };
     match row {
-        Some((row, name)) if ok => Ok(to_user(row, name)),
-        _ => Err(ApiError::Unauthenticated(
-            "invalid user name or password".into(),
-        )),
+        Some((row, name)) if ok => {
+            rws.throttle.succeeded(addr, username);
+            Ok(to_user(row, name))
+        }
+        _ => {
+            rws.throttle.failed(addr, username);
+            tracing::warn!(user = %username.escape_debug(), %addr, "login failed");
+            Err(ApiError::Unauthenticated("invalid user name or password".into()).into_response())
+        }
+    }
+}
+
+/// A GWS envelope with `Retry-After` (whole seconds, at least 1).
+fn retry_later(
+    status: axum::http::StatusCode,
+    wait: std::time::Duration,
+    message: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let secs = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1);
+    let mut resp = ApiError::Status(status, message).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(secs),
+    );
+    resp
+}
+
+/// The client's address as the socket saw it (unspecified when RWS is
+/// called without a socket, as in unit tests).
+pub fn client_ip(req: &axum::extract::Request) -> std::net::IpAddr {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+            c.0.ip()
+        })
+}
+
+/// The client's address, for handlers that check passwords from a body
+/// (set by [`basic_gate`] on every request).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// Middleware: a request with `Authorization: Basic` is checked here, on
+/// every route, before its body is read: refused (401/429/503) or passed on
+/// with the verified user for [`authenticate`].
+pub async fn basic_gate(
+    axum::extract::State(rws): axum::extract::State<crate::Rws>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut req = req;
+    let addr = client_ip(&req);
+    req.extensions_mut().insert(ClientIp(addr));
+    let (username, password) = match basic_credentials(req.headers()) {
+        Ok(Some(credentials)) => credentials,
+        Ok(None) => return GATE_VERIFIED.scope(None, next.run(req)).await,
+        Err(e) => return e.into_response(),
+    };
+    match login(&rws, addr, &username, &password).await {
+        Ok(user) => GATE_VERIFIED.scope(Some(user), next.run(req)).await,
+        Err(resp) => resp,
     }
 }
 
 /// Authenticates a request: HTTP Basic credentials (as GWS), or the
 /// console's session cookie. 401 when missing or wrong.
 pub async fn authenticate(db: &SqlitePool, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
-    if let Some((username, password)) = basic_credentials(headers)? {
-        return check_password(db, &username, &password).await;
+    if let Some((username, _)) = basic_credentials(headers)? {
+        let gate = GATE_VERIFIED.try_with(Clone::clone).ok().flatten();
+        if let Some(user) = gate.filter(|u| u.username == username) {
+            return Ok(user);
+        }
+        // Every route is behind the gate, so this is our bug, not the
+        // client's: refuse rather than run argon2 outside the pool.
+        return Err(ApiError::Internal(format!(
+            "Basic credentials of '{}' reached a handler without basic_gate",
+            username.escape_debug()
+        )));
     }
     if let Some(token) = cookie_token(headers) {
         let now = crate::recordings::now();
@@ -180,6 +293,7 @@ pub async fn authenticate(db: &SqlitePool, headers: &HeaderMap) -> Result<AuthUs
 /// (cookie `RWSSESSION`, HttpOnly, SameSite=Strict, 8 hours).
 pub async fn console_login(
     axum::extract::State(rws): axum::extract::State<crate::Rws>,
+    axum::Extension(ClientIp(addr)): axum::Extension<ClientIp>,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -194,25 +308,10 @@ pub async fn console_login(
             "request body: {e} (expected {{\"username\", \"password\"}})"
         ))
     })?;
-    if let Some(wait) = rws.lockout.locked(&login.username) {
-        return Err(ApiError::Status(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many failed logins for '{}': try again in {} s",
-                login.username,
-                wait.as_secs().max(1)
-            ),
-        ));
-    }
-    let user = match check_password(&rws.db, &login.username, &login.password).await {
+    let user = match self::login(&rws, addr, &login.username, &login.password).await {
         Ok(u) => u,
-        Err(e) => {
-            rws.lockout.failed(&login.username);
-            tracing::warn!(user = %login.username, "console login failed");
-            return Err(e);
-        }
+        Err(refused) => return Ok(refused),
     };
-    rws.lockout.succeeded(&login.username);
     let token = new_token();
     let csrf = new_token();
     let now = time::OffsetDateTime::now_utc();
@@ -300,53 +399,6 @@ pub fn new_token() -> String {
 
 /// argon2id hash of a random password nobody knows.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
-
-/// Failed console logins per user name: after [`Lockout::MAX_FAILURES`]
-/// within [`Lockout::WINDOW`], the name is locked for the window.
-#[derive(Default)]
-pub struct Lockout(std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>);
-
-impl Lockout {
-    /// Failures that lock a name.
-    pub const MAX_FAILURES: u32 = 5;
-    /// How long failures count, and how long a lock lasts.
-    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-    fn map(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (u32, std::time::Instant)>>
-    {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// How long the name stays locked, if it is.
-    pub fn locked(&self, user: &str) -> Option<std::time::Duration> {
-        let map = self.map();
-        let (n, since) = map.get(user)?;
-        let age = since.elapsed();
-        (*n >= Self::MAX_FAILURES && age < Self::WINDOW).then(|| Self::WINDOW - age)
-    }
-
-    /// Counts a failure.
-    pub fn failed(&self, user: &str) {
-        let mut map = self.map();
-        if map.len() > 100_000 {
-            map.retain(|_, (_, t)| t.elapsed() < Self::WINDOW);
-        }
-        let e = map
-            .entry(user.to_string())
-            .or_insert((0, std::time::Instant::now()));
-        if e.1.elapsed() >= Self::WINDOW {
-            *e = (0, std::time::Instant::now());
-        }
-        e.0 += 1;
-    }
-
-    /// Clears the name's failures.
-    pub fn succeeded(&self, user: &str) {
-        self.map().remove(user);
-    }
-}
 
 /// Requests authenticated by the console cookie that change something
 /// (not GET/HEAD/OPTIONS) must carry the session's `X-CSRF-Token`.

@@ -43,13 +43,16 @@ pub mod events;
 pub mod hub;
 pub mod keys;
 pub mod lifecycle;
+pub mod limits;
 pub mod metrics;
+pub mod password_pool;
 pub mod policy;
 pub mod recordings;
 pub mod search;
 pub mod segments;
 pub mod sessions;
 pub mod storage;
+pub mod throttle;
 pub mod uploads;
 pub mod web;
 
@@ -93,6 +96,8 @@ pub struct Config {
     pub purge_interval: Duration,
     /// Served over HTTPS: URLs made from a request's Host say `https`/`wss`.
     pub https: bool,
+    /// Password pool, login throttle, timeouts, connection cap.
+    pub limits: limits::Limits,
 }
 
 impl std::fmt::Debug for Config {
@@ -107,6 +112,7 @@ impl std::fmt::Debug for Config {
             .field("storage", &self.storage)
             .field("webhooks", &self.webhooks)
             .field("https", &self.https)
+            .field("limits", &self.limits)
             .field(
                 "integration_token",
                 &self.integration_token.as_ref().map(|_| "<redacted>"),
@@ -129,6 +135,7 @@ impl Default for Config {
             webhooks: Vec::new(),
             purge_interval: Duration::from_secs(3600),
             https: false,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -195,8 +202,10 @@ pub struct Rws {
     pub dispatch_lock: Arc<tokio::sync::Mutex<()>>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
-    /// Failed console logins.
-    pub lockout: Arc<auth::Lockout>,
+    /// Failed logins on every way in.
+    pub throttle: Arc<throttle::Throttle>,
+    /// argon2 verifications and the verified-credential cache.
+    pub passwords: Arc<password_pool::PasswordPool>,
 }
 
 impl Rws {
@@ -211,6 +220,14 @@ impl Rws {
         let storage = storage::Storage::open(config.storage.as_deref(), &config.data_dir)
             .map_err(StartError::Storage)?;
         let lifecycle = Arc::new(lifecycle::Lifecycle::new(config.webhooks.clone()));
+        let limits = &config.limits;
+        let throttle = Arc::new(throttle::Throttle::new(limits.throttle));
+        let passwords = Arc::new(password_pool::PasswordPool::new(
+            limits.hash_workers,
+            limits.hash_queue,
+            limits.auth_cache_ttl,
+            limits::AUTH_CACHE_MAX,
+        ));
         let rws = Rws {
             config: Arc::new(config),
             db,
@@ -221,7 +238,8 @@ impl Rws {
             upload_locks: Arc::default(),
             dispatch_lock: Arc::default(),
             metrics: Arc::default(),
-            lockout: Arc::default(),
+            throttle,
+            passwords,
         };
         hub::load_sessions(&rws)
             .await
@@ -237,7 +255,9 @@ impl Rws {
         &self,
         path: &Path,
     ) -> Result<directory::ImportReport, StartError> {
-        import_directory_file(&self.db, path).await
+        let report = import_directory_file(&self.db, path).await;
+        self.passwords.forget_all();
+        report
     }
 }
 
@@ -357,7 +377,15 @@ pub fn router(rws: Rws) -> Router {
             rws.clone(),
             auth::csrf_guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            auth::basic_gate,
+        ))
         .layer(axum::middleware::from_fn(console_challenge))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            limits::body_deadline,
+        ))
         .with_state(rws)
 }
 
@@ -413,6 +441,7 @@ pub async fn serve_with(
     let sweeper = tokio::spawn(hub::sweep(rws.clone()));
     let recordings_sweeper = tokio::spawn(dispatch::sweep(rws.clone()));
     let retention = tokio::spawn(compliance::scheduler(rws.clone()));
+    let limits = rws.config.limits.clone();
     let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
     let stopper = {
@@ -423,21 +452,33 @@ pub async fn serve_with(
         })
     };
     let listener = listener.into_std()?;
+    let header_timeout = limits.header_timeout;
     let result = match tls {
         Some(config) => {
-            let mut server = axum_server::from_tcp_rustls(listener, config)?.handle(handle);
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(
+                limits::CapAcceptor::new(limits.max_connections, limits.idle_timeout, false),
+            );
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
+                .handle(handle);
             server
                 .http_builder()
                 .http1()
-                .header_read_timeout(std::time::Duration::from_secs(30));
+                .header_read_timeout(header_timeout);
             server.serve(app).await
         }
         None => {
-            let mut server = axum_server::from_tcp(listener)?.handle(handle);
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(limits::CapAcceptor::new(
+                    limits.max_connections,
+                    limits.idle_timeout,
+                    true,
+                ))
+                .handle(handle);
             server
                 .http_builder()
                 .http1()
-                .header_read_timeout(std::time::Duration::from_secs(30));
+                .header_read_timeout(header_timeout);
             server.serve(app).await
         }
     };

@@ -614,7 +614,8 @@ fn console_session_is_csrf_protected_and_locks_out_guessers() {
         .status,
         401
     );
-    // Five wrong passwords lock the name, even for the right one.
+    // Five wrong passwords make this address wait for the name, even with
+    // the right one (hostile_stranger.rs: other addresses are not held back).
     for _ in 0..5 {
         assert_eq!(login("supb", "wrong").status, 401);
     }

@@ -21,6 +21,7 @@ mod compliance;
 mod control_channel;
 mod fixture;
 mod hostile_agent;
+mod hostile_stranger;
 mod metrics;
 mod openapi;
 mod rbac;
