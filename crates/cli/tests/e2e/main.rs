@@ -29,3 +29,4 @@ mod rws_directory;
 mod rws_events;
 mod rws_keys;
 mod srs_conformance;
+mod hostile_page;
