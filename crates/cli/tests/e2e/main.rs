@@ -20,6 +20,7 @@ fn xvfb_helper_starts_a_display() {
 mod compliance;
 mod control_channel;
 mod fixture;
+mod hostile_page;
 mod metrics;
 mod openapi;
 mod rbac;
@@ -29,4 +30,3 @@ mod rws_directory;
 mod rws_events;
 mod rws_keys;
 mod srs_conformance;
-mod hostile_page;
