@@ -151,8 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("--peer-server", args.peer_server.as_ref()),
     ]
     .into_iter()
-    .chain(args.allowed_servers.iter().map(|u| ("--allowed-server", Some(u))))
-    {
+    .chain(
+        args.allowed_servers
+            .iter()
+            .map(|u| ("--allowed-server", Some(u))),
+    ) {
         if let Some(u) = url
             && u.scheme() != "http"
             && u.scheme() != "https"

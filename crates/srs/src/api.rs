@@ -243,7 +243,9 @@ async fn login(srs: &Srs, headers: &HeaderMap, params: LoginParams) -> Result<Re
         .or_else(|| srs.config().peer_server.clone());
     // Rule 5: the credentials go only to a configured RWS, checked before
     // any connection is made.
-    for (what, url) in std::iter::once(("server", &server)).chain(peer.iter().map(|p| ("peer_server", p))) {
+    for (what, url) in
+        std::iter::once(("server", &server)).chain(peer.iter().map(|p| ("peer_server", p)))
+    {
         if !srs.allowed_servers().allows(url) {
             tracing::warn!(server = %url, what, "login refused: it names an RWS that is not configured");
             return Err(ApiError::forbidden(format!(

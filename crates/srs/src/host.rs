@@ -42,10 +42,7 @@ pub fn host_allowed(host: &str, port: u16, https: bool) -> bool {
             None => (host, None),
         }
     };
-    if !LOOPBACK_NAMES
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(name))
-    {
+    if !LOOPBACK_NAMES.iter().any(|n| n.eq_ignore_ascii_case(name)) {
         return false;
     }
     let default_port = if https { 443 } else { 80 };
@@ -91,7 +88,12 @@ mod tests {
 
     #[test]
     fn loopback_names_with_the_right_port_only() {
-        for ok in ["127.0.0.1:8086", "localhost:8086", "LOCALHOST:8086", "[::1]:8086"] {
+        for ok in [
+            "127.0.0.1:8086",
+            "localhost:8086",
+            "LOCALHOST:8086",
+            "[::1]:8086",
+        ] {
             assert!(host_allowed(ok, 8086, false), "{ok}");
         }
         for bad in [

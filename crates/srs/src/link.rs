@@ -264,8 +264,7 @@ fn check_opened(
             escape(&r.control_url.chars().take(200).collect::<String>())
         )
     })?;
-    if !matches!(control.scheme(), "ws" | "wss") || !srs.allowed_servers().allows_origin(&control)
-    {
+    if !matches!(control.scheme(), "ws" | "wss") || !srs.allowed_servers().allows_origin(&control) {
         return Err(format!(
             "the control channel URL '{}' is not on an allowed RWS ({}): add it with --allowed-server if it is yours (server: {server})",
             escape(control.as_str()),

@@ -107,7 +107,8 @@ mod tests {
 
     #[test]
     fn normalised_comparison() {
-        let a = AllowedServers::new(&[url("https://RWS.example.com/"), url("http://10.0.0.1:8090")]);
+        let a =
+            AllowedServers::new(&[url("https://RWS.example.com/"), url("http://10.0.0.1:8090")]);
         assert!(a.allows(&url("https://rws.example.com")));
         assert!(a.allows(&url("https://rws.example.com:443/")));
         assert!(a.allows(&url("HTTP://10.0.0.1:8090/")));
