@@ -105,6 +105,8 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
         source,
         spool_quota: 2 << 30,
         rws_ca: Vec::new(),
+        listen: args.srs_listen,
+        allowed_servers: Vec::new(),
     })
     .map_err(anyhow::Error::msg)?;
     let listener = std::net::TcpListener::bind(args.srs_listen)

@@ -25,6 +25,15 @@ pub struct Args {
     /// Disaster-recovery RWS when the login does not name one.
     #[arg(long, env = "SCREENREC_SRS_PEER_SERVER")]
     peer_server: Option<Url>,
+    /// More RWS a login may name in `server`/`peer_server` (disaster-recovery sites), beside
+    /// --server and --peer-server; repeatable. SRS never contacts any other RWS.
+    #[arg(
+        long = "allowed-server",
+        env = "SCREENREC_SRS_ALLOWED_SERVERS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    allowed_servers: Vec<Url>,
     /// Desktop origin allowed to call SRS (`https://desk.example.com`, `https://*.example.com`); repeatable.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
@@ -138,9 +147,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("--ping-timeout must be at least 1 second");
     }
     for (flag, url) in [
-        ("--server", &args.server),
-        ("--peer-server", &args.peer_server),
-    ] {
+        ("--server", args.server.as_ref()),
+        ("--peer-server", args.peer_server.as_ref()),
+    ]
+    .into_iter()
+    .chain(
+        args.allowed_servers
+            .iter()
+            .map(|u| ("--allowed-server", Some(u))),
+    ) {
         if let Some(u) = url
             && u.scheme() != "http"
             && u.scheme() != "https"
@@ -170,6 +185,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => read_ca(path)?,
         None => Vec::new(),
     };
+    // Bound first: the port SRS really listens on is the one `Host` must name.
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("--listen {}: cannot bind", args.listen))?;
+    let listen = listener.local_addr()?;
     let config = srs::Config {
         server: args.server,
         peer_server: args.peer_server,
@@ -181,6 +200,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         source,
         spool_quota,
         rws_ca,
+        listen,
+        allowed_servers: args.allowed_servers,
     };
     let service = srs::Srs::new(config).map_err(anyhow::Error::msg)?;
     let tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {
@@ -188,8 +209,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (_, _, true) => Some(srs::tls::self_signed(&args.spool).map_err(anyhow::Error::msg)?),
         _ => None,
     };
-    let listener = std::net::TcpListener::bind(args.listen)
-        .with_context(|| format!("--listen {}: cannot bind", args.listen))?;
     listener.set_nonblocking(true)?;
     if !media::ASM_ENABLED {
         tracing::warn!("OpenH264 was built without nasm: recording costs about twice the CPU");

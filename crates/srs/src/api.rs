@@ -241,6 +241,19 @@ async fn login(srs: &Srs, headers: &HeaderMap, params: LoginParams) -> Result<Re
     let peer = params
         .peer_server
         .or_else(|| srs.config().peer_server.clone());
+    // Rule 5: the credentials go only to a configured RWS, checked before
+    // any connection is made.
+    for (what, url) in
+        std::iter::once(("server", &server)).chain(peer.iter().map(|p| ("peer_server", p)))
+    {
+        if !srs.allowed_servers().allows(url) {
+            tracing::warn!(server = %url, what, "login refused: it names an RWS that is not configured");
+            return Err(ApiError::forbidden(format!(
+                "'{what}' = '{url}' is not an allowed RWS: SRS talks only to its --server, --peer-server and --allowed-server URLs (allowed: {})",
+                srs.allowed_servers().describe()
+            )));
+        }
+    }
     let target = LoginTarget {
         server,
         peer,
@@ -282,7 +295,11 @@ async fn login(srs: &Srs, headers: &HeaderMap, params: LoginParams) -> Result<Re
         rws,
         link: Some(handle),
     });
-    tracing::info!(user = %user.user_name, place = %opened.primary.response.place, "agent logged in");
+    tracing::info!(
+        user = %crate::logsafe::escape(&user.user_name),
+        place = %crate::logsafe::escape(&opened.primary.response.place),
+        "agent logged in"
+    );
 
     let mut resp = (
         Http::OK,
@@ -347,7 +364,7 @@ async fn logout(srs: &Srs, headers: &HeaderMap) -> Result<Response, ApiError> {
         if !s.stale {
             link::end_session(srs, &s.rws).await;
         }
-        tracing::info!(user = %s.user.user_name, "agent logged out");
+        tracing::info!(user = %crate::logsafe::escape(&s.user.user_name), "agent logged out");
     }
     Ok((Http::OK, Json(Envelope::ok())).into_response())
 }

@@ -13,6 +13,10 @@
 //!   the recorder; encrypted media goes to the spool; crash recovery.
 //! * [`upload`]: streams the spool to RWS with tus while recording.
 //! * [`tls`]: HTTPS on loopback with a configured or self-signed certificate.
+//! * [`host`]: loopback `Host` only (DNS-rebinding protection).
+//! * [`servers`]: the RWS allow-list (`--server`, `--peer-server`,
+//!   `--allowed-server`).
+//! * [`logsafe`]: control characters escaped in logged text.
 //!
 //! Invariants: SRS listens on loopback only; the agent's password is
 //! forwarded once to RWS and kept nowhere (only a salted hash of the
@@ -22,9 +26,12 @@
 pub mod api;
 pub mod cors;
 pub mod error;
+pub mod host;
 pub mod link;
+pub mod logsafe;
 pub mod metrics;
 pub mod recording;
+pub mod servers;
 pub mod tls;
 pub mod upload;
 
@@ -63,6 +70,12 @@ pub struct Config {
     /// Extra certificate authorities trusted for RWS (a private CA or a
     /// self-signed RWS certificate), beside the public ones.
     pub rws_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The loopback address SRS listens on (its port is the one `Host`
+    /// must name).
+    pub listen: SocketAddr,
+    /// More RWS a login may name beside `server` and `peer_server`
+    /// (disaster-recovery sites); no other RWS is ever contacted.
+    pub allowed_servers: Vec<Url>,
 }
 
 /// The control channel's TLS settings: Mozilla's public roots (as the
@@ -124,6 +137,8 @@ struct Inner {
     spool_used: Arc<std::sync::atomic::AtomicU64>,
     metrics: metrics::Metrics,
     last_error: Mutex<Option<String>>,
+    /// `server`, `peer_server` and `allowed_servers`.
+    allowed_servers: servers::AllowedServers,
 }
 
 /// Shared state of the service.
@@ -149,13 +164,19 @@ impl Srs {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let ws_tls = ws_tls_config(&config.rws_ca)?;
-        std::fs::create_dir_all(&config.spool)
-            .map_err(|e| format!("--spool {}: {e}", config.spool.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&config.spool, std::fs::Permissions::from_mode(0o700));
+        // The spool holds upload tokens and media: private to the service
+        // user whatever the umask (rule 8).
+        for dir in [config.spool.clone(), recording::rec_root(&config.spool)] {
+            recording::create_private_dir(&dir)
+                .map_err(|e| format!("--spool {}: {e}", dir.display()))?;
         }
+        let allowed_servers = servers::AllowedServers::new(
+            config
+                .server
+                .iter()
+                .chain(config.peer_server.iter())
+                .chain(config.allowed_servers.iter()),
+        );
         let used = recording::spool_usage(&config.spool);
         Ok(Srs {
             inner: Arc::new(Inner {
@@ -171,6 +192,7 @@ impl Srs {
                 spool_used: Arc::new(std::sync::atomic::AtomicU64::new(used)),
                 metrics: metrics::Metrics::default(),
                 last_error: Mutex::new(None),
+                allowed_servers,
             }),
         })
     }
@@ -230,6 +252,11 @@ impl Srs {
         &self.inner.config
     }
 
+    /// The RWS this SRS may talk to.
+    pub fn allowed_servers(&self) -> &servers::AllowedServers {
+        &self.inner.allowed_servers
+    }
+
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
@@ -250,7 +277,7 @@ impl Srs {
             .filter_map(|o| match OriginPattern::parse(o) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    tracing::warn!(origin = %o, error = %e, "ignoring an origin RWS sent");
+                    tracing::warn!(origin = %logsafe::escape(o), error = %logsafe::escape(&e), "ignoring an origin RWS sent");
                     None
                 }
             })
@@ -305,6 +332,11 @@ pub fn router(srs: Srs) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             srs.clone(),
             cors::cors,
+        ))
+        // Outside CORS: a rebinding page sends no Origin, only its Host.
+        .layer(axum::middleware::from_fn_with_state(
+            srs.clone(),
+            host::loopback_only,
         ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -130,7 +130,7 @@ pub async fn open_session(
                                     response,
                                 }),
                                 Err(e) => {
-                                    tracing::warn!(peer = %peer, error = %e, "no standby session on the peer RWS: failover will not be possible");
+                                    tracing::warn!(peer = %peer, error = %crate::logsafe::escape(&e.to_string()), "no standby session on the peer RWS: failover will not be possible");
                                     None
                                 }
                             }
@@ -209,11 +209,18 @@ async fn open_on(
         })?;
     let status = resp.status();
     if status.is_success() {
-        return resp.json::<OpenSessionResponse>().await.map_err(|e| {
+        let opened = resp.json::<OpenSessionResponse>().await.map_err(|e| {
             OpenError::Refused(ApiError::new(
                 Http::BAD_GATEWAY,
                 StatusCode::InternalError,
                 format!("RWS at {server} answered something unexpected: {e}"),
+            ))
+        })?;
+        return check_opened(srs, server, opened).map_err(|why| {
+            OpenError::Refused(ApiError::new(
+                Http::BAD_GATEWAY,
+                StatusCode::InternalError,
+                format!("RWS at {server}: {why}"),
             ))
         });
     }
@@ -234,6 +241,37 @@ async fn open_on(
         400 | 404 | 422 => ApiError::new(Http::BAD_REQUEST, code, message),
         _ => ApiError::new(Http::BAD_GATEWAY, StatusCode::InternalError, message),
     }))
+}
+
+/// What SRS takes from a session-open answer must be safe to use (rules 5
+/// and 6): the session id goes into URLs (a UUID), and the control channel,
+/// which carries the session token, must be on a configured RWS.
+fn check_opened(
+    srs: &Srs,
+    server: &Url,
+    r: OpenSessionResponse,
+) -> Result<OpenSessionResponse, String> {
+    use crate::logsafe::escape;
+    if !crate::recording::valid_id(&r.session_id) {
+        return Err(format!(
+            "session id '{}' is not a UUID",
+            escape(&r.session_id.chars().take(80).collect::<String>())
+        ));
+    }
+    let control = Url::parse(&r.control_url).map_err(|e| {
+        format!(
+            "control channel URL '{}': {e}",
+            escape(&r.control_url.chars().take(200).collect::<String>())
+        )
+    })?;
+    if !matches!(control.scheme(), "ws" | "wss") || !srs.allowed_servers().allows_origin(&control) {
+        return Err(format!(
+            "the control channel URL '{}' is not on an allowed RWS ({}): add it with --allowed-server if it is yours (server: {server})",
+            escape(control.as_str()),
+            srs.allowed_servers().describe()
+        ));
+    }
+    Ok(r)
 }
 
 /// Ends the session (and its standby) on RWS; failures are logged.
@@ -458,7 +496,7 @@ async fn session(
                 let msg = match serde_json::from_str::<ToAgent>(&text) {
                     Ok(m) => m,
                     Err(e) => {
-                        tracing::warn!(error = %e, "control channel: unknown frame ignored");
+                        tracing::warn!(error = %crate::logsafe::escape(&e.to_string()), "control channel: unknown frame ignored");
                         continue;
                     }
                 };
@@ -471,7 +509,7 @@ async fn session(
                     *last_seq = seq;
                 }
                 if let Err(e) = &result {
-                    tracing::warn!(seq, error = %e, "command refused");
+                    tracing::warn!(seq, error = %crate::logsafe::escape(e), "command refused");
                 }
                 let ack = FromAgent::Ack { seq, ok: result.is_ok(), error: result.err() };
                 if send(&mut ws, &ack).await.is_err() {

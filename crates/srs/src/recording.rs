@@ -129,6 +129,39 @@ pub fn rec_root(spool: &Path) -> PathBuf {
     spool.join("rec")
 }
 
+/// Creates `dir` (and missing parents) and makes it mode 0700 whatever the
+/// umask: the spool holds upload tokens and media (rule 8).
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    // An existing folder keeps its mode with `create`: set it.
+    set_private(dir, 0o700)
+}
+
+/// Sets `path`'s mode (0600 files, 0700 folders) on Unix.
+pub(crate) fn set_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Is `id` (from RWS) a UUID, the only form that may become a spool path?
+pub fn valid_id(id: &str) -> bool {
+    // Hyphenated form only: `Uuid::parse_str` also takes braces and URNs.
+    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
+}
+
 /// Writes a file atomically (temp + rename), mode 0600, synced.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -220,10 +253,11 @@ impl SinkFactory for SpoolSinks {
         };
         let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
         write_private(&self.dir.join(format!("stream-{n}.json")), &json)?;
-        let sink = EncryptedFileSink::create(
-            &self.dir.join(format!("stream-{n}.age")),
-            self.recipients.clone(),
-        )?;
+        let media = self.dir.join(format!("stream-{n}.age"));
+        let sink = EncryptedFileSink::create(&media, self.recipients.clone())?;
+        // The sink creates its files with the umask's mode: make them private.
+        set_private(&media, 0o600)?;
+        set_private(&EncryptedFileSink::index_path(&media), 0o600)?;
         Ok(Box::new(QuotaSink {
             inner: sink,
             used: self.used.clone(),
@@ -297,8 +331,53 @@ pub struct StartCommand {
     pub server: url::Url,
 }
 
+/// Checks what a `start` from RWS names before anything touches the disk
+/// (rules 5 and 6): the id must be a UUID (it becomes a spool folder), every
+/// recipient an age X25519 recipient, and the upload URL must be on the
+/// RWS holding the session (the upload token goes there). Returns the
+/// recipients and the absolute upload URL.
+fn check_start(cmd: &StartCommand) -> Result<(Vec<age::x25519::Recipient>, url::Url), String> {
+    use crate::logsafe::escape;
+    if !valid_id(&cmd.recording_id) {
+        return Err(format!(
+            "recording_id '{}' is not a UUID: refused",
+            escape(&cmd.recording_id.chars().take(80).collect::<String>())
+        ));
+    }
+    let recipients = cmd
+        .recipients
+        .iter()
+        .map(|r| {
+            media::crypt::parse_recipient(r).map_err(|_| {
+                format!(
+                    "recipient '{}' is not an age X25519 recipient (age1…): refusing to record",
+                    escape(&r.chars().take(80).collect::<String>())
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if recipients.is_empty() {
+        return Err("no valid encryption recipient: refusing to record in clear".into());
+    }
+    let upload_url = cmd.server.join(&cmd.upload_url).map_err(|e| {
+        format!(
+            "upload URL '{}': {e}",
+            escape(&cmd.upload_url.chars().take(200).collect::<String>())
+        )
+    })?;
+    if !crate::servers::same_origin(&upload_url, &cmd.server) {
+        return Err(format!(
+            "upload URL '{}' is not on the RWS holding the session ({}): refused",
+            escape(upload_url.as_str()),
+            cmd.server
+        ));
+    }
+    Ok((recipients, upload_url))
+}
+
 /// Applies `start`; `Err` is the reason sent back in the ack.
 pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
+    let (recipients, upload_url) = check_start(&cmd)?;
     let mut st = srs.rec_state();
     if st.known.contains(&cmd.recording_id)
         || rec_root(&srs.config().spool)
@@ -310,14 +389,6 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     if let Some(a) = &st.active {
         return Err(format!("recording {} is still in progress", a.id));
     }
-    let recipients: Vec<age::x25519::Recipient> = cmd
-        .recipients
-        .iter()
-        .filter_map(|r| media::crypt::parse_recipient(r).ok())
-        .collect();
-    if recipients.is_empty() {
-        return Err("no valid encryption recipient: refusing to record in clear".into());
-    }
     let used = srs.inner.spool_used.clone();
     let quota = srs.config().spool_quota;
     if used.load(Ordering::Relaxed) + 16 * 1024 > quota {
@@ -327,12 +398,8 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         ));
     }
     let source = open_source(&srs.config().source)?;
-    let upload_url = cmd
-        .server
-        .join(&cmd.upload_url)
-        .map_err(|e| format!("upload URL {}: {e}", cmd.upload_url))?;
     let dir = rec_root(&srs.config().spool).join(&cmd.recording_id);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("spool {}: {e}", dir.display()))?;
+    create_private_dir(&dir).map_err(|e| format!("spool {}: {e}", dir.display()))?;
     let manifest = Manifest {
         recording_id: cmd.recording_id.clone(),
         interaction_id: cmd.interaction_id.clone(),
@@ -368,7 +435,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
             return Err(format!("cannot start recording: {e}"));
         }
     };
-    tracing::info!(recording = %cmd.recording_id, interaction = %cmd.interaction_id, "recording started");
+    tracing::info!(recording = %cmd.recording_id, interaction = %crate::logsafe::escape(&cmd.interaction_id), "recording started");
     st.known.insert(cmd.recording_id.clone());
     let mut active = Active {
         stats: recorder.stats(),

@@ -99,11 +99,11 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
         match upload_recording(srs, &dir, &m, offsets).await {
             Ok(()) => {}
             Err(UploadError::Gone(why)) => {
-                tracing::error!(recording = %m.recording_id, why = %why, "RWS refuses this recording's upload: removing it from the spool");
+                tracing::error!(recording = %m.recording_id, why = %crate::logsafe::escape(&why), "RWS refuses this recording's upload: removing it from the spool");
                 remove_dir(srs, &dir);
             }
             Err(UploadError::Retry(why)) => {
-                tracing::debug!(recording = %m.recording_id, why = %why, "upload will be retried");
+                tracing::debug!(recording = %m.recording_id, why = %crate::logsafe::escape(&why), "upload will be retried");
                 srs.set_last_error(Some(format!("upload: {why}")));
                 // Ask RWS for the offsets again rather than trust ours.
                 offsets.clear();
@@ -325,6 +325,13 @@ async fn create(srs: &Srs, m: &Manifest, n: usize, s: &StreamMeta) -> Result<Str
         .ok_or_else(|| UploadError::Retry("create: no Location".into()))?;
     let base = url::Url::parse(&m.upload_url).map_err(retry)?;
     let url = base.join(location).map_err(retry)?;
+    // The upload token goes wherever Location points: only to this RWS.
+    if !crate::servers::same_origin(&url, &base) {
+        return Err(UploadError::Retry(format!(
+            "create: RWS answered a Location on another host ({}): refused",
+            crate::logsafe::escape(url.as_str())
+        )));
+    }
     tracing::info!(recording = %m.recording_id, stream = n, "upload created");
     Ok(url.to_string())
 }

@@ -148,7 +148,19 @@ fn primary_rws_killed_the_session_moves_to_the_peer() {
     let dir = tempdir();
     let mut primary = Rws::start(dir.path(), "primary");
     let peer = Rws::start(dir.path(), "peer");
-    let srs = Srs::start(dir.path(), "srs", &["--failover-after", "2"]);
+    // The desktop names both; SRS must be configured with them (rule 5).
+    let srs = Srs::start(
+        dir.path(),
+        "srs",
+        &[
+            "--failover-after",
+            "2",
+            "--allowed-server",
+            &primary.url,
+            "--allowed-server",
+            &peer.url,
+        ],
+    );
     let body = json!([{"name": "server", "value": primary.url}, {"name": "peer_server", "value": peer.url}]);
     assert_eq!(srs.login_with("agent1", "pw1", body, &[]).status, 200);
     primary.wait_sessions("live on the primary", |s| {

@@ -22,6 +22,7 @@ mod control_channel;
 mod fixture;
 mod hostile_agent;
 mod hostile_stranger;
+mod hostile_page;
 mod metrics;
 mod openapi;
 mod rbac;

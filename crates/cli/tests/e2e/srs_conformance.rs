@@ -183,8 +183,13 @@ fn login_with_rws_unreachable_is_503_statuscode_4_naming_the_server() {
 fn login_with_server_unreachable_and_peer_server_given_logs_in_on_the_peer() {
     let dir = tempdir();
     let peer = Rws::start(dir.path(), "peer");
-    let srs = Srs::start(dir.path(), "srs", &[]);
     let dead = format!("http://127.0.0.1:{}", crate::util::free_port());
+    // The desktop may name only RWS SRS was configured with (rule 5).
+    let srs = Srs::start(
+        dir.path(),
+        "srs",
+        &["--allowed-server", &dead, "--allowed-server", &peer.url],
+    );
     let body =
         json!([{"name": "server", "value": dead}, {"name": "peer_server", "value": peer.url}]);
     let r = srs.login_with("agent1", "pw1", body, &[]);

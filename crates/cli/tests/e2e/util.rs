@@ -82,7 +82,10 @@ impl Proc {
             .expect("log file");
         let err = out.try_clone().expect("log file");
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        if std::env::var_os("SCREENREC_LOG").is_none() {
+        // A level the test set on `cmd` wins over the default.
+        if std::env::var_os("SCREENREC_LOG").is_none()
+            && !cmd.get_envs().any(|(k, _)| k == "SCREENREC_LOG")
+        {
             cmd.env("SCREENREC_LOG", "info,screenrec=debug,srs=debug,rws=debug");
         }
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
