@@ -208,7 +208,7 @@ pub async fn console_login(
         Ok(u) => u,
         Err(e) => {
             rws.lockout.failed(&login.username);
-            tracing::warn!(user = %login.username, "console login failed");
+            tracing::warn!(user = %crate::logsafe::Escaped(&login.username), "console login failed");
             return Err(e);
         }
     };
@@ -229,7 +229,7 @@ pub async fn console_login(
         .bind(&csrf)
         .execute(&rws.db)
         .await?;
-    tracing::info!(user = %user.username, "console login");
+    tracing::info!(user = %crate::logsafe::Escaped(&user.username), "console login");
     let mut resp =
         axum::Json(serde_json::json!({"user": user.resource(), "csrfToken": csrf})).into_response();
     let cookie = format!(
@@ -349,7 +349,8 @@ impl Lockout {
 }
 
 /// Requests authenticated by the console cookie that change something
-/// (not GET/HEAD/OPTIONS) must carry the session's `X-CSRF-Token`.
+/// (not GET/HEAD/OPTIONS) must carry the session's `X-CSRF-Token`; only a
+/// request whose `Authorization: Basic` authenticates it is exempt.
 pub async fn csrf_guard(
     axum::extract::State(rws): axum::extract::State<crate::Rws>,
     req: axum::extract::Request,
@@ -360,7 +361,10 @@ pub async fn csrf_guard(
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
     let exempt = path == "/api/v2/auth/login" || path == "/api/v2/auth/logout";
-    let basic = req.headers().get(AUTHORIZATION).is_some();
+    // Only Basic credentials take the place of the cookie (`authenticate`
+    // tries them first and never falls back): any other Authorization
+    // header (a junk `Bearer`) leaves the cookie deciding, so CSRF applies.
+    let basic = !matches!(basic_credentials(req.headers()), Ok(None));
     if !safe
         && !exempt
         && !basic
