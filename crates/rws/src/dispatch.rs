@@ -541,7 +541,7 @@ pub async fn on_status(
     }
     .await;
     if let Err(e) = result {
-        tracing::error!(recording = %crate::logsafe::Escaped(&recording_id), error = %e, "applying an SRS status");
+        tracing::error!(recording = %crate::logsafe::Escaped(recording_id), error = %e, "applying an SRS status");
     }
 }
 
