@@ -34,3 +34,10 @@ if [ "$mode" != build ] && [ -f tests/browser/package.json ] && { [ ! -d tests/b
   echo "setup: installing browser-test packages (playwright-core, tus-js-client; no browser download)" >&2
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
+
+# Schema fuzzing (scripts/schemathesis.sh): schemathesis from PyPI in a venv under target/.
+if [ "$mode" != build ] && [ ! -x target/schemathesis-venv/bin/schemathesis ]; then
+  echo "setup: installing schemathesis in target/schemathesis-venv" >&2
+  python3 -m venv target/schemathesis-venv
+  target/schemathesis-venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh clone: installs what is missing
 # (scripts/setup.sh), checks formatting and lints, builds once, then runs
 # the Rust unit and end-to-end tests (real screenrec processes, Xvfb,
-# ffprobe) and the browser tests (playwright-core driving Debian's chromium).
+# ffprobe), the browser tests (playwright-core driving Debian's chromium)
+# and schema fuzzing of the RWS API (scripts/schemathesis.sh).
 # Exits non-zero if anything failed; ends with one "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,12 +36,24 @@ if [ -d tests/browser ] && ls tests/browser/*.test.mjs >/dev/null 2>&1; then
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 
+step "schema fuzzing (schemathesis: anonymous, agent, integration, admin)"
+rm -f target/schemathesis.log
+SCREENREC_BIN="$root/target/debug/screenrec" timeout 900 bash scripts/schemathesis.sh 2>&1 | tee target/schemathesis.log
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
   sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' target/cargo-test.log)
 if [ -f target/browser-test.log ]; then
   p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' target/browser-test.log | tail -1)
   f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' target/browser-test.log | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+fi
+if [ -f target/schemathesis.log ]; then
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' target/schemathesis.log | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' target/schemathesis.log | tail -1)
+  # No summary line: the run itself broke; count it as one failure.
+  [ -n "$p$f" ] || f=1
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 fi
 echo

@@ -42,6 +42,13 @@ pub struct Args {
     /// Bearer token telephony/chat integrations use for POST /api/v2/events (event intake is off without it).
     #[arg(long, env = "SCREENREC_INTEGRATION_TOKEN", hide_env_values = true)]
     integration_token: Option<String>,
+    /// File holding the integration token (preferred: a flag's value is visible to every local user in `ps`).
+    #[arg(
+        long,
+        env = "SCREENREC_RWS_INTEGRATION_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    integration_token_file: Option<PathBuf>,
     /// Longest screen recording (e.g. 4h, 90m); it then stops with reason max_duration.
     #[arg(long, env = "SCREENREC_RWS_MAX_RECORDING_DURATION", value_parser = humantime::parse_duration)]
     max_recording_duration: Option<Duration>,
@@ -106,6 +113,7 @@ struct FileConfig {
     silence_timeout: Option<u64>,
     public_url: Option<String>,
     integration_token: Option<String>,
+    integration_token_file: Option<PathBuf>,
     max_recording_duration: Option<String>,
     orphan_after: Option<String>,
     storage: Option<String>,
@@ -218,7 +226,16 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     {
         bail!("--public-url {u}: expected http://… or https://…");
     }
-    let integration_token = args.integration_token.or(file.integration_token);
+    let integration_token = match (
+        args.integration_token.or(file.integration_token),
+        args.integration_token_file.or(file.integration_token_file),
+    ) {
+        (Some(_), Some(_)) => bail!(
+            "give the integration token once: --integration-token-file or --integration-token (or their env/config keys), not both"
+        ),
+        (token, None) => token,
+        (None, Some(path)) => Some(read_token_file(&path)?),
+    };
     if let Some(t) = &integration_token
         && t.len() < 16
     {
@@ -337,6 +354,21 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     rws::serve_with(listener, service, tls, shutdown_signal()).await?;
     tracing::info!("RWS stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The integration token from a file (one line; surrounding whitespace and
+/// the final newline are not part of it).
+fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--integration-token-file {}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() || token.contains(['\n', '\r']) {
+        bail!(
+            "--integration-token-file {}: expected the token on one line",
+            path.display()
+        );
+    }
+    Ok(token.to_string())
 }
 
 fn toml_parse(text: &str) -> anyhow::Result<FileConfig> {

@@ -147,7 +147,7 @@ pub async fn login(
 ) -> Result<AuthUser, axum::response::Response> {
     use axum::response::IntoResponse;
     if let Err(wait) = rws.throttle.check(addr, username) {
-        tracing::info!(user = %username.escape_debug(), %addr, "login refused: throttled");
+        tracing::info!(user = %crate::logsafe::Escaped(username), %addr, "login refused: throttled");
         return Err(retry_later(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             wait,
@@ -188,7 +188,7 @@ pub async fn login(
         }
         _ => {
             rws.throttle.failed(addr, username);
-            tracing::warn!(user = %username.escape_debug(), %addr, "login failed");
+            tracing::warn!(user = %crate::logsafe::Escaped(username), %addr, "login failed");
             Err(ApiError::Unauthenticated("invalid user name or password".into()).into_response())
         }
     }
@@ -328,7 +328,7 @@ pub async fn console_login(
         .bind(&csrf)
         .execute(&rws.db)
         .await?;
-    tracing::info!(user = %user.username, "console login");
+    tracing::info!(user = %crate::logsafe::Escaped(&user.username), "console login");
     let mut resp =
         axum::Json(serde_json::json!({"user": user.resource(), "csrfToken": csrf})).into_response();
     let cookie = format!(
@@ -401,7 +401,8 @@ pub fn new_token() -> String {
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
 
 /// Requests authenticated by the console cookie that change something
-/// (not GET/HEAD/OPTIONS) must carry the session's `X-CSRF-Token`.
+/// (not GET/HEAD/OPTIONS) must carry the session's `X-CSRF-Token`; only a
+/// request whose `Authorization: Basic` authenticates it is exempt.
 pub async fn csrf_guard(
     axum::extract::State(rws): axum::extract::State<crate::Rws>,
     req: axum::extract::Request,
@@ -412,7 +413,10 @@ pub async fn csrf_guard(
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
     let exempt = path == "/api/v2/auth/login" || path == "/api/v2/auth/logout";
-    let basic = req.headers().get(AUTHORIZATION).is_some();
+    // Only Basic credentials take the place of the cookie (`authenticate`
+    // tries them first and never falls back): any other Authorization
+    // header (a junk `Bearer`) leaves the cookie deciding, so CSRF applies.
+    let basic = !matches!(basic_credentials(req.headers()), Ok(None));
     if !safe
         && !exempt
         && !basic

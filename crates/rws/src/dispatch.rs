@@ -59,25 +59,27 @@ pub async fn on_events(rws: &Rws, calls: BTreeSet<String>, interactions: BTreeSe
     for c in &calls {
         match voice_wants(rws, c).await {
             Ok(w) => wants.extend(w),
-            Err(e) => tracing::error!(call = %c, error = %e, "reading a call's events"),
+            Err(e) => {
+                tracing::error!(call = %crate::logsafe::Escaped(c), error = %e, "reading a call's events")
+            }
         }
     }
     for i in &interactions {
         match interaction_wants(rws, i).await {
             Ok(w) => wants.extend(w),
             Err(e) => {
-                tracing::error!(interaction = %i, error = %e, "reading an interaction's events")
+                tracing::error!(interaction = %crate::logsafe::Escaped(i), error = %e, "reading an interaction's events")
             }
         }
     }
     for w in wants {
         if let Err(e) = apply(rws, &w).await {
-            tracing::error!(interaction = %w.interaction_id, error = %e, "applying the recording policy");
+            tracing::error!(interaction = %crate::logsafe::Escaped(&w.interaction_id), error = %e, "applying the recording policy");
         }
     }
     for c in &calls {
         if let Err(e) = note_numbers(rws, c).await {
-            tracing::error!(call = %c, error = %e, "noting the call's numbers");
+            tracing::error!(call = %crate::logsafe::Escaped(c), error = %e, "noting the call's numbers");
         }
     }
 }
@@ -337,7 +339,7 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
         }
     };
     if !recorded {
-        tracing::debug!(agent = %username, interaction = %w.interaction_id, channel = %channel, rule = %rule, "not recorded by policy");
+        tracing::debug!(agent = %username, interaction = %crate::logsafe::Escaped(&w.interaction_id), channel = %channel, rule = %rule, "not recorded by policy");
         return Ok(());
     }
     if let Some(active) = recordings::active_for(&rws.db, &username).await? {
@@ -350,7 +352,7 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
             &w.since,
         )
         .await?;
-        tracing::info!(recording = %active.id, interaction = %w.interaction_id, "interaction linked to the agent's recording");
+        tracing::info!(recording = %active.id, interaction = %crate::logsafe::Escaped(&w.interaction_id), "interaction linked to the agent's recording");
         return Ok(());
     }
     let new = NewRecording {
@@ -539,7 +541,7 @@ pub async fn on_status(
     }
     .await;
     if let Err(e) = result {
-        tracing::error!(recording = %recording_id, error = %e, "applying an SRS status");
+        tracing::error!(recording = %crate::logsafe::Escaped(recording_id), error = %e, "applying an SRS status");
     }
 }
 

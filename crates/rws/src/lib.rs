@@ -56,6 +56,11 @@ pub mod throttle;
 pub mod uploads;
 pub mod web;
 
+pub mod logsafe;
+pub mod private_files;
+pub mod rejection;
+pub mod security_headers;
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -219,6 +224,19 @@ impl Rws {
         let hub = Arc::new(hub::Hub::default());
         let storage = storage::Storage::open(config.storage.as_deref(), &config.data_dir)
             .map_err(StartError::Storage)?;
+        if config.storage.is_none() {
+            let media = config.data_dir.join("media");
+            private_files::private_dir(&media).map_err(|source| StartError::DataDir {
+                path: media,
+                source,
+            })?;
+        }
+        private_files::private_files(&config.data_dir, &["master.key"]).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            }
+        })?;
         let lifecycle = Arc::new(lifecycle::Lifecycle::new(config.webhooks.clone()));
         let limits = &config.limits;
         let throttle = Arc::new(throttle::Throttle::new(limits.throttle));
@@ -263,7 +281,7 @@ impl Rws {
 
 /// Opens (creating) `<data_dir>/screenrec.db` and runs the migrations.
 pub async fn open_db(data_dir: &Path) -> Result<SqlitePool, StartError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+    private_files::private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.to_path_buf(),
         source,
     })?;
@@ -286,6 +304,13 @@ pub async fn open_db(data_dir: &Path) -> Result<SqlitePool, StartError> {
         .run(&db)
         .await
         .map_err(|e| db_err(e.into()))?;
+    // SQLite created the files with the umask's mode; -wal/-shm follow the database's.
+    private_files::private_files(data_dir, private_files::DATABASE_FILES).map_err(|source| {
+        StartError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        }
+    })?;
     Ok(db)
 }
 
@@ -375,6 +400,10 @@ pub fn router(rws: Rws) -> Router {
         .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             rws.clone(),
+            rejection::envelope,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
             auth::csrf_guard,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -385,6 +414,10 @@ pub fn router(rws: Rws) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             rws.clone(),
             limits::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            security_headers::add,
         ))
         .with_state(rws)
 }

@@ -1,7 +1,9 @@
 //! Recording lifecycle events: every state change of a recording is
 //! published to server-sent-event subscribers (`GET
-//! /api/v2/recordings/events`, admin and supervisor) and POSTed to the
-//! configured webhooks, retried with back-off (1 s doubling to 5 min, for
+//! /api/v2/recordings/events`, admin and supervisor, each seeing only the
+//! agents [`crate::compliance::viewer`] lets them see) and POSTed to the
+//! configured webhooks (every event: webhooks are set by the administrator
+//! who runs RWS, not by users), retried with back-off (1 s doubling to 5 min, for
 //! about a day) until the receiver answers 2xx.
 
 use std::convert::Infallible;
@@ -17,7 +19,6 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::Rws;
-use crate::auth::require_role;
 use crate::error::ApiError;
 
 /// One state change.
@@ -98,9 +99,19 @@ pub async fn sse(
     State(rws): State<Rws>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
-    let stream = BroadcastStream::new(rws.lifecycle.subscribe()).filter_map(|item| {
+    // The same visibility as the REST endpoints (rule 7): a supervisor gets
+    // the events of their groups' agents only.
+    let (user, visibility) = crate::compliance::viewer(&rws, &headers).await?;
+    if !(user.has("admin") || user.has("supervisor")) {
+        return Err(ApiError::Forbidden(
+            "this needs the role admin or supervisor".into(),
+        ));
+    }
+    let stream = BroadcastStream::new(rws.lifecycle.subscribe()).filter_map(move |item| {
         let event = item.ok()?;
+        if !visibility.sees(&event.agent) {
+            return None;
+        }
         Some(Ok(Event::default()
             .event("recording")
             .id(event.event_id.clone())

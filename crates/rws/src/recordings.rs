@@ -698,35 +698,50 @@ pub async fn resource(
     })))
 }
 
-/// Parses a single `bytes=` range against `len`; `Ok(None)` for no header.
+/// Parses a single `bytes=` range against `len`: `Ok(None)` for no header
+/// and for one RFC 9110 §14.2 says to ignore (not `bytes`, malformed, last
+/// before first, several ranges): the whole file is served then.
+/// `Err(())` only for a valid range the media cannot satisfy (416).
 fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(v) = value else { return Ok(None) };
-    let s = v.to_str().map_err(|_| ())?.trim();
-    let Some(spec) = s.strip_prefix("bytes=") else {
-        return Err(());
+    let Ok(s) = v.to_str() else { return Ok(None) };
+    let Some(spec) = s.trim().strip_prefix("bytes=") else {
+        return Ok(None);
     };
     if spec.contains(',') {
         return Ok(None); // several ranges: serve the whole file (allowed by RFC 9110)
     }
-    let (a, b) = spec.split_once('-').ok_or(())?;
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
     let (a, b) = (a.trim(), b.trim());
+    // Digits only; a number too big for u64 is still valid (and past any end).
+    let number = |t: &str| -> Option<u64> {
+        (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| t.parse().unwrap_or(u64::MAX))
+    };
     let range = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| ())?;
+        let Some(n) = number(b) else { return Ok(None) };
         if n == 0 || len == 0 {
             return Err(());
         }
         (len.saturating_sub(n), len - 1)
     } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end: u64 = if b.is_empty() {
-            len.saturating_sub(1)
-        } else {
-            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        let Some(start) = number(a) else {
+            return Ok(None);
         };
-        if start >= len || end < start {
+        let end = if b.is_empty() {
+            u64::MAX
+        } else {
+            match number(b) {
+                Some(end) if end >= start => end,
+                _ => return Ok(None),
+            }
+        };
+        if start >= len {
             return Err(());
         }
-        (start, end)
+        (start, end.min(len - 1))
     };
     Ok(Some(range))
 }
@@ -1040,9 +1055,29 @@ mod tests {
             Ok(Some((95, 99)))
         );
         assert_eq!(parse_range(h("bytes=100-").as_ref(), 100), Err(()));
-        assert_eq!(parse_range(h("bytes=5-2").as_ref(), 100), Err(()));
-        assert_eq!(parse_range(h("items=0-1").as_ref(), 100), Err(()));
+        assert_eq!(parse_range(h("bytes=-0").as_ref(), 100), Err(()));
+        assert_eq!(
+            parse_range(h("bytes=99999999999999999999999-").as_ref(), 100),
+            Err(())
+        );
+        assert_eq!(
+            parse_range(h("bytes=0-99999999999999999999999").as_ref(), 100),
+            Ok(Some((0, 99)))
+        );
         assert_eq!(parse_range(h("bytes=0-1,5-6").as_ref(), 100), Ok(None));
+        // Invalid: ignored (RFC 9110 §14.2), the whole file is served.
+        for bad in [
+            "bytes=5-2",
+            "items=0-1",
+            "bytes=abc",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=1-+2",
+            "bytes=--1",
+            "bytes 0-1",
+        ] {
+            assert_eq!(parse_range(h(bad).as_ref(), 100), Ok(None), "{bad}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod fixture;
 mod hostile_agent;
 mod hostile_stranger;
 mod hostile_page;
+mod hostile_web;
 mod metrics;
 mod openapi;
 mod rbac;
