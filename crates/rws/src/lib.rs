@@ -35,6 +35,7 @@
 
 pub mod auth;
 pub mod compliance;
+pub mod custody;
 pub mod directory;
 pub mod dispatch;
 pub mod error;
