@@ -17,7 +17,10 @@ fn check(text: &str) -> Result<(), TestCaseError> {
             prop_assert!(d.users.len() <= text.lines().count());
         }
         Err(e) => {
-            prop_assert!(e.line >= 1 && e.line <= text.lines().count().max(1) + 1, "{e}");
+            prop_assert!(
+                e.line >= 1 && e.line <= text.lines().count().max(1) + 1,
+                "{e}"
+            );
             prop_assert!(!e.message.is_empty());
         }
     }
