@@ -24,12 +24,28 @@ static ALLOC: alloc_bound::Bounded = alloc_bound::Bounded;
 fn valid() -> Vec<u8> {
     let mut m = Fmp4Muxer::new(64, 48, Duration::from_millis(500));
     let mut out = m
-        .init_segment(&[0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02], &[0x68, 0xce, 0x3c, 0x80])
+        .init_segment(
+            &[0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02],
+            &[0x68, 0xce, 0x3c, 0x80],
+        )
         .unwrap()
         .bytes;
     for ms in (0u64..2000).step_by(100) {
-        let sample = vec![0, 0, 0, 5, if ms % 1000 == 0 { 0x65 } else { 0x41 }, 1, 2, 3, 4];
-        if let Some(f) = m.push(sample, Duration::from_millis(ms), ms % 1000 == 0).unwrap() {
+        let sample = vec![
+            0,
+            0,
+            0,
+            5,
+            if ms % 1000 == 0 { 0x65 } else { 0x41 },
+            1,
+            2,
+            3,
+            4,
+        ];
+        if let Some(f) = m
+            .push(sample, Duration::from_millis(ms), ms % 1000 == 0)
+            .unwrap()
+        {
             out.extend_from_slice(&f.bytes);
         }
     }

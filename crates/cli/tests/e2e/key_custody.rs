@@ -70,8 +70,13 @@ fn age_identity(dir: &Path) -> (std::path::PathBuf, String) {
     (file, recipient)
 }
 
-/// `age -d -i IDENTITY FILE` (the independent CLI).
+/// `age -d -i IDENTITY FILE` (the independent CLI), as text.
 fn age_decrypt(identity: &Path, file: &Path) -> String {
+    String::from_utf8(age_decrypt_bytes(identity, file)).unwrap()
+}
+
+/// `age -d -i IDENTITY FILE`.
+fn age_decrypt_bytes(identity: &Path, file: &Path) -> Vec<u8> {
     let out = Command::new("age")
         .arg("-d")
         .arg("-i")
@@ -84,7 +89,21 @@ fn age_decrypt(identity: &Path, file: &Path) -> String {
         "age -d: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    out.stdout
+}
+
+/// Every file under `dir`.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Recipients listed by `keys list`, with the active one's.
@@ -429,6 +448,22 @@ fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_
         &["export", "--data-dir", d, "--out", o, "--to", &custodian],
         None,
     ));
+
+    // Without screenrec: the decrypted export is an age identity file that
+    // opens the stored media's first segment (the init segment).
+    let plain = dir.path().join("keys.txt");
+    std::fs::write(&plain, age_decrypt(&identity, &out)).unwrap();
+    let media = files(&data.join("media"));
+    assert_eq!(media.len(), 1, "{media:?}");
+    let cipher = std::fs::read(&media[0]).unwrap();
+    let magic = b"age-encryption.org/v1\n";
+    let second = (1..cipher.len())
+        .find(|&i| cipher[i..].starts_with(magic))
+        .unwrap_or(cipher.len());
+    let segment = dir.path().join("segment0.age");
+    std::fs::write(&segment, &cipher[..second]).unwrap();
+    let init = age_decrypt_bytes(&plain, &segment);
+    assert_eq!(&init[4..8], b"ftyp", "the init segment");
 
     // The master key is lost: the stored keys no longer open, RWS would
     // not start, recordings cannot be played.
