@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo_cmd;
+mod keys_cmd;
 mod record_cmd;
 mod rws_cmd;
 mod sim_cmd;

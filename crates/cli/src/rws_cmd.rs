@@ -100,6 +100,10 @@ enum KeysAction {
     List,
     /// Make a new active key; old keys stay for old recordings.
     Rotate,
+    /// Write every private key to an age-encrypted file (disaster recovery, legal discovery).
+    Export(crate::keys_cmd::ExportArgs),
+    /// Add the keys of an export to this data dir (idempotent; existing keys stay).
+    Import(crate::keys_cmd::ImportArgs),
 }
 
 /// The `--config` file.
@@ -156,6 +160,11 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(RwsCommand::Keys { action, data_dir }) = args.command {
         let Some(data_dir) = data_dir else {
             bail!("--data-dir is required");
+        };
+        let action = match action {
+            KeysAction::Export(a) => return crate::keys_cmd::export(&data_dir, a).await,
+            KeysAction::Import(a) => return crate::keys_cmd::import(&data_dir, a).await,
+            other => other,
         };
         let db = rws::open_db(&data_dir).await?;
         let master = rws::keys::MasterKey::load(&data_dir)?;

@@ -102,6 +102,20 @@ pub struct IndexEntry {
     pub end_ms: Option<u64>,
 }
 
+impl IndexEntry {
+    /// End of the segment in the ciphertext. Saturating: lengths may come
+    /// from a client's header, and a sum past `u64::MAX` must not wrap to a
+    /// small offset (no such file can be read anyway).
+    pub fn cipher_end(&self) -> u64 {
+        self.cipher_offset.saturating_add(self.cipher_len)
+    }
+
+    /// End of the segment in the plaintext (saturating, as [`Self::cipher_end`]).
+    pub fn plain_end(&self) -> u64 {
+        self.plain_offset.saturating_add(self.plain_len)
+    }
+}
+
 /// The segment index of an encrypted media file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SegmentIndex {
@@ -115,7 +129,7 @@ impl SegmentIndex {
         let (co, po) = self
             .entries
             .last()
-            .map(|e| (e.cipher_offset + e.cipher_len, e.plain_offset + e.plain_len))
+            .map(|e| (e.cipher_end(), e.plain_end()))
             .unwrap_or((0, 0));
         let e = IndexEntry {
             cipher_offset: co,
@@ -130,10 +144,7 @@ impl SegmentIndex {
 
     /// Total plaintext length.
     pub fn plain_len(&self) -> u64 {
-        self.entries
-            .last()
-            .map(|e| e.plain_offset + e.plain_len)
-            .unwrap_or(0)
+        self.entries.last().map(IndexEntry::plain_end).unwrap_or(0)
     }
 
     /// Parses the JSON-lines form (one [`IndexEntry`] per line). A torn last
@@ -191,6 +202,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+fn bad_index(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("segment index: {msg}"))
+}
+
 /// `Read + Seek` over the plaintext of an encrypted media file, decrypting
 /// only the segments a read touches (one segment cached).
 pub struct DecryptingReader<R> {
@@ -225,10 +240,26 @@ impl<R: Read + Seek> DecryptingReader<R> {
 
     fn segment(&mut self, k: usize) -> io::Result<&[u8]> {
         if self.cache.as_ref().is_none_or(|(c, _)| *c != k) {
-            let e = self.index.entries[k];
+            let e = self
+                .index
+                .entries
+                .get(k)
+                .copied()
+                .ok_or_else(|| bad_index(format!("no segment {k}")))?;
             self.inner.seek(SeekFrom::Start(e.cipher_offset))?;
-            let mut cipher = vec![0u8; e.cipher_len as usize];
-            self.inner.read_exact(&mut cipher)?;
+            // Read what is there, up to the indexed length: the buffer grows
+            // with the file's bytes, never to a length the index claims.
+            let mut cipher = Vec::new();
+            (&mut self.inner)
+                .take(e.cipher_len)
+                .read_to_end(&mut cipher)?;
+            if cipher.len() as u64 != e.cipher_len {
+                return Err(bad_index(format!(
+                    "segment {k}: {} ciphertext bytes in the file, index says {}",
+                    cipher.len(),
+                    e.cipher_len
+                )));
+            }
             let plain = decrypt_segment(&cipher, &self.identity)
                 .map_err(|(_, e)| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             if plain.len() as u64 != e.plain_len {
@@ -257,13 +288,21 @@ impl<R: Read + Seek> Read for DecryptingReader<R> {
             return Ok(0);
         }
         let pos = self.pos;
-        let k = self
+        let k = self.index.entries.partition_point(|e| e.plain_end() <= pos);
+        // An index whose entries do not tile the plaintext (a hole, an
+        // overlap) is an error, never an out-of-bounds read.
+        let start = self
             .index
             .entries
-            .partition_point(|e| e.plain_offset + e.plain_len <= pos);
-        let start = self.index.entries[k].plain_offset;
+            .get(k)
+            .map(|e| e.plain_offset)
+            .filter(|s| *s <= pos)
+            .ok_or_else(|| bad_index(format!("no segment holds byte {pos}")))?;
         let seg = self.segment(k)?;
-        let from = (pos - start) as usize;
+        let from = usize::try_from(pos - start)
+            .ok()
+            .filter(|f| *f < seg.len())
+            .ok_or_else(|| bad_index(format!("segment {k} does not hold byte {pos}")))?;
         let n = buf.len().min(seg.len() - from);
         buf[..n].copy_from_slice(&seg[from..from + n]);
         self.pos += n as u64;

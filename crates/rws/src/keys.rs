@@ -160,12 +160,7 @@ pub async fn ensure(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, Ke
 pub async fn rotate(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, KeyError> {
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
-    let secret = identity.to_string();
-    let nonce: [u8; 12] = rand::random();
-    let encrypted = master
-        .cipher()
-        .encrypt(Nonce::from_slice(&nonce), secret.expose_secret().as_bytes())
-        .map_err(|_| KeyError::BadMasterKey("encryption failed".into()))?;
+    let (encrypted, nonce) = wrap(master, &identity.to_string())?;
     let key = TenantKey {
         id: uuid::Uuid::new_v4().to_string(),
         recipient,
@@ -182,7 +177,7 @@ pub async fn rotate(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, Ke
     .bind(&key.id)
     .bind(&key.recipient)
     .bind(encrypted)
-    .bind(nonce.to_vec())
+    .bind(nonce)
     .bind(&key.created_at)
     .execute(&mut *tx)
     .await?;
@@ -194,6 +189,15 @@ pub async fn rotate(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, Ke
 /// The private identity of key `id` (for decrypting recordings on playback).
 pub async fn identity(
     db: &SqlitePool,
+    master: &MasterKey,
+    id: &str,
+) -> Result<age::x25519::Identity, KeyError> {
+    identity_with(db, master, id).await
+}
+
+/// [`identity`] on any connection (e.g. inside a key import's transaction).
+pub async fn identity_with<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
     master: &MasterKey,
     id: &str,
 ) -> Result<age::x25519::Identity, KeyError> {
@@ -238,4 +242,18 @@ pub async fn all_identities(
         out.push(identity(db, master, &id).await?);
     }
     Ok(out)
+}
+
+/// Encrypts an identity (`AGE-SECRET-KEY-1…`) with the master key, as
+/// stored: (ciphertext, 12-byte nonce).
+pub fn wrap(
+    master: &MasterKey,
+    secret: &age::secrecy::SecretString,
+) -> Result<(Vec<u8>, Vec<u8>), KeyError> {
+    let nonce: [u8; 12] = rand::random();
+    let encrypted = master
+        .cipher()
+        .encrypt(Nonce::from_slice(&nonce), secret.expose_secret().as_bytes())
+        .map_err(|_| KeyError::BadMasterKey("encryption failed".into()))?;
+    Ok((encrypted, nonce.to_vec()))
 }

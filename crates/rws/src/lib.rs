@@ -36,6 +36,7 @@
 pub mod agent_input;
 pub mod auth;
 pub mod compliance;
+pub mod custody;
 pub mod directory;
 pub mod dispatch;
 pub mod error;

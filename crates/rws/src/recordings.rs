@@ -1102,3 +1102,59 @@ mod tests {
         assert_eq!(text, by_time);
     }
 }
+
+/// Property tests (issue 10, rule 3): any `Range` header gives no range, a
+/// range inside the file, or a refusal; never a panic.
+#[cfg(test)]
+mod proptests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::parse_range;
+
+    fn check(value: &[u8], len: u64) -> Result<(), TestCaseError> {
+        let Ok(v) = HeaderValue::from_bytes(value) else {
+            return Ok(());
+        };
+        if let Ok(Some((a, b))) = parse_range(Some(&v), len) {
+            prop_assert!(a <= b && b < len, "{a}-{b} outside 0..{len}");
+        }
+        Ok(())
+    }
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            (0u64..2000).prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            Just(u64::MAX.to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("-1".to_string()),
+            Just(" 7 ".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn range_random_bytes(
+            value in prop::collection::vec(any::<u8>(), 0..64),
+            len in prop_oneof![Just(0u64), 0u64..5000, any::<u64>()],
+        ) {
+            check(&value, len)?;
+        }
+
+        #[test]
+        fn range_bytes_spec(
+            a in number(),
+            b in number(),
+            sep in prop_oneof![Just("-"), Just("--"), Just(""), Just(",")],
+            len in prop_oneof![Just(0u64), 0u64..5000, Just(u64::MAX)],
+        ) {
+            check(format!("bytes={a}{sep}{b}").as_bytes(), len)?;
+        }
+    }
+}

@@ -364,3 +364,38 @@ fn pct(s: &str) -> String {
         })
         .collect()
 }
+
+/// Property tests (issue 10, rule 3): the search cursor a client sends back
+/// decodes to a position or a 400, never a panic; a cursor we made decodes
+/// to what was encoded.
+#[cfg(test)]
+mod proptests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+
+    use super::{decode_cursor, encode_cursor};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn cursor_random_text(c in "\\PC{0,80}") {
+            if let Err(e) = decode_cursor(&c) {
+                prop_assert!(axum::response::IntoResponse::into_response(e).status().is_client_error());
+            }
+        }
+
+        #[test]
+        fn cursor_round_trip_and_mutations(
+            dir in prop_oneof![Just('n'), Just('p')],
+            id in "\\PC{0,40}",
+            cut in 0usize..80,
+        ) {
+            let at = "2026-01-02T03:04:05.678Z";
+            let c = encode_cursor(dir, at, &id);
+            prop_assert_eq!(decode_cursor(&c).unwrap(), (dir, at.to_string(), id));
+            let _ = decode_cursor(&c[..cut.min(c.len())]);
+        }
+    }
+}

@@ -868,3 +868,127 @@ pub async fn end(
         .unwrap_or_default();
     Ok(Json(serde_json::json!({"id": rec.id, "state": state})))
 }
+
+/// Property tests (issue 10, rule 3): the tus and segment headers a client
+/// sends, random or mutated, give a value or a 4xx, never a panic.
+#[cfg(test)]
+mod proptests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::{checksum_ok, header_u64, parse_metadata};
+    use crate::segments;
+
+    fn headers(name: &str, value: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            h.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), v);
+        }
+        h
+    }
+
+    /// Header bytes: any visible byte (HeaderValue refuses controls).
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop_oneof![32u8..127, 128u8..=255, Just(b'\t')], 0..200)
+    }
+
+    /// Segment triples, some near u64::MAX so sums overflow.
+    fn triples() -> impl Strategy<Value = String> {
+        let n = prop_oneof![0u64..100_000, (u64::MAX - 1000)..=u64::MAX, any::<u64>()];
+        prop::collection::vec((n.clone(), n.clone(), n), 0..8).prop_map(|v| {
+            v.iter()
+                .map(|(c, p, e)| format!("{c}:{p}:{e}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    fn is_client_error(e: crate::error::ApiError) -> bool {
+        axum::response::IntoResponse::into_response(e)
+            .status()
+            .is_client_error()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn upload_offset_and_length_parse_or_are_refused(v in value()) {
+            for name in ["upload-offset", "upload-length"] {
+                match header_u64(&headers(name, &v), name) {
+                    Ok(Some(n)) => prop_assert_eq!(
+                        Some(n),
+                        std::str::from_utf8(&v).ok().and_then(|s| s.trim().parse().ok())
+                    ),
+                    Ok(None) => prop_assert!(HeaderValue::from_bytes(&v).is_err()),
+                    Err(e) => prop_assert!(is_client_error(e)),
+                }
+            }
+        }
+
+        #[test]
+        fn upload_metadata_parses_or_is_refused(v in value()) {
+            match parse_metadata(&headers("upload-metadata", &v)) {
+                // Never more entries than the header has pairs.
+                Ok(m) => prop_assert!(m.len() <= v.iter().filter(|b| **b == b',').count() + 1),
+                Err(e) => prop_assert!(is_client_error(e)),
+            }
+        }
+
+        #[test]
+        fn upload_metadata_mutations_of_a_valid_header(
+            cut in 0usize..80,
+            flip in 0usize..80,
+            byte in 32u8..127,
+        ) {
+            let mut v = b"recording_id MTIzNA==,stream MA==,filetype dmlkZW8vbXA0K2FnZQ==".to_vec();
+            if flip < v.len() {
+                v[flip] = byte;
+            }
+            v.truncate(cut.max(1));
+            if let Err(e) = parse_metadata(&headers("upload-metadata", &v)) {
+                prop_assert!(is_client_error(e));
+            }
+        }
+
+        #[test]
+        fn upload_checksum_matches_or_is_refused(
+            v in value(),
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            if let Err(e) = checksum_ok(&headers("upload-checksum", &v), &body) {
+                prop_assert!(is_client_error(e));
+            }
+        }
+
+        #[test]
+        fn segments_header_is_bounded_by_the_body(s in triples(), body_len in 0usize..100_000) {
+            let body = vec![0u8; body_len];
+            match segments::parse(s.as_bytes(), &body) {
+                Ok(segs) => {
+                    let sum = segs.iter().try_fold(0u64, |a, g| a.checked_add(g.cipher_len));
+                    prop_assert_eq!(sum, Some(body_len as u64));
+                }
+                Err(e) => prop_assert!(is_client_error(e)),
+            }
+        }
+
+        #[test]
+        fn segments_header_random_bytes(v in value(), body_len in 0usize..1000) {
+            if let Err(e) = segments::parse(&v, &vec![0u8; body_len]) {
+                prop_assert!(is_client_error(e));
+            }
+        }
+    }
+
+    /// Found by `segments_header_is_bounded_by_the_body`: two cipher lengths
+    /// whose sum wraps to the body length (a panic in debug builds, accepted
+    /// in release).
+    #[test]
+    fn segments_whose_sizes_wrap_are_refused() {
+        let h = format!("{}:1:1,2:1:2", u64::MAX);
+        assert!(segments::parse(h.as_bytes(), &[0u8]).is_err());
+    }
+}

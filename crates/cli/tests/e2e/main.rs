@@ -24,6 +24,7 @@ mod hostile_agent;
 mod hostile_stranger;
 mod hostile_page;
 mod hostile_web;
+mod key_custody;
 mod metrics;
 mod openapi;
 mod rbac;
