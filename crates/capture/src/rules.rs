@@ -152,7 +152,9 @@ fn compile_title(rule: &str, pattern: &str) -> Result<regex::Regex, MaskRuleErro
     let at = |offset: usize| pattern[..offset.min(pattern.len())].chars().count() + 1;
     if let Err(e) = regex_syntax::ParserBuilder::new().build().parse(pattern) {
         return Err(match e {
-            regex_syntax::Error::Parse(e) => refuse(at(e.span().start.offset), e.kind().to_string()),
+            regex_syntax::Error::Parse(e) => {
+                refuse(at(e.span().start.offset), e.kind().to_string())
+            }
             regex_syntax::Error::Translate(e) => {
                 refuse(at(e.span().start.offset), e.kind().to_string())
             }
@@ -262,7 +264,11 @@ mod tests {
         check(
             None,
             Some("x?erm"),
-            &[("t", "xterm", "XTerm"), ("t", "xxterm", ""), ("t", "a.b", "")],
+            &[
+                ("t", "xterm", "XTerm"),
+                ("t", "xxterm", ""),
+                ("t", "a.b", ""),
+            ],
             expect![[r#"
                 t|xterm|XTerm -> true
                 t|xxterm| -> false
@@ -307,19 +313,25 @@ mod tests {
             Some("Zahlung [a-"),
             None,
             &[],
-            expect!["error: mask rule 'r': title regex is invalid at character 9: unclosed character class"],
+            expect![
+                "error: mask rule 'r': title regex is invalid at character 9: unclosed character class"
+            ],
         );
         check(
             Some("é\\p{Nope}"),
             None,
             &[],
-            expect!["error: mask rule 'r': title regex is invalid at character 2: Unicode property not found"],
+            expect![
+                "error: mask rule 'r': title regex is invalid at character 2: Unicode property not found"
+            ],
         );
         check(
             Some(&"a{1000}{1000}"),
             None,
             &[],
-            expect!["error: mask rule 'r': title regex is invalid at character 1: too large once compiled"],
+            expect![
+                "error: mask rule 'r': title regex is invalid at character 1: too large once compiled"
+            ],
         );
         check(
             None,

@@ -19,8 +19,8 @@ use x11rb::connection::Connection;
 use x11rb::errors::ReplyError;
 use x11rb::protocol::Event;
 use x11rb::protocol::xproto::{
-    AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, MapState, Place,
-    Window, WindowClass,
+    AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, MapState, Place, Window,
+    WindowClass,
 };
 
 use crate::mask::{Rect, WindowShape};
@@ -140,11 +140,7 @@ impl WindowTracker {
             utf8_string: intern(b"UTF8_STRING")?,
             wm_state: intern(b"WM_STATE")?,
         };
-        let tree = conn
-            .query_tree(root)
-            .map_err(x11)?
-            .reply()
-            .map_err(x11)?;
+        let tree = conn.query_tree(root).map_err(x11)?.reply().map_err(x11)?;
         let mut tracker = WindowTracker {
             root,
             atoms,

@@ -454,8 +454,14 @@ impl Source for X11Source {
         }
         if before != painted {
             // Re-fetch what was painted and is no longer masked; paint the new area.
-            union(&mut rows, mask::rows_of(&painted, monitor.height).unwrap_or(0..0));
-            union(&mut rows, mask::rows_of(&before, monitor.height).unwrap_or(0..0));
+            union(
+                &mut rows,
+                mask::rows_of(&painted, monitor.height).unwrap_or(0..0),
+            );
+            union(
+                &mut rows,
+                mask::rows_of(&before, monitor.height).unwrap_or(0..0),
+            );
         }
         let cursor = if self.cursor_on {
             self.cursor.clone()
@@ -481,7 +487,10 @@ impl Source for X11Source {
             let paint = self.paint_masks(monitor, before, frame)?;
             if paint != painted {
                 let mut band = Some(rows.clone());
-                union(&mut band, mask::rows_of(&paint, monitor.height).unwrap_or(0..0));
+                union(
+                    &mut band,
+                    mask::rows_of(&paint, monitor.height).unwrap_or(0..0),
+                );
                 rows = band.unwrap_or(rows);
             }
             self.painted.insert(monitor.name.clone(), paint);

@@ -157,10 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None
     } else {
         let path = stem_path(&out, "masks.jsonl");
-        Some(
-            std::fs::File::create(&path)
-                .with_context(|| format!("creating {}", path.display()))?,
-        )
+        Some(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?)
     };
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -20,6 +20,7 @@ fn xvfb_helper_starts_a_display() {
 mod compliance;
 mod control_channel;
 mod fixture;
+mod masking;
 mod metrics;
 mod openapi;
 mod rbac;
