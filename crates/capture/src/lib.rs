@@ -11,6 +11,11 @@
 //! * [`synthetic::SyntheticSource`]: deterministic moving content for
 //!   machines without a display and for tests.
 //!
+//! Both can mask windows: [`Source::set_masks`] takes [`rules::MaskRule`]s and
+//! the X11 source paints the visible area of every matching window into the
+//! frame right after the grab ([`mask`] has the geometry, [`windows`] follows
+//! the window list from X events), so masked pixels never leave this crate.
+//!
 //! Other platforms (Windows DXGI desktop duplication, macOS
 //! ScreenCaptureKit, Wayland PipeWire) are future implementations of the same
 //! trait. This crate knows nothing of encoding, files or networks.
@@ -18,9 +23,14 @@
 use std::ops::Range;
 
 pub mod cursor;
+pub mod mask;
+pub mod rules;
 mod shm;
 pub mod synthetic;
+pub mod windows;
 pub mod x11;
+
+pub use rules::{MaskAction, MaskRule, MaskRuleError};
 
 /// A monitor: a rectangle of the desktop, as RandR 1.5 reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -102,6 +112,22 @@ pub trait Source: Send {
 
     /// Draw the mouse cursor into the frames (on by default where supported).
     fn set_cursor(&mut self, on: bool);
+
+    /// Masks the windows these rules match from the next grab on (an empty
+    /// list masks nothing). Sources without a window list refuse rules.
+    fn set_masks(&mut self, rules: Vec<MaskRule>) -> Result<()> {
+        if rules.is_empty() {
+            Ok(())
+        } else {
+            Err(CaptureError::MaskingUnsupported)
+        }
+    }
+
+    /// Names of the mask rules a mapped window matches now (as of the last
+    /// poll or grab), in rule order. Never window titles.
+    fn active_masks(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Errors of screen sources.
@@ -124,6 +150,9 @@ pub enum CaptureError {
     /// The monitor is not (or no longer) on the desktop.
     #[error("monitor '{0}' is not on the desktop")]
     NoSuchMonitor(String),
+    /// Mask rules were given to a source that has no windows to match.
+    #[error("this screen source has no window list, so it cannot mask windows")]
+    MaskingUnsupported,
     /// Anything else from the operating system.
     #[error(transparent)]
     Io(#[from] std::io::Error),

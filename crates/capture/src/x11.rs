@@ -8,6 +8,24 @@
 //! event on some servers) flag layout changes, and the XFixes cursor image is
 //! read. [`Source::grab`] then fetches only the dirty rows of a monitor with
 //! `ShmGetImage` into shared memory and draws the cursor on top.
+//!
+//! With mask rules ([`Source::set_masks`]) the source also follows the
+//! top-level windows ([`WindowTracker`]) and paints the visible area of the
+//! matching ones after each fetch, before the frame leaves the grab:
+//!
+//! * the area painted last time is remembered per monitor; when the masked
+//!   area changes (a window maps, moves, resizes, is restacked or renamed)
+//!   the rows of the old and new areas are re-fetched and repainted in the
+//!   same grab, so a frame never shows the old content at the new place nor
+//!   leaves a stale painted block behind;
+//! * the server answers `ShmGetImage` after every event it generated before
+//!   taking the image, so the events drained right after the reply include
+//!   every window change the image can show: the grab paints the union of
+//!   the masked area before the fetch, after it, and every masked window
+//!   position seen in between (conservative for one frame; the next grab
+//!   repaints exactly);
+//! * while a `pause` rule matches, every monitor is one painted block and no
+//!   pixels are fetched at all.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -23,7 +41,10 @@ use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
 use x11rb::rust_connection::RustConnection;
 
 use crate::cursor::CursorImage;
+use crate::mask::{self, Rect};
+use crate::rules::MaskRule;
 use crate::shm::ShmSegment;
+use crate::windows::WindowTracker;
 use crate::{CaptureError, Frame, Grab, Monitor, Result, Source, union};
 
 /// How often monitors are re-queried even without a RandR event.
@@ -43,6 +64,12 @@ pub struct X11Source {
     cursor_on: bool,
     cursor: Option<CursorImage>,
     drawn_cursor: HashMap<String, Range<u32>>,
+    /// A RandR event seen while draining outside `poll`.
+    layout_event: bool,
+    /// Followed only once mask rules are set (no cost otherwise).
+    windows: Option<WindowTracker>,
+    /// Per monitor: the areas painted into its frame by the last grab.
+    painted: HashMap<String, Vec<Rect>>,
 }
 
 /// Adds `rows` to the dirty band of monitor `name`.
@@ -137,6 +164,9 @@ impl X11Source {
             cursor_on: true,
             cursor: None,
             drawn_cursor: HashMap::new(),
+            layout_event: false,
+            windows: None,
+            painted: HashMap::new(),
         };
         source.monitors = source.query_monitors()?;
         if has_extension(&source.conn, shm::X11_EXTENSION_NAME) {
@@ -265,6 +295,33 @@ impl X11Source {
         Ok(())
     }
 
+    /// Handles every queued event (damage, RandR, windows), reading the
+    /// properties of new or renamed windows, until the queue is empty.
+    fn drain(&mut self) -> Result<()> {
+        loop {
+            while let Some(event) = self.conn.poll_for_event().map_err(x11)? {
+                match event {
+                    Event::DamageNotify(ev) => {
+                        let a = ev.area;
+                        self.mark_dirty(a.x.into(), a.y.into(), a.width.into(), a.height.into());
+                    }
+                    Event::RandrScreenChangeNotify(_) | Event::RandrNotify(_) => {
+                        self.layout_event = true
+                    }
+                    other => {
+                        if let Some(w) = &mut self.windows {
+                            w.handle(&other);
+                        }
+                    }
+                }
+            }
+            match &mut self.windows {
+                Some(w) if w.has_pending() => w.refresh(&self.conn)?,
+                _ => return Ok(()),
+            }
+        }
+    }
+
     fn fetch(&mut self, m: &Monitor, rows: Range<u32>, frame: &mut Frame) -> Result<()> {
         let (x, y) = (m.x, m.y + rows.start as i32);
         let (w, h) = (m.width, rows.end - rows.start);
@@ -334,17 +391,8 @@ impl Source for X11Source {
             .map_err(x11)?
             .reply()
             .map_err(x11)?;
-        let mut layout_event = false;
-        while let Some(event) = self.conn.poll_for_event().map_err(x11)? {
-            match event {
-                Event::DamageNotify(ev) => {
-                    let a = ev.area;
-                    self.mark_dirty(a.x.into(), a.y.into(), a.width.into(), a.height.into());
-                }
-                Event::RandrScreenChangeNotify(_) | Event::RandrNotify(_) => layout_event = true,
-                _ => {}
-            }
-        }
+        self.drain()?;
+        let layout_event = std::mem::take(&mut self.layout_event);
         let mut changed = false;
         if layout_event || self.last_check.elapsed() >= MONITOR_RECHECK {
             self.last_check = Instant::now();
@@ -354,6 +402,7 @@ impl Source for X11Source {
                 self.monitors = now;
                 self.dirty.clear();
                 self.drawn_cursor.clear();
+                self.painted.clear();
                 if self.shm.is_some() {
                     self.attach_shm()?;
                 }
@@ -370,13 +419,50 @@ impl Source for X11Source {
         if !self.monitors.contains(monitor) {
             return Err(CaptureError::NoSuchMonitor(monitor.name.clone()));
         }
-        let full = frame.fit(monitor.width, monitor.height) || !self.damage;
+        let fresh = frame.fit(monitor.width, monitor.height);
+        if fresh {
+            self.painted.remove(&monitor.name);
+        }
+        let full = fresh || !self.damage;
         let pending = self.dirty.remove(&monitor.name);
         let mut rows = if full {
             Some(0..monitor.height)
         } else {
             pending
         };
+        let before = self
+            .windows
+            .as_ref()
+            .map(|w| mask::masked_region(&w.shapes(), monitor))
+            .unwrap_or_default();
+        let painted = self.painted.remove(&monitor.name).unwrap_or_default();
+        if is_whole(&before, monitor) {
+            // Paused by a rule: the monitor is one painted block, nothing is
+            // fetched (and no cursor drawn). When the rule stops matching,
+            // `before != painted` re-fetches every row.
+            let changed = before != painted;
+            if changed {
+                mask::paint(frame, &before);
+                self.drawn_cursor.remove(&monitor.name);
+            }
+            self.painted.insert(monitor.name.clone(), before);
+            return Ok(if changed {
+                Grab::Changed(0..monitor.height)
+            } else {
+                Grab::Unchanged
+            });
+        }
+        if before != painted {
+            // Re-fetch what was painted and is no longer masked; paint the new area.
+            union(
+                &mut rows,
+                mask::rows_of(&painted, monitor.height).unwrap_or(0..0),
+            );
+            union(
+                &mut rows,
+                mask::rows_of(&before, monitor.height).unwrap_or(0..0),
+            );
+        }
         let cursor = if self.cursor_on {
             self.cursor.clone()
         } else {
@@ -392,10 +478,23 @@ impl Source for X11Source {
                 union(&mut rows, new.clone());
             }
         }
-        let Some(rows) = rows else {
+        let Some(mut rows) = rows else {
+            self.painted.insert(monitor.name.clone(), painted);
             return Ok(Grab::Unchanged);
         };
         self.fetch(monitor, rows.clone(), frame)?;
+        if self.windows.is_some() {
+            let paint = self.paint_masks(monitor, before, frame)?;
+            if paint != painted {
+                let mut band = Some(rows.clone());
+                union(
+                    &mut band,
+                    mask::rows_of(&paint, monitor.height).unwrap_or(0..0),
+                );
+                rows = band.unwrap_or(rows);
+            }
+            self.painted.insert(monitor.name.clone(), paint);
+        }
         match (&cursor, cursor_rows) {
             (Some(c), Some(r)) => {
                 c.draw(monitor, frame);
@@ -408,6 +507,27 @@ impl Source for X11Source {
         Ok(Grab::Changed(rows))
     }
 
+    fn set_masks(&mut self, rules: Vec<MaskRule>) -> Result<()> {
+        if rules.is_empty() && self.windows.is_none() {
+            return Ok(());
+        }
+        if self.windows.is_none() {
+            self.windows = Some(WindowTracker::new(&self.conn, self.root)?);
+        }
+        if let Some(w) = &mut self.windows {
+            w.set_rules(rules);
+        }
+        // The next grab compares the new masked area with what was painted.
+        Ok(())
+    }
+
+    fn active_masks(&self) -> Vec<String> {
+        self.windows
+            .as_ref()
+            .map(WindowTracker::active_rules)
+            .unwrap_or_default()
+    }
+
     fn set_cursor(&mut self, on: bool) {
         self.cursor_on = on && self.xfixes;
         if !on {
@@ -417,6 +537,46 @@ impl Source for X11Source {
             }
         }
     }
+}
+
+impl X11Source {
+    /// Paints the masked area into a freshly fetched `frame`: the area
+    /// before the fetch, after it, and anything a masked window covered in
+    /// between (events that arrived with the image's reply). Returns what
+    /// was painted.
+    fn paint_masks(
+        &mut self,
+        monitor: &Monitor,
+        before: Vec<Rect>,
+        frame: &mut Frame,
+    ) -> Result<Vec<Rect>> {
+        if let Some(w) = &mut self.windows {
+            w.watch();
+        }
+        self.drain()?;
+        let mut paint = before;
+        if let Some(w) = &mut self.windows {
+            let seen = w.take_watched();
+            let after = mask::masked_region(&w.shapes(), monitor);
+            for r in after
+                .into_iter()
+                .chain(mask::matching_rects(&seen, monitor))
+            {
+                if !paint.contains(&r) {
+                    paint.push(r);
+                }
+            }
+        }
+        mask::paint(frame, &paint);
+        Ok(paint)
+    }
+}
+
+/// True when `rects` include the whole monitor (a `pause` rule).
+fn is_whole(rects: &[Rect], m: &Monitor) -> bool {
+    rects
+        .iter()
+        .any(|r| r.x <= 0 && r.y <= 0 && r.width >= m.width && r.height >= m.height)
 }
 
 impl Drop for X11Source {

@@ -7,6 +7,10 @@
 //! with every monitor's geometry. With `--encrypt-to`, each file is the
 //! concatenated age segments (`….mp4.age`) plus its segment index
 //! (`….mp4.age.idx`). Ctrl-C or SIGTERM ends the recording cleanly.
+//!
+//! `--mask-title`/`--mask-class` mask windows before encoding (see
+//! `capture::mask`); the spans in which the rule matched a mapped window go
+//! to `<out stem>.masks.jsonl`, by rule name only.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use capture::synthetic::SyntheticSource;
 use capture::x11::X11Source;
-use capture::{Monitor, Source};
+use capture::{MaskAction, MaskRule, MaskRuleError, Monitor, Source};
 use media::sink::{EncryptedFileSink, PlainFileSink, SegmentSink};
 use recorder::raw::RawFileSource;
 use recorder::{MonitorSelection, Recorder, RecorderConfig, RecorderEvent, SinkFactory};
@@ -64,6 +68,20 @@ pub struct Args {
     /// How long to blank, with --pause-at.
     #[arg(long, value_parser = humantime::parse_duration, requires = "pause_at")]
     pause_for: Option<Duration>,
+    /// Mask windows whose title (`_NET_WM_NAME`, else `WM_NAME`) matches this regex; repeatable.
+    #[arg(long = "mask-title", value_name = "REGEX")]
+    mask_title: Vec<String>,
+    /// Mask windows whose `WM_CLASS` instance or class matches this glob (`*`, `?`;
+    /// case-insensitive); repeatable. With --mask-title, a window must match both.
+    #[arg(long = "mask-class", value_name = "GLOB")]
+    mask_class: Vec<String>,
+    /// `blank` paints masked windows' visible area; `pause` paints whole frames
+    /// while a matching window is mapped.
+    #[arg(long = "mask-action", value_name = "ACTION", default_value = "blank")]
+    mask_action: String,
+    /// The rule's name in the mask log (`<out stem>.masks.jsonl`).
+    #[arg(long = "mask-name", value_name = "NAME", default_value = "mask")]
+    mask_name: String,
 }
 
 /// Runs `screenrec record`.
@@ -102,6 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|r| media::crypt::parse_recipient(r).context("--encrypt-to"))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let masks = mask_rules(&args)?;
     check_writable(&out)?;
 
     let mut source = open_source(&args)?;
@@ -131,7 +150,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         keyframe_interval: args.keyframe_interval,
         cursor: !args.no_cursor,
         monitors: selection,
+        masks: masks.clone(),
         ..RecorderConfig::default()
+    };
+    let mut mask_log = if masks.is_empty() {
+        None
+    } else {
+        let path = stem_path(&out, "masks.jsonl");
+        Some(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?)
     };
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -140,7 +166,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
             .context("installing the Ctrl-C/SIGTERM handler")?;
     }
-    let recorder = Recorder::start(source, config, sinks)?;
+    let recorder = Recorder::start(source, config, sinks).map_err(|e| match e {
+        recorder::RecorderError::Capture(capture::CaptureError::MaskingUnsupported) => {
+            anyhow::anyhow!("--mask-title/--mask-class need --source x11: {e}")
+        }
+        e => e.into(),
+    })?;
     let started = Instant::now();
     let mut paused = false;
     let mut layout = monitors;
@@ -166,6 +197,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         while let Ok(event) = recorder.events().try_recv() {
             log_event(&event);
+            if let Some(file) = &mut mask_log {
+                log_mask(file, &event)?;
+            }
             if let RecorderEvent::StreamStarted { monitor, .. } = &event
                 && all
                 && !layout.contains(monitor)
@@ -180,6 +214,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let summary = recorder.stop()?;
+    // The spans still open end with the recording.
+    if let Some(file) = &mut mask_log {
+        for event in &summary.events {
+            log_mask(file, event)?;
+        }
+    }
     for s in &summary.streams {
         println!(
             "{}: monitor {} {}x{}, {:.1} s, {} frames, {} bytes",
@@ -198,6 +238,68 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rules of `--mask-*`: one per title × class pair (so a window matches
+/// when its title matches one `--mask-title` and its class one
+/// `--mask-class`), all under `--mask-name`.
+fn mask_rules(args: &Args) -> anyhow::Result<Vec<MaskRule>> {
+    if args.mask_title.is_empty() && args.mask_class.is_empty() {
+        return Ok(Vec::new());
+    }
+    let action: MaskAction = args
+        .mask_action
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--mask-action {}: {e}", args.mask_action))?;
+    let name = args.mask_name.as_str();
+    let explain = |e: MaskRuleError, title: Option<&str>, class: Option<&str>| match e {
+        MaskRuleError::Title {
+            position, message, ..
+        } => anyhow::anyhow!(
+            "--mask-title '{}': invalid regex at character {position}: {message}",
+            title.unwrap_or_default()
+        ),
+        MaskRuleError::Class { message, .. } => {
+            anyhow::anyhow!("--mask-class '{}': {message}", class.unwrap_or_default())
+        }
+        MaskRuleError::Name => anyhow::anyhow!("--mask-name '{name}': {e}"),
+        e => anyhow::anyhow!("{e}"),
+    };
+    let titles: Vec<Option<&str>> = if args.mask_title.is_empty() {
+        vec![None]
+    } else {
+        args.mask_title.iter().map(|t| Some(t.as_str())).collect()
+    };
+    let classes: Vec<Option<&str>> = if args.mask_class.is_empty() {
+        vec![None]
+    } else {
+        args.mask_class.iter().map(|c| Some(c.as_str())).collect()
+    };
+    let mut rules = Vec::new();
+    for &title in &titles {
+        for &class in &classes {
+            rules.push(
+                MaskRule::new(name, title, class, action).map_err(|e| explain(e, title, class))?,
+            );
+        }
+    }
+    Ok(rules)
+}
+
+/// Appends one mask span boundary to the mask log (JSON lines).
+fn log_mask(file: &mut std::fs::File, event: &RecorderEvent) -> anyhow::Result<()> {
+    use std::io::Write;
+    let line = match event {
+        RecorderEvent::MaskStarted { rule, action, at } => serde_json::json!({
+            "event": "mask_started", "rule": rule, "action": action.to_string(),
+            "at_ms": at.as_millis() as u64,
+        }),
+        RecorderEvent::MaskEnded { rule, at } => serde_json::json!({
+            "event": "mask_ended", "rule": rule, "at_ms": at.as_millis() as u64,
+        }),
+        _ => return Ok(()),
+    };
+    writeln!(file, "{line}").context("writing the mask log")
 }
 
 fn log_event(event: &RecorderEvent) {

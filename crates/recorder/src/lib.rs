@@ -11,7 +11,13 @@
 //! * **blanking** — while paused, the frames are the flat PAUSED picture, the
 //!   stream and its timeline go on;
 //! * **hot-plug** — a monitor that appears starts its own stream, one that
-//!   disappears ends its stream cleanly.
+//!   disappears ends its stream cleanly;
+//! * **masking** — [`RecorderConfig::masks`] (or [`Recorder::set_masks`]
+//!   mid-recording) go to the source, which paints matching windows into the
+//!   captured frame before it is returned, so conversion and encoding never
+//!   see them; the recorder reports when each rule starts and stops matching
+//!   a mapped window ([`RecorderEvent::MaskStarted`]/[`RecorderEvent::MaskEnded`],
+//!   by rule name, never by title) for the timeline.
 //!
 //! Each finished segment goes to a [`media::sink::SegmentSink`] made by the
 //! caller's [`SinkFactory`] (plain MP4 files for `screenrec record`,
@@ -25,7 +31,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use capture::{Frame, Grab, Monitor, Source};
+use capture::{Frame, Grab, MaskAction, MaskRule, Monitor, Source};
 use media::convert::I420Frame;
 use media::encoder::{EncoderSettings, H264Encoder};
 use media::fmp4::Fmp4Muxer;
@@ -58,6 +64,8 @@ pub struct RecorderConfig {
     pub cursor: bool,
     /// Which monitors.
     pub monitors: MonitorSelection,
+    /// Windows to mask (none by default).
+    pub masks: Vec<MaskRule>,
 }
 
 impl Default for RecorderConfig {
@@ -70,6 +78,7 @@ impl Default for RecorderConfig {
             heartbeat: Duration::from_secs(1),
             cursor: true,
             monitors: MonitorSelection::All,
+            masks: Vec::new(),
         }
     }
 }
@@ -115,6 +124,23 @@ pub enum RecorderEvent {
         /// Media time of the first stream.
         at: Duration,
     },
+    /// A mask rule started matching a mapped window (its windows are painted
+    /// from this media time on).
+    MaskStarted {
+        /// The rule's name.
+        rule: String,
+        /// What the rule does.
+        action: MaskAction,
+        /// Media time of the first stream.
+        at: Duration,
+    },
+    /// No mapped window matches the rule any more (or the recording ended).
+    MaskEnded {
+        /// The rule's name.
+        rule: String,
+        /// Media time of the first stream.
+        at: Duration,
+    },
     /// A monitor stream ended (its monitor disappeared, or the recording stopped).
     StreamEnded {
         /// Stream number.
@@ -133,6 +159,9 @@ pub struct Summary {
     pub streams: Vec<StreamSummary>,
     /// The error that stopped the recording early (disk full, display lost), if any.
     pub error: Option<RecorderError>,
+    /// Events sent while stopping and not read before [`Recorder::stop`]
+    /// (the last `SegmentWritten`, `MaskEnded` of spans open at the end, …).
+    pub events: Vec<RecorderEvent>,
 }
 
 /// One stream of a finished recording.
@@ -175,6 +204,7 @@ pub enum RecorderError {
 enum Control {
     Pause,
     Resume,
+    SetMasks(Vec<MaskRule>),
     Stop,
 }
 
@@ -217,6 +247,7 @@ impl Recorder {
             max_fps: config.fps,
         })?;
         source.set_cursor(config.cursor);
+        source.set_masks(config.masks.clone())?;
         let (control, control_rx) = mpsc::channel();
         let (events_tx, events) = mpsc::channel();
         let stats = std::sync::Arc::new(RecorderStats::default());
@@ -236,6 +267,7 @@ impl Recorder {
                     origin: Instant::now(),
                     selected: None,
                     stats: loop_stats,
+                    masked: Vec::new(),
                 }
                 .run(control_rx)
             })
@@ -263,6 +295,12 @@ impl Recorder {
         let _ = self.control.send(Control::Resume);
     }
 
+    /// Replaces the mask rules from the next frame on (e.g. when the
+    /// directory changes mid-call); an empty list masks nothing.
+    pub fn set_masks(&self, rules: Vec<MaskRule>) {
+        let _ = self.control.send(Control::SetMasks(rules));
+    }
+
     /// Events reported so far (and as they come).
     pub fn events(&self) -> &Receiver<RecorderEvent> {
         &self.events
@@ -276,11 +314,14 @@ impl Recorder {
     /// Finishes every stream (last fragment written) and returns the summary.
     pub fn stop(mut self) -> Result<Summary, RecorderError> {
         let _ = self.control.send(Control::Stop);
-        self.thread
+        let mut summary = self
+            .thread
             .take()
             .ok_or(RecorderError::ThreadGone)?
             .join()
-            .map_err(|_| RecorderError::ThreadGone)
+            .map_err(|_| RecorderError::ThreadGone)?;
+        summary.events = self.events.try_iter().collect();
+        Ok(summary)
     }
 }
 
@@ -327,6 +368,8 @@ struct Loop {
     /// For `MonitorSelection::Index`: the monitor chosen at start.
     selected: Option<Monitor>,
     stats: std::sync::Arc<RecorderStats>,
+    /// Rules matching a mapped window as of the last tick.
+    masked: Vec<String>,
 }
 
 impl Loop {
@@ -336,12 +379,14 @@ impl Loop {
             tracing::error!(error = %e, "recording stopped early");
         }
         let now = Instant::now();
+        self.report_masks(Vec::new());
         for s in std::mem::take(&mut self.streams) {
             self.end_stream(s, now);
         }
         Summary {
             streams: std::mem::take(&mut self.ended),
             error,
+            events: Vec::new(),
         }
     }
 
@@ -372,6 +417,12 @@ impl Loop {
                     Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                     Ok(Control::Pause) => self.set_paused(true),
                     Ok(Control::Resume) => self.set_paused(false),
+                    Ok(Control::SetMasks(rules)) => {
+                        self.config.masks = rules.clone();
+                        if let Err(e) = self.source.set_masks(rules) {
+                            tracing::warn!(error = %e, "mask rules not applied");
+                        }
+                    }
                     Err(RecvTimeoutError::Timeout) => break,
                 }
             }
@@ -510,7 +561,41 @@ impl Loop {
             }
         }
         self.streams = streams;
+        let active = self.source.active_masks();
+        self.report_masks(active);
         result
+    }
+
+    /// Reports the rules that started or stopped matching since the last tick.
+    fn report_masks(&mut self, active: Vec<String>) {
+        if active == self.masked {
+            return;
+        }
+        let at = self.origin.elapsed();
+        for rule in self.masked.iter().filter(|r| !active.contains(r)) {
+            tracing::info!(rule = %rule, at_ms = at.as_millis() as u64, "mask ended");
+            let _ = self.events.send(RecorderEvent::MaskEnded {
+                rule: rule.clone(),
+                at,
+            });
+        }
+        for rule in active.iter().filter(|r| !self.masked.contains(r)) {
+            let action = self
+                .config
+                .masks
+                .iter()
+                .filter(|m| m.name() == rule)
+                .map(MaskRule::action)
+                .max()
+                .unwrap_or_default();
+            tracing::info!(rule = %rule, %action, at_ms = at.as_millis() as u64, "mask started");
+            let _ = self.events.send(RecorderEvent::MaskStarted {
+                rule: rule.clone(),
+                action,
+                at,
+            });
+        }
+        self.masked = active;
     }
 
     fn tick_stream(&mut self, s: &mut Stream, now: Instant) -> Result<(), RecorderError> {

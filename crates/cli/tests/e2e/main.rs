@@ -25,6 +25,7 @@ mod hostile_stranger;
 mod hostile_page;
 mod hostile_web;
 mod key_custody;
+mod masking;
 mod metrics;
 mod openapi;
 mod rbac;
