@@ -153,22 +153,30 @@ pub fn render(keys: &[ExportedKey], exported_at: &str) -> SecretString {
 /// Parses an export's plaintext (or any age identity file: keys without a
 /// `# screenrec-key:` line get a new id on import).
 pub fn parse(text: &str) -> Result<Vec<ExportedKey>, CustodyError> {
+    /// What a `# screenrec-key:` line says about the key that follows.
+    #[derive(Default)]
+    struct Meta {
+        id: Option<String>,
+        created: Option<String>,
+        active: bool,
+        recipient: Option<String>,
+    }
     let mut out = Vec::new();
-    let mut meta: Option<(Option<String>, Option<String>, bool, Option<String>)> = None;
+    let mut meta: Option<Meta> = None;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix(KEY_LINE) {
-            let (mut id, mut created, mut active, mut recipient) = (None, None, false, None);
+            let mut m = Meta::default();
             for field in rest.split_whitespace() {
                 match field.split_once('=') {
-                    Some(("id", v)) if !v.is_empty() => id = Some(v.to_string()),
-                    Some(("created", v)) if !v.is_empty() => created = Some(v.to_string()),
-                    Some(("active", v)) => active = v == "true",
-                    Some(("recipient", v)) if !v.is_empty() => recipient = Some(v.to_string()),
+                    Some(("id", v)) if !v.is_empty() => m.id = Some(v.to_string()),
+                    Some(("created", v)) if !v.is_empty() => m.created = Some(v.to_string()),
+                    Some(("active", v)) => m.active = v == "true",
+                    Some(("recipient", v)) if !v.is_empty() => m.recipient = Some(v.to_string()),
                     _ => {}
                 }
             }
-            meta = Some((id, created, active, recipient));
+            meta = Some(m);
         } else if line.is_empty() || line.starts_with('#') {
             continue;
         } else if line.starts_with("AGE-SECRET-KEY-") {
@@ -176,8 +184,8 @@ pub fn parse(text: &str) -> Result<Vec<ExportedKey>, CustodyError> {
                 CustodyError::Invalid(format!("line {}: not a valid AGE-SECRET-KEY", n + 1))
             })?;
             let recipient = identity.to_public().to_string();
-            let (id, created_at, active, claimed) = meta.take().unwrap_or_default();
-            if let Some(claimed) = claimed
+            let m = meta.take().unwrap_or_default();
+            if let Some(claimed) = m.recipient
                 && claimed != recipient
             {
                 return Err(CustodyError::Invalid(format!(
@@ -186,9 +194,9 @@ pub fn parse(text: &str) -> Result<Vec<ExportedKey>, CustodyError> {
                 )));
             }
             out.push(ExportedKey {
-                id,
-                created_at,
-                active,
+                id: m.id,
+                created_at: m.created,
+                active: m.active,
                 recipient,
                 secret: identity.to_string(),
             });
@@ -400,4 +408,82 @@ pub async fn import(
     }
     tx.commit().await?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn sample() -> Vec<ExportedKey> {
+        (0..2)
+            .map(|i| {
+                let identity = age::x25519::Identity::generate();
+                ExportedKey {
+                    id: Some(uuid::Uuid::new_v4().to_string()),
+                    created_at: Some(format!("2026-01-0{}T00:00:00.000Z", i + 1)),
+                    active: i == 1,
+                    recipient: identity.to_public().to_string(),
+                    secret: identity.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn render_then_parse_keeps_every_key_and_its_metadata() {
+        let keys = sample();
+        let text = render(&keys, "2026-01-03T00:00:00.000Z");
+        let back = parse(text.expose_secret()).unwrap();
+        assert_eq!(back.len(), 2);
+        for (a, b) in keys.iter().zip(&back) {
+            assert_eq!(
+                (&a.id, &a.created_at, a.active),
+                (&b.id, &b.created_at, b.active)
+            );
+            assert_eq!(a.recipient, b.recipient);
+            assert_eq!(a.secret.expose_secret(), b.secret.expose_secret());
+        }
+    }
+
+    #[test]
+    fn sealed_to_a_passphrase_opens_only_with_it() {
+        let text = render(&sample(), "now");
+        let p = |s: &str| SecretString::from(s.to_string());
+        let sealed = seal(&text, &Protection::Passphrase(p("correct horse"))).unwrap();
+        assert!(is_passphrase_file(&sealed, "f").unwrap());
+        let opened = open(&sealed, &Opener::Passphrase(p("correct horse")), "f").unwrap();
+        assert_eq!(opened.expose_secret(), text.expose_secret());
+        let wrong = open(&sealed, &Opener::Passphrase(p("wrong horse")), "f").unwrap_err();
+        assert!(wrong.to_string().contains("wrong passphrase"), "{wrong}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// An export's plaintext, mutated, parses to keys or a line-numbered error.
+        #[test]
+        fn parse_mutated_exports(cut in 0usize..600, flip in 0usize..600, byte in 32u8..127) {
+            let text = render(&sample(), "now");
+            let mut bytes = text.expose_secret().as_bytes().to_vec();
+            if flip < bytes.len() {
+                bytes[flip] = byte;
+            }
+            bytes.truncate(cut);
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn open_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let mut file = b"age-encryption.org/v1\n".to_vec();
+            file.extend_from_slice(&bytes);
+            let p = SecretString::from("x".to_string());
+            prop_assert!(open(&file, &Opener::Passphrase(p), "f").is_err());
+            let ids = vec![age::x25519::Identity::generate()];
+            prop_assert!(open(&file, &Opener::Identities(ids), "f").is_err());
+        }
+    }
 }

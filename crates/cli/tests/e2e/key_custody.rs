@@ -373,7 +373,7 @@ fn record_call(rws: &Rws, id: &str) {
         let r = http(
             "GET",
             &format!("{}/api/v2/recordings/{id}", rws.url),
-            &[admin.clone()],
+            std::slice::from_ref(&admin),
             None,
         );
         (r.status == 200).then(|| r.json())
@@ -403,7 +403,7 @@ fn download(rws: &Rws, id: &str) -> crate::fixture::Response {
     let r = http(
         "GET",
         &format!("{}/api/v2/recordings/{id}", rws.url),
-        &[admin.clone()],
+        std::slice::from_ref(&admin),
         None,
     );
     assert_eq!(r.status, 200, "{}", r.text);
