@@ -148,6 +148,21 @@ fn rule5_rebinding_host_is_refused_before_auth_and_changes_nothing() {
         assert_eq!(r.code(), 3, "Host {host}");
     }
 
+    // Raw requests a browser would not send but a script might: no Host at
+    // all (HTTP/1.0), or a loopback Host followed by a second, foreign one.
+    for head in [
+        "GET /healthz HTTP/1.0\r\n\r\n".to_string(),
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: {evil}\r\nConnection: close\r\n\r\n"
+        ),
+    ] {
+        let status = raw_status(port, &head);
+        assert!(
+            status.contains(" 403 ") || status.contains(" 400 "),
+            "{head:?} → {status}"
+        );
+    }
+
     // Nothing changed: the same session of agent1, still live.
     let after = rws.sessions();
     assert_eq!(after.len(), 1, "{after:?}");
@@ -168,6 +183,18 @@ fn rule5_rebinding_host_is_refused_before_auth_and_changes_nothing() {
         );
         assert_eq!(r.status, 200, "Host {host}: {}", r.text);
     }
+}
+
+/// The status line SRS answers to a hand-written request.
+fn raw_status(port: u16, head: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line
 }
 
 /// A TCP listener that notes every connection and what arrived on it, and
