@@ -120,4 +120,40 @@ mod tests {
         assert!(host_allowed("[::1]", 443, true));
         assert!(!host_allowed("127.0.0.1", 443, false));
     }
+
+    /// Random `Host` values built from the characters that matter: never a
+    /// panic, and whatever is accepted is exactly a loopback name with the
+    /// port (the parser has no other way to say yes).
+    #[test]
+    fn random_hosts_never_panic_and_only_loopback_passes() {
+        const PIECES: [&str; 16] = [
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            "[",
+            "]",
+            ":",
+            "8086",
+            "80",
+            "+",
+            ".",
+            "evil",
+            "é",
+            "\u{0}",
+            " ",
+            "@",
+            "0",
+        ];
+        let allowed = ["127.0.0.1:8086", "localhost:8086", "[::1]:8086"];
+        for _ in 0..20_000 {
+            let n = rand::random::<u8>() % 6;
+            let host: String = (0..n)
+                .map(|_| PIECES[rand::random::<u8>() as usize % PIECES.len()])
+                .collect();
+            if host_allowed(&host, 8086, false) {
+                let h = host.trim().to_ascii_lowercase();
+                assert!(allowed.contains(&h.as_str()), "accepted {host:?}");
+            }
+        }
+    }
 }
