@@ -106,7 +106,12 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
         spool_quota: 2 << 30,
         rws_ca: Vec::new(),
         listen: args.srs_listen,
-        allowed_servers: Vec::new(),
+        // The demo desktop names its page's origin as `server`: the same
+        // RWS whether the browser opened it as 127.0.0.1 or localhost.
+        allowed_servers: vec![url::Url::parse(&format!(
+            "http://localhost:{}",
+            args.rws_listen.port()
+        ))?],
     })
     .map_err(anyhow::Error::msg)?;
     let listener = std::net::TcpListener::bind(args.srs_listen)

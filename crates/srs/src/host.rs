@@ -58,17 +58,21 @@ pub fn host_allowed(host: &str, port: u16, https: bool) -> bool {
 pub async fn loopback_only(State(srs): State<Srs>, req: Request, next: Next) -> Response {
     let port = srs.config().listen.port();
     let https = srs.config().https;
-    let header_host = req
+    // Every `Host` header (a second one must not slip through) and the
+    // HTTP/2 (or absolute-form) authority.
+    let named: Vec<String> = req
         .headers()
-        .get(header::HOST)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let authority = req.uri().authority().map(|a| a.as_str().to_string());
-    let named: Vec<&String> = header_host.iter().chain(authority.iter()).collect();
+        .get_all(header::HOST)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .chain(req.uri().authority().map(|a| a.as_str().to_string()))
+        .collect();
     if !named.is_empty() && named.iter().all(|h| host_allowed(h, port, https)) {
         return next.run(req).await;
     }
     let shown = named
-        .first()
+        .iter()
+        .find(|h| !host_allowed(h, port, https))
         .map(|h| crate::logsafe::escape(&h.chars().take(100).collect::<String>()))
         .unwrap_or_else(|| "(none)".into());
     tracing::warn!(host = %shown, path = %req.uri().path(), "request refused: Host is not a loopback name (DNS rebinding?)");
@@ -115,5 +119,41 @@ mod tests {
         assert!(host_allowed("127.0.0.1", 80, false));
         assert!(host_allowed("[::1]", 443, true));
         assert!(!host_allowed("127.0.0.1", 443, false));
+    }
+
+    /// Random `Host` values built from the characters that matter: never a
+    /// panic, and whatever is accepted is exactly a loopback name with the
+    /// port (the parser has no other way to say yes).
+    #[test]
+    fn random_hosts_never_panic_and_only_loopback_passes() {
+        const PIECES: [&str; 16] = [
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            "[",
+            "]",
+            ":",
+            "8086",
+            "80",
+            "+",
+            ".",
+            "evil",
+            "é",
+            "\u{0}",
+            " ",
+            "@",
+            "0",
+        ];
+        let allowed = ["127.0.0.1:8086", "localhost:8086", "[::1]:8086"];
+        for _ in 0..20_000 {
+            let n = rand::random::<u8>() % 6;
+            let host: String = (0..n)
+                .map(|_| PIECES[rand::random::<u8>() as usize % PIECES.len()])
+                .collect();
+            if host_allowed(&host, 8086, false) {
+                let h = host.trim().to_ascii_lowercase();
+                assert!(allowed.contains(&h.as_str()), "accepted {host:?}");
+            }
+        }
     }
 }

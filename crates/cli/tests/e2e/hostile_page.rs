@@ -148,6 +148,21 @@ fn rule5_rebinding_host_is_refused_before_auth_and_changes_nothing() {
         assert_eq!(r.code(), 3, "Host {host}");
     }
 
+    // Raw requests a browser would not send but a script might: no Host at
+    // all (HTTP/1.0), or a loopback Host followed by a second, foreign one.
+    for head in [
+        "GET /healthz HTTP/1.0\r\n\r\n".to_string(),
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: {evil}\r\nConnection: close\r\n\r\n"
+        ),
+    ] {
+        let status = raw_status(port, &head);
+        assert!(
+            status.contains(" 403 ") || status.contains(" 400 "),
+            "{head:?} → {status}"
+        );
+    }
+
     // Nothing changed: the same session of agent1, still live.
     let after = rws.sessions();
     assert_eq!(after.len(), 1, "{after:?}");
@@ -168,6 +183,18 @@ fn rule5_rebinding_host_is_refused_before_auth_and_changes_nothing() {
         );
         assert_eq!(r.status, 200, "Host {host}: {}", r.text);
     }
+}
+
+/// The status line SRS answers to a hand-written request.
+fn raw_status(port: u16, head: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line
 }
 
 /// A TCP listener that notes every connection and what arrived on it, and
@@ -329,9 +356,25 @@ fn open_answer(port: u16, token: &str, recipient: &str) -> Value {
     })
 }
 
+/// What the rogue RWS changes in its answers beside the hostile user name.
+#[derive(Clone, Default)]
+struct Twist {
+    /// `session_id` of the session-open answer.
+    session_id: Option<String>,
+    /// `control_url` of the session-open answer.
+    control_url: Option<String>,
+    /// tus creation answers 201 with this `Location`.
+    tus_location: Option<String>,
+}
+
 impl Rogue {
     /// Starts it; `commands` are sent, in order, once the control channel is up.
     fn start(commands: Vec<Value>, recipient: String) -> Rogue {
+        Self::start_twisted(commands, recipient, Twist::default())
+    }
+
+    /// Same, with `twist` applied to its answers.
+    fn start_twisted(commands: Vec<Value>, recipient: String, twist: Twist) -> Rogue {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let token = "rogue-session-token-51e0d2c9a7".to_string();
@@ -341,8 +384,17 @@ impl Rogue {
             for stream in listener.incoming().flatten() {
                 let tx = tx.clone();
                 let commands = commands.clone();
-                let answer = open_answer(port, &tok, &recipient);
-                std::thread::spawn(move || serve_rogue(stream, &answer, &commands, &tx));
+                let mut answer = open_answer(port, &tok, &recipient);
+                if let Some(id) = &twist.session_id {
+                    answer["session_id"] = json!(id);
+                }
+                if let Some(u) = &twist.control_url {
+                    answer["control_url"] = json!(u);
+                }
+                let location = twist.tus_location.clone();
+                std::thread::spawn(move || {
+                    serve_rogue(stream, &answer, &commands, &tx, location.as_deref())
+                });
             }
         });
         Rogue {
@@ -363,7 +415,13 @@ impl Rogue {
     }
 }
 
-fn serve_rogue(stream: TcpStream, answer: &Value, commands: &[Value], acks: &mpsc::Sender<Value>) {
+fn serve_rogue(
+    stream: TcpStream,
+    answer: &Value,
+    commands: &[Value],
+    acks: &mpsc::Sender<Value>,
+    tus_location: Option<&str>,
+) {
     let mut peek = [0u8; 64];
     let n = stream.peek(&mut peek).unwrap_or(0);
     if peek[..n].starts_with(b"GET /api/v2/srs/control") {
@@ -406,8 +464,14 @@ fn serve_rogue(stream: TcpStream, answer: &Value, commands: &[Value], acks: &mps
     let mut body = vec![0u8; length.min(64 * 1024)];
     let _ = stream.read(&mut body);
     let first = head.lines().next().unwrap_or_default().to_string();
+    let mut extra = String::new();
     let (status, text) = if first.starts_with("POST /api/v2/srs/sessions") {
         ("200 OK", answer.to_string())
+    } else if let Some(location) = tus_location
+        && first.starts_with("POST /api/v2/srs/uploads")
+    {
+        extra = format!("Location: {location}\r\nTus-Resumable: 1.0.0\r\n");
+        ("201 Created", String::new())
     } else if first.starts_with("GET /api/v2/srs/origins") {
         ("200 OK", json!({"allowed_origins": []}).to_string())
     } else if first.starts_with("DELETE ") {
@@ -418,7 +482,7 @@ fn serve_rogue(stream: TcpStream, answer: &Value, commands: &[Value], acks: &mps
     };
     let _ = write!(
         stream,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
 }
@@ -713,4 +777,110 @@ fn rule8_spool_is_private_and_holds_no_credentials_during_a_real_recording() {
         }
     }
     assert_absent("SRS's log", srs.proc.output().as_bytes(), &secrets);
+}
+
+/// Rule 5: the session token travels only to an allowed RWS. A session-open
+/// answer whose control channel is on another host, or whose session id is
+/// not a UUID (it goes into URLs), fails the login with 502 naming the
+/// problem, and the other host never hears from SRS.
+#[test]
+fn rule5_a_control_channel_off_the_allowed_rws_or_a_bad_session_id_fails_the_login() {
+    let dir = tempdir();
+    let trip = Tripwire::start();
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    let off_host = Rogue::start_twisted(
+        Vec::new(),
+        key.clone(),
+        Twist {
+            control_url: Some(format!(
+                "ws://127.0.0.1:{}/api/v2/srs/control",
+                port_of(&trip.url)
+            )),
+            ..Twist::default()
+        },
+    );
+    let srs = srs_debug(dir.path(), "srs", &["--server", &off_host.url]);
+    let r = srs.login("agent1", SECRET);
+    assert_eq!((r.status, r.code()), (502, 4), "{}", r.text);
+    assert!(
+        r.text.contains("control channel URL") && r.text.contains("not on an allowed RWS"),
+        "{}",
+        r.text
+    );
+
+    let bad_id = Rogue::start_twisted(
+        Vec::new(),
+        key,
+        Twist {
+            session_id: Some("../../api/v2/users/admin".into()),
+            ..Twist::default()
+        },
+    );
+    let srs2 = srs_debug(dir.path(), "srs2", &["--server", &bad_id.url]);
+    let r = srs2.login("agent1", SECRET);
+    assert_eq!((r.status, r.code()), (502, 4), "{}", r.text);
+    assert!(r.text.contains("is not a UUID"), "{}", r.text);
+    // Both refusals came before any link was started.
+    assert_eq!(
+        trip.seen(),
+        Vec::<String>::new(),
+        "the session token went nowhere else"
+    );
+    assert_eq!(
+        http(
+            "GET",
+            &format!("{}/ping", srs.url),
+            &[basic("agent1", SECRET)],
+            None
+        )
+        .status,
+        401
+    );
+}
+
+/// Rule 5: a tus `Location` on another host is not followed — the upload
+/// token never leaves the RWS holding the session, and the media stays in
+/// the spool for a later try.
+#[test]
+fn rule5_a_tus_location_on_another_host_is_not_followed() {
+    let dir = tempdir();
+    let trip = Tripwire::start();
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    let rogue = Rogue::start_twisted(
+        vec![start_frame(
+            1,
+            GOOD_ID,
+            &[&key],
+            "/api/v2/srs/uploads",
+            UPLOAD_TOKEN,
+        )],
+        key.clone(),
+        Twist {
+            tus_location: Some(format!("{}/files/stolen", trip.url)),
+            ..Twist::default()
+        },
+    );
+    let srs = srs_debug(
+        dir.path(),
+        "srs",
+        &["--server", &rogue.url, "--source", "synthetic:160x120"],
+    );
+    assert_eq!(srs.login("agent1", SECRET).status, 200);
+    assert_eq!(rogue.ack(1)["ok"], true);
+    wait_for(
+        "the foreign Location refused",
+        Duration::from_secs(20),
+        || {
+            srs.proc
+                .output()
+                .contains("Location on another host")
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        trip.seen(),
+        Vec::<String>::new(),
+        "the upload token went nowhere else"
+    );
+    assert!(wait_spooled(&dir.path().join("srs-spool")).ends_with(GOOD_ID));
 }
