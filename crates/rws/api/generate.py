@@ -60,7 +60,9 @@ def op(summary,security,responses,body=None,params=None,tags=None):
   for code,d in [(400,"Bad input: the message names what is wrong"),(401,"No or wrong credentials"),(403,"Not allowed"),(404,"Not found")]:
     o["responses"].setdefault(str(code),{"description":d,**js(ERR)})
   if security is not None: o["security"]=security
-  if body: o["requestBody"]={"required":True,**js(body)}
+  if body:
+    o["requestBody"]={"required":True,**js(body)}
+    o["responses"].setdefault("413",{"description":"Body larger than the limit (256 KiB)",**js(ERR)})
   if params: o["parameters"]=params
   if tags: o["tags"]=tags
   return o

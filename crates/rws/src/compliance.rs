@@ -434,13 +434,14 @@ pub async fn label(
     remote: crate::compliance::Remote,
     Path((call_id, label)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    check_label(&label)?;
+    // Authentication first (rule 10): a stranger learns nothing about labels.
     let (user, vis) = viewer(&rws, &headers).await?;
     if !user.has("admin") && !user.has("supervisor") {
         return Err(ApiError::Forbidden(
             "labels need the role admin or supervisor".into(),
         ));
     }
+    check_label(&label)?;
     let recs: Vec<Rec> = recordings::of_call(&rws.db, &call_id)
         .await?
         .into_iter()

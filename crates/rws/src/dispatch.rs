@@ -339,7 +339,7 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
         }
     };
     if !recorded {
-        tracing::debug!(agent = %username, interaction = %crate::logsafe::Escaped(&w.interaction_id), channel = %channel, rule = %rule, "not recorded by policy");
+        tracing::debug!(agent = %crate::logsafe::Escaped(&username), interaction = %crate::logsafe::Escaped(&w.interaction_id), channel = %channel, rule = %rule, "not recorded by policy");
         return Ok(());
     }
     if let Some(active) = recordings::active_for(&rws.db, &username).await? {

@@ -135,7 +135,7 @@ pub async fn intake(
 ) -> Result<Json<Value>, ApiError> {
     let Some(expected) = rws.config.integration_token.as_deref() else {
         return Err(ApiError::Unauthenticated(
-            "event intake is off: start RWS with --integration-token (or SCREENREC_INTEGRATION_TOKEN)".into(),
+            "event intake is off: start RWS with --integration-token-file (or SCREENREC_INTEGRATION_TOKEN)".into(),
         ));
     };
     let given = auth::bearer_token(&headers).unwrap_or_default();

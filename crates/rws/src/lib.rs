@@ -225,13 +225,6 @@ impl Rws {
         let hub = Arc::new(hub::Hub::default());
         let storage = storage::Storage::open(config.storage.as_deref(), &config.data_dir)
             .map_err(StartError::Storage)?;
-        if config.storage.is_none() {
-            let media = config.data_dir.join("media");
-            private_files::private_dir(&media).map_err(|source| StartError::DataDir {
-                path: media,
-                source,
-            })?;
-        }
         private_files::private_files(&config.data_dir, &["master.key"]).map_err(|source| {
             StartError::DataDir {
                 path: config.data_dir.clone(),

@@ -3,6 +3,9 @@
 //! `s3://bucket/prefix` URL when RWS is built with the `s3` feature (it
 //! pulls in a TLS stack with a C build, so it is not in the default build).
 //!
+//! A local media folder (the default, or `file://`) is made 0700 at every
+//! start (threat model, rule 8).
+//!
 //! Media is stored as uploaded: concatenated age streams, one per fMP4
 //! segment. Nothing here ever sees plaintext.
 
@@ -30,7 +33,8 @@ impl Storage {
         match url {
             None => {
                 let dir = data_dir.join("media");
-                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                crate::private_files::private_dir(&dir)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
                 let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| format!("{}: {e}", dir.display()))?;
                 Ok(Storage {
@@ -50,7 +54,8 @@ impl Storage {
                 if url.scheme() == "file"
                     && let Ok(p) = url.to_file_path()
                 {
-                    std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    crate::private_files::private_dir(&p)
+                        .map_err(|e| format!("{}: {e}", p.display()))?;
                 }
                 let (store, prefix) = object_store::parse_url_opts(&url, std::env::vars())
                     .map_err(|e| format!("--storage '{raw}': {e}"))?;

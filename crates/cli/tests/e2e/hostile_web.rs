@@ -622,6 +622,7 @@ fn rule10_every_rejection_is_the_gws_envelope_and_authentication_comes_first() {
         bad("DELETE", "/api/v2/recordings/%FF"),
         bad("PUT", "/api/v2/recordings/%FF/hold"),
         bad("PUT", "/api/v2/recordings/x/labels/%FF"),
+        bad("PUT", "/api/v2/recordings/x/labels/not%20a%20label"),
         bad("GET", "/api/v2/interactions/%FF/events"),
         bad("GET", "/api/v2/recordings?limit=abc"),
         bad("GET", "/api/v2/audit?limit=-5"),
