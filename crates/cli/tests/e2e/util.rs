@@ -334,7 +334,16 @@ pub fn decodes_cleanly(path: &Path) -> bool {
         .args(["-f", "null", "-"])
         .output()
         .expect("ffmpeg");
-    out.status.success() && out.stderr.is_empty()
+    if !(out.status.success() && out.stderr.is_empty()) {
+        eprintln!(
+            "ffmpeg on {}: {}\n{}",
+            path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return false;
+    }
+    true
 }
 
 /// RGB of pixel (x, y) of a `w`-wide RGB24 frame.
