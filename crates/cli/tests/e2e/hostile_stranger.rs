@@ -179,6 +179,14 @@ fn rule4_a_burst_of_wrong_basic_passwords_is_hashed_in_a_bounded_pool() {
         }
     });
     // Honest requests while the burst is under way.
+    // A login nobody verified yet, in the middle of the burst: answered at
+    // once, in (200) or told when to come back (503 + Retry-After).
+    wait_for("the burst under way", Duration::from_secs(20), || {
+        rws.proc.output().contains("login failed").then_some(())
+    });
+    let during_start = Instant::now();
+    let during = console_login(&rws, "127.0.0.4", "agent2", "pw2");
+    let during_took = during_start.elapsed();
     let mut slowest = Duration::ZERO;
     loop {
         let (r, took) = honest();
@@ -202,11 +210,13 @@ fn rule4_a_burst_of_wrong_basic_passwords_is_hashed_in_a_bounded_pool() {
     }
     eprintln!(
         "burst of {}: answers {statuses:?}; RSS before {} MiB, peak {} MiB (+{} MiB); \
-         slowest honest cached request {slowest:?}; fresh login after the burst {fresh_took:?}",
+         slowest honest cached request {slowest:?}; fresh login during the burst {} in \
+         {during_took:?}, after it {fresh_took:?}",
         answers.len(),
         before / 1024,
         peak / 1024,
-        peak.saturating_sub(before) / 1024
+        peak.saturating_sub(before) / 1024,
+        during.status
     );
     assert!(
         statuses.keys().all(|s| [401, 429, 503].contains(s)),
@@ -220,6 +230,12 @@ fn rule4_a_burst_of_wrong_basic_passwords_is_hashed_in_a_bounded_pool() {
         slowest <= Duration::from_secs(3),
         "honest request took {slowest:?}"
     );
+    assert!(during_took <= Duration::from_secs(3), "{during_took:?}");
+    match during.status {
+        200 => {}
+        503 => assert_retry_later(&during, 503),
+        other => panic!("a fresh login during the burst: {other} {}", during.text),
+    }
     assert_eq!(fresh.status, 200, "{}", fresh.text);
 }
 
