@@ -492,3 +492,35 @@ fn rule4_connections_over_the_cap_are_refused_and_service_resumes() {
         (crate::fixture::http("GET", &url, &[], None).status == 200).then_some(())
     });
 }
+
+/// A cached Basic credential is worth nothing once the password changes:
+/// the directory re-imported by another process (`rws import-directory`)
+/// while RWS runs ends it at once, well inside the cache's lifetime.
+#[test]
+fn rule4_a_cached_credential_ends_when_the_password_changes() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let from = "127.0.0.8";
+    assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 200);
+    assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 200);
+    let changed = dir.path().join("changed.toml");
+    std::fs::write(
+        &changed,
+        crate::fixture::DIRECTORY.replace("password = \"adminpw\"", "password = \"newpw\""),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["rws", "import-directory"])
+        .arg(&changed)
+        .arg("--data-dir")
+        .arg(dir.path().join("rws"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 401);
+    assert_eq!(basic_get(&rws, from, "admin", "newpw").status, 200);
+}
