@@ -323,6 +323,22 @@ fn rule4_basic_auth_is_throttled_like_the_console() {
     // Another address, and another name from this one, are not held back.
     assert_eq!(basic_get(&rws, "127.0.0.7", "sup", "suppw").status, 200);
     assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 200);
+    let metrics = metrics(&rws);
+    assert!(
+        metrics.contains("screenrec_rws_logins_total{result=\"failed\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("screenrec_rws_logins_total{result=\"throttled\"} 3"),
+        "{metrics}"
+    );
+}
+
+/// RWS's `/metrics` text.
+fn metrics(rws: &Rws) -> String {
+    let r = crate::fixture::http("GET", &format!("{}/metrics", rws.url), &[], None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
 }
 
 /// Reads from `s` until the server answers or closes, up to `limit`:
@@ -491,6 +507,16 @@ fn rule4_connections_over_the_cap_are_refused_and_service_resumes() {
     wait_for("a request after the flood", Duration::from_secs(10), || {
         (crate::fixture::http("GET", &url, &[], None).status == 200).then_some(())
     });
+    let metrics = metrics(&rws);
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("screenrec_rws_connections_refused_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(refused >= 1.0, "{metrics}");
 }
 
 /// A cached Basic credential is worth nothing once the password changes:
