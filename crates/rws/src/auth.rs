@@ -147,6 +147,7 @@ pub async fn login(
 ) -> Result<AuthUser, axum::response::Response> {
     use axum::response::IntoResponse;
     if let Err(wait) = rws.throttle.check(addr, username) {
+        crate::metrics::login(rws, "throttled");
         tracing::info!(user = %crate::logsafe::Escaped(username), %addr, "login refused: throttled");
         return Err(retry_later(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
@@ -174,6 +175,7 @@ pub async fn login(
                 ok
             }
             Err(crate::password_pool::Busy) => {
+                crate::metrics::login(rws, "busy");
                 return Err(retry_later(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     std::time::Duration::from_secs(1),
@@ -183,10 +185,12 @@ pub async fn login(
         };
     match row {
         Some((row, name)) if ok => {
+            crate::metrics::login(rws, "ok");
             rws.throttle.succeeded(addr, username);
             Ok(to_user(row, name))
         }
         _ => {
+            crate::metrics::login(rws, "failed");
             rws.throttle.failed(addr, username);
             tracing::warn!(user = %crate::logsafe::Escaped(username), %addr, "login failed");
             Err(ApiError::Unauthenticated("invalid user name or password".into()).into_response())

@@ -469,6 +469,7 @@ pub async fn serve_with(
     let recordings_sweeper = tokio::spawn(dispatch::sweep(rws.clone()));
     let retention = tokio::spawn(compliance::scheduler(rws.clone()));
     let limits = rws.config.limits.clone();
+    let refused = rws.metrics.connections_refused.clone();
     let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
     let stopper = {
@@ -483,7 +484,12 @@ pub async fn serve_with(
     let result = match tls {
         Some(config) => {
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(
-                limits::CapAcceptor::new(limits.max_connections, limits.idle_timeout, false),
+                limits::CapAcceptor::new(
+                    limits.max_connections,
+                    limits.idle_timeout,
+                    false,
+                    refused.clone(),
+                ),
             );
             let mut server = axum_server::from_tcp(listener)?
                 .acceptor(acceptor)
@@ -500,6 +506,7 @@ pub async fn serve_with(
                     limits.max_connections,
                     limits.idle_timeout,
                     true,
+                    refused,
                 ))
                 .handle(handle);
             server

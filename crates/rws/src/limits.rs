@@ -149,6 +149,7 @@ pub async fn body_deadline(
 #[derive(Clone)]
 pub struct CapAcceptor {
     permits: Arc<Semaphore>,
+    refused: prometheus_client::metrics::counter::Counter,
     idle: Duration,
     /// Plain HTTP: answer 503 before closing (over TLS the client would
     /// read it as a broken handshake, so the connection is just closed).
@@ -158,9 +159,15 @@ pub struct CapAcceptor {
 impl CapAcceptor {
     /// At most `max` connections (at least 1), each closed after `idle`
     /// without traffic.
-    pub fn new(max: usize, idle: Duration, plain: bool) -> CapAcceptor {
+    pub fn new(
+        max: usize,
+        idle: Duration,
+        plain: bool,
+        refused: prometheus_client::metrics::counter::Counter,
+    ) -> CapAcceptor {
         CapAcceptor {
             permits: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
+            refused,
             idle,
             plain,
         }
@@ -176,7 +183,7 @@ impl<S: Send + 'static> Accept<TcpStream, S> for CapAcceptor {
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let permit = Arc::clone(&self.permits).try_acquire_owned();
-        let (plain, idle) = (self.plain, self.idle);
+        let (plain, idle, refused) = (self.plain, self.idle, self.refused.clone());
         Box::pin(async move {
             match permit {
                 Ok(permit) => Ok((
@@ -190,6 +197,7 @@ impl<S: Send + 'static> Accept<TcpStream, S> for CapAcceptor {
                     service,
                 )),
                 Err(_) => {
+                    refused.inc();
                     tracing::debug!("connection cap reached: connection refused");
                     if plain {
                         // Best effort, never waits: the socket buffer takes it.

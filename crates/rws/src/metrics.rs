@@ -34,6 +34,10 @@ pub struct Metrics {
     sessions: Family<Labels, Gauge>,
     recordings: Family<Labels, Gauge>,
     upload_lag: Gauge<f64, AtomicU64>,
+    /// Password checks by result (`ok`, `failed`, `throttled`, `busy`).
+    pub logins: Family<Labels, Counter>,
+    /// Connections closed at once: over `--max-connections`.
+    pub connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -71,7 +75,21 @@ impl Default for Metrics {
             "Longest time since an unfinished recording last received bytes",
             upload_lag.clone(),
         );
+        let logins = Family::<Labels, Counter>::default();
+        registry.register(
+            "logins",
+            "Password checks (Basic, console, SRS session open) by result",
+            logins.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections refused over the connection cap",
+            connections_refused.clone(),
+        );
         Metrics {
+            logins,
+            connections_refused,
             registry,
             http,
             events,
@@ -89,6 +107,14 @@ pub fn event(rws: &Rws, result: &str, n: u64) {
         .events
         .get_or_create(&vec![("result".to_string(), result.to_string())])
         .inc_by(n);
+}
+
+/// Counts one password check.
+pub fn login(rws: &Rws, result: &str) {
+    rws.metrics
+        .logins
+        .get_or_create(&vec![("result".to_string(), result.to_string())])
+        .inc();
 }
 
 /// Route layer: latency of every matched request.

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The first back-off once a key has used its free failures.
 pub const FIRST_DELAY: Duration = Duration::from_secs(5);
-/// Keys tracked at most; beyond it, keys that are not waiting are dropped.
+/// Keys tracked at most: beyond it, forgotten keys and then keys that are
+/// not waiting are dropped, and if all are waiting no new key is added.
 const MAX_KEYS: usize = 100_000;
 /// Longest user name kept as a key (longer names share their prefix's key).
 const MAX_NAME: usize = 256;
@@ -127,6 +128,11 @@ impl Throttle {
             (Key::Addr(addr), wide, p.max_delay),
             (Key::User(user.to_string()), wide, p.user_max_delay),
         ] {
+            // Still full of waiting keys (a very wide botnet): new keys are
+            // not tracked; the password pool still bounds what they cost.
+            if keys.len() >= MAX_KEYS && !keys.contains_key(&key) {
+                continue;
+            }
             let f = keys.entry(key).or_insert(Failures {
                 count: 0,
                 last: now,

@@ -179,6 +179,14 @@ fn rule4_a_burst_of_wrong_basic_passwords_is_hashed_in_a_bounded_pool() {
         }
     });
     // Honest requests while the burst is under way.
+    // A login nobody verified yet, in the middle of the burst: answered at
+    // once, in (200) or told when to come back (503 + Retry-After).
+    wait_for("the burst under way", Duration::from_secs(20), || {
+        rws.proc.output().contains("login failed").then_some(())
+    });
+    let during_start = Instant::now();
+    let during = console_login(&rws, "127.0.0.4", "agent2", "pw2");
+    let during_took = during_start.elapsed();
     let mut slowest = Duration::ZERO;
     loop {
         let (r, took) = honest();
@@ -202,11 +210,13 @@ fn rule4_a_burst_of_wrong_basic_passwords_is_hashed_in_a_bounded_pool() {
     }
     eprintln!(
         "burst of {}: answers {statuses:?}; RSS before {} MiB, peak {} MiB (+{} MiB); \
-         slowest honest cached request {slowest:?}; fresh login after the burst {fresh_took:?}",
+         slowest honest cached request {slowest:?}; fresh login during the burst {} in \
+         {during_took:?}, after it {fresh_took:?}",
         answers.len(),
         before / 1024,
         peak / 1024,
-        peak.saturating_sub(before) / 1024
+        peak.saturating_sub(before) / 1024,
+        during.status
     );
     assert!(
         statuses.keys().all(|s| [401, 429, 503].contains(s)),
@@ -220,6 +230,12 @@ fn rule4_a_burst_of_wrong_basic_passwords_is_hashed_in_a_bounded_pool() {
         slowest <= Duration::from_secs(3),
         "honest request took {slowest:?}"
     );
+    assert!(during_took <= Duration::from_secs(3), "{during_took:?}");
+    match during.status {
+        200 => {}
+        503 => assert_retry_later(&during, 503),
+        other => panic!("a fresh login during the burst: {other} {}", during.text),
+    }
     assert_eq!(fresh.status, 200, "{}", fresh.text);
 }
 
@@ -307,6 +323,22 @@ fn rule4_basic_auth_is_throttled_like_the_console() {
     // Another address, and another name from this one, are not held back.
     assert_eq!(basic_get(&rws, "127.0.0.7", "sup", "suppw").status, 200);
     assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 200);
+    let metrics = metrics(&rws);
+    assert!(
+        metrics.contains("screenrec_rws_logins_total{result=\"failed\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("screenrec_rws_logins_total{result=\"throttled\"} 3"),
+        "{metrics}"
+    );
+}
+
+/// RWS's `/metrics` text.
+fn metrics(rws: &Rws) -> String {
+    let r = crate::fixture::http("GET", &format!("{}/metrics", rws.url), &[], None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
 }
 
 /// Reads from `s` until the server answers or closes, up to `limit`:
@@ -475,4 +507,46 @@ fn rule4_connections_over_the_cap_are_refused_and_service_resumes() {
     wait_for("a request after the flood", Duration::from_secs(10), || {
         (crate::fixture::http("GET", &url, &[], None).status == 200).then_some(())
     });
+    let metrics = metrics(&rws);
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("screenrec_rws_connections_refused_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(refused >= 1.0, "{metrics}");
+}
+
+/// A cached Basic credential is worth nothing once the password changes:
+/// the directory re-imported by another process (`rws import-directory`)
+/// while RWS runs ends it at once, well inside the cache's lifetime.
+#[test]
+fn rule4_a_cached_credential_ends_when_the_password_changes() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let from = "127.0.0.8";
+    assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 200);
+    assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 200);
+    let changed = dir.path().join("changed.toml");
+    std::fs::write(
+        &changed,
+        crate::fixture::DIRECTORY.replace("password = \"adminpw\"", "password = \"newpw\""),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["rws", "import-directory"])
+        .arg(&changed)
+        .arg("--data-dir")
+        .arg(dir.path().join("rws"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 401);
+    assert_eq!(basic_get(&rws, from, "admin", "newpw").status, 200);
 }
