@@ -328,10 +328,15 @@ pub fn decode_frames(path: &Path, w: u32, h: u32) -> Vec<Vec<u8>> {
 
 /// `ffmpeg -v error` decodes the whole file without a message.
 pub fn decodes_cleanly(path: &Path) -> bool {
+    // `-enc_time_base -1` keeps the file's own 90 kHz clock: by default the
+    // null output rounds timestamps to 1/r_frame_rate, and two frames of our
+    // variable-rate video closer than that (a capture tick woken late, then
+    // the next one on time) become "non monotonically increasing dts" — an
+    // error of ffmpeg's output, not of our file.
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-f", "null", "-"])
+        .args(["-enc_time_base", "-1", "-f", "null", "-"])
         .output()
         .expect("ffmpeg");
     if !(out.status.success() && out.stderr.is_empty()) {
