@@ -368,7 +368,7 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 fn assert_refused(r: &Response, status: u16, needle: &str) {
     assert_eq!(r.status, status, "{}", r.text);
     let v = r.json();
-    assert_eq!(v["statusCode"].as_i64().is_some(), true, "{}", r.text);
+    assert!(v["statusCode"].is_u64(), "not the GWS envelope: {}", r.text);
     let msg = v["statusMessage"].as_str().unwrap_or_default();
     assert!(msg.contains(needle), "'{needle}' not in: {msg}");
 }
@@ -635,13 +635,10 @@ fn rule3_hello_last_seq_near_u64_max_is_refused_and_seqs_stay_sane() {
     h.disconnect();
     // u64::MAX - 1 would make the next seq u64::MAX and the one after wrap.
     h.connect(u64::MAX - 1, true);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match h.recv(deadline.saturating_duration_since(Instant::now())) {
-            Recv::Closed => break,
-            Recv::Frame(f) => panic!("RWS accepted the hello and sent {f}"),
-            Recv::Timeout => panic!("RWS kept a channel whose hello.last_seq is u64::MAX - 1"),
-        }
+    match h.recv(Duration::from_secs(5)) {
+        Recv::Closed => {}
+        Recv::Frame(f) => panic!("RWS accepted the hello and sent {f}"),
+        Recv::Timeout => panic!("RWS kept a channel whose hello.last_seq is u64::MAX - 1"),
     }
     // An honest hello works; commands get small seqs.
     h.connect(0, true);
