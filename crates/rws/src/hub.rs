@@ -454,6 +454,13 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
     let username: String;
     let resend: Vec<ToAgent> = {
         let mut map = rws.hub.lock();
+        // A standby session becomes live when its SRS connects (failover):
+        // rule 2 holds then too, or a standby claim would bypass the check
+        // made when sessions open.
+        if let Some(holder) = standby_blocked_by(&map, &id, rws.config.silence_timeout) {
+            tracing::warn!(session = %id, holder = %holder, "control channel: standby session's place is held by another user's live session; refused");
+            return;
+        }
         let Some(s) = map.get_mut(&id) else {
             return;
         };
@@ -505,7 +512,9 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                 let mut ended = false;
                 if let FromAgent::Status { recording_id, state, reason, at, .. } = &msg {
                     // Rule 1: a session reports only on its own recordings.
-                    if owns_recording(&rws, &id, &username, recording_id).await {
+                    if crate::recordings::parse_time(at).is_none() {
+                        tracing::warn!(session = %id, "control channel: status 'at' is not RFC 3339; refused");
+                    } else if owns_recording(&rws, &id, &username, recording_id).await {
                         crate::dispatch::on_status(&rws, recording_id, *state, agent_input::kept(reason.as_deref()), at).await;
                     } else {
                         tracing::warn!(session = %id, user = %username, recording = %agent_input::bounded(recording_id, 64), "control channel: status for a recording this session does not own; refused");
@@ -570,6 +579,29 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
         s.tx = None;
     }
     tracing::info!(session = %id, "control channel closed");
+}
+
+/// For a standby session `id`: the user of another live, non-stale session
+/// holding its place or one of its DNs (the standby may not go live).
+fn standby_blocked_by(
+    map: &HashMap<String, Live>,
+    id: &str,
+    silence_timeout: Duration,
+) -> Option<String> {
+    let me = map.get(id)?;
+    if !me.standby && me.state != SessionState::Standby {
+        return None;
+    }
+    map.values()
+        .find(|o| {
+            o.id != me.id
+                && o.username != me.username
+                && !o.standby
+                && o.state != SessionState::Standby
+                && o.claims_any(&me.place, &me.devices)
+                && o.last_seen.elapsed() <= silence_timeout
+        })
+        .map(|o| o.username.clone())
 }
 
 /// True when recording `recording_id` belongs to this session: started

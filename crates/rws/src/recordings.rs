@@ -456,8 +456,9 @@ pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
             continue;
         }
         crate::uploads::store_all(rws, &rec.id).await;
+        // Only playable bytes (a segment index) make a partial recording.
         let (bytes,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(SUM(upload_offset), 0) FROM media_files WHERE recording_id = ?",
+            "SELECT COALESCE(SUM(upload_offset), 0) FROM media_files WHERE recording_id = ? AND segment_index != ''",
         )
         .bind(&rec.id)
         .fetch_one(&rws.db)

@@ -517,7 +517,7 @@ async fn patch_inner(
         // key opens: garbage is refused, not stored as a recording. (Bytes
         // sent without a segments header, by a plain tus client, are judged
         // when the upload is complete: no playable segment → `failed`.)
-        first_segment_opens(rws, &body, first).await?;
+        first_segment_opens(rws, body.clone(), first).await?;
     }
 
     if !body.is_empty() {
@@ -591,7 +591,7 @@ async fn patch_inner(
 /// segments header claims.
 async fn first_segment_opens(
     rws: &Rws,
-    body: &[u8],
+    body: Bytes,
     first: &segments::Segment,
 ) -> Result<(), ApiError> {
     let not_media = |why: String| {
@@ -600,19 +600,25 @@ async fn first_segment_opens(
             format!("the upload does not start with media: {why}"),
         )
     };
-    // segments::parse checked cipher_len against the body.
-    let cipher = body.get(..first.cipher_len as usize).unwrap_or_default();
     let identities = crate::keys::all_identities(&rws.db, &rws.master)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let plain = identities
-        .iter()
-        .find_map(|i| media::crypt::decrypt_segment(cipher, i).ok())
-        .ok_or_else(|| not_media("no tenant key opens its first segment".into()))?;
-    if plain.len() as u64 != first.plain_len {
+    // segments::parse checked cipher_len against the body (≤ 64 MiB).
+    let len = first.cipher_len as usize;
+    // Decrypting up to 64 MiB is CPU work: off the async threads.
+    let plain_len = tokio::task::spawn_blocking(move || {
+        let cipher = body.get(..len).unwrap_or_default();
+        identities
+            .iter()
+            .find_map(|i| media::crypt::decrypt_segment(cipher, i).ok())
+            .map(|p| p.len() as u64)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("checking the first segment: {e}")))?
+    .ok_or_else(|| not_media("no tenant key opens its first segment".into()))?;
+    if plain_len != first.plain_len {
         return Err(not_media(format!(
-            "its first segment has {} plaintext bytes, the header says {}",
-            plain.len(),
+            "its first segment has {plain_len} plaintext bytes, the header says {}",
             first.plain_len
         )));
     }

@@ -42,7 +42,18 @@ struct Hostile {
 
 /// `POST /api/v2/srs/sessions` as `user`, with `place` (None: default).
 fn open_session(rws: &Rws, user: &str, pass: &str, place: Option<&str>) -> Response {
-    let mut body = json!({"srs_version": "hostile-0.0"});
+    open_session_with(rws, user, pass, place, false)
+}
+
+/// Same, optionally as a standby session (the failover copy).
+fn open_session_with(
+    rws: &Rws,
+    user: &str,
+    pass: &str,
+    place: Option<&str>,
+    standby: bool,
+) -> Response {
+    let mut body = json!({"srs_version": "hostile-0.0", "standby": standby});
     if let Some(p) = place {
         body["place"] = json!(p);
     }
@@ -60,7 +71,17 @@ fn open_session(rws: &Rws, user: &str, pass: &str, place: Option<&str>) -> Respo
 impl Hostile {
     /// Opens a session (asserting 201) and connects its control channel.
     fn login(rws: &Rws, user: &str, pass: &str, place: Option<&str>) -> Hostile {
-        let r = open_session(rws, user, pass, place);
+        Self::login_with(rws, user, pass, place, false)
+    }
+
+    fn login_with(
+        rws: &Rws,
+        user: &str,
+        pass: &str,
+        place: Option<&str>,
+        standby: bool,
+    ) -> Hostile {
+        let r = open_session_with(rws, user, pass, place, standby);
         assert_eq!(r.status, 201, "session for {user}: {}", r.text);
         let v = r.json();
         let mut h = Hostile {
@@ -368,7 +389,7 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 fn assert_refused(r: &Response, status: u16, needle: &str) {
     assert_eq!(r.status, status, "{}", r.text);
     let v = r.json();
-    assert_eq!(v["statusCode"].as_i64().is_some(), true, "{}", r.text);
+    assert!(v["statusCode"].is_u64(), "not the GWS envelope: {}", r.text);
     let msg = v["statusMessage"].as_str().unwrap_or_default();
     assert!(msg.contains(needle), "'{needle}' not in: {msg}");
 }
@@ -498,9 +519,29 @@ fn rule2_a_place_held_by_a_live_session_is_refused_to_another_user() {
         Recv::Timeout
     ));
 
-    // The same user may take the place over (re-login / hot seating).
+    // A standby session claims nothing, and cannot go live on a held place
+    // by connecting its control channel: RWS closes it.
+    let sneaky = Hostile::login_with(&rws, "agent2", "pw2", Some("Place_1001"), true);
+    match sneaky.recv(Duration::from_secs(5)) {
+        Recv::Closed => {}
+        other => panic!("a standby session went live on a held place: {other:?}"),
+    }
+    call_starts(&rws, "call-held-2", "1001");
+    let r = wait_state(&rws, "call-held-2", "recording");
+    // Linked to agent1's running recording (one recording per agent).
+    assert_eq!(r["screenRecordings"][0]["id"], start["recording_id"]);
+
+    // The same user may take the place over (re-login / hot seating); the
+    // replaced session's token is refused from then on.
     let again = open_session(&rws, "agent1", "pw1", Some("Place_1001"));
     assert_eq!(again.status, 201, "{}", again.text);
+    let old = http(
+        "DELETE",
+        &format!("{}/api/v2/srs/sessions/{}", rws.url, holder.session_id),
+        &[("Authorization".into(), format!("Bearer {}", holder.token))],
+        None,
+    );
+    assert_eq!(old.status, 401, "{}", old.text);
     // A holder gone silent past the timeout (3 s) is stale: the place frees.
     holder.disconnect();
     wait_for(
@@ -635,13 +676,10 @@ fn rule3_hello_last_seq_near_u64_max_is_refused_and_seqs_stay_sane() {
     h.disconnect();
     // u64::MAX - 1 would make the next seq u64::MAX and the one after wrap.
     h.connect(u64::MAX - 1, true);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match h.recv(deadline.saturating_duration_since(Instant::now())) {
-            Recv::Closed => break,
-            Recv::Frame(f) => panic!("RWS accepted the hello and sent {f}"),
-            Recv::Timeout => panic!("RWS kept a channel whose hello.last_seq is u64::MAX - 1"),
-        }
+    match h.recv(Duration::from_secs(5)) {
+        Recv::Closed => {}
+        Recv::Frame(f) => panic!("RWS accepted the hello and sent {f}"),
+        Recv::Timeout => panic!("RWS kept a channel whose hello.last_seq is u64::MAX - 1"),
     }
     // An honest hello works; commands get small seqs.
     h.connect(0, true);
