@@ -413,6 +413,12 @@ fn masking_flag_errors_name_the_flag_and_the_position() {
         err.contains("--mask-action stop") && err.contains("blank or pause"),
         "{err}"
     );
+    let (code, err) = run(&["--mask-action", "pause"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--mask-action and --mask-name need --mask-title or --mask-class"),
+        "{err}"
+    );
     let (code, err) = run(&["--mask-title", "x", "--source", "synthetic"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("--source x11"), "{err}");
