@@ -730,11 +730,12 @@ mod tests {
 
     fn next_mask_event(r: &Recorder) -> RecorderEvent {
         loop {
-            match r.events().recv_timeout(Duration::from_secs(5)).unwrap() {
-                e @ (RecorderEvent::MaskStarted { .. } | RecorderEvent::MaskEnded { .. }) => {
-                    return e;
-                }
-                _ => {}
+            let e = r.events().recv_timeout(Duration::from_secs(5)).unwrap();
+            if matches!(
+                e,
+                RecorderEvent::MaskStarted { .. } | RecorderEvent::MaskEnded { .. }
+            ) {
+                return e;
             }
         }
     }
