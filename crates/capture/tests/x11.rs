@@ -379,3 +379,79 @@ fn a_masked_window_never_reaches_a_grab_while_it_and_a_window_above_it_churn() {
     // The window above stays visible in most grabs (not everything painted).
     assert!(with_red > 150 && with_grey > 150, "{with_red} {with_grey}");
 }
+
+#[test]
+fn a_client_reparented_into_a_window_manager_frame_is_masked_by_its_own_title() {
+    use capture::{MaskAction, MaskRule};
+    use x11rb::protocol::xproto::{AtomEnum, ConfigureWindowAux, PropMode};
+    let x = Xvfb::start(320, 240);
+    let p = Painter::new(&x.display);
+    p.rect(0, 0, 320, 240, 0x000080);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
+    src.set_masks(vec![rule]).unwrap();
+    let m = src.monitors().unwrap().remove(0);
+    let mut frame = Frame::default();
+    let count = |f: &Frame, bgr: [u8; 3]| f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count();
+    const GREEN: [u8; 3] = [0, 0xff, 0];
+    const RED: [u8; 3] = [0, 0, 0xff];
+
+    // What a reparenting window manager does: a frame (red, the decorations)
+    // on the root, the client (green, titled) moved into it, WM_STATE on the client.
+    let name = |w: u32, title: &[u8]| {
+        p.conn
+            .change_property8(
+                PropMode::REPLACE,
+                w,
+                AtomEnum::WM_NAME,
+                AtomEnum::STRING,
+                title,
+            )
+            .unwrap();
+        p.conn.sync().unwrap();
+    };
+    let frame_win = p.rect(40, 40, 120, 100, 0xff0000);
+    let client = p.rect(200, 150, 100, 80, 0x00ff00);
+    name(client, b"Card payment");
+    let wm_state = p
+        .conn
+        .intern_atom(false, b"WM_STATE")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    p.conn
+        .change_property32(PropMode::REPLACE, client, wm_state, wm_state, &[1, 0])
+        .unwrap();
+    p.conn.reparent_window(client, frame_win, 10, 10).unwrap();
+    p.conn.map_window(client).unwrap();
+    p.conn.sync().unwrap();
+    grab_until(&mut src, &m, &mut frame, "frame masked", |f| {
+        count(f, RED) == 0 && count(f, GREEN) == 0
+    });
+    let mask = capture::mask::MASK_RGB;
+    let grey = [mask[2], mask[1], mask[0]];
+    assert_eq!(
+        count(&frame, grey),
+        120 * 100,
+        "the whole frame window is painted"
+    );
+
+    // The frame moves: the mask follows it.
+    p.conn
+        .configure_window(frame_win, &ConfigureWindowAux::new().x(180).y(120))
+        .unwrap();
+    p.conn.sync().unwrap();
+    grab_until(&mut src, &m, &mut frame, "mask follows the frame", |f| {
+        bgr(f, 200, 150) == grey && bgr(f, 60, 60) == [0x80, 0, 0]
+    });
+    assert_eq!(count(&frame, GREEN), 0);
+
+    // Renamed (on the client, inside the frame): no longer masked.
+    name(client, b"Inbox");
+    grab_until(&mut src, &m, &mut frame, "client shown after rename", |f| {
+        count(f, GREEN) == 100 * 80
+    });
+    assert_eq!(src.active_masks(), Vec::<String>::new());
+}
