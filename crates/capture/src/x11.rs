@@ -566,10 +566,11 @@ impl X11Source {
             w.watch();
         }
         let complete = self.drain()?;
+        let seen = self.windows.as_mut().and_then(WindowTracker::take_watched);
         let mut paint = before;
-        if !complete {
-            // Events from before the image may still be unread: we cannot
-            // know where masked windows were, so the whole monitor is painted.
+        if !complete || seen.is_none() {
+            // Events from before the image may still be unread, or masked
+            // windows took too many places to list: the whole monitor is painted.
             tracing::debug!("window events arrive faster than they are read: frame masked whole");
             paint.push(Rect {
                 x: 0,
@@ -578,12 +579,11 @@ impl X11Source {
                 height: monitor.height,
             });
         }
-        if let Some(w) = &mut self.windows {
-            let seen = w.take_watched();
+        if let Some(w) = &self.windows {
             let after = mask::masked_region(&w.shapes(), monitor);
             for r in after
                 .into_iter()
-                .chain(mask::matching_rects(&seen, monitor))
+                .chain(mask::matching_rects(&seen.unwrap_or_default(), monitor))
             {
                 if !paint.contains(&r) {
                     paint.push(r);
