@@ -203,16 +203,17 @@ pub fn paint(frame: &mut Frame, rects: &[Rect]) {
         height: frame.height,
     };
     let [r, g, b] = MASK_RGB;
-    let pixel = [b, g, r, 0];
+    // One painted row of the frame's width, copied into each row (memcpy).
+    let line: Vec<u8> = [b, g, r, 0].repeat(frame.width as usize);
     for rect in rects.iter().filter_map(|r| r.intersect(&whole)) {
         // Inside the frame now, so the casts below are in range.
         let (x, w) = (rect.x as usize, rect.width as usize);
         for y in rect.y as usize..rect.y as usize + rect.height as usize {
             let start = y * frame.stride + x * 4;
-            if let Some(row) = frame.data.get_mut(start..start + w * 4) {
-                for px in row.chunks_exact_mut(4) {
-                    px.copy_from_slice(&pixel);
-                }
+            if let (Some(row), Some(src)) =
+                (frame.data.get_mut(start..start + w * 4), line.get(..w * 4))
+            {
+                row.copy_from_slice(src);
             }
         }
     }

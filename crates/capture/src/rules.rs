@@ -326,7 +326,7 @@ mod tests {
             ],
         );
         check(
-            Some(&"a{1000}{1000}"),
+            Some("a{1000}{1000}"),
             None,
             &[],
             expect![

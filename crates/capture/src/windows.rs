@@ -27,6 +27,10 @@ use crate::mask::{Rect, WindowShape};
 use crate::rules::{MaskAction, MaskRule};
 use crate::{CaptureError, Result};
 
+/// Most distinct shapes remembered while watching; beyond, the watch
+/// reports an overflow and the caller masks whole frames.
+const MAX_WATCHED: usize = 256;
+
 /// Longest property read, in 32-bit units (64 KiB: a title is never longer).
 const PROPERTY_UNITS: u32 = 16 * 1024;
 
@@ -207,9 +211,22 @@ impl WindowTracker {
         self.watch = Some(Vec::new());
     }
 
-    /// Ends watching; the shapes seen (masked ones, as `Blank` at least).
-    pub fn take_watched(&mut self) -> Vec<WindowShape> {
-        self.watch.take().unwrap_or_default()
+    /// Ends watching; the shapes seen (masked ones, as `Blank` at least),
+    /// or `None` if there were too many to remember (mask everything).
+    pub fn take_watched(&mut self) -> Option<Vec<WindowShape>> {
+        self.watch.take().filter(|w| w.len() <= MAX_WATCHED)
+    }
+
+    fn remember(&mut self, shapes: impl IntoIterator<Item = WindowShape>) {
+        let Some(watch) = &mut self.watch else { return };
+        for s in shapes {
+            if watch.len() > MAX_WATCHED {
+                return;
+            }
+            if !watch.contains(&s) {
+                watch.push(s);
+            }
+        }
     }
 
     fn note_masked(&mut self) {
@@ -221,9 +238,7 @@ impl WindowTracker {
             .into_iter()
             .filter(|s| s.mapped && s.action.is_some())
             .collect();
-        if let Some(watch) = &mut self.watch {
-            watch.extend(shapes);
-        }
+        self.remember(shapes);
     }
 
     fn index(&self, id: Window) -> Option<usize> {
@@ -343,9 +358,7 @@ impl WindowTracker {
                     let mut s = self.shape(&self.windows[i]);
                     s.action = s.action.max(Some(MaskAction::Blank));
                     self.note_masked();
-                    if let Some(watch) = &mut self.watch {
-                        watch.push(s);
-                    }
+                    self.remember([s]);
                 }
                 let id = self.windows[i].id;
                 self.queue(id, Need::Properties);

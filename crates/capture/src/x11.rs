@@ -47,6 +47,10 @@ use crate::shm::ShmSegment;
 use crate::windows::WindowTracker;
 use crate::{CaptureError, Frame, Grab, Monitor, Result, Source, union};
 
+/// Most events handled by one drain: a client that changes windows (or
+/// draws) faster than we read must not keep the recorder in the drain loop.
+const MAX_EVENTS_PER_DRAIN: usize = 10_000;
+
 /// How often monitors are re-queried even without a RandR event.
 const MONITOR_RECHECK: Duration = Duration::from_secs(1);
 
@@ -296,10 +300,13 @@ impl X11Source {
     }
 
     /// Handles every queued event (damage, RandR, windows), reading the
-    /// properties of new or renamed windows, until the queue is empty.
-    fn drain(&mut self) -> Result<()> {
+    /// properties of new or renamed windows, until the queue is empty (true)
+    /// or [`MAX_EVENTS_PER_DRAIN`] events were handled (false: the rest wait).
+    fn drain(&mut self) -> Result<bool> {
+        let mut budget = MAX_EVENTS_PER_DRAIN;
         loop {
             while let Some(event) = self.conn.poll_for_event().map_err(x11)? {
+                budget = budget.saturating_sub(1);
                 match event {
                     Event::DamageNotify(ev) => {
                         let a = ev.area;
@@ -314,10 +321,13 @@ impl X11Source {
                         }
                     }
                 }
+                if budget == 0 {
+                    return Ok(false);
+                }
             }
             match &mut self.windows {
                 Some(w) if w.has_pending() => w.refresh(&self.conn)?,
-                _ => return Ok(()),
+                _ => return Ok(true),
             }
         }
     }
@@ -391,6 +401,8 @@ impl Source for X11Source {
             .map_err(x11)?
             .reply()
             .map_err(x11)?;
+        // An unfinished drain continues at the next one; grabs stay safe
+        // (see paint_masks).
         self.drain()?;
         let layout_event = std::mem::take(&mut self.layout_event);
         let mut changed = false;
@@ -553,14 +565,25 @@ impl X11Source {
         if let Some(w) = &mut self.windows {
             w.watch();
         }
-        self.drain()?;
+        let complete = self.drain()?;
+        let seen = self.windows.as_mut().and_then(WindowTracker::take_watched);
         let mut paint = before;
-        if let Some(w) = &mut self.windows {
-            let seen = w.take_watched();
+        if !complete || seen.is_none() {
+            // Events from before the image may still be unread, or masked
+            // windows took too many places to list: the whole monitor is painted.
+            tracing::debug!("window events arrive faster than they are read: frame masked whole");
+            paint.push(Rect {
+                x: 0,
+                y: 0,
+                width: monitor.width,
+                height: monitor.height,
+            });
+        }
+        if let Some(w) = &self.windows {
             let after = mask::masked_region(&w.shapes(), monitor);
             for r in after
                 .into_iter()
-                .chain(mask::matching_rects(&seen, monitor))
+                .chain(mask::matching_rects(&seen.unwrap_or_default(), monitor))
             {
                 if !paint.contains(&r) {
                     paint.push(r);

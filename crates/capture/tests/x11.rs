@@ -5,6 +5,8 @@
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use capture::x11::X11Source;
@@ -280,4 +282,176 @@ fn unreachable_display_is_a_clear_error() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("connected to a display that does not exist"),
     }
+}
+
+/// Moves, resizes, restacks, unmaps and maps `secret` and moves `cover`
+/// about every millisecond (far busier than any desktop), from its own
+/// connection, until `stop`.
+fn churn(display: String, secret: u32, cover: u32, stop: Arc<AtomicBool>) -> u64 {
+    use x11rb::protocol::xproto::{ConfigureWindowAux, StackMode};
+    let (conn, _) = x11rb::connect(Some(&display)).unwrap();
+    let mut seed: u32 = 7;
+    let mut next = |n: u32| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        (seed >> 16) % n
+    };
+    let mut changes = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let aux = ConfigureWindowAux::new()
+            .x(next(260) as i32)
+            .y(next(180) as i32)
+            .width(20 + next(100))
+            .height(20 + next(80));
+        let aux = match next(4) {
+            0 => aux.stack_mode(StackMode::ABOVE),
+            1 => aux.stack_mode(StackMode::BELOW),
+            _ => aux,
+        };
+        conn.configure_window(secret, &aux).unwrap();
+        let c = ConfigureWindowAux::new()
+            .x(next(260) as i32)
+            .y(next(180) as i32);
+        conn.configure_window(cover, &c).unwrap();
+        if next(8) == 0 {
+            conn.unmap_window(secret).unwrap();
+            conn.map_window(secret).unwrap();
+        }
+        conn.sync().unwrap();
+        changes += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    changes
+}
+
+#[test]
+fn a_masked_window_never_reaches_a_grab_while_it_and_a_window_above_it_churn() {
+    use capture::{MaskAction, MaskRule};
+    use x11rb::protocol::xproto::{AtomEnum, PropMode};
+    let x = Xvfb::start(320, 240);
+    let p = Painter::new(&x.display);
+    p.rect(0, 0, 320, 240, 0x000080);
+    let secret = p.rect(10, 10, 80, 60, 0x00ff00);
+    p.conn
+        .change_property8(
+            PropMode::REPLACE,
+            secret,
+            AtomEnum::WM_NAME,
+            AtomEnum::STRING,
+            b"Card payment",
+        )
+        .unwrap();
+    p.conn.sync().unwrap();
+    let cover = p.rect(150, 100, 60, 60, 0xff0000);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
+    src.set_masks(vec![rule]).unwrap();
+    let m = src.monitors().unwrap().remove(0);
+    let mut frame = Frame::default();
+    let count = |f: &Frame, bgr: [u8; 3]| f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count();
+    src.poll().unwrap();
+    src.grab(&m, &mut frame).unwrap();
+    assert_eq!(count(&frame, [0, 0xff, 0]), 0, "masked from the first grab");
+    let mask = capture::mask::MASK_RGB;
+    let grey = [mask[2], mask[1], mask[0]];
+    assert_eq!(count(&frame, grey), 80 * 60, "painted exactly where it is");
+    assert_eq!(src.active_masks(), ["pay"]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let churner = {
+        let (d, s) = (x.display.clone(), stop.clone());
+        std::thread::spawn(move || churn(d, secret, cover, s))
+    };
+    let (mut with_red, mut with_grey) = (0, 0);
+    for i in 0..300 {
+        src.poll().unwrap();
+        src.grab(&m, &mut frame).unwrap();
+        assert_eq!(count(&frame, [0, 0xff, 0]), 0, "green in grab {i}");
+        with_red += usize::from(count(&frame, [0, 0, 0xff]) > 0);
+        with_grey += usize::from(count(&frame, grey) > 0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let changes = churner.join().unwrap();
+    assert!(
+        changes > 300,
+        "the windows changed between grabs: {changes}"
+    );
+    // The window above stays visible in most grabs (not everything painted).
+    assert!(with_red > 150 && with_grey > 150, "{with_red} {with_grey}");
+}
+
+#[test]
+fn a_client_reparented_into_a_window_manager_frame_is_masked_by_its_own_title() {
+    use capture::{MaskAction, MaskRule};
+    use x11rb::protocol::xproto::{AtomEnum, ConfigureWindowAux, PropMode};
+    let x = Xvfb::start(320, 240);
+    let p = Painter::new(&x.display);
+    p.rect(0, 0, 320, 240, 0x000080);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
+    src.set_masks(vec![rule]).unwrap();
+    let m = src.monitors().unwrap().remove(0);
+    let mut frame = Frame::default();
+    let count = |f: &Frame, bgr: [u8; 3]| f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count();
+    const GREEN: [u8; 3] = [0, 0xff, 0];
+    const RED: [u8; 3] = [0, 0, 0xff];
+
+    // What a reparenting window manager does: a frame (red, the decorations)
+    // on the root, the client (green, titled) moved into it, WM_STATE on the client.
+    let name = |w: u32, title: &[u8]| {
+        p.conn
+            .change_property8(
+                PropMode::REPLACE,
+                w,
+                AtomEnum::WM_NAME,
+                AtomEnum::STRING,
+                title,
+            )
+            .unwrap();
+        p.conn.sync().unwrap();
+    };
+    let frame_win = p.rect(40, 40, 120, 100, 0xff0000);
+    let client = p.rect(200, 150, 100, 80, 0x00ff00);
+    name(client, b"Card payment");
+    let wm_state = p
+        .conn
+        .intern_atom(false, b"WM_STATE")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    p.conn
+        .change_property32(PropMode::REPLACE, client, wm_state, wm_state, &[1, 0])
+        .unwrap();
+    p.conn.reparent_window(client, frame_win, 10, 10).unwrap();
+    p.conn.map_window(client).unwrap();
+    p.conn.sync().unwrap();
+    grab_until(&mut src, &m, &mut frame, "frame masked", |f| {
+        count(f, RED) == 0 && count(f, GREEN) == 0
+    });
+    let mask = capture::mask::MASK_RGB;
+    let grey = [mask[2], mask[1], mask[0]];
+    assert_eq!(
+        count(&frame, grey),
+        120 * 100,
+        "the whole frame window is painted"
+    );
+
+    // The frame moves: the mask follows it.
+    p.conn
+        .configure_window(frame_win, &ConfigureWindowAux::new().x(180).y(120))
+        .unwrap();
+    p.conn.sync().unwrap();
+    grab_until(&mut src, &m, &mut frame, "mask follows the frame", |f| {
+        bgr(f, 200, 150) == grey && bgr(f, 60, 60) == [0x80, 0, 0]
+    });
+    assert_eq!(count(&frame, GREEN), 0);
+
+    // Renamed (on the client, inside the frame): no longer masked.
+    name(client, b"Inbox");
+    grab_until(&mut src, &m, &mut frame, "client shown after rename", |f| {
+        count(f, GREEN) == 100 * 80
+    });
+    assert_eq!(src.active_masks(), Vec::<String>::new());
 }

@@ -245,6 +245,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// `--mask-class`), all under `--mask-name`.
 fn mask_rules(args: &Args) -> anyhow::Result<Vec<MaskRule>> {
     if args.mask_title.is_empty() && args.mask_class.is_empty() {
+        if args.mask_action != "blank" || args.mask_name != "mask" {
+            bail!("--mask-action and --mask-name need --mask-title or --mask-class");
+        }
         return Ok(Vec::new());
     }
     let action: MaskAction = args

@@ -685,3 +685,121 @@ fn write(s: &mut Stream, segment: &media::fmp4::Segment) -> Result<u64, Recorder
         e.into()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use capture::synthetic::SyntheticSource;
+    use std::sync::{Arc, Mutex};
+
+    /// The synthetic screen, with mask rules accepted and "matching windows" set by the test.
+    struct Masked {
+        inner: SyntheticSource,
+        active: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Source for Masked {
+        fn monitors(&mut self) -> capture::Result<Vec<Monitor>> {
+            self.inner.monitors()
+        }
+        fn poll(&mut self) -> capture::Result<bool> {
+            self.inner.poll()
+        }
+        fn grab(&mut self, m: &Monitor, f: &mut Frame) -> capture::Result<Grab> {
+            self.inner.grab(m, f)
+        }
+        fn set_cursor(&mut self, _on: bool) {}
+        fn set_masks(&mut self, _rules: Vec<MaskRule>) -> capture::Result<()> {
+            Ok(())
+        }
+        fn active_masks(&self) -> Vec<String> {
+            self.active.lock().unwrap().clone()
+        }
+    }
+
+    struct Files(std::path::PathBuf);
+
+    impl SinkFactory for Files {
+        fn create(&mut self, _m: &Monitor, n: usize) -> media::Result<Box<dyn SegmentSink>> {
+            let path = self.0.join(format!("{n}.mp4"));
+            Ok(Box::new(media::sink::PlainFileSink::create(&path)?))
+        }
+    }
+
+    fn next_mask_event(r: &Recorder) -> RecorderEvent {
+        loop {
+            let e = r.events().recv_timeout(Duration::from_secs(5)).unwrap();
+            if matches!(
+                e,
+                RecorderEvent::MaskStarted { .. } | RecorderEvent::MaskEnded { .. }
+            ) {
+                return e;
+            }
+        }
+    }
+
+    #[test]
+    fn mask_spans_are_reported_by_rule_name_and_closed_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let active = Arc::new(Mutex::new(Vec::new()));
+        let source = Masked {
+            inner: SyntheticSource::single(64, 48),
+            active: active.clone(),
+        };
+        let rule = MaskRule::new("pay", Some("Card"), None, MaskAction::Pause).unwrap();
+        let config = RecorderConfig {
+            masks: vec![rule],
+            fps: 30,
+            ..RecorderConfig::default()
+        };
+        let r =
+            Recorder::start(Box::new(source), config, Box::new(Files(dir.path().into()))).unwrap();
+        *active.lock().unwrap() = vec!["pay".into()];
+        let RecorderEvent::MaskStarted { rule, action, .. } = next_mask_event(&r) else {
+            panic!("a start first");
+        };
+        assert_eq!((rule.as_str(), action), ("pay", MaskAction::Pause));
+        active.lock().unwrap().clear();
+        assert!(
+            matches!(next_mask_event(&r), RecorderEvent::MaskEnded { rule, .. } if rule == "pay")
+        );
+        *active.lock().unwrap() = vec!["pay".into()];
+        assert!(matches!(
+            next_mask_event(&r),
+            RecorderEvent::MaskStarted { .. }
+        ));
+        let summary = r.stop().unwrap();
+        assert!(
+            summary
+                .events
+                .iter()
+                .any(|e| matches!(e, RecorderEvent::MaskEnded { rule, .. } if rule == "pay")),
+            "the open span ends with the recording: {:?}",
+            summary.events
+        );
+    }
+
+    #[test]
+    fn mask_rules_on_a_source_without_windows_are_refused_before_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = MaskRule::new("pay", Some("Card"), None, MaskAction::Blank).unwrap();
+        let config = RecorderConfig {
+            masks: vec![rule],
+            ..RecorderConfig::default()
+        };
+        let err = Recorder::start(
+            Box::new(SyntheticSource::single(64, 48)),
+            config,
+            Box::new(Files(dir.path().into())),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(
+            err,
+            RecorderError::Capture(capture::CaptureError::MaskingUnsupported)
+        ));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file");
+    }
+}

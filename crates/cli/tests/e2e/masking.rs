@@ -413,8 +413,70 @@ fn masking_flag_errors_name_the_flag_and_the_position() {
         err.contains("--mask-action stop") && err.contains("blank or pause"),
         "{err}"
     );
+    let (code, err) = run(&["--mask-action", "pause"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--mask-action and --mask-name need --mask-title or --mask-class"),
+        "{err}"
+    );
     let (code, err) = run(&["--mask-title", "x", "--source", "synthetic"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("--source x11"), "{err}");
     assert!(!dir.path().join("e.mp4").exists() || code != Some(0));
+}
+
+#[test]
+fn masking_a_window_across_two_monitors_clips_it_into_each_monitors_file() {
+    let dir = tempdir();
+    let x = Xvfb::start(dir.path(), 1280, 480);
+    x.run(
+        "xrandr",
+        &["--setmonitor", "LEFT", "640/169x480/127+0+0", "screen"],
+    );
+    x.run(
+        "xrandr",
+        &["--setmonitor", "RIGHT", "640/169x480/127+640+0", "none"],
+    );
+    x.run("xsetroot", &["-solid", "#000080"]);
+    // Straddles the monitor edge at x = 640.
+    let (_a, a) = xterm(
+        &x,
+        dir.path(),
+        "xterm-a",
+        "#00ff00",
+        "Card payment",
+        "40x10+500+100",
+    );
+    let (ax, _, aw, ah) = geometry(&x, &a);
+    assert!(ax < 640 && ax + aw > 640, "{ax} {aw}");
+    let out = Command::new(crate::util::bin())
+        .args(["record", "--display", &x.display, "--monitor", "all"])
+        .args(["--out", "two.mp4", "--duration", "2s", "--no-cursor"])
+        .args(["--mask-title", "Card"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = decode_frames(&dir.path().join("two.LEFT.mp4"), 640, 480);
+    let right = decode_frames(&dir.path().join("two.RIGHT.mp4"), 640, 480);
+    let on_left = ((640 - ax) * ah) as usize;
+    let on_right = ((ax + aw - 640) * ah) as usize;
+    for f in &left {
+        assert_eq!(count(f, GREEN), 0);
+        let grey = count(f, MASK);
+        assert!(grey.abs_diff(on_left) < on_left / 20, "{grey} vs {on_left}");
+    }
+    for f in &right {
+        assert_eq!(count(f, GREEN), 0);
+        let grey = count(f, MASK);
+        assert!(
+            grey.abs_diff(on_right) < on_right / 20,
+            "{grey} vs {on_right}"
+        );
+    }
+    assert!(!left.is_empty() && !right.is_empty());
 }
