@@ -107,6 +107,7 @@ async function login(page, user, pass) {
   await page.goto(`${product.rwsUrl}/`);
   assert.match(page.url(), /\/console\/(#.*)?$/, 'the bare host name leads to the console');
   await page.waitForSelector('#login:not([hidden])');
+  await page.screenshot({ path: path.join(root, 'target/console-login.png') });
   await page.fill('input[name=username]', user);
   await page.fill('input[name=password]', pass);
   await page.click('#login button');

@@ -157,8 +157,11 @@ class Player {
     const xs = media.map((m) => m.parameters.monitorGeometry);
     const minX = Math.min(...xs.map((g) => g.x)), minY = Math.min(...xs.map((g) => g.y));
     const maxX = Math.max(...xs.map((g) => g.x + g.width)), maxY = Math.max(...xs.map((g) => g.y + g.height));
+    stage.style.width = '';
     const scale = Math.min(1, (stage.clientWidth || 1000) / (maxX - minX));
     stage.style.height = `${(maxY - minY) * scale}px`;
+    // As wide as the monitors: no black band beside small screens.
+    stage.style.width = `${(maxX - minX) * scale}px`;
     stage.replaceChildren();
     this.duration = 0;
     this.videos = media.map((m) => {
@@ -286,6 +289,9 @@ function drawTimeline(items, spans, apps) {
     d.dataset.offset = String(a.from);
     $('vt-apps').append(d);
   }
+  // The legend names only what this recording has.
+  const present = new Set([...items.map((i) => markerKind(i.type)), ...spans.map((sp) => (sp.kind === 'paused' ? 'pause' : 'mask')), ...(apps.length ? ['app'] : [])]);
+  for (const k of document.querySelectorAll('#vt-legend [data-kind]')) k.hidden = !present.has(k.dataset.kind);
   for (const i of items) {
     const b = el('button', { className: `vt-mark ${markerKind(i.type)}`, type: 'button' });
     b.setAttribute('aria-label', `${fmtTime(i.offset)} ${i.text}`);
@@ -417,7 +423,7 @@ async function refreshLive() {
     if (x.upload_backlog_bytes) {
       if (!backlogSince.has(x.session_id)) backlogSince.set(x.session_id, Date.now());
       const secs = Math.round((Date.now() - backlogSince.get(x.session_id)) / 1000);
-      backlog = `${kb(x.upload_backlog_bytes)}, waiting ≥ ${secs} s`;
+      backlog = secs >= 1 ? `${kb(x.upload_backlog_bytes)}, pending ≥ ${secs} s` : `${kb(x.upload_backlog_bytes)}, just now`;
     } else {
       backlogSince.delete(x.session_id);
     }
