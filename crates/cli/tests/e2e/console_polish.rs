@@ -324,3 +324,25 @@ fn search_takes_several_states_in_one_query() {
         assert!(m.contains(needle) && m.contains("comma"), "{q}: {m}");
     }
 }
+
+/// A flood of guesses through `/api/v2/me` meets the login throttle like
+/// any other route: a 429 envelope with `Retry-After`, never a 200.
+#[test]
+fn me_guessing_is_throttled() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("directory.toml"), directory(false)).unwrap();
+    let rws = Rws::start_with(dir.path(), "rws", &["--auth-free-failures", "3"]);
+    let mut refused = None;
+    for i in 0..12 {
+        let r = me(&rws, &[basic("sup", &format!("guess{i}"))]);
+        assert!([401, 429].contains(&r.status), "{}: {}", r.status, r.text);
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("guesses on /api/v2/me are throttled");
+    assert!(r.code() > 0, "{}", r.text);
+    let after: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(after >= 1, "Retry-After {after}");
+}
