@@ -225,6 +225,13 @@ test('a supervisor searches, plays on the visual timeline with the keyboard, and
   await page.keyboard.press('Space');
   assert.equal(await page.evaluate(() => window.screenrecConsole.player.playing), false, 'space in a field does not play');
 
+  // On the position slider the shortcuts still work (it is not a text field).
+  await page.focus('#seek');
+  const before = await page.evaluate(() => window.screenrecConsole.player.t);
+  await page.keyboard.press('ArrowLeft');
+  const after = await page.evaluate(() => window.screenrecConsole.player.t);
+  assert.ok(Math.abs(before - after - Math.min(5, before)) < 0.01, `← on the slider: ${before} → ${after}`);
+
   // The player screenshot, at the hold with the tooltip showing.
   await page.locator('body').click({ position: { x: 5, y: 5 } });
   await held.click();

@@ -234,7 +234,8 @@ const FRAME_S = 0.2;
 document.addEventListener('keydown', (e) => {
   if (!player || $('view-recording').hidden) return;
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (e.target.closest?.('input, select, textarea, [contenteditable]')) return;
+  // The position slider is not a text field: the shortcuts apply there too.
+  if (e.target.closest?.('input:not([type=range]), select, textarea, [contenteditable]')) return;
   const speedStep = (d) => {
     const i = SPEEDS.indexOf(player.speed);
     const next = SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? 2 : i) + d))];
