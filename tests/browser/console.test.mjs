@@ -1,7 +1,8 @@
 // The supervisor console in real headless Chromium: log in, search, open a
 // two-monitor recording, both monitors play on one clock; seeking from the
 // timeline and changing speed apply to both; another group's agent is not
-// visible; a download is audited; live and failures pages show what they must.
+// visible; a download is audited; live and failures pages show what they must;
+// an agent without agents_see_own gets a message, not an error page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -174,4 +175,25 @@ test('a supervisor finds the call and watches both monitors in step with the tim
   await page.goto(`${product.rwsUrl}/console/#/failures`);
   await page.waitForSelector('#view-failures:not([hidden])');
   assert.equal(await page.locator('#failures tr').count(), 0);
+});
+
+test('an agent without agents_see_own is told why there is nothing to see', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${product.rwsUrl}/console/`);
+  await page.waitForSelector('#login:not([hidden])');
+  await page.fill('input[name=username]', 'agent1');
+  await page.fill('input[name=password]', 'pw1');
+  await page.click('#login button');
+  await page.waitForSelector('#view-none:not([hidden])');
+  assert.match(await page.locator('#none-why').textContent(), /agents_see_own/);
+  for (const id of ['#view-search', '#view-live', '#view-failures', '#view-recording']) {
+    assert.equal(await page.locator(id).isHidden(), true, id);
+  }
+  for (const id of ['#nav-search', '#nav-mine', '#nav-live', '#nav-failures']) {
+    assert.equal(await page.locator(id).isHidden(), true, id);
+  }
+  // A recording's URL shows the same message, not the player.
+  await page.goto(`${product.rwsUrl}/console/#/recording/con-1`);
+  await page.waitForSelector('#view-none:not([hidden])');
+  assert.equal(await page.locator('#stage video').count(), 0);
 });

@@ -1,8 +1,9 @@
-// The supervisor console: search, a player that lays out every monitor by
-// its geometry and plays them on one clock with the call's timeline, live
-// SRS sessions, and recordings that did not complete. Plain ES module,
-// served by RWS from the binary; talks to the RWS API with the console's
-// session cookie.
+// The supervisor console: search (its state kept in the URL so the player
+// links back to it), a player that lays out every monitor by its geometry
+// and plays them on one clock under a visual timeline, live SRS sessions,
+// recordings that did not complete, and an agent's own recordings. Plain ES
+// module, served by RWS from the binary; talks to the RWS API with the
+// console's session cookie. What the user may see comes from /api/v2/me.
 const $ = (id) => document.getElementById(id);
 // Changes (not GET) carry the CSRF token RWS gave at login.
 const api = (path, options = {}) =>
@@ -29,9 +30,12 @@ let player = null;
 let liveSource = null;
 
 // ---------- login ----------
+let me = null;
+// Who am I and what may I do: null when not logged in.
 async function whoAmI() {
-  const r = await api('/api/v2/recordings?limit=1&from=2000-01-01T00:00:00Z&to=2000-01-01T00:00:01Z');
-  return r.status !== 401;
+  const r = await api('/api/v2/me');
+  me = r.ok ? await r.json() : null;
+  return me;
 }
 
 $('login').addEventListener('submit', async (e) => {
@@ -61,10 +65,14 @@ $('logout').addEventListener('click', async () => {
 });
 
 // ---------- search ----------
-let cursorUrl = null;
+// The search lives in the URL (`#/search?agent=…&cursor=…`): reloading,
+// the back button and the player's "back" link all return to the same page
+// of the same results.
+let searchQuery = '';
 let links = { next: null, prev: null };
+let searchView = 'search';
 
-function searchUrl() {
+function formQuery() {
   const f = new FormData($('filters'));
   const p = new URLSearchParams();
   for (const [k, v] of f) {
@@ -72,12 +80,26 @@ function searchUrl() {
     p.set(k, k === 'from' || k === 'to' ? new Date(v).toISOString() : v);
   }
   p.set('limit', '25');
-  return `/api/v2/recordings?${p}`;
+  return p.toString();
 }
 
-async function runSearch(url) {
+function fillForm(query) {
+  const p = new URLSearchParams(query);
+  const f = $('filters');
+  for (const input of f.elements) {
+    if (!input.name) continue;
+    const v = p.get(input.name) || '';
+    input.value = v && (input.name === 'from' || input.name === 'to') ? localInput(new Date(v)) : v;
+  }
+}
+
+const queryOf = (apiUrl) => apiUrl.slice(apiUrl.indexOf('?') + 1);
+const cell = (text, className = '') => el('td', { textContent: text ?? '', className });
+
+async function runSearch(query) {
+  searchQuery = query;
   $('search-error').textContent = '';
-  const r = await api(url);
+  const r = await api(`/api/v2/recordings?${query}`);
   const body = await r.json();
   if (!r.ok) {
     $('search-error').textContent = body.statusMessage;
@@ -86,30 +108,41 @@ async function runSearch(url) {
   links = { next: body.next, prev: body.prev };
   $('next').disabled = !body.next;
   $('prev').disabled = !body.prev;
+  $('results-empty').hidden = body.recordings.length > 0;
   $('results').replaceChildren(...body.recordings.map((rec) => {
     const tr = el('tr');
     tr.dataset.call = rec.callId;
     tr.append(
-      el('td', { textContent: new Date(rec.startTime).toLocaleString() }),
-      el('td', { textContent: rec.callId }),
-      el('td', { textContent: rec.agentId }),
-      el('td', { textContent: fmtTime(Number(rec.duration) / 1000) }),
-      el('td', { textContent: String(rec.mediaFiles.length) }),
-      el('td', { textContent: rec.state + (rec.reason && rec.state !== 'completed' ? ` (${rec.reason})` : ''), className: `state-${rec.state}` }),
+      cell(new Date(rec.startTime).toLocaleString()),
+      cell(rec.callId),
+      cell(rec.agentId),
+      cell(rec.dn, 'dn'),
+      cell(rec.callerPhoneNumber, 'caller'),
+      cell(rec.dialedPhoneNumber, 'dialed'),
+      cell(fmtTime(Number(rec.duration) / 1000), 'num'),
+      cell(String(rec.mediaFiles.length), 'num'),
+      cell(rec.state + (rec.reason && rec.state !== 'completed' ? ` (${rec.reason})` : ''), `state-${rec.state}`),
       el('td', {}, ...rec.labels.map((l) => el('span', { className: 'label', textContent: l }))),
     );
-    tr.addEventListener('click', () => { location.hash = `#/recording/${encodeURIComponent(rec.callId)}`; });
+    // The player gets the search to go back to.
+    tr.addEventListener('click', () => {
+      location.hash = `#/recording/${encodeURIComponent(rec.callId)}?${new URLSearchParams({ back: `#/${searchView}?${query}` })}`;
+    });
     return tr;
   }));
 }
 
+// Changing the search or its page changes the URL; `route` runs it.
+const showSearch = (query) => {
+  const hash = `#/${searchView}?${query}`;
+  if (location.hash === hash) route(); else location.hash = hash;
+};
 $('filters').addEventListener('submit', (e) => {
   e.preventDefault();
-  cursorUrl = searchUrl();
-  runSearch(cursorUrl);
+  showSearch(formQuery());
 });
-$('next').addEventListener('click', () => links.next && runSearch(links.next));
-$('prev').addEventListener('click', () => links.prev && runSearch(links.prev));
+$('next').addEventListener('click', () => links.next && showSearch(queryOf(links.next)));
+$('prev').addEventListener('click', () => links.prev && showSearch(queryOf(links.prev)));
 
 // ---------- player ----------
 class Player {
@@ -124,8 +157,11 @@ class Player {
     const xs = media.map((m) => m.parameters.monitorGeometry);
     const minX = Math.min(...xs.map((g) => g.x)), minY = Math.min(...xs.map((g) => g.y));
     const maxX = Math.max(...xs.map((g) => g.x + g.width)), maxY = Math.max(...xs.map((g) => g.y + g.height));
+    stage.style.width = '';
     const scale = Math.min(1, (stage.clientWidth || 1000) / (maxX - minX));
     stage.style.height = `${(maxY - minY) * scale}px`;
+    // As wide as the monitors: no black band beside small screens.
+    stage.style.width = `${(maxX - minX) * scale}px`;
     stage.replaceChildren();
     this.duration = 0;
     this.videos = media.map((m) => {
@@ -163,6 +199,7 @@ class Player {
       if ((!this.playing || !inside) && !v.paused) v.pause();
     }
     $('seek').value = String(this.t);
+    $('vt-cursor').style.left = `${this.duration ? (100 * this.t) / this.duration : 0}%`;
     $('clock').textContent = `${fmtTime(this.t)} / ${fmtTime(this.duration)}`;
     $('play').textContent = this.playing ? 'Pause' : 'Play';
   }
@@ -181,7 +218,7 @@ class Player {
   play() { this.playing = true; this.last = performance.now(); this.render(false); }
   pause() { this.playing = false; this.render(false); }
   seek(t) { this.t = Math.max(0, Math.min(this.duration, t)); this.render(true); }
-  setSpeed(s) { this.speed = s; this.render(false); }
+  setSpeed(s) { this.speed = s; $('speed').value = String(s); this.render(false); }
   destroy() { cancelAnimationFrame(this.raf); this.videos.forEach((v) => { v.pause(); v.removeAttribute('src'); v.load(); }); }
 }
 
@@ -189,9 +226,114 @@ $('play').addEventListener('click', () => player && (player.playing ? player.pau
 $('seek').addEventListener('input', (e) => player?.seek(Number(e.target.value)));
 $('speed').addEventListener('change', (e) => player?.setSpeed(Number(e.target.value)));
 
-async function openRecording(callId) {
+// Keyboard: not while the user types in a field, nor with modifiers (the
+// browser's own shortcuts stay).
+const SPEEDS = [0.25, 0.5, 1, 1.5, 2, 4];
+// Screen recordings run at 5 fps by default (capture settings): one frame.
+const FRAME_S = 0.2;
+document.addEventListener('keydown', (e) => {
+  if (!player || $('view-recording').hidden) return;
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  // The position slider is not a text field: the shortcuts apply there too.
+  if (e.target.closest?.('input:not([type=range]), select, textarea, [contenteditable]')) return;
+  const speedStep = (d) => {
+    const i = SPEEDS.indexOf(player.speed);
+    const next = SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? 2 : i) + d))];
+    player.setSpeed(next);
+  };
+  const actions = {
+    ' ': () => (player.playing ? player.pause() : player.play()),
+    ArrowLeft: () => player.seek(player.t - 5),
+    ArrowRight: () => player.seek(player.t + 5),
+    ',': () => { player.pause(); player.seek(player.t - FRAME_S); },
+    '.': () => { player.pause(); player.seek(player.t + FRAME_S); },
+    '[': () => speedStep(-1),
+    ']': () => speedStep(1),
+  };
+  const act = actions[e.key];
+  if (!act) return;
+  e.preventDefault();
+  // A focused button would also "click" on the key's release.
+  if (e.target instanceof HTMLButtonElement) e.target.blur();
+  act();
+});
+
+// Which marker a timeline event gets.
+const markerKind = (type) => (type === 'call.held' || type === 'call.retrieved' ? 'hold'
+  : type === 'call.transferred' || type === 'call.conferenced' ? 'transfer' : 'call');
+// Span-shaped marks: a start kind and the kind that ends it. Any other kind
+// that comes in pairs (`x` … `unx`, `x.start` … `x.end`) is drawn too.
+const SPAN_END = { paused: 'resumed', masked: 'unmasked', mask: 'unmask' };
+const spanEnd = (kind) => SPAN_END[kind] || (kind.endsWith('.start') ? kind.replace(/\.start$/, '.end') : null);
+
+function drawTimeline(items, spans, apps) {
+  const track = $('vt-track');
+  const cursor = $('vt-cursor');
+  track.replaceChildren(cursor);
+  $('vt-apps').replaceChildren();
+  $('vt-apps-lane').hidden = apps.length === 0;
+  if (!player) return;
+  const pct = (t) => `${Math.max(0, Math.min(100, (100 * t) / (player.duration || 1)))}%`;
+  for (const sp of spans) {
+    const d = el('div', { className: `vt-span ${sp.kind === 'paused' ? 'pause' : 'mask'}` });
+    d.style.left = pct(sp.from);
+    d.style.width = `calc(${pct(sp.to)} - ${pct(sp.from)})`;
+    d.dataset.tip = sp.text;
+    d.dataset.offset = String(sp.from);
+    track.append(d);
+  }
+  for (const a of apps) {
+    const d = el('div', { className: 'vt-span app' });
+    d.style.left = pct(a.from);
+    d.style.width = `calc(${pct(a.to)} - ${pct(a.from)})`;
+    d.dataset.tip = a.text;
+    d.dataset.offset = String(a.from);
+    $('vt-apps').append(d);
+  }
+  // The legend names only what this recording has.
+  const present = new Set([...items.map((i) => markerKind(i.type)), ...spans.map((sp) => (sp.kind === 'paused' ? 'pause' : 'mask')), ...(apps.length ? ['app'] : [])]);
+  for (const k of document.querySelectorAll('#vt-legend [data-kind]')) k.hidden = !present.has(k.dataset.kind);
+  for (const i of items) {
+    const b = el('button', { className: `vt-mark ${markerKind(i.type)}`, type: 'button' });
+    b.setAttribute('aria-label', `${fmtTime(i.offset)} ${i.text}`);
+    b.style.left = pct(i.offset);
+    b.dataset.tip = `${fmtTime(i.offset)}  ${i.text}`;
+    b.dataset.offset = String(i.offset);
+    track.append(b);
+  }
+}
+
+// Hover shows a tooltip; a click on a marker or span seeks every monitor to
+// it, a click elsewhere on the bar seeks to that point.
+function tip(e) {
+  const t = e.target.closest?.('[data-tip]');
+  const box = $('vt-tip');
+  if (!t) { box.hidden = true; return; }
+  box.textContent = t.dataset.tip;
+  const vt = $('vt').getBoundingClientRect();
+  const r = t.getBoundingClientRect();
+  box.style.left = `${Math.min(vt.width - 80, Math.max(80, r.left + r.width / 2 - vt.left))}px`;
+  box.style.top = `${r.top - vt.top - 30}px`;
+  box.hidden = false;
+}
+for (const id of ['vt-track', 'vt-apps']) {
+  $(id).addEventListener('mouseover', tip);
+  $(id).addEventListener('focusin', tip);
+  $(id).addEventListener('mouseleave', () => { $('vt-tip').hidden = true; });
+  $(id).addEventListener('click', (e) => {
+    if (!player) return;
+    const t = e.target.closest('[data-offset]');
+    if (t) { player.seek(Number(t.dataset.offset)); return; }
+    const r = e.currentTarget.getBoundingClientRect();
+    player.seek(((e.clientX - r.left) / r.width) * player.duration);
+  });
+}
+
+async function openRecording(callId, back) {
   player?.destroy();
   player = null;
+  $('back').href = back && back.startsWith('#/') ? back : `#/${searchView}`;
+  $('rec-meta').textContent = '';
   const r = await api(`/api/v2/recordings/${encodeURIComponent(callId)}`);
   const res = await r.json();
   if (!r.ok) {
@@ -199,27 +341,58 @@ async function openRecording(callId) {
     return;
   }
   $('rec-title').textContent = `Call ${callId}`;
+  const first = res.screenRecordings[0] || {};
+  $('rec-meta').textContent = [
+    first.dn && `DN ${first.dn}`,
+    first.callerPhoneNumber && `caller ${first.callerPhoneNumber}`,
+    first.dialedPhoneNumber && `dialed ${first.dialedPhoneNumber}`,
+    res.startTime && new Date(res.startTime).toLocaleString(),
+  ].filter(Boolean).join(' · ');
   $('rec-state').replaceChildren(...res.screenRecordings.map((s) => el('span', {
     className: `state-${s.state}`,
     textContent: `${s.agentId}: ${s.state}${s.reason ? ` (${s.reason})` : ''}${s.legalHold ? ' — legal hold' : ''}  `,
   })));
   const media = res.mediaFiles.filter((m) => m.parameters.stored);
   if (media.length) player = new Player($('stage'), media);
-  // The timeline: the call's events, then pauses; click to jump.
+  const at = (ms) => (player ? (ms - player.origin) / 1000 : 0);
+  // Events of the call (markers; `app.*` events on their own lane), then
+  // the screen marks (pause spans, and any other paired kind).
   const items = [];
+  const apps = [];
   const ev = await api(`/api/v2/interactions/${encodeURIComponent(callId)}/events`);
   if (ev.ok) {
-    for (const e of (await ev.json()).events) items.push({ at: Date.parse(e.timestamp), text: `${e.type}${e.dn ? ` (${e.dn})` : ''}${e.agent ? ` (${e.agent})` : ''}` });
+    for (const e of (await ev.json()).events) {
+      const text = `${e.type}${e.dn ? ` (${e.dn})` : ''}${e.agent ? ` (${e.agent})` : ''}`;
+      if (e.type.startsWith('app.')) apps.push({ at: at(Date.parse(e.timestamp)), text: `${e.type} ${e.attached_data?.app || e.attached_data?.title || ''}`.trim() });
+      else items.push({ offset: at(Date.parse(e.timestamp)), type: e.type, text });
+    }
   }
+  // An app lane span lasts until the next app event (or the end).
+  apps.sort((a, b) => a.at - b.at);
+  const appSpans = apps.map((a, i) => ({ from: a.at, to: apps[i + 1]?.at ?? player?.duration ?? a.at, text: a.text }));
+  const spans = [];
   for (const s of res.screenRecordings) {
-    for (const m of s.marks) items.push({ at: Date.parse(m.time), text: `screen ${m.type} — ${m.reason} (${s.agentId})` });
+    const open = {};
+    for (const m of s.marks) {
+      const offset = at(Date.parse(m.time));
+      items.push({ offset, type: `screen.${m.type}`, text: `screen ${m.type} — ${m.reason} (${s.agentId})` });
+      const ender = Object.entries(open).find(([kind]) => spanEnd(kind) === m.type);
+      if (ender) {
+        spans.push({ kind: ender[0], from: ender[1].offset, to: offset, text: `${ender[0]} ${fmtTime(ender[1].offset)}–${fmtTime(offset)} — ${ender[1].reason}` });
+        delete open[ender[0]];
+      } else if (spanEnd(m.type)) {
+        open[m.type] = { offset, reason: m.reason };
+      }
+    }
+    // Still open at the end of the recording.
+    for (const [kind, o] of Object.entries(open)) spans.push({ kind, from: o.offset, to: player?.duration ?? o.offset, text: `${kind} from ${fmtTime(o.offset)} — ${o.reason}` });
   }
-  items.sort((a, b) => a.at - b.at);
+  items.sort((a, b) => a.offset - b.offset);
+  drawTimeline(items, spans, appSpans);
   $('timeline').replaceChildren(...items.map((i) => {
-    const offset = player ? (i.at - player.origin) / 1000 : 0;
-    const li = el('li', { textContent: `${fmtTime(offset)}  ${i.text}` });
-    li.dataset.offset = String(offset);
-    li.addEventListener('click', () => player?.seek(offset));
+    const li = el('li', { textContent: `${fmtTime(i.offset)}  ${i.text}` });
+    li.dataset.offset = String(i.offset);
+    li.addEventListener('click', () => player?.seek(i.offset));
     return li;
   }));
   $('downloads').replaceChildren(...res.mediaFiles.map((m) => el('li', {},
@@ -227,22 +400,40 @@ async function openRecording(callId) {
 }
 
 // ---------- live ----------
+const kb = (bytes) => `${Math.ceil((bytes || 0) / 1024).toLocaleString()} KB`;
+const ago = (iso) => {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 90 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
+};
+// How long each SRS's upload backlog has been non-empty, as seen by this
+// page (SRS reports bytes only).
+const backlogSince = new Map();
+
 async function refreshLive() {
   const [s, active] = await Promise.all([
     api('/api/v2/srs/sessions'),
-    api(`/api/v2/recordings?state=recording&limit=200`),
+    api(`/api/v2/recordings?state=recording,paused&limit=200`),
   ]);
   if (!s.ok) return;
   const sessions = (await s.json()).sessions;
   const recording = active.ok ? (await active.json()).recordings : [];
+  $('live-empty').hidden = sessions.length > 0;
   $('live').replaceChildren(...sessions.map((x) => {
     const now = recording.find((r) => r.agentId === x.user);
+    let backlog = '0 KB';
+    if (x.upload_backlog_bytes) {
+      if (!backlogSince.has(x.session_id)) backlogSince.set(x.session_id, Date.now());
+      const secs = Math.round((Date.now() - backlogSince.get(x.session_id)) / 1000);
+      backlog = secs >= 1 ? `${kb(x.upload_backlog_bytes)}, pending ≥ ${secs} s` : `${kb(x.upload_backlog_bytes)}, just now`;
+    } else {
+      backlogSince.delete(x.session_id);
+    }
     return el('tr', {},
-      el('td', { textContent: x.user }), el('td', { textContent: x.place }), el('td', { textContent: x.hostname || '' }),
-      el('td', { textContent: x.state }), el('td', { textContent: now ? now.callId : (x.recording ? 'yes' : '') }),
-      el('td', { textContent: x.upload_backlog_bytes ? `${(x.upload_backlog_bytes / 1024).toFixed(0)} KiB` : '0' }),
-      el('td', { textContent: x.last_error || '', className: x.last_error ? 'error' : '' }),
-      el('td', { textContent: x.last_heartbeat ? new Date(x.last_heartbeat).toLocaleTimeString() : '' }));
+      cell(x.user), cell(x.place), cell(x.hostname || ''),
+      cell(x.state), cell(now ? `${now.callId} (${now.state})` : (x.recording ? 'yes' : 'no')),
+      cell(backlog, 'num'),
+      cell(x.last_error || '—', x.last_error ? 'error' : ''),
+      cell(x.last_heartbeat ? ago(x.last_heartbeat) : 'none yet', 'num'));
   }));
 }
 
@@ -252,47 +443,78 @@ function startLive() {
   liveSource = new EventSource('/api/v2/recordings/events');
   liveSource.addEventListener('recording', (e) => {
     const d = JSON.parse(e.data);
+    $('live-events-empty').hidden = true;
     $('live-events').prepend(el('li', { textContent: `${new Date(d.at).toLocaleTimeString()} ${d.agent} ${d.call_id}: ${d.state}${d.reason ? ` (${d.reason})` : ''}` }));
     refreshLive();
   });
 }
 
 // ---------- failures ----------
+// One query for every state that did not complete; requested/finalizing
+// count only when stuck for 10 minutes.
 async function refreshFailures() {
-  const from = new Date(Date.now() - 7 * 86400e3).toISOString();
-  const to = new Date(Date.now() + 3600e3).toISOString();
-  const lists = await Promise.all(['partial', 'failed', 'requested', 'finalizing'].map(async (st) => {
-    const r = await api(`/api/v2/recordings?state=${st}&from=${from}&to=${to}&limit=200`);
-    return r.ok ? (await r.json()).recordings : [];
-  }));
-  const stuck = (r) => ['requested', 'finalizing'].includes(r.state) ? Date.now() - Date.parse(r.startTime) > 10 * 60e3 : true;
-  const rows = lists.flat().filter(stuck).sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime));
-  $('failures').replaceChildren(...rows.map((r) => {
+  const p = new URLSearchParams({
+    state: 'partial,failed,requested,finalizing',
+    from: new Date(Date.now() - 7 * 86400e3).toISOString(),
+    to: new Date(Date.now() + 3600e3).toISOString(),
+    limit: '200',
+  });
+  const r = await api(`/api/v2/recordings?${p}`);
+  const list = r.ok ? (await r.json()).recordings : [];
+  const stuck = (x) => ['requested', 'finalizing'].includes(x.state) ? Date.now() - Date.parse(x.startTime) > 10 * 60e3 : true;
+  const rows = list.filter(stuck);
+  $('failures-empty').hidden = rows.length > 0;
+  $('failures').replaceChildren(...rows.map((x) => {
     const tr = el('tr', {},
-      el('td', { textContent: new Date(r.startTime).toLocaleString() }), el('td', { textContent: r.callId }),
-      el('td', { textContent: r.agentId || '(no agent)' }), el('td', { textContent: r.state, className: `state-${r.state}` }),
-      el('td', { textContent: r.reason || (r.state === 'requested' ? 'never started' : 'upload never completed') }));
-    tr.dataset.call = r.callId;
-    tr.addEventListener('click', () => { location.hash = `#/recording/${encodeURIComponent(r.callId)}`; });
+      cell(new Date(x.startTime).toLocaleString()), cell(x.callId),
+      cell(x.agentId || '(no agent)'), cell(x.state, `state-${x.state}`),
+      cell(x.reason || (x.state === 'requested' ? 'never started' : 'upload never completed')));
+    tr.dataset.call = x.callId;
+    tr.addEventListener('click', () => { location.hash = `#/recording/${encodeURIComponent(x.callId)}`; });
     return tr;
   }));
 }
 
 // ---------- routing ----------
+// `#/view/arg?query`.
+function parseHash() {
+  const m = (location.hash || '').match(/^#\/(\w+)\/?([^?]*)\??(.*)$/);
+  return m ? { view: m[1], arg: decodeURIComponent(m[2]), query: m[3] } : { view: '', arg: '', query: '' };
+}
+
 async function route() {
-  const logged = await whoAmI();
+  const who = await whoAmI();
+  const logged = Boolean(who);
   $('login').hidden = logged;
   $('nav').hidden = !logged;
   $('logout').hidden = !logged;
-  $('who').textContent = logged ? sessionStorage.getItem('who') || '' : '';
+  $('who').textContent = logged ? `${who.user.userName} (${who.roles.join(', ')})` : '';
   for (const v of document.querySelectorAll('.view')) v.hidden = true;
   if (!logged) return;
-  const [, view, arg] = (location.hash || '#/search').match(/^#\/(\w+)\/?(.*)$/) || [null, 'search', ''];
+  const may = who.may;
+  // Agents who may see their own recordings get "My recordings" only.
+  searchView = may.ownRecordingsOnly ? 'mine' : 'search';
+  $('nav-search').hidden = !may.search || may.ownRecordingsOnly;
+  $('nav-mine').hidden = !may.ownRecordingsOnly;
+  $('nav-live').hidden = !may.live;
+  $('nav-failures').hidden = !may.failures;
+  let { view, arg, query } = parseHash();
+  if (!may.search) {
+    $('none-why').textContent = who.roles.includes('agent')
+      ? 'Agents see their own recordings here only when the directory allows it (agents_see_own = true). Ask your administrator.'
+      : `Your roles (${who.roles.join(', ') || 'none'}) give no access to recordings in the console.`;
+    $('view-none').hidden = false;
+    return;
+  }
+  const allowed = { search: !may.ownRecordingsOnly, mine: may.ownRecordingsOnly, recording: true, live: may.live, failures: may.failures };
+  if (!allowed[view]) { view = searchView; arg = ''; }
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.getAttribute('href') === `#/${view}`);
   if (view !== 'recording') { player?.destroy(); player = null; }
   if (view === 'recording') {
     $('view-recording').hidden = false;
-    await openRecording(decodeURIComponent(arg));
+    $('media-title').hidden = !may.download;
+    $('downloads').hidden = !may.download;
+    await openRecording(arg, new URLSearchParams(query).get('back'));
   } else if (view === 'live') {
     $('view-live').hidden = false;
     startLive();
@@ -301,13 +523,20 @@ async function route() {
     await refreshFailures();
   } else {
     $('view-search').hidden = false;
-    const f = $('filters');
-    if (!f.from.value) {
+    $('search-title').hidden = !may.ownRecordingsOnly;
+    for (const l of document.querySelectorAll('#filters .oversee')) l.hidden = may.ownRecordingsOnly;
+    if (!query) {
+      // A fresh search: the last day.
+      const f = $('filters');
+      f.reset();
       f.from.value = localInput(new Date(Date.now() - 86400e3));
       f.to.value = localInput(new Date(Date.now() + 3600e3));
+      query = formQuery();
+      history.replaceState(null, '', `#/${view}?${query}`);
+    } else {
+      fillForm(query);
     }
-    cursorUrl = cursorUrl || searchUrl();
-    await runSearch(cursorUrl);
+    await runSearch(query);
   }
 }
 

@@ -45,6 +45,9 @@ comp={
  "Login": obj({"username":string,"password":string}),
  "LoginResult": obj({"user":ref("User"),"csrfToken":string}),
  "RecordingEnd": obj({"reason":string,"interrupted":boolean,"stopped_at":string,"media_files":integer,"marks":arr(obj({"at":string,"kind":string,"reason":string}))},["reason","interrupted","stopped_at","media_files"]),
+ "Me": obj({"user":ref("User"),"roles":arr(string),"groups":arr(obj({"group":string,"role":S("string",enum=["agent","supervisor"])})),
+   "settings":obj({"agents_see_own":boolean,"supervisors_may_download":boolean}),
+   "may":obj({"search":boolean,"ownRecordingsOnly":boolean,"live":boolean,"failures":boolean,"download":boolean,"audit":boolean})}),
  "EndResult": obj({"id":string,"state":ref("RecordingState")}),
 }
 def js(schema): return {"content":{"application/json":{"schema":schema}}}
@@ -94,7 +97,8 @@ paths={
  "/api/v2/interactions/{id}/events":{"get":op("A call's or interaction's events in time order (admin; supervisor for their groups' calls)",basic,[resp(200,"Timeline",ref("Timeline"))],params=[p("id")],tags=["events"])},
  "/api/v2/auth/login":{"post":op("Console login: cookie RWSSESSION and a CSRF token",[],[resp(200,"Logged in",ref("LoginResult")),resp(429,"Locked after repeated failures",ERR)],body=ref("Login"),tags=["console"])},
  "/api/v2/auth/logout":{"post":op("Console logout",[],[resp(200,"Logged out",ERR)],tags=["console"])},
- "/api/v2/recordings":{"get":op("Search screen recordings",basic,[resp(200,"A page",ref("Search"))],params=[q("agent"),q("group"),q("from",S("string",format="date-time")),q("to",S("string",format="date-time")),q("call_id"),q("state",ref("RecordingState")),q("label"),q("has_pause",S("string",enum=["true","false"])),q("min_duration",integer),q("max_duration",integer),q("caller",desc="* wildcard"),q("dialed",desc="* wildcard"),q("sort",S("string",enum=["startTime","-startTime"])),q("limit",S("integer",minimum=1,maximum=200)),q("cursor")],tags=["recordings"])},
+ "/api/v2/me":{"get":op("Who the caller is: user, roles, groups, and what they may do (any authenticated user, only about themselves)",basic,[resp(200,"The caller",ref("Me"))],tags=["console"])},
+ "/api/v2/recordings":{"get":op("Search screen recordings",basic,[resp(200,"A page",ref("Search"))],params=[q("agent"),q("group"),q("from",S("string",format="date-time")),q("to",S("string",format="date-time")),q("call_id"),q("state",S("string",pattern="^(requested|recording|paused|finalizing|completed|partial|failed)(,(requested|recording|paused|finalizing|completed|partial|failed))*$"),"one state, or several comma-separated"),q("label"),q("has_pause",S("string",enum=["true","false"])),q("min_duration",integer),q("max_duration",integer),q("caller",desc="* wildcard"),q("dialed",desc="* wildcard"),q("sort",S("string",enum=["startTime","-startTime"])),q("limit",S("integer",minimum=1,maximum=200)),q("cursor")],tags=["recordings"])},
  "/api/v2/recordings/events":{"get":op("Recording state changes (server-sent events)",basic,[resp(200,"text/event-stream",extra={"content":{"text/event-stream":{"schema":string}}})],tags=["recordings"])},
  "/api/v2/recordings/{call_id}":{
    "get":op("A call's screen recordings (GIR recording resource)",basic,[resp(200,"Recording",ref("Recording"))],params=[p("call_id")],tags=["recordings"]),

@@ -57,7 +57,11 @@ impl Visibility {
     }
 }
 
-async fn setting_true(db: &SqlitePool, key: &str, default: bool) -> Result<bool, sqlx::Error> {
+pub(crate) async fn setting_true(
+    db: &SqlitePool,
+    key: &str,
+    default: bool,
+) -> Result<bool, sqlx::Error> {
     let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
         .bind(key)
         .fetch_optional(db)

@@ -58,6 +58,7 @@ pub mod uploads;
 pub mod web;
 
 pub mod logsafe;
+pub mod me;
 pub mod private_files;
 pub mod rejection;
 pub mod security_headers;
@@ -360,6 +361,7 @@ pub fn router(rws: Rws) -> Router {
         )
         .route("/api/v2/auth/login", post(auth::console_login))
         .route("/api/v2/auth/logout", post(auth::console_logout))
+        .route("/api/v2/me", get(me::me))
         .route("/api/v2/recordings", get(search::search))
         .route("/api/v2/audit", get(compliance::audit_log))
         .route("/api/v2/holds", post(compliance::hold_agent))

@@ -1,7 +1,7 @@
 //! `GET /api/v2/recordings`: search the screen recordings a user may see.
 //!
 //! Filters: `agent`, `group`, `from`/`to` (start time, RFC 3339), `call_id`,
-//! `state`, `label`, `has_pause`, `min_duration`/`max_duration` (seconds),
+//! `state` (one, or several comma-separated), `label`, `has_pause`, `min_duration`/`max_duration` (seconds),
 //! `caller`/`dialed` (phone numbers, `*` wildcard). As in GIR, a search
 //! without any filter needs a time range. Sorted by start time (`sort=
 //! -startTime`, the default, or `startTime`); pages of `limit` (1..=200,
@@ -149,13 +149,23 @@ pub async fn search(
     {
         return Err(bad("to", "is before 'from'"));
     }
-    if let Some(s) = &q.state
-        && !STATES.contains(&s.as_str())
-    {
-        return Err(bad(
-            "state",
-            format!("'{s}' is unknown (one of {})", STATES.join(", ")),
-        ));
+    // One state, or several separated by commas (the console's failures
+    // view asks for every unfinished state in one query).
+    // A set: repeats bind once, so the query stays at most 7 states long.
+    let states: std::collections::BTreeSet<&str> = match &q.state {
+        None => Default::default(),
+        Some(s) => s.split(',').collect(),
+    };
+    for s in &states {
+        if !STATES.contains(s) {
+            return Err(bad(
+                "state",
+                format!(
+                    "'{s}' is unknown (one or more, comma-separated, of {})",
+                    STATES.join(", ")
+                ),
+            ));
+        }
     }
     let has_pause = match q.has_pause.as_deref() {
         None => None,
@@ -261,8 +271,13 @@ pub async fn search(
             .push_bind(c.clone())
             .push("))");
     }
-    if let Some(s) = &q.state {
-        qb.push(" AND r.state = ").push_bind(s.clone());
+    if !states.is_empty() {
+        qb.push(" AND r.state IN (");
+        let mut sep = qb.separated(", ");
+        for s in &states {
+            sep.push_bind(s.to_string());
+        }
+        qb.push(")");
     }
     if let Some(l) = &q.label {
         qb.push(" AND EXISTS (SELECT 1 FROM recording_labels l WHERE l.recording_id = r.id AND l.label = ")

@@ -1,7 +1,8 @@
 //! The web files of the workspace's `web/` folder, embedded in the binary
 //! (no Node.js or files needed at run time): `/srs-client.js`, `/desktop/`.
 //! A path that names a folder serves its `index.html`; `/desktop` redirects
-//! to `/desktop/` so relative imports resolve.
+//! to `/desktop/` so relative imports resolve; `/` redirects to the
+//! console, `/favicon.svg` (and `/favicon.ico`) is the product's icon.
 
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,7 +17,17 @@ struct Web;
 /// Serves an embedded file, or a 404 envelope.
 pub async fn static_file(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
-    let candidates = if path.is_empty() || path.ends_with('/') {
+    // People type the bare host name: send them to the console.
+    if path.is_empty() {
+        return Redirect::temporary("/console/").into_response();
+    }
+    // Browsers ask for `/favicon.ico` on their own; the SVG answers it.
+    let path = if path == "favicon.ico" {
+        "favicon.svg"
+    } else {
+        path
+    };
+    let candidates = if path.ends_with('/') {
         vec![format!("{path}index.html")]
     } else {
         vec![path.to_string()]

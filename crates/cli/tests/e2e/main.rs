@@ -18,11 +18,12 @@ fn xvfb_helper_starts_a_display() {
     assert!(info.contains("640x480 pixels"), "{info}");
 }
 mod compliance;
+mod console_polish;
 mod control_channel;
 mod fixture;
 mod hostile_agent;
-mod hostile_stranger;
 mod hostile_page;
+mod hostile_stranger;
 mod hostile_web;
 mod key_custody;
 mod masking;

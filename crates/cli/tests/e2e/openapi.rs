@@ -151,6 +151,12 @@ fn openapi_covers_every_route_and_matches_real_answers() {
         ("/api/v2/recordings", "/api/v2/recordings?agent=agent1", 200),
         ("/api/v2/recordings", "/api/v2/recordings?limit=9999", 400),
         ("/api/v2/audit", "/api/v2/audit", 200),
+        ("/api/v2/me", "/api/v2/me", 200),
+        (
+            "/api/v2/recordings",
+            "/api/v2/recordings?state=completed,failed&agent=agent1",
+            200,
+        ),
     ];
     for (template, url, status) in answers {
         let r = get(url);

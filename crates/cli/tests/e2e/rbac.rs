@@ -128,6 +128,7 @@ fn every_endpoint_checks_the_role() {
             Some("[]"),
             [Unauth, Unauth, Unauth, Unauth],
         ),
+        ("GET", "/api/v2/me", None, [Unauth, Ok, Ok, Ok]),
     ];
     let mut failures = Vec::new();
     for (method, path, body, wants) in &matrix {
