@@ -90,12 +90,10 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
         .collect();
     dirs.sort();
     let mut all_ok = true;
-    let mut backlog = 0u64;
     for dir in dirs {
         let Some(m) = recording::load_manifest(&dir) else {
             continue;
         };
-        backlog += unacknowledged(&dir, offsets);
         match upload_recording(srs, &dir, &m, offsets).await {
             Ok(()) => {}
             Err(UploadError::Gone(why)) => {
@@ -111,7 +109,8 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
             }
         }
     }
-    srs.inner.metrics.backlog.store(backlog, Ordering::Relaxed);
+    // After the pass: what was sent and what was removed count.
+    refresh_backlog(srs, offsets);
     if all_ok && srs.last_error().is_some_and(|e| e.starts_with("upload:")) {
         srs.set_last_error(None);
     }
