@@ -41,14 +41,9 @@ fn recording_of(rws: &Rws, call: &str) -> Option<Value> {
 }
 
 fn wait_rws_state(rws: &Rws, call: &str, states: &[&str], limit: Duration) -> Value {
-    wait_for(
-        &format!("recording of {call} in {states:?}"),
-        limit,
-        || {
-            recording_of(rws, call)
-                .filter(|r| states.contains(&r["state"].as_str().unwrap_or("")))
-        },
-    )
+    wait_for(&format!("recording of {call} in {states:?}"), limit, || {
+        recording_of(rws, call).filter(|r| states.contains(&r["state"].as_str().unwrap_or("")))
+    })
 }
 
 fn notice(srs: &Srs, headers: &[(String, String)]) -> Response {
@@ -78,7 +73,10 @@ fn parse_time(s: &str) -> time::OffsetDateTime {
 fn assert_refused(r: &Response, status: u16, what: &str) {
     assert_eq!(r.status, status, "{what}: {}", r.text);
     let v = r.json();
-    assert!(v["statusCode"].as_i64().is_some_and(|c| c > 0), "{what}: {v}");
+    assert!(
+        v["statusCode"].as_i64().is_some_and(|c| c > 0),
+        "{what}: {v}"
+    );
     assert!(
         v["statusMessage"].as_str().is_some_and(|m| !m.is_empty()),
         "{what}: {v}"
@@ -137,7 +135,10 @@ fn agent_notice_follows_rws_and_the_desktop_within_one_poll() {
     let idle_since = parse_time(idle["since"].as_str().unwrap());
     assert!(idle.get("recordingId").is_none(), "{idle}");
     // Basic credentials of the login work as well as the cookie.
-    assert_eq!(notice(&srs, &[basic("agent1", "pw1")]).json()["state"], "idle");
+    assert_eq!(
+        notice(&srs, &[basic("agent1", "pw1")]).json()["state"],
+        "idle"
+    );
 
     // RWS starts: SRS acknowledged before RWS says `recording`, so the very
     // next poll already tells the agent.
@@ -149,7 +150,10 @@ fn agent_notice_follows_rws_and_the_desktop_within_one_poll() {
     assert_eq!(v["interactionId"], "call-notice", "{v}");
     let rec_id = v["recordingId"].as_str().expect("recordingId").to_string();
     assert!(uuid::Uuid::try_parse(&rec_id).is_ok(), "{rec_id}");
-    assert!(rec.to_string().contains(&rec_id), "RWS knows {rec_id}: {rec}");
+    assert!(
+        rec.to_string().contains(&rec_id),
+        "RWS knows {rec_id}: {rec}"
+    );
     let rec_since = parse_time(v["since"].as_str().unwrap());
     assert!(
         rec_since > idle_since && rec_since >= posted - Duration::from_millis(5),
@@ -165,8 +169,15 @@ fn agent_notice_follows_rws_and_the_desktop_within_one_poll() {
     let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
     for k in &keys {
         assert!(
-            ["statusCode", "state", "since", "reason", "recordingId", "interactionId"]
-                .contains(&k.as_str()),
+            [
+                "statusCode",
+                "state",
+                "since",
+                "reason",
+                "recordingId",
+                "interactionId"
+            ]
+            .contains(&k.as_str()),
             "unexpected field {k} in {v}"
         );
     }
@@ -184,7 +195,11 @@ fn agent_notice_follows_rws_and_the_desktop_within_one_poll() {
     // The desktop's PCI pause: applied before the POST answers.
     desktop_pause(&srs, &cookie, &csrf, "PauseScreenRecording");
     let d = notice(&srs, std::slice::from_ref(&cookie)).json();
-    assert_eq!((d["state"].as_str(), d["reason"].as_str()), (Some("paused"), Some("desktop")), "{d}");
+    assert_eq!(
+        (d["state"].as_str(), d["reason"].as_str()),
+        (Some("paused"), Some("desktop")),
+        "{d}"
+    );
     // An RWS pause and resume meanwhile do not lift the desktop's pause.
     voice(&rws, "n4", "recording.paused", "call-notice");
     voice(&rws, "n5", "recording.resumed", "call-notice");
@@ -258,7 +273,10 @@ fn agent_notice_is_refused_to_strangers_old_sessions_and_foreign_pages() {
         "another agent's credentials (not logged in here)",
     );
     assert_refused(
-        &notice(&srs, &[("Cookie".into(), format!("SRSSESSION={}", "0".repeat(64)))]),
+        &notice(
+            &srs,
+            &[("Cookie".into(), format!("SRSSESSION={}", "0".repeat(64)))],
+        ),
         401,
         "forged cookie",
     );
@@ -272,13 +290,19 @@ fn agent_notice_is_refused_to_strangers_old_sessions_and_foreign_pages() {
     // (no state in the body, no CORS grant); an allowed origin gets one.
     let evil = notice(
         &srs,
-        &[cookie1.clone(), ("Origin".into(), "https://evil.example".into())],
+        &[
+            cookie1.clone(),
+            ("Origin".into(), "https://evil.example".into()),
+        ],
     );
     assert_refused(&evil, 403, "foreign origin");
     assert!(evil.header("access-control-allow-origin").is_none());
     let good = notice(
         &srs,
-        &[cookie1.clone(), ("Origin".into(), "http://desk.test:8000".into())],
+        &[
+            cookie1.clone(),
+            ("Origin".into(), "http://desk.test:8000".into()),
+        ],
     );
     assert_eq!(good.status, 200, "{}", good.text);
     assert_eq!(
@@ -376,8 +400,19 @@ impl Noise {
                     s ^= s << 17;
                     px.copy_from_slice(&s.to_le_bytes());
                 }
-                conn.put_image(ImageFormat::Z_PIXMAP, root, gc, side, side, 0, 0, 0, depth, &data)
-                    .unwrap();
+                conn.put_image(
+                    ImageFormat::Z_PIXMAP,
+                    root,
+                    gc,
+                    side,
+                    side,
+                    0,
+                    0,
+                    0,
+                    depth,
+                    &data,
+                )
+                .unwrap();
                 conn.flush().unwrap();
                 std::thread::sleep(Duration::from_millis(100));
             }

@@ -17,6 +17,7 @@ fn xvfb_helper_starts_a_display() {
     let info = x.run("xdpyinfo", &[]);
     assert!(info.contains("640x480 pixels"), "{info}");
 }
+mod agent_notice;
 mod compliance;
 mod control_channel;
 mod fixture;
@@ -35,4 +36,3 @@ mod rws_directory;
 mod rws_events;
 mod rws_keys;
 mod srs_conformance;
-mod agent_notice;
