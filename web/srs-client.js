@@ -16,7 +16,19 @@
 // timeout, and the client then logs in again with it.
 //
 // Events (EventTarget): 'connected', 'stale', 'loggedOut', 'error' (detail: {error}),
-// and 'state' for every change (detail: {state}).
+// 'state' for every change (detail: {state}), and 'recordingchange' when the
+// screen recording's state changes (detail: the {@link RecordingNotice}; screenrec
+// extension: polled from GET /api/v2/me/recording every recordingPollMs).
+
+/**
+ * What SRS tells the agent about the screen recording (GET /api/v2/me/recording).
+ * @typedef {object} RecordingNotice
+ * @property {'idle'|'recording'|'paused'|'masked'} state
+ * @property {string} since ISO-8601 time of the last change (SRS clock).
+ * @property {string} [reason] Why: 'desktop' (the PCI pause), RWS's pause reason, or a masking rule's name.
+ * @property {string} [recordingId] The recording in progress.
+ * @property {string} [interactionId] The interaction (call) it records.
+ */
 
 /** An error answered by SRS in the GWS envelope, or a network failure. */
 export class SrsError extends Error {
@@ -47,9 +59,16 @@ export class SrsClient extends EventTarget {
    * @param {number} [options.retries] Poll retries after a network/5xx failure before 'stale'.
    * @param {number} [options.retryDelayMs] Delay between those retries.
    * @param {typeof fetch} [options.fetch] fetch implementation (tests).
+   * @param {number} [options.recordingPollMs] Period of the recording-state poll behind
+   *   'recordingchange' (0: off). An SRS without the endpoint (404) is not asked again.
    */
-  constructor({ srsUrl = 'http://127.0.0.1:8086', pollIntervalMs = 30000, retries = 3, retryDelayMs = 2000, fetch: f } = {}) {
+  constructor({ srsUrl = 'http://127.0.0.1:8086', pollIntervalMs = 30000, retries = 3, retryDelayMs = 2000, fetch: f, recordingPollMs = 2000 } = {}) {
     super();
+    this.recordingPollMs = recordingPollMs;
+    /** @type {RecordingNotice|null} the last recording state SRS reported */
+    this.recording = null;
+    this._recTimer = null;
+    this._recSupported = true;
     this.srsUrl = srsUrl.replace(/\/+$/, '');
     this.pollIntervalMs = pollIntervalMs;
     this.retries = retries;
@@ -152,6 +171,14 @@ export class SrsClient extends EventTarget {
 
   _startPolling() {
     this._stopPolling();
+    if (this.recordingPollMs > 0 && this._recSupported) {
+      const recTick = async () => {
+        await this.pollRecording();
+        if (this._state !== 'loggedOut' && this._login && this._recSupported) this._recTimer = setTimeout(recTick, this.recordingPollMs);
+      };
+      // (A page that wants the state at once calls pollRecording() after login.)
+      this._recTimer = setTimeout(recTick, this.recordingPollMs);
+    }
     const tick = async () => {
       await this.poll();
       if (this._state !== 'loggedOut') this._timer = setTimeout(tick, this.pollIntervalMs);
@@ -162,6 +189,46 @@ export class SrsClient extends EventTarget {
   _stopPolling() {
     if (this._timer) clearTimeout(this._timer);
     this._timer = null;
+    if (this._recTimer) clearTimeout(this._recTimer);
+    this._recTimer = null;
+  }
+
+  /**
+   * Asks SRS for the screen recording's state once (done automatically every
+   * recordingPollMs); emits 'recordingchange' when it differs from the last one.
+   * Failures are quiet: the /ping poll reports the session's health.
+   * @returns {Promise<RecordingNotice|null>}
+   */
+  async pollRecording() {
+    const login = this._login;
+    if (!login || !this._recSupported) return this.recording;
+    let envelope;
+    try {
+      ({ envelope } = await this._request('GET', '/api/v2/me/recording', {
+        headers: { Authorization: 'Basic ' + b64(`${login.username}:${login.password}`) },
+      }));
+    } catch (e) {
+      if (e.status === 404) this._recSupported = false; // an SRS without this extension
+      return this.recording;
+    }
+    if (this._login !== login) return this.recording; // logged out meanwhile
+    const { state, since, reason, recordingId, interactionId } = envelope;
+    /** @type {RecordingNotice} */
+    const notice = { state, since };
+    if (reason !== undefined) notice.reason = reason;
+    if (recordingId !== undefined) notice.recordingId = recordingId;
+    if (interactionId !== undefined) notice.interactionId = interactionId;
+    this._setRecording(notice);
+    return notice;
+  }
+
+  _setRecording(notice) {
+    const last = this.recording;
+    const same = last && last.state === notice.state && last.since === notice.since
+      && last.reason === notice.reason && last.recordingId === notice.recordingId;
+    if (same) return;
+    this.recording = notice;
+    this.dispatchEvent(new CustomEvent('recordingchange', { detail: notice }));
   }
 
   /** One poll (done automatically every pollIntervalMs). */
@@ -240,6 +307,10 @@ export class SrsClient extends EventTarget {
     } finally {
       this._csrf = null;
       this.user = null;
+      // SRS ends the recording with the session.
+      if (this.recording && this.recording.state !== 'idle') {
+        this._setRecording({ state: 'idle', since: new Date().toISOString() });
+      }
       this._set('loggedOut');
     }
   }

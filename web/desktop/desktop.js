@@ -1,5 +1,6 @@
 // The demo agent desktop: the page an integrator copies. It uses ../srs-client.js
-// exactly as a custom desktop would. `?poll=MS` shortens the poll period (tests).
+// exactly as a custom desktop would. `?poll=MS` shortens the poll period and
+// `?recpoll=MS` the recording-state poll (tests).
 import { SrsClient } from '../srs-client.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,7 +20,25 @@ function show(state) {
   badge.className = `badge ${state}`;
   badge.textContent = { loggedOut: 'logged out', connecting: 'connecting…', connected: 'connected', stale: 'reconnecting…' }[state] ?? state;
   $('session').hidden = state === 'loggedOut' || state === 'connecting';
+  if (state === 'loggedOut') $('recording').hidden = true;
   $('login').hidden = !$('session').hidden;
+}
+
+// The recording indicator, from srs-client's 'recordingchange' events.
+function showRecording(notice) {
+  const el = $('recording');
+  const at = notice.since ? new Date(notice.since).toLocaleTimeString() : '';
+  const why = notice.reason ? ` (${notice.reason === 'desktop' ? 'card details' : notice.reason})` : '';
+  const text = {
+    recording: `● Recording since ${at}`,
+    masked: `● Recording, some windows hidden${why} since ${at}`,
+    paused: `❚❚ Paused${why} since ${at}`,
+    idle: `Not recording since ${at}`,
+  }[notice.state] ?? notice.state;
+  el.className = `rec ${notice.state}`;
+  el.dataset.state = notice.state;
+  el.textContent = text;
+  el.hidden = false;
 }
 
 function parseDevices(text) {
@@ -35,7 +54,16 @@ function parseDevices(text) {
 
 $('login').addEventListener('submit', async (event) => {
   event.preventDefault();
-  client = new SrsClient({ srsUrl: $('srs').value, pollIntervalMs: Number(params.get('poll')) || 30000, retryDelayMs: 1000 });
+  client = new SrsClient({
+    srsUrl: $('srs').value,
+    pollIntervalMs: Number(params.get('poll')) || 30000,
+    recordingPollMs: Number(params.get('recpoll')) || 2000,
+    retryDelayMs: 1000,
+  });
+  client.addEventListener('recordingchange', (e) => {
+    showRecording(e.detail);
+    log(`screen recording: ${e.detail.state}${e.detail.reason ? ` (${e.detail.reason})` : ''}`);
+  });
   client.addEventListener('state', (e) => show(e.detail.state));
   client.addEventListener('connected', () => log('SRS session connected'));
   client.addEventListener('stale', () => log('SRS did not answer the poll; retrying', 'warn'));
@@ -51,6 +79,7 @@ $('login').addEventListener('submit', async (event) => {
       devices: parseDevices($('devices').value),
     });
     $('who').textContent = `${user.firstName} ${user.lastName} (${user.userName})`.trim();
+    client.pollRecording(); // show the indicator at once, not after the first period
   } catch (e) {
     show('loggedOut');
   }

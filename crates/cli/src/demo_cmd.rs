@@ -112,6 +112,7 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
             "http://localhost:{}",
             args.rws_listen.port()
         ))?],
+        upload_rate_kbit: None,
     })
     .map_err(anyhow::Error::msg)?;
     let listener = std::net::TcpListener::bind(args.srs_listen)

@@ -65,6 +65,16 @@ pub struct Args {
     /// Most the spool may hold (e.g. 2GiB, 500MiB); a recording that reaches it stops with spool_full.
     #[arg(long, env = "SCREENREC_SRS_SPOOL_QUOTA", default_value = "2GiB")]
     spool_quota: String,
+    /// Upload bandwidth cap in kbit/s (home-office links); 0 = unlimited. A lower cap sent by
+    /// RWS with a recording's start wins. The spool holds what waits.
+    #[arg(
+        long,
+        env = "SCREENREC_SRS_UPLOAD_RATE",
+        value_name = "KBIT",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    upload_rate: u32,
 }
 
 /// The certificates of `--rws-ca`: a PEM file with at least one.
@@ -202,6 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         rws_ca,
         listen,
         allowed_servers: args.allowed_servers,
+        upload_rate_kbit: (args.upload_rate > 0).then_some(args.upload_rate),
     };
     let service = srs::Srs::new(config).map_err(anyhow::Error::msg)?;
     let tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {

@@ -76,6 +76,11 @@ pub enum ToAgent {
         /// Bearer token good only for this recording's uploads; SRS keeps it
         /// in its spool (mode 0600) to resume uploads after a restart.
         upload_token: String,
+        /// Upload bandwidth cap for this recording in kbit/s (per group or
+        /// user on RWS); SRS uses the lower of it and its `--upload-rate`.
+        /// Absent or 0: no cap from RWS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload_rate_kbit: Option<u32>,
     },
     /// Stop recording; the last fragment is written and uploaded.
     Stop {

@@ -391,6 +391,7 @@ async fn start(
         recipients,
         upload_url: "/api/v2/srs/uploads".into(),
         upload_token: token,
+        upload_rate_kbit: None,
     };
     match rws.hub.send(rws, session, cmd).await {
         Some(ack) => {

@@ -481,3 +481,38 @@ pub async fn me_recording(State(srs): State<Srs>, headers: HeaderMap, body: Byte
     .await;
     result.unwrap_or_else(|e| e.into_response())
 }
+
+/// `GET /api/v2/me/recording` (screenrec extension to the GIR API): what
+/// the agent is told about the screen recording — `{"statusCode": 0,
+/// "state": "idle"|"recording"|"paused"|"masked", "since", "reason"?,
+/// "recordingId"?, "interactionId"?}`. Same authentication as `/ping`
+/// (Basic credentials of the login or the session cookie; a stale session
+/// answers 401); it does not count as a keep-alive.
+pub async fn me_recording_get(State(srs): State<Srs>, headers: HeaderMap) -> Response {
+    let result = (|| {
+        let guard = srs.session();
+        let Some(session) = guard.as_ref() else {
+            return Err(ApiError::unauthenticated("no session: log in"));
+        };
+        if !authenticated(session, &headers)? {
+            return Err(ApiError::unauthenticated(
+                "credentials or session cookie required",
+            ));
+        }
+        if session.stale {
+            return Err(ApiError::unauthenticated(
+                "the session timed out or ended: log in again",
+            ));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        return e.into_response();
+    }
+    let notice = crate::recording::notice(&srs);
+    let mut body = serde_json::to_value(&notice).unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        map.insert("statusCode".into(), Value::from(0));
+    }
+    (Http::OK, Json(body)).into_response()
+}

@@ -17,6 +17,8 @@
 //! * [`servers`]: the RWS allow-list (`--server`, `--peer-server`,
 //!   `--allowed-server`).
 //! * [`logsafe`]: control characters escaped in logged text.
+//! * [`notice`]: what the agent is told (`GET /api/v2/me/recording`).
+//! * [`pace`]: the upload bandwidth cap (token bucket).
 //!
 //! Invariants: SRS listens on loopback only; the agent's password is
 //! forwarded once to RWS and kept nowhere (only a salted hash of the
@@ -30,6 +32,8 @@ pub mod host;
 pub mod link;
 pub mod logsafe;
 pub mod metrics;
+pub mod notice;
+pub mod pace;
 pub mod recording;
 pub mod servers;
 pub mod tls;
@@ -76,6 +80,9 @@ pub struct Config {
     /// More RWS a login may name beside `server` and `peer_server`
     /// (disaster-recovery sites); no other RWS is ever contacted.
     pub allowed_servers: Vec<Url>,
+    /// Upload bandwidth cap in kbit/s (`--upload-rate`; `None`: unlimited).
+    /// A lower `upload_rate_kbit` from RWS's `start` wins.
+    pub upload_rate_kbit: Option<u32>,
 }
 
 /// The control channel's TLS settings: Mozilla's public roots (as the
@@ -139,6 +146,8 @@ struct Inner {
     last_error: Mutex<Option<String>>,
     /// `server`, `peer_server` and `allowed_servers`.
     allowed_servers: servers::AllowedServers,
+    /// Paces upload bodies to the bandwidth cap.
+    pacer: Mutex<pace::Pacer>,
 }
 
 /// Shared state of the service.
@@ -193,6 +202,7 @@ impl Srs {
                 metrics: metrics::Metrics::default(),
                 last_error: Mutex::new(None),
                 allowed_servers,
+                pacer: Mutex::new(pace::Pacer::default()),
             }),
         })
     }
@@ -322,6 +332,7 @@ pub fn router(srs: Srs) -> Router {
         .route(
             "/api/v2/me/recording",
             axum::routing::post(api::me_recording)
+                .get(api::me_recording_get)
                 .options(api::preflight)
                 .layer(axum::extract::DefaultBodyLimit::max(api::BODY_LIMIT)),
         )

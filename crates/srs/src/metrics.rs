@@ -1,7 +1,7 @@
 //! Prometheus metrics of SRS at `GET /metrics` (loopback only, like the
 //! rest of SRS): frames encoded and encoder time (rate() of them gives the
 //! capture fps and the encode cost), process CPU, spool bytes, upload
-//! backlog, whether a recording runs.
+//! backlog, bytes sent and the upload cap, whether a recording runs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +23,10 @@ pub struct Metrics {
     spool_bytes: Gauge,
     upload_backlog: Gauge,
     recording: Gauge,
+    upload_sent: Counter,
+    upload_rate_limit: Gauge,
+    /// Media bytes sent to RWS in PATCH bodies (set by the uploader).
+    pub uploaded: AtomicU64,
     /// Frames of recordings that ended.
     pub frames_done: AtomicU64,
     /// Encoder nanoseconds of recordings that ended.
@@ -62,7 +66,22 @@ impl Default for Metrics {
         );
         let recording = Gauge::default();
         registry.register("recording", "1 while a recording runs", recording.clone());
+        let upload_sent = Counter::default();
+        registry.register(
+            "upload_sent_bytes",
+            "Media bytes sent to RWS in upload bodies (rate: upload bandwidth)",
+            upload_sent.clone(),
+        );
+        let upload_rate_limit = Gauge::default();
+        registry.register(
+            "upload_rate_limit_bytes_per_second",
+            "The upload bandwidth cap in force (0: unlimited)",
+            upload_rate_limit.clone(),
+        );
         Metrics {
+            upload_sent,
+            upload_rate_limit,
+            uploaded: AtomicU64::new(0),
             registry,
             frames,
             encode_seconds,
@@ -106,6 +125,19 @@ pub async fn scrape(State(srs): State<Srs>) -> Response {
     m.upload_backlog
         .set(m.backlog.load(Ordering::Relaxed) as i64);
     m.recording.set(i64::from(active));
+    m.upload_sent.inc_by(
+        m.uploaded
+            .load(Ordering::Relaxed)
+            .saturating_sub(m.upload_sent.get()),
+    );
+    m.upload_rate_limit.set(
+        srs.inner
+            .pacer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rate()
+            .map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX)),
+    );
     match proto::metrics_text::render(&m.registry) {
         Ok(body) => (
             [(

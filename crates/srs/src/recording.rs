@@ -72,6 +72,10 @@ pub struct Manifest {
     /// Pauses and resumes.
     #[serde(default)]
     pub marks: Vec<Mark>,
+    /// Upload cap RWS sent with `start` (kbit/s), kept for uploads after a
+    /// restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_rate_kbit: Option<u32>,
 }
 
 /// Per-stream metadata file.
@@ -92,6 +96,11 @@ pub(crate) struct Active {
     recorder: Option<Recorder>,
     deadline: Instant,
     paused: bool,
+    /// Why it is paused (`desktop`, or RWS's reason).
+    pause_reason: Option<String>,
+    /// The masking rule hiding part of the screen now (set through
+    /// [`set_masked`] by the masking work), if any.
+    masked: Option<String>,
     manifest: Manifest,
 }
 
@@ -104,11 +113,45 @@ pub(crate) struct RecState {
     /// The desktop asked for a pause (PCI): applies to recordings started
     /// while it holds, too.
     desktop_paused: bool,
+    /// What the agent is told (`GET /api/v2/me/recording`), kept current
+    /// by every change below.
+    notice: crate::notice::Notice,
 }
 
 impl RecState {
     pub(crate) fn known_extend(&mut self, ids: Vec<String>) {
         self.known.extend(ids);
+    }
+
+    /// Recomputes the agent notice after a change (its `since` moves only
+    /// when the state or reason changed).
+    fn renotice(&mut self) {
+        let now = now_rfc3339();
+        let next = match &self.active {
+            None => crate::notice::Observed::idle(),
+            Some(a) => crate::notice::Observed {
+                state: if a.paused {
+                    crate::notice::RecordingState::Paused
+                } else if a.masked.is_some() {
+                    crate::notice::RecordingState::Masked
+                } else {
+                    crate::notice::RecordingState::Recording
+                },
+                reason: if a.paused {
+                    a.pause_reason.clone()
+                } else {
+                    a.masked.clone()
+                },
+                recording_id: Some(a.id.clone()),
+                interaction_id: Some(a.manifest.interaction_id.clone()),
+            },
+        };
+        self.notice.observe(next, now);
+    }
+
+    /// The notice as it stands.
+    pub(crate) fn notice(&self) -> crate::notice::Notice {
+        self.notice.clone()
     }
 }
 
@@ -329,6 +372,8 @@ pub struct StartCommand {
     pub upload_token: String,
     /// The RWS holding the session.
     pub server: url::Url,
+    /// Upload cap from RWS (kbit/s), if any.
+    pub upload_rate_kbit: Option<u32>,
 }
 
 /// Checks what a `start` from RWS names before anything touches the disk
@@ -412,6 +457,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         interrupted: false,
         stopped_at: None,
         marks: Vec::new(),
+        upload_rate_kbit: cmd.upload_rate_kbit.filter(|k| *k > 0),
     };
     save_manifest(&dir, &manifest).map_err(|e| format!("spool {}: {e}", dir.display()))?;
     let config = RecorderConfig {
@@ -444,6 +490,8 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         recorder: Some(recorder),
         deadline: Instant::now() + cmd.max_duration,
         paused: false,
+        pause_reason: None,
+        masked: None,
         manifest,
     };
     let held = if st.desktop_paused {
@@ -452,6 +500,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         None
     };
     st.active = Some(active);
+    st.renotice();
     drop(st);
     status(srs, &cmd.recording_id, RecordingStatus::Recording, None);
     if let Some(at) = held {
@@ -472,6 +521,7 @@ fn set_paused(a: &mut Active, paused: bool, reason: &str) -> Option<String> {
         return None;
     }
     a.paused = paused;
+    a.pause_reason = paused.then(|| reason.to_string());
     if let Some(r) = &a.recorder {
         if paused {
             r.pause();
@@ -497,10 +547,12 @@ pub fn pause(srs: &Srs, recording_id: &str, paused: bool, reason: &str) {
         let mut st = srs.rec_state();
         // The desktop's PCI pause wins over an RWS resume.
         let hold = st.desktop_paused;
-        match st.active.as_mut() {
+        let changed = match st.active.as_mut() {
             Some(a) if a.id == recording_id && (paused || !hold) => set_paused(a, paused, reason),
             _ => None,
-        }
+        };
+        st.renotice();
+        changed
     };
     if let Some(at) = changed {
         let state = if paused {
@@ -517,10 +569,12 @@ pub fn desktop_pause(srs: &Srs, paused: bool) -> bool {
     let (changed, id) = {
         let mut st = srs.rec_state();
         st.desktop_paused = paused;
-        match st.active.as_mut() {
+        let out = match st.active.as_mut() {
             Some(a) => (set_paused(a, paused, "desktop"), Some(a.id.clone())),
             None => (None, None),
-        }
+        };
+        st.renotice();
+        out
     };
     if let (Some(at), Some(id)) = (changed, &id) {
         let state = if paused {
@@ -531,6 +585,23 @@ pub fn desktop_pause(srs: &Srs, paused: bool) -> bool {
         status_at(srs, id, state, Some("desktop".into()), at);
     }
     id.is_some()
+}
+
+/// The masking hook: the recorder reports that a rule hides part of the
+/// screen now (`Some(rule name)`, never a window title) or no longer
+/// (`None`); the agent sees `masked` at `GET /api/v2/me/recording`. A pause
+/// outranks it. No-op without a recording.
+pub fn set_masked(srs: &Srs, rule: Option<&str>) {
+    let mut st = srs.rec_state();
+    if let Some(a) = st.active.as_mut() {
+        a.masked = rule.map(str::to_string);
+    }
+    st.renotice();
+}
+
+/// What the agent is told now (`GET /api/v2/me/recording`).
+pub fn notice(srs: &Srs) -> crate::notice::Notice {
+    srs.rec_state().notice()
 }
 
 /// Whether the desktop holds a pause.
@@ -564,10 +635,12 @@ pub fn active_id(srs: &Srs) -> Option<(String, bool)> {
 pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
     let taken = {
         let mut st = srs.rec_state();
-        match &st.active {
+        let taken = match &st.active {
             Some(a) if recording_id.is_none_or(|id| id == a.id) => st.active.take(),
             _ => None,
-        }
+        };
+        st.renotice();
+        taken
     };
     let Some(mut a) = taken else { return };
     let m = &srs.inner.metrics;

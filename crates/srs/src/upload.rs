@@ -90,12 +90,10 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
         .collect();
     dirs.sort();
     let mut all_ok = true;
-    let mut backlog = 0u64;
     for dir in dirs {
         let Some(m) = recording::load_manifest(&dir) else {
             continue;
         };
-        backlog += unacknowledged(&dir, offsets);
         match upload_recording(srs, &dir, &m, offsets).await {
             Ok(()) => {}
             Err(UploadError::Gone(why)) => {
@@ -111,11 +109,82 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
             }
         }
     }
-    srs.inner.metrics.backlog.store(backlog, Ordering::Relaxed);
+    // After the pass: what was sent and what was removed count.
+    refresh_backlog(srs, offsets);
     if all_ok && srs.last_error().is_some_and(|e| e.starts_with("upload:")) {
         srs.set_last_error(None);
     }
     all_ok
+}
+
+/// Recomputes the backlog of the whole spool (`/metrics`, heartbeat).
+fn refresh_backlog(srs: &Srs, offsets: &HashMap<String, u64>) {
+    let root = recording::rec_root(&srs.config().spool);
+    let backlog = std::fs::read_dir(&root)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .map(|d| unacknowledged(&d, offsets))
+                .sum()
+        })
+        .unwrap_or(0);
+    srs.inner.metrics.backlog.store(backlog, Ordering::Relaxed);
+}
+
+/// Sets the pacer to this recording's cap (the lower of `--upload-rate`
+/// and RWS's); returns it in bytes/s.
+fn set_pace(srs: &Srs, m: &Manifest) -> Option<u64> {
+    let kbit = crate::pace::lower(srs.config().upload_rate_kbit, m.upload_rate_kbit);
+    let rate = crate::pace::bytes_per_second(kbit);
+    srs.inner
+        .pacer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set_rate(rate, std::time::Instant::now());
+    rate
+}
+
+/// The body of a PATCH: at once when uncapped, else in chunks each sent
+/// when the pacer allows.
+fn paced_body(srs: &Srs, body: Vec<u8>) -> reqwest::Body {
+    let rate = srs
+        .inner
+        .pacer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .rate();
+    let Some(rate) = rate else {
+        return reqwest::Body::from(body);
+    };
+    let chunk = crate::pace::chunk_size(rate);
+    let data = std::sync::Arc::new(body);
+    let srs = srs.clone();
+    let stream = futures_util::stream::unfold(0usize, move |at| {
+        let data = data.clone();
+        let srs = srs.clone();
+        async move {
+            if at >= data.len() {
+                return None;
+            }
+            let end = at.saturating_add(chunk).min(data.len());
+            let wait = srs
+                .inner
+                .pacer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take((end - at) as u64, std::time::Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            srs.inner
+                .metrics
+                .uploaded
+                .fetch_add((end - at) as u64, Ordering::Relaxed);
+            Some((Ok::<_, std::io::Error>(data[at..end].to_vec()), end))
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
 }
 
 /// Spooled media bytes of a recording that RWS has not acknowledged (as far
@@ -190,15 +259,21 @@ async fn upload_recording(
             .last()
             .map(|e| e.cipher_offset + e.cipher_len)
             .unwrap_or(0);
+        // Under a bandwidth cap, a PATCH holds about 4 s of traffic (still
+        // at least one segment), so that an error costs little.
+        let rate = set_pace(srs, m);
+        let max_patch = rate.map_or(MAX_PATCH, |r| {
+            r.saturating_mul(4).clamp(64 << 10, MAX_PATCH)
+        });
         while offset < total {
-            // Whole segments from `offset`, up to MAX_PATCH (at least one).
+            // Whole segments from `offset`, up to max_patch (at least one).
             let segs: Vec<_> = index
                 .entries
                 .iter()
                 .filter(|e| e.cipher_offset >= offset)
                 .scan(0u64, |size, e| {
                     *size += e.cipher_len;
-                    (*size <= MAX_PATCH || *size == e.cipher_len).then_some(*e)
+                    (*size <= max_patch || *size == e.cipher_len).then_some(*e)
                 })
                 .collect();
             if segs.first().is_none_or(|e| e.cipher_offset != offset) {
@@ -218,6 +293,8 @@ async fn upload_recording(
                 .collect();
             offset = patch(srs, m, &url, offset, body, Some(header.join(",")), None).await?;
             offsets.insert(url.clone(), offset);
+            // A paced pass lasts long: keep the backlog figure current.
+            refresh_backlog(srs, offsets);
         }
         if stopped {
             if final_len != Some(total) {
@@ -378,15 +455,37 @@ async fn patch(
         .header("Tus-Resumable", "1.0.0")
         .header("Content-Type", "application/offset+octet-stream")
         .header("Upload-Offset", offset.to_string())
-        .header("Upload-Checksum", format!("sha256 {checksum}"))
-        .timeout(Duration::from_secs(60));
+        .header("Upload-Checksum", format!("sha256 {checksum}"));
+    // A capped body takes len/rate to send: allow that on top of 60 s.
+    let pacing = srs
+        .inner
+        .pacer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .rate()
+        .map_or(0, |r| len / r.max(1));
+    req = req.timeout(Duration::from_secs(60u64.saturating_add(pacing)));
     if let Some(s) = segments {
         req = req.header(SEGMENTS_HEADER, s);
     }
     if let Some(l) = length {
         req = req.header("Upload-Length", l.to_string());
     }
-    let resp = req.body(body).send().await.map_err(net)?;
+    let counted = len;
+    let capped = srs
+        .inner
+        .pacer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .rate()
+        .is_some();
+    if !capped {
+        srs.inner
+            .metrics
+            .uploaded
+            .fetch_add(counted, Ordering::Relaxed);
+    }
+    let resp = req.body(paced_body(srs, body)).send().await.map_err(net)?;
     let status = resp.status();
     if status == reqwest::StatusCode::NO_CONTENT {
         return Ok(offset + len);

@@ -17,6 +17,7 @@ fn xvfb_helper_starts_a_display() {
     let info = x.run("xdpyinfo", &[]);
     assert!(info.contains("640x480 pixels"), "{info}");
 }
+mod agent_notice;
 mod compliance;
 mod console_polish;
 mod control_channel;
