@@ -21,6 +21,7 @@ comp={
  "Origins": obj({"allowed_origins":arr(string)}),
  "Command": {"type":"object","required":["command"],"properties":{"command":S("string",enum=["config","bye"]),"capture":ref("Capture"),"allowed_origins":arr(string)}},
  "CommandResult": obj({"seq":integer,"ok":boolean,"error":nstring},["seq","ok"]),
+ "CommandQueued": obj({"seq":integer,"queued":S("boolean",enum=[True]),"statusMessage":string}),
  "Event": {"type":"object","required":["id","type","timestamp"],"properties":{"id":string,"type":string,"timestamp":S("string",format="date-time"),"call_id":string,"interaction_id":string,"dn":string,"switch":string,"media":string,"queue":string,"agent":string,"direction":string,"ani":string,"dnis":string,"attached_data":S("object")}},
  "IntakeResult": obj({"accepted":integer,"duplicates":integer}),
  "Timeline": obj({"events":arr(ref("Event"))}),
@@ -60,12 +61,15 @@ ERR=ref("Envelope")
 def op(summary,security,responses,body=None,params=None,tags=None):
   o={"summary":summary,"responses":{}}
   for code,r in responses: o["responses"][str(code)]=r
-  for code,d in [(400,"Bad input: the message names what is wrong"),(401,"No or wrong credentials"),(403,"Not allowed"),(404,"Not found")]:
+  for code,d in [(400,"Bad input: the message names what is wrong"),(401,"No or wrong credentials"),(403,"Not allowed"),(404,"Not found"),
+                 (429,"Too many failed logins from this address for this user (Retry-After); any request with Basic credentials"),
+                 (503,"Password checks are all busy (Retry-After); any request with Basic credentials")]:
     o["responses"].setdefault(str(code),{"description":d,**js(ERR)})
   if security is not None: o["security"]=security
   if body:
     o["requestBody"]={"required":True,**js(body)}
     o["responses"].setdefault("413",{"description":"Body larger than the limit (256 KiB)",**js(ERR)})
+    o["responses"].setdefault("408",{"description":"The body did not arrive within the body timeout",**js(ERR)})
   if params: o["parameters"]=params
   if tags: o["tags"]=tags
   return o
@@ -81,7 +85,7 @@ paths={
    "post":op("Open an SRS session (SRS forwards the agent's Basic credentials)",[{"basic":[]}],[resp(201,"Opened",ref("OpenSession")),resp(409,"The place or one of its DNs is held by another user's live session (named)",ERR)],body=ref("OpenSessionRequest"),tags=["srs"]),
    "get":op("List SRS sessions (admin, supervisor)",basic,[resp(200,"Sessions",ref("Sessions"))],params=[q("include",S("string",enum=["standby"]))],tags=["srs"])},
  "/api/v2/srs/sessions/{id}":{"delete":op("End a session (its SRS, or an admin)",[{"bearer":[]},{"basic":[]}],[resp(204,"Ended")],params=[p("id")],tags=["srs"])},
- "/api/v2/srs/sessions/{id}/commands":{"post":op("Send a command to a session's SRS (admin)",basic,[resp(200,"Acknowledged",ref("CommandResult")),resp(504,"Not acknowledged in time (stays queued)",ERR)],body=ref("Command"),params=[p("id"),q("timeout_s",integer)],tags=["srs"])},
+ "/api/v2/srs/sessions/{id}/commands":{"post":op("Send a command to a session's SRS (admin)",basic,[resp(200,"Acknowledged",ref("CommandResult")),resp(202,"Not acknowledged within timeout_s: queued, delivered when SRS (re)connects",ref("CommandQueued"))],body=ref("Command"),params=[p("id"),q("timeout_s",integer)],tags=["srs"])},
  "/api/v2/srs/origins":{"get":op("Desktop origins SRS must allow",[],[resp(200,"Origins",ref("Origins"))],tags=["srs"])},
  "/api/v2/srs/control":{"get":op("Control channel (WebSocket; Bearer session token)",[{"bearer":[]}],[resp(101,"Switching protocols")],tags=["srs"])},
  "/api/v2/srs/uploads":{

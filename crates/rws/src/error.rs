@@ -31,9 +31,6 @@ pub enum ApiError {
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// 504: the SRS did not answer in time.
-    #[error("{0}")]
-    Timeout(String),
     /// 409: the request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
@@ -69,7 +66,6 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (Http::FORBIDDEN, StatusCode::Forbidden),
             ApiError::NotFound(_) => (Http::NOT_FOUND, StatusCode::NotFound),
             ApiError::MethodNotAllowed => (Http::METHOD_NOT_ALLOWED, StatusCode::InvalidForState),
-            ApiError::Timeout(_) => (Http::GATEWAY_TIMEOUT, StatusCode::InternalError),
             ApiError::Conflict(_) => (Http::CONFLICT, StatusCode::InvalidForState),
             ApiError::Status(s, _) if s.is_server_error() => (*s, StatusCode::InternalError),
             ApiError::Status(s, _) => (*s, StatusCode::ValidationError),

@@ -691,9 +691,19 @@ pub async fn command(
         Ok(Ok(ack)) => Ok(
             Json(serde_json::json!({"seq": seq, "ok": ack.ok, "error": ack.error})).into_response(),
         ),
-        _ => Err(ApiError::Timeout(format!(
-            "SRS did not acknowledge command {seq} within {} s (it stays queued)",
-            timeout.as_secs()
-        ))),
+        // Not an error of RWS's nor of the caller's: the command is queued and
+        // delivered when the SRS (re)connects, so 202 Accepted, not a 5xx.
+        _ => Ok((
+            axum::http::StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "seq": seq,
+                "queued": true,
+                "statusMessage": format!(
+                    "SRS did not acknowledge command {seq} within {} s (it stays queued)",
+                    timeout.as_secs()
+                ),
+            })),
+        )
+            .into_response()),
     }
 }

@@ -92,7 +92,7 @@ fn admin_command_is_acknowledged_by_the_srs_and_applied() {
 }
 
 #[test]
-fn command_to_a_disconnected_srs_times_out_with_504() {
+fn command_to_a_disconnected_srs_is_accepted_and_stays_queued() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
     let mut srs = Srs::start(dir.path(), "srs", &["--server", &rws.url]);
@@ -111,8 +111,17 @@ fn command_to_a_disconnected_srs_times_out_with_504() {
         &[admin()],
         Some(br#"{"command":"config"}"#.to_vec()),
     );
-    assert_eq!(r.status, 504, "{}", r.text);
-    assert!(r.text.contains("did not acknowledge"), "{}", r.text);
+    assert_eq!(r.status, 202, "{}", r.text);
+    let v: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(v["queued"], true, "{v}");
+    assert!(v["seq"].as_u64().is_some(), "{v}");
+    assert!(
+        v["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("did not acknowledge"),
+        "{v}"
+    );
     // And the silent SRS's session is dropped after the silence timeout (3 s).
     rws.wait_sessions("silent session dropped", |s| s.is_empty());
 }
