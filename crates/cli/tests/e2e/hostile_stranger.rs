@@ -490,18 +490,32 @@ fn rule4_idle_connections_are_closed_and_heartbeating_control_channels_are_not()
 fn rule4_connections_over_the_cap_are_refused_and_service_resumes() {
     let dir = tempdir();
     let rws = Rws::start_with(dir.path(), "rws", &["--max-connections", "16"]);
-    let flood: Vec<TcpStream> = (0..16)
+    // 17 connections, each asking once. RWS takes up each accepted
+    // connection on its own task, so which one finds the cap full is not
+    // necessarily the last to connect: count the answers instead.
+    let mut flood: Vec<TcpStream> = (0..17)
         .map(|_| TcpStream::connect(addr(&rws)).unwrap())
         .collect();
-    let mut extra = TcpStream::connect(addr(&rws)).unwrap();
-    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: rws\r\n\r\n");
-    let answer = answer_within(&mut extra, Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("no answer past the cap"));
+    let answers: Vec<String> = flood
+        .iter_mut()
+        .map(|s| {
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: rws\r\n\r\n");
+            answer_within(s, Duration::from_secs(5)).unwrap_or_default()
+        })
+        .collect();
+    let full = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 503") && a.contains("too many connections"))
+        .count();
+    let served = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 200"))
+        .count();
     assert!(
-        answer.starts_with("HTTP/1.1 503"),
-        "the 17th connection: {answer}"
+        full >= 1,
+        "no connection was refused past the cap: {answers:#?}"
     );
-    assert!(answer.contains("too many connections"), "{answer}");
+    assert!(served <= 16, "{served} connections served with a cap of 16");
     drop(flood);
     let url = format!("{}/healthz", rws.url);
     wait_for("a request after the flood", Duration::from_secs(10), || {
