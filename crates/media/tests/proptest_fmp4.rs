@@ -55,6 +55,20 @@ fn valid() -> Vec<u8> {
     out
 }
 
+/// The first fragment (moof + mdat) of [`valid`]'s media, as RWS's
+/// duration scan ([`media::fmp4::fragment_end`]) reads it.
+fn valid_fragment() -> Vec<u8> {
+    let mut m = Fmp4Muxer::new(64, 48, Duration::from_millis(500));
+    let mut frag = None;
+    for ms in (0u64..1000).step_by(100) {
+        let sample = vec![0, 0, 0, 5, if ms == 0 { 0x65 } else { 0x41 }, 1, 2, 3, 4];
+        if let Some(f) = m.push(sample, Duration::from_millis(ms), ms == 0).unwrap() {
+            frag.get_or_insert(f.bytes);
+        }
+    }
+    frag.expect("a fragment within a second")
+}
+
 /// Decodes boxes until the end, an incomplete box or an error; returns how
 /// many decoded.
 fn boxes(bytes: &[u8]) -> usize {
@@ -109,6 +123,41 @@ proptest! {
         let _ = boxes(&v);
         prop_assert!(alloc_bound::largest() <= alloc_bound::LIMIT);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// RWS times header-less uploads by reading each fragment's `tfdt` and
+    /// sample durations: random, truncated, flipped or hostile-word bytes
+    /// give a time or `None`, never a panic or a large allocation.
+    #[test]
+    fn fragment_end_on_hostile_fragments(
+        cut in any::<prop::sample::Index>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        word in prop::option::of((any::<prop::sample::Index>(), prop_oneof![Just(u32::MAX), Just(0u32), any::<u32>()])),
+        random in prop::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let mut v = valid_fragment();
+        for (at, b) in flips {
+            let i = at.index(v.len());
+            v[i] = b;
+        }
+        if let Some((at, w)) = word {
+            let i = at.index(v.len() - 4);
+            v[i..i + 4].copy_from_slice(&w.to_be_bytes());
+        }
+        let _ = media::fmp4::fragment_end(&v);
+        let _ = media::fmp4::fragment_end(&v[..cut.index(v.len() + 1)]);
+        let _ = media::fmp4::fragment_end(&random);
+        prop_assert!(alloc_bound::largest() <= alloc_bound::LIMIT);
+    }
+}
+
+#[test]
+fn a_valid_fragment_is_timed() {
+    let end = media::fmp4::fragment_end(&valid_fragment()).expect("timed");
+    assert!(end >= Duration::from_millis(500), "{end:?}");
 }
 
 #[test]

@@ -102,6 +102,28 @@ fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// A PATCH body of at most [`MAX_PATCH`] bytes, read once the request is
+/// authenticated; never a buffer sized by the client's `Content-Length`.
+async fn read_body(body: axum::body::Body) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        ApiError::Status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a PATCH carries at most {MAX_PATCH} bytes"),
+        )
+    };
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
+        if buf.len() + chunk.len() > MAX_PATCH {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 async fn recording_of(rws: &Rws, headers: &HeaderMap) -> Result<Rec, ApiError> {
     let token = auth::bearer_token(headers).ok_or_else(|| {
         ApiError::Unauthenticated("Authorization: Bearer <upload token> required".into())
@@ -170,8 +192,8 @@ pub async fn create(State(rws): State<Rws>, headers: HeaderMap) -> Response {
 }
 
 async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiError> {
-    check_version(headers)?;
     let rec = recording_of(rws, headers).await?;
+    check_version(headers)?;
     if recordings::is_final(&rec.state) {
         return Err(ApiError::Status(
             StatusCode::GONE,
@@ -366,8 +388,8 @@ fn offset_headers(resp: &mut Response, up: &Upload) {
 /// `HEAD /api/v2/srs/uploads/{id}`: the offset to resume from.
 pub async fn head(State(rws): State<Rws>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     async {
-        check_version(&headers)?;
         let rec = recording_of(&rws, &headers).await?;
+        check_version(&headers)?;
         let up = upload_of(&rws, &rec, &id).await?;
         let mut resp = StatusCode::OK.into_response();
         tus_headers(&mut resp);
@@ -416,7 +438,7 @@ pub async fn patch(
     State(rws): State<Rws>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     patch_inner(&rws, &headers, &id, body)
         .await
@@ -427,10 +449,12 @@ async fn patch_inner(
     rws: &Rws,
     headers: &HeaderMap,
     id: &str,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    check_version(headers)?;
+    // The upload token is checked before a byte of the body is read (up to
+    // MAX_PATCH): a stranger's body costs RWS nothing (threat model, rule 4).
     let rec = recording_of(rws, headers).await?;
+    check_version(headers)?;
     let lock = rws.upload_locks.get(id);
     let _guard = lock.lock().await;
     let up = upload_of(rws, &rec, id).await?;
@@ -451,6 +475,7 @@ async fn patch_inner(
             up.upload_offset
         )));
     }
+    let body = read_body(body).await?;
     if up.object_path.is_some()
         && body.is_empty()
         && header_u64(headers, "upload-length")? == up.upload_length.map(|l| l as u64)
@@ -752,8 +777,8 @@ pub async fn terminate(
     Path(id): Path<String>,
 ) -> Response {
     async {
-        check_version(&headers)?;
         let rec = recording_of(&rws, &headers).await?;
+        check_version(&headers)?;
         let up = upload_of(&rws, &rec, &id).await?;
         // Until the recording is final its uploads may be withdrawn, as
         // tus termination allows; after that they are the recording.

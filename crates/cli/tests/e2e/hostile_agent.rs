@@ -812,6 +812,17 @@ fn rule1_a_session_uses_only_its_own_uploads() {
     let (t1, t2) = (str_of(&s1, "upload_token"), str_of(&s2, "upload_token"));
     let (r1, r2) = (str_of(&s1, "recording_id"), str_of(&s2, "recording_id"));
     let url1 = upload_url(&rws, &create_upload(&rws, t1, 0, None));
+    // The owner without `Tus-Resumable`: 412 (tus), the upload stays.
+    for method in ["HEAD", "DELETE"] {
+        let r = http(
+            method,
+            &url1,
+            &[("Authorization".into(), format!("Bearer {t1}"))],
+            None,
+        );
+        assert_eq!(r.status, 412, "{method}: {}", r.text);
+    }
+    assert_eq!(tus("HEAD", &url1, t1, &[], None).status, 200);
     // agent2's token on agent1's upload and recording: refused.
     assert_eq!(tus("HEAD", &url1, t2, &[], None).status, 404);
     assert_eq!(patch(&url1, t2, 0, h2.seal(b"x"), None, None).status, 404);

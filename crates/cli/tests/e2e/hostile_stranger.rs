@@ -564,3 +564,45 @@ fn rule4_a_cached_credential_ends_when_the_password_changes() {
     assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 401);
     assert_eq!(basic_get(&rws, from, "admin", "newpw").status, 200);
 }
+
+/// Rule 4 (work before authentication): a tus PATCH announcing a 60 MiB
+/// body with a made-up upload token is refused (401) before RWS reads a byte
+/// of the body, and a tus request without credentials is a 401 before any
+/// protocol check (rule 10: authentication first), not a 412.
+#[test]
+fn rule4_a_strangers_upload_body_is_refused_before_it_is_read() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let id = "0b7e7c1e-6a55-4c43-9d8e-5b1f5cf0a001";
+    let mut s = TcpStream::connect(addr(&rws)).unwrap();
+    write!(
+        s,
+        "PATCH /api/v2/srs/uploads/{id} HTTP/1.1\r\nHost: rws\r\nTus-Resumable: 1.0.0\r\n\
+         Authorization: Bearer made-up-token\r\nContent-Type: application/offset+octet-stream\r\n\
+         Upload-Offset: 0\r\nContent-Length: {}\r\n\r\n",
+        60 << 20
+    )
+    .unwrap();
+    // Not one body byte is sent: the answer must not wait for them.
+    let answer = answer_within(&mut s, Duration::from_secs(5))
+        .expect("no answer while the 60 MiB body is outstanding");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("\"statusCode\""), "{answer}");
+
+    for method in ["HEAD", "DELETE", "PATCH"] {
+        let r = crate::fixture::http(
+            method,
+            &format!("{}/api/v2/srs/uploads/{id}", rws.url),
+            &[],
+            None,
+        );
+        assert_eq!(r.status, 401, "{method}: {}", r.text);
+    }
+    let r = crate::fixture::http(
+        "POST",
+        &format!("{}/api/v2/srs/uploads", rws.url),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 401, "POST: {}", r.text);
+}

@@ -698,7 +698,9 @@ fn rule10_every_rejection_is_the_gws_envelope_and_authentication_comes_first() {
 }
 
 /// Rule 10 / OpenAPI: tus `HEAD` and `DELETE` without `Tus-Resumable`
-/// answer 412, and the document says so.
+/// answer 412 (checked with a real upload token in
+/// `hostile_agent::rule1_a_session_uses_only_its_own_uploads`), and the
+/// document says so; with a made-up token authentication comes first: 401.
 #[test]
 fn rule10_tus_head_and_delete_412_are_documented() {
     let dir = tempdir();
@@ -720,7 +722,7 @@ fn rule10_tus_head_and_delete_412_are_documented() {
             &[("Authorization".into(), "Bearer not-a-token".into())],
             None,
         );
-        assert_eq!(r.status, 412, "{method}: {}", r.text);
+        assert_eq!(r.status, 401, "{method}: {}", r.text);
         let documented =
             &doc["paths"]["/api/v2/srs/uploads/{id}"][method.to_lowercase()]["responses"]["412"];
         assert!(
