@@ -535,6 +535,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
             recipients,
             upload_url,
             upload_token,
+            masks,
             ..
         } => {
             let cmd = crate::recording::StartCommand {
@@ -546,6 +547,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
                 upload_url: upload_url.clone(),
                 upload_token: upload_token.clone(),
                 server: rws.server.clone(),
+                masks: masks.clone(),
             };
             let srs = srs.clone();
             return tokio::task::spawn_blocking(move || crate::recording::start(&srs, cmd))
