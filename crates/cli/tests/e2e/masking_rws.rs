@@ -240,7 +240,8 @@ fn record_call(
     let file = dir.join("downloaded.mp4");
     std::fs::write(&file, &got.bytes).unwrap();
     let frames = decode_frames(&file, W, H);
-    assert!(frames.len() >= 20, "{} frames", frames.len());
+    // Frames are taken on change (damage), so few but one per state.
+    assert!(frames.len() >= 4, "{} frames", frames.len());
     // Searches below read the logs and the database as they are on disk.
     drop(srs);
     drop(rws);
