@@ -320,6 +320,10 @@ mod tests {
     }
 }
 
+/// Most masking rules one `start` may carry (the directory holds no more;
+/// SRS refuses a start with more rather than compile an unbounded list).
+pub const MAX_MASKS: usize = 256;
+
 /// A masking rule as RWS sends it (the directory's `[[mask]]`, already
 /// validated at import); SRS compiles it again and refuses the start when
 /// it cannot, so a rule is never dropped silently.

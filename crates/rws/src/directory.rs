@@ -99,7 +99,7 @@ struct RawMask {
 
 /// Most `[[mask]]` rules a directory may hold (each is compiled by every
 /// SRS at every start).
-pub const MAX_MASKS: usize = 256;
+pub const MAX_MASKS: usize = proto::control::MAX_MASKS;
 
 /// A masking rule (`[[mask]]`): windows whose title/class match are never
 /// recorded on the agents it applies to.

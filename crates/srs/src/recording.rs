@@ -341,6 +341,13 @@ pub struct StartCommand {
 /// refuses the whole start with the reason: recording without it would put
 /// the very window it protects on the video.
 fn compile_masks(specs: &[proto::control::MaskSpec]) -> Result<Vec<capture::MaskRule>, String> {
+    if specs.len() > proto::control::MAX_MASKS {
+        return Err(format!(
+            "{} masking rules (at most {}): not recording",
+            specs.len(),
+            proto::control::MAX_MASKS
+        ));
+    }
     specs
         .iter()
         .map(|m| {
