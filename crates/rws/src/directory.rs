@@ -988,4 +988,39 @@ devices = [{ dn = "1001", switch = "SIP" }]
             expect!["dir.toml:8: user 'a': password (or password_hash) is required"],
         );
     }
+
+    #[test]
+    fn mask_rules_are_checked_with_line_rule_field_and_position() {
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"(?i)card\"\n[[mask]]\nname = \"k\"\nclass = \"*keepass*\"\naction = \"pause\"\n",
+            expect!["ok: 0 users"],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"ok (unclosed\"\n",
+            expect![
+                "dir.toml:8: mask #1 'p': mask rule 'p': title regex is invalid at character 4: unclosed group"
+            ],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"x\"\ngroup = \"nope\"\n",
+            expect!["dir.toml:8: mask #1 'p': group 'nope' does not exist"],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"x\"\n[[mask]]\nname = \"p\"\nclass = \"y\"\n",
+            expect!["dir.toml:11: mask #2 'p': defined twice"],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitel = \"x\"\n",
+            expect![
+                "dir.toml:10: unknown field `titel`, expected one of `name`, `title`, `class`, `action`, `group`"
+            ],
+        );
+        let many: String = (0..=MAX_MASKS)
+            .map(|i| format!("[[mask]]\nname = \"r{i}\"\ntitle = \"t\"\n"))
+            .collect();
+        check(
+            &many,
+            expect!["dir.toml:776: mask: 257 mask rules (at most 256)"],
+        );
+    }
 }
