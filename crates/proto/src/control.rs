@@ -81,6 +81,10 @@ pub enum ToAgent {
         /// Absent or 0: no cap from RWS.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         upload_rate_kbit: Option<u32>,
+        /// Masking rules that apply to this agent (the directory's global
+        /// rules and those of the agent's groups); absent from older RWS.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        masks: Vec<MaskSpec>,
     },
     /// Stop recording; the last fragment is written and uploaded.
     Stop {
@@ -319,4 +323,30 @@ mod tests {
         .expect("hello parses");
         assert!(matches!(hello, FromAgent::Hello { last_seq: 0, .. }));
     }
+}
+
+/// Most masking rules one `start` may carry (the directory holds no more;
+/// SRS refuses a start with more rather than compile an unbounded list).
+pub const MAX_MASKS: usize = 256;
+
+/// A masking rule as RWS sends it (the directory's `[[mask]]`, already
+/// validated at import); SRS compiles it again and refuses the start when
+/// it cannot, so a rule is never dropped silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskSpec {
+    /// The rule's name (what the timeline shows; never a window title).
+    pub name: String,
+    /// Regular expression on the window title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Glob on either half of `WM_CLASS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// `blank` or `pause`.
+    #[serde(default = "blank")]
+    pub action: String,
+}
+
+fn blank() -> String {
+    "blank".into()
 }

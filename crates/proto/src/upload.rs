@@ -45,7 +45,8 @@ pub struct RecordingEnd {
     pub stopped_at: String,
     /// How many media files the recording has.
     pub media_files: u32,
-    /// Pauses and resumes, as `(at RFC 3339, "paused"|"resumed", reason)`.
+    /// Timeline marks, as `(at RFC 3339, kind, reason)`: `paused`/`resumed`
+    /// (reason: why) and `masked`/`unmasked` (reason: the masking rule's name).
     #[serde(default)]
     pub marks: Vec<Mark>,
 }

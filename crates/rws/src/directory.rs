@@ -62,6 +62,8 @@ struct RawDirectory {
     group: Vec<Spanned<RawGroup>>,
     #[serde(default)]
     retention: Vec<Spanned<RawRetention>>,
+    #[serde(default)]
+    mask: Vec<Spanned<RawMask>>,
     agents_see_own: Option<bool>,
     supervisors_may_download: Option<bool>,
 }
@@ -83,6 +85,31 @@ struct RawRetention {
     group: Option<String>,
     label: Option<String>,
     state: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMask {
+    name: String,
+    title: Option<String>,
+    class: Option<String>,
+    action: Option<String>,
+    group: Option<String>,
+}
+
+/// Most `[[mask]]` rules a directory may hold (each is compiled by every
+/// SRS at every start).
+pub const MAX_MASKS: usize = proto::control::MAX_MASKS;
+
+/// A masking rule (`[[mask]]`): windows whose title/class match are never
+/// recorded on the agents it applies to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Mask {
+    /// The rule as SRS receives it.
+    #[serde(flatten)]
+    pub spec: proto::control::MaskSpec,
+    /// Only agents of this group (`None`: every agent).
+    pub group: Option<String>,
 }
 
 /// A supervisor group.
@@ -217,6 +244,8 @@ pub struct Directory {
     pub groups: Vec<Group>,
     /// Retention rules.
     pub retention: Vec<Retention>,
+    /// Masking rules.
+    pub masks: Vec<Mask>,
     /// Agents may see their own recordings.
     pub agents_see_own: bool,
     /// Supervisors may download (admins always may).
@@ -499,6 +528,7 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
             state: rr.state.clone(),
         });
     }
+    let masks = parse_masks(&raw.mask, &groups, &err)?;
     Ok(Directory {
         recording_when: raw.recording_when.map(|r| r.into_inner()),
         allowed_origins: origins,
@@ -507,9 +537,93 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
         users,
         groups,
         retention,
+        masks,
         agents_see_own: raw.agents_see_own.unwrap_or(false),
         supervisors_may_download: raw.supervisors_may_download.unwrap_or(true),
     })
+}
+
+/// Checks the `[[mask]]` rules: each must compile (the same
+/// [`capture::MaskRule::new`] SRS uses, so the error names the field and the
+/// position in the pattern), name an existing group if any, and have a name
+/// of its own; their number is bounded.
+fn parse_masks(
+    raw: &[Spanned<RawMask>],
+    groups: &[Group],
+    err: &dyn Fn(Range<usize>, String, String) -> DirectoryError,
+) -> Result<Vec<Mask>, DirectoryError> {
+    if let Some(extra) = raw.get(MAX_MASKS) {
+        return Err(err(
+            extra.span(),
+            "mask".into(),
+            format!("{} mask rules (at most {MAX_MASKS})", raw.len()),
+        ));
+    }
+    let mut masks: Vec<Mask> = Vec::new();
+    for (i, m) in raw.iter().enumerate() {
+        let rm = m.get_ref();
+        let item = format!(
+            "mask #{} '{}'",
+            i + 1,
+            rm.name
+                .chars()
+                .take(capture::rules::MAX_NAME)
+                .collect::<String>()
+        );
+        let action = rm.action.as_deref().unwrap_or("blank");
+        let parsed: capture::MaskAction =
+            action.parse().map_err(|e: capture::rules::MaskRuleError| {
+                err(m.span(), item.clone(), e.to_string())
+            })?;
+        capture::MaskRule::new(&rm.name, rm.title.as_deref(), rm.class.as_deref(), parsed)
+            .map_err(|e| err(m.span(), item.clone(), e.to_string()))?;
+        if masks.iter().any(|o| o.spec.name == rm.name) {
+            return Err(err(m.span(), item, "defined twice".into()));
+        }
+        if let Some(g) = &rm.group
+            && !groups.iter().any(|o| &o.name == g)
+        {
+            return Err(err(m.span(), item, format!("group '{g}' does not exist")));
+        }
+        masks.push(Mask {
+            spec: proto::control::MaskSpec {
+                name: rm.name.clone(),
+                title: rm.title.clone(),
+                class: rm.class.clone(),
+                action: parsed.to_string(),
+            },
+            group: rm.group.clone(),
+        });
+    }
+    Ok(masks)
+}
+
+/// The masking rules that apply to `username`: the global ones and those of
+/// the groups the user is an agent of. Kept in `settings` as JSON
+/// (`mask_rules`), written by the import.
+pub async fn masks_for(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Vec<proto::control::MaskSpec>, sqlx::Error> {
+    let json: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'mask_rules'")
+            .fetch_optional(pool)
+            .await?;
+    let Some(json) = json else {
+        return Ok(Vec::new());
+    };
+    let all: Vec<Mask> = serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let groups: Vec<String> = sqlx::query_scalar(
+        "SELECT group_name FROM group_members WHERE username = ? AND role = 'agent'",
+    )
+    .bind(username)
+    .fetch_all(pool)
+    .await?;
+    Ok(all
+        .into_iter()
+        .filter(|m| m.group.as_ref().is_none_or(|g| groups.contains(g)))
+        .map(|m| m.spec)
+        .collect())
 }
 
 /// Hashes a password with argon2id (default parameters: 19 MiB, t=2, p=1).
@@ -780,6 +894,18 @@ pub async fn import(pool: &SqlitePool, dir: &Directory) -> Result<ImportReport, 
             .execute(&mut *tx)
             .await?;
     }
+    let masks = serde_json::to_string(&dir.masks).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let old_masks: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'mask_rules'")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if old_masks.as_deref().unwrap_or("[]") != masks {
+        report.updated += 1;
+        sqlx::query("INSERT INTO settings(key, value) VALUES ('mask_rules', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(&masks)
+            .execute(&mut *tx)
+            .await?;
+    }
     for u in &dir.users {
         let changed =
             sqlx::query("UPDATE users SET channel = ? WHERE username = ? AND channel != ?")
@@ -860,6 +986,41 @@ devices = [{ dn = "1001", switch = "SIP" }]
         check(
             "[[user]]\nusername = \"a\"\nroles = [\"agent\"]\n",
             expect!["dir.toml:8: user 'a': password (or password_hash) is required"],
+        );
+    }
+
+    #[test]
+    fn mask_rules_are_checked_with_line_rule_field_and_position() {
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"(?i)card\"\n[[mask]]\nname = \"k\"\nclass = \"*keepass*\"\naction = \"pause\"\n",
+            expect!["ok: 0 users"],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"ok (unclosed\"\n",
+            expect![
+                "dir.toml:8: mask #1 'p': mask rule 'p': title regex is invalid at character 4: unclosed group"
+            ],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"x\"\ngroup = \"nope\"\n",
+            expect!["dir.toml:8: mask #1 'p': group 'nope' does not exist"],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitle = \"x\"\n[[mask]]\nname = \"p\"\nclass = \"y\"\n",
+            expect!["dir.toml:11: mask #2 'p': defined twice"],
+        );
+        check(
+            "[[mask]]\nname = \"p\"\ntitel = \"x\"\n",
+            expect![
+                "dir.toml:10: unknown field `titel`, expected one of `name`, `title`, `class`, `action`, `group`"
+            ],
+        );
+        let many: String = (0..=MAX_MASKS)
+            .map(|i| format!("[[mask]]\nname = \"r{i}\"\ntitle = \"t\"\n"))
+            .collect();
+        check(
+            &many,
+            expect!["dir.toml:776: mask: 257 mask rules (at most 256)"],
         );
     }
 }

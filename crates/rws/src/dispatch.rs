@@ -382,6 +382,8 @@ async fn start(
     let recipients = crate::keys::active_recipients(&rws.db)
         .await
         .unwrap_or_default();
+    // Rules changed by a later directory import apply from the next start.
+    let masks = crate::directory::masks_for(&rws.db, &rec.username).await?;
     let cmd = |seq| ToAgent::Start {
         seq,
         recording_id: rec.id.clone(),
@@ -392,6 +394,7 @@ async fn start(
         upload_url: "/api/v2/srs/uploads".into(),
         upload_token: token,
         upload_rate_kbit: None,
+        masks,
     };
     match rws.hub.send(rws, session, cmd).await {
         Some(ack) => {

@@ -842,10 +842,10 @@ pub async fn end(
     }
     for m in &end.marks {
         if recordings::parse_time(&m.at).is_none()
-            || !["paused", "resumed"].contains(&m.kind.as_str())
+            || !["paused", "resumed", "masked", "unmasked"].contains(&m.kind.as_str())
         {
             return Err(ApiError::invalid(format!(
-                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' paused or resumed",
+                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' paused, resumed, masked or unmasked",
                 agent_input::bounded(&m.at, 64),
                 agent_input::bounded(&m.kind, 32)
             )));

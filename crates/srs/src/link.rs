@@ -536,6 +536,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
             upload_url,
             upload_token,
             upload_rate_kbit,
+            masks,
             ..
         } => {
             let cmd = crate::recording::StartCommand {
@@ -548,6 +549,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
                 upload_token: upload_token.clone(),
                 server: rws.server.clone(),
                 upload_rate_kbit: *upload_rate_kbit,
+                masks: masks.clone(),
             };
             let srs = srs.clone();
             return tokio::task::spawn_blocking(move || crate::recording::start(&srs, cmd))

@@ -98,10 +98,11 @@ pub(crate) struct Active {
     paused: bool,
     /// Why it is paused (`desktop`, or RWS's reason).
     pause_reason: Option<String>,
-    /// The masking rule hiding part of the screen now (set through
-    /// [`set_masked`] by the masking work), if any.
-    masked: Option<String>,
     manifest: Manifest,
+    /// Wall-clock time of media time zero (mask marks are placed from it).
+    started: OffsetDateTime,
+    /// Names of the masking rules matching a mapped window right now.
+    masked: Vec<String>,
 }
 
 /// Recording state of the service.
@@ -132,7 +133,7 @@ impl RecState {
             Some(a) => crate::notice::Observed {
                 state: if a.paused {
                     crate::notice::RecordingState::Paused
-                } else if a.masked.is_some() {
+                } else if !a.masked.is_empty() {
                     crate::notice::RecordingState::Masked
                 } else {
                     crate::notice::RecordingState::Recording
@@ -140,7 +141,8 @@ impl RecState {
                 reason: if a.paused {
                     a.pause_reason.clone()
                 } else {
-                    a.masked.clone()
+                    // The rules' names, never a window title.
+                    (!a.masked.is_empty()).then(|| a.masked.join(", "))
                 },
                 recording_id: Some(a.id.clone()),
                 interaction_id: Some(a.manifest.interaction_id.clone()),
@@ -374,6 +376,34 @@ pub struct StartCommand {
     pub server: url::Url,
     /// Upload cap from RWS (kbit/s), if any.
     pub upload_rate_kbit: Option<u32>,
+    /// Masking rules from the directory.
+    pub masks: Vec<proto::control::MaskSpec>,
+}
+
+/// Compiles the masking rules of a `start`. A rule SRS cannot compile
+/// refuses the whole start with the reason: recording without it would put
+/// the very window it protects on the video.
+fn compile_masks(specs: &[proto::control::MaskSpec]) -> Result<Vec<capture::MaskRule>, String> {
+    if specs.len() > proto::control::MAX_MASKS {
+        return Err(format!(
+            "{} masking rules (at most {}): not recording",
+            specs.len(),
+            proto::control::MAX_MASKS
+        ));
+    }
+    specs
+        .iter()
+        .map(|m| {
+            let action: capture::MaskAction = m.action.parse()?;
+            capture::MaskRule::new(&m.name, m.title.as_deref(), m.class.as_deref(), action)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            format!(
+                "masking rule refused, not recording: {}",
+                crate::logsafe::escape(&e.to_string())
+            )
+        })
 }
 
 /// Checks what a `start` from RWS names before anything touches the disk
@@ -423,6 +453,7 @@ fn check_start(cmd: &StartCommand) -> Result<(Vec<age::x25519::Recipient>, url::
 /// Applies `start`; `Err` is the reason sent back in the ack.
 pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     let (recipients, upload_url) = check_start(&cmd)?;
+    let masks = compile_masks(&cmd.masks)?;
     let mut st = srs.rec_state();
     if st.known.contains(&cmd.recording_id)
         || rec_root(&srs.config().spool)
@@ -466,6 +497,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         keyframe_interval: Duration::from_secs(cmd.capture.keyframe_interval_s.max(1) as u64),
         cursor: cmd.capture.cursor,
         monitors: MonitorSelection::All,
+        masks,
         ..RecorderConfig::default()
     };
     let sinks = SpoolSinks {
@@ -491,8 +523,9 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         deadline: Instant::now() + cmd.max_duration,
         paused: false,
         pause_reason: None,
-        masked: None,
         manifest,
+        started: OffsetDateTime::now_utc(),
+        masked: Vec::new(),
     };
     let held = if st.desktop_paused {
         set_paused(&mut active, true, "desktop")
@@ -587,18 +620,6 @@ pub fn desktop_pause(srs: &Srs, paused: bool) -> bool {
     id.is_some()
 }
 
-/// The masking hook: the recorder reports that a rule hides part of the
-/// screen now (`Some(rule name)`, never a window title) or no longer
-/// (`None`); the agent sees `masked` at `GET /api/v2/me/recording`. A pause
-/// outranks it. No-op without a recording.
-pub fn set_masked(srs: &Srs, rule: Option<&str>) {
-    let mut st = srs.rec_state();
-    if let Some(a) = st.active.as_mut() {
-        a.masked = rule.map(str::to_string);
-    }
-    st.renotice();
-}
-
 /// What the agent is told now (`GET /api/v2/me/recording`).
 pub fn notice(srs: &Srs) -> crate::notice::Notice {
     srs.rec_state().notice()
@@ -619,6 +640,48 @@ pub fn live_stats(srs: &Srs) -> (u64, u64, bool) {
         ),
         None => (0, 0, false),
     }
+}
+
+/// Keeps a masked span on the timeline: `masked`/`unmasked` marks with the
+/// rule's name as the reason (never the window's title), at media time
+/// `at` after the start.
+fn mask_mark(a: &mut Active, rule: &str, on: bool, at: Duration) {
+    if on {
+        if a.masked.iter().any(|r| r == rule) {
+            return;
+        }
+        a.masked.push(rule.to_string());
+    } else if let Some(i) = a.masked.iter().position(|r| r == rule) {
+        a.masked.remove(i);
+    } else {
+        return;
+    }
+    let when = time::Duration::try_from(at)
+        .ok()
+        .and_then(|d| a.started.checked_add(d))
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    a.manifest.marks.push(Mark {
+        at: rfc3339(when),
+        kind: if on { "masked" } else { "unmasked" }.into(),
+        reason: rule.to_string(),
+    });
+    if let Err(e) = save_manifest(&a.dir, &a.manifest) {
+        tracing::warn!(error = %e, "saving the recording manifest");
+    }
+}
+
+/// Keeps the mask spans of recorder events; true when a segment was written.
+fn apply_events(a: &mut Active, events: Vec<recorder::RecorderEvent>) -> bool {
+    let mut wrote = false;
+    for ev in events {
+        match ev {
+            recorder::RecorderEvent::SegmentWritten { .. } => wrote = true,
+            recorder::RecorderEvent::MaskStarted { rule, at, .. } => mask_mark(a, &rule, true, at),
+            recorder::RecorderEvent::MaskEnded { rule, at } => mask_mark(a, &rule, false, at),
+            _ => {}
+        }
+    }
+    wrote
 }
 
 /// The recording in progress.
@@ -649,11 +712,15 @@ pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
     m.encode_ns_done
         .fetch_add(a.stats.encode_ns.load(Ordering::Relaxed), Ordering::Relaxed);
     let recorder = a.recorder.take();
-    let summary = tokio::task::spawn_blocking(move || recorder.map(|r| r.stop()))
+    let mut summary = tokio::task::spawn_blocking(move || recorder.map(|r| r.stop()))
         .await
         .ok()
         .flatten();
     let mut reason = reason;
+    if let Some(Ok(s)) = summary.as_mut() {
+        // The recorder ends the spans still open when it stops.
+        apply_events(&mut a, std::mem::take(&mut s.events));
+    }
     if let Some(Ok(s)) = &summary
         && let Some(e) = &s.error
     {
@@ -686,17 +753,18 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let verdict = {
-                let st = srs.rec_state();
-                match &st.active {
+                let mut st = srs.rec_state();
+                let verdict = match &mut st.active {
                     None => None,
                     Some(a) => {
                         let mut wrote = false;
+                        let mut events = Vec::new();
                         if let Some(r) = &a.recorder {
                             while let Ok(ev) = r.events().try_recv() {
-                                wrote |=
-                                    matches!(ev, recorder::RecorderEvent::SegmentWritten { .. });
+                                events.push(ev);
                             }
                         }
+                        wrote |= apply_events(a, events);
                         if wrote {
                             srs.inner.upload_wake.notify_one();
                         }
@@ -708,7 +776,10 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
                             None
                         }
                     }
-                }
+                };
+                // Mask spans may have begun or ended: the agent is told.
+                st.renotice();
+                verdict
             };
             match verdict {
                 Some((id, Some(reason))) => stop(&srs, Some(&id), reason).await,
@@ -718,10 +789,15 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
                         let mut st = srs.rec_state();
                         st.active.as_mut().and_then(|a| a.recorder.take())
                     };
-                    let summary = match taken {
+                    let mut summary = match taken {
                         Some(r) => tokio::task::spawn_blocking(move || r.stop()).await.ok(),
                         None => None,
                     };
+                    if let Some(Ok(s)) = summary.as_mut()
+                        && let Some(a) = srs.rec_state().active.as_mut()
+                    {
+                        apply_events(a, std::mem::take(&mut s.events));
+                    }
                     let reason = match &summary {
                         Some(Ok(s)) => match &s.error {
                             Some(e)

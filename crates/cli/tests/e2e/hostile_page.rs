@@ -884,3 +884,66 @@ fn rule5_a_tus_location_on_another_host_is_not_followed() {
     );
     assert!(wait_spooled(&dir.path().join("srs-spool")).ends_with(GOOD_ID));
 }
+
+/// Masking rules in `start` (issue 13): a rule SRS cannot compile, an
+/// unknown action or a flood of rules from a rogue RWS refuses the start
+/// with the reason in the ack and creates no spool folder (never a
+/// recording without the rule); so does a good rule on a source that cannot
+/// see windows (the synthetic one); a start without rules still records.
+#[test]
+fn masking_rules_srs_cannot_compile_refuse_the_start_never_record_unmasked() {
+    let dir = tempdir();
+    let a = "0b0e8f5c-7d0e-4c1f-8a9b-2c3d4e5f6a7b";
+    let b = "1c1f9a6d-8e1f-4d2a-9bac-3d4e5f6a7b8c";
+    let c = "2d2fab7e-9f2a-4e3b-8cbd-4e5f6a7b8c9d";
+    let with = |mut f: Value, masks: Value| {
+        f["masks"] = masks;
+        f
+    };
+    let flood: Vec<Value> = (0..5000)
+        .map(|i| json!({"name": format!("r{i}"), "title": "x"}))
+        .collect();
+    let (rogue, mut srs) = rogue_session(dir.path(), |key| {
+        let start = |seq, id| start_frame(seq, id, &[key], "/api/v2/srs/uploads", UPLOAD_TOKEN);
+        vec![
+            with(
+                start(1, a),
+                json!([{"name": "bad", "title": "ok (unclosed"}]),
+            ),
+            with(
+                start(2, b),
+                json!([{"name": "x", "class": "*k*", "action": "stop"}]),
+            ),
+            with(start(3, c), json!(flood)),
+            // A good rule on a source that cannot see windows: refused too.
+            with(
+                start(4, GOOD_ID),
+                json!([{"name": "payments", "title": "(?i)card"}]),
+            ),
+            start(5, GOOD_ID),
+        ]
+    });
+    let refused = |seq: u64, says: &str| {
+        let ack = rogue.ack(seq);
+        assert_eq!(ack["ok"], false, "start {seq} must be refused: {ack}");
+        let error = ack["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "start {seq}: {error}");
+    };
+    refused(
+        1,
+        "masking rule refused, not recording: mask rule 'bad': title regex is invalid at character 4: unclosed group",
+    );
+    refused(2, "mask action 'stop' is unknown");
+    refused(3, "5000 masking rules (at most 256)");
+    refused(4, "cannot mask windows");
+    assert_eq!(rogue.ack(5)["ok"], true, "a start without rules records");
+    let recorded = wait_spooled(&dir.path().join("srs-spool"));
+    assert_eq!(recorded.file_name().unwrap().to_string_lossy(), GOOD_ID);
+    let folders: Vec<String> = std::fs::read_dir(dir.path().join("srs-spool").join("rec"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders, vec![GOOD_ID.to_string()]);
+    assert!(srs.proc.exited().is_none(), "SRS keeps running");
+}
