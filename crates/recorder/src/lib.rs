@@ -4,10 +4,8 @@
 //! asks the [`capture::Source`] what changed, and for each monitor stream:
 //!
 //! * **variable frame rate** — nothing changed: no frame (the previous one
-//!   simply lasts longer), except a heartbeat frame once per fragment length
-//!   so fragments keep flowing with no hole in the timeline (each heartbeat
-//!   is a full encode, so it comes no more often than a fragment is cut);
-//!   something changed: convert only the dirty rows,
+//!   simply lasts longer), except a heartbeat frame at least every second so
+//!   fragments keep flowing; something changed: convert only the dirty rows,
 //!   encode, mux;
 //! * **keyframes** every `keyframe_interval` of wall time (and after resume);
 //! * **blanking** — while paused, the frames are the flat PAUSED picture, the
@@ -60,9 +58,7 @@ pub struct RecorderConfig {
     pub keyframe_interval: Duration,
     /// Target fragment length.
     pub fragment: Duration,
-    /// Longest gap between two frames, even on a still screen. Fragments
-    /// are cut at frames, so this should not exceed `fragment`; more often
-    /// than `fragment` only costs encodes.
+    /// Longest gap between two frames, even on a still screen.
     pub heartbeat: Duration,
     /// Draw the mouse cursor.
     pub cursor: bool,
@@ -79,9 +75,7 @@ impl Default for RecorderConfig {
             quality: 14,
             keyframe_interval: Duration::from_secs(30),
             fragment: Duration::from_secs(2),
-            // One heartbeat per fragment: a 1 s heartbeat cost twice the
-            // encodes on a still screen for no more data on disk.
-            heartbeat: Duration::from_secs(2),
+            heartbeat: Duration::from_secs(1),
             cursor: true,
             monitors: MonitorSelection::All,
             masks: Vec::new(),
