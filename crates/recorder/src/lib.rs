@@ -242,11 +242,13 @@ impl Recorder {
                 count: monitors.len(),
             });
         }
-        // Fail early on a bad quality value, before any file exists.
-        H264Encoder::new(EncoderSettings {
+        // Fail early on a bad quality value, before any file exists (a
+        // check, not a throw-away encoder: its memory would stay resident).
+        EncoderSettings {
             qp: config.quality,
             max_fps: config.fps,
-        })?;
+        }
+        .check()?;
         source.set_cursor(config.cursor);
         source.set_masks(config.masks.clone())?;
         let (control, control_rx) = mpsc::channel();
