@@ -1,23 +1,45 @@
 #!/usr/bin/env bash
 # Benchmark: `screenrec record` against ffmpeg x11grab + libx264 (veryfast, stillimage) on the same
 # Xvfb display, the same scripted content, in the same run. Prints, for each: CPU-seconds per minute
-# recorded, MB per minute, peak RSS, SSIM against a lossless reference of the same frames, and the
-# our/ffmpeg ratios. Machines here are noisy: compare the ratios, not the absolute times.
+# recorded, MB per minute, peak RSS (one and two 1080p monitors), SSIM against a lossless reference
+# of the same frames, start latency (p50/p99 over BENCH_STARTS starts of `screenrec record`, from
+# `Recorder::start` to the first fragment on disk, read from the recorder's "first fragment on disk"
+# log line) and the our/ffmpeg ratios. Machines here are noisy: compare the ratios, not the
+# absolute times.
 #
 #   scripts/bench-recorder.sh            # busy 40 s, idle 30 s, SSIM on 20 s, 2-monitor RSS 20 s
 #   BENCH_SECONDS=20 scripts/bench-recorder.sh   # shorter runs
+#   scripts/bench-recorder.sh --quick    # smoke run (~2 min after the build): 10 s runs
+#   BENCH_BIN=path/to/screenrec ...      # measure that binary (e.g. an older build) instead of building
+#
+# Only processes this script started are stopped (tracked by PID): other screenrec, Xvfb or xterm
+# processes on the machine are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = --quick ] && quick=1
+[ "${BENCH_QUICK:-0}" = 1 ] && quick=1
 bash scripts/setup.sh
-cargo build --release --locked -p cli >&2
-bin=$PWD/target/release/screenrec
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+else
+  cargo build --release --locked -p cli --bin screenrec >&2
+  bin=$PWD/target/release/screenrec
+fi
 busy_s=${BENCH_SECONDS:-40}
+((quick)) && busy_s=${BENCH_SECONDS:-10}
 idle_s=$(( busy_s * 3 / 4 ))
 ssim_s=$(( busy_s / 2 ))
+starts=${BENCH_STARTS:-20}
 fps=5
 work=$(mktemp -d /tmp/screenrec-bench.XXXXXX)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+pids=()         # everything this script started (Xvfb, content, recorders)
+content=()      # the current content's processes
+cleanup() {
+  ((${#pids[@]})) && kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 start_xvfb() { # WxH -> sets DISPLAY
@@ -30,21 +52,49 @@ start_xvfb() { # WxH -> sets DISPLAY
 
 # Busy office content: a terminal with `top`, a clock, and a terminal where a sentence is "typed"
 # at ~6 characters per second with a pause per line.
+spawn() { "$@" & pids+=($!); content+=($!); }
 start_busy() {
-  xterm -geometry 110x45+0+0 -e top -d 1 & pids+=($!)
-  xclock -update 1 -geometry 200x200+1500+20 & pids+=($!)
-  xterm -geometry 90x20+800+600 -e bash -c '
+  spawn xterm -geometry 110x45+0+0 -e top -d 1
+  spawn xclock -update 1 -geometry 200x200+1500+20
+  spawn xterm -geometry 90x20+800+600 -e bash -c '
     s="The customer asked about the invoice from March and the delivery address on file. "
-    while :; do for ((i=0;i<${#s};i++)); do printf "%s" "${s:i:1}"; sleep 0.16; done; echo; sleep 1; done' &
-  pids+=($!)
-  sleep 2
+    while :; do for ((i=0;i<${#s};i++)); do printf "%s" "${s:i:1}"; sleep 0.16; done; echo; sleep 1; done'
+  sleep 2 # let the windows map and draw before recording (setup, not synchronisation of a result)
 }
 start_idle() {
-  xclock -update 1 -geometry 200x200+1500+20 & pids+=($!)
-  xterm -geometry 90x30+100+100 -e bash -c 'echo "Notes: waiting for the next call."; sleep 100000' & pids+=($!)
+  spawn xclock -update 1 -geometry 200x200+1500+20
+  spawn xterm -geometry 90x30+100+100 -e bash -c 'echo "Notes: waiting for the next call."; sleep 100000'
   sleep 2
 }
-stop_content() { pkill -f "xterm -geometry" 2>/dev/null || true; pkill xclock 2>/dev/null || true; sleep 0.5; }
+# A screen where nothing changes at all: only the heartbeat costs anything.
+start_still() {
+  spawn xterm -geometry 90x30+100+100 -e bash -c 'echo "Notes: waiting for the next call."; sleep 100000'
+  sleep 2
+}
+stop_content() {
+  ((${#content[@]})) && kill "${content[@]}" 2>/dev/null || true
+  for p in "${content[@]}"; do wait "$p" 2>/dev/null || true; done
+  content=()
+}
+
+# Start latency: BENCH_STARTS runs of `screenrec record`, each logging the time from
+# `Recorder::start` to its first fragment on disk; prints "p50 p99" in ms (nearest rank).
+start_latency() {
+  local i ms=()
+  for ((i = 0; i < starts; i++)); do
+    SCREENREC_LOG=info "$bin" record --out "$work/start.$i.mp4" --fps $fps --duration 1s --no-cursor \
+      >/dev/null 2>"$work/start.$i.log" || { echo "bench: start run $i failed" >&2; tail -5 "$work/start.$i.log" >&2; exit 1; }
+    local v
+    v=$(sed -n 's/.*since_start_ms=\([0-9.]*\).*first fragment on disk.*/\1/p; s/.*first fragment on disk.*since_start_ms=\([0-9.]*\).*/\1/p' \
+      "$work/start.$i.log" | head -n1)
+    [ -n "$v" ] || { echo "bench: no 'first fragment on disk' line in run $i" >&2; tail -5 "$work/start.$i.log" >&2; exit 1; }
+    ms+=("$v")
+    rm -f "$work/start.$i.mp4"
+  done
+  printf "%s\n" "${ms[@]}" | sort -g | awk '{v[NR]=$1} END {
+    p50 = int((NR * 50 + 99) / 100); p99 = int((NR * 99 + 99) / 100);
+    printf "%.0f %.0f\n", v[p50], v[p99] }'
+}
 
 # measure NAME OUTFILE-GLOB  (runs "${cmd[@]}")  -> prints "cpu_s rss_kb bytes"
 measure() {
@@ -103,6 +153,18 @@ ours "$idle_s" "$work/ours_idle.mp4"; read -r oi_cpu oi_rss oi_bytes < <(measure
 theirs "$idle_s" "$work/ff_idle.mp4"; read -r fi_cpu fi_rss fi_bytes < <(measure ff_idle "$work/ff_idle.mp4")
 stop_content
 
+echo "== still screen (nothing changes), ${idle_s} s" >&2
+start_still
+ours "$idle_s" "$work/ours_still.mp4"; read -r os_cpu os_rss os_bytes < <(measure ours_still "$work/ours_still.mp4")
+theirs "$idle_s" "$work/ff_still.mp4"; read -r fs_cpu fs_rss fs_bytes < <(measure ff_still "$work/ff_still.mp4")
+for f in ours_busy ff_busy ours_idle ours_still; do
+  ffprobe -v error -show_entries format=duration -of csv=p=0 "$work/$f.mp4" >/dev/null \
+    || { echo "bench: ffprobe cannot read $f.mp4" >&2; exit 1; }
+done
+echo "== start latency, $starts starts (still screen)" >&2
+read -r lat_p50 lat_p99 < <(start_latency)
+stop_content
+
 echo "== two 1080p monitors, busy, ${ssim_s} s" >&2
 start_xvfb 3840x1080
 xrandr --setmonitor LEFT 1920/508x1080/286+0+0 screen >/dev/null
@@ -118,7 +180,16 @@ row "screenrec, busy" "$busy_s" "$ob_cpu" "$ob_rss" "$ob_bytes" "$ours_ssim"
 row "ffmpeg x264, busy" "$busy_s" "$fb_cpu" "$fb_rss" "$fb_bytes" "$ff_ssim"
 row "screenrec, idle" "$idle_s" "$oi_cpu" "$oi_rss" "$oi_bytes" "-"
 row "ffmpeg x264, idle" "$idle_s" "$fi_cpu" "$fi_rss" "$fi_bytes" "-"
+row "screenrec, still" "$idle_s" "$os_cpu" "$os_rss" "$os_bytes" "-"
+row "ffmpeg x264, still" "$idle_s" "$fs_cpu" "$fs_rss" "$fs_bytes" "-"
 row "screenrec, 2 x 1080p (all monitors)" "$ssim_s" "$o2_cpu" "$o2_rss" "$o2_bytes" "-"
+echo
+printf "peak RSS: 1 x 1080p %.1f MB (target <= 60), 2 x 1080p %.1f MB (target <= 80)\n" \
+  "$(echo "$ob_rss / 1024" | bc -l)" "$(echo "$o2_rss / 1024" | bc -l)"
+printf "idle CPU-s/min: ours %.2f, ffmpeg %.2f (target <= 0.3); still: ours %.2f, ffmpeg %.2f\n" \
+  "$(echo "$oi_cpu * 60 / $idle_s" | bc -l)" "$(echo "$fi_cpu * 60 / $idle_s" | bc -l)" \
+  "$(echo "$os_cpu * 60 / $idle_s" | bc -l)" "$(echo "$fs_cpu * 60 / $idle_s" | bc -l)"
+echo "start -> first fragment on disk over $starts starts: p50 ${lat_p50} ms, p99 ${lat_p99} ms (target p99 <= 250)"
 echo
 printf "ratios ours/ffmpeg: busy CPU %.2f, busy bytes %.2f, idle CPU %.2f, idle bytes %.2f, RSS %.2f\n" \
   "$(echo "$ob_cpu / $fb_cpu" | bc -l)" "$(echo "$ob_bytes / $fb_bytes" | bc -l)" \

@@ -53,6 +53,8 @@ const MAX_EVENTS_PER_DRAIN: usize = 10_000;
 
 /// How often monitors are re-queried even without a RandR event.
 const MONITOR_RECHECK: Duration = Duration::from_secs(1);
+/// Rows of the root window's width held by the MIT-SHM segment.
+const SHM_BAND_ROWS: usize = 256;
 
 /// Captures an X11 display.
 pub struct X11Source {
@@ -199,7 +201,12 @@ impl X11Source {
 
     fn attach_shm(&mut self) -> Result<()> {
         let geom = self.root_geometry()?;
-        let len = geom.width as usize * geom.height as usize * 4;
+        // A band of rows as wide as the root window (so as wide as any
+        // monitor), not the whole root: every grab fills it from offset 0
+        // and copies it out, so a bigger segment would only be resident
+        // memory (8 MB per 1080p height) for no fewer round trips worth
+        // counting (a full 1080p frame is 5 requests of 0.1 ms).
+        let len = geom.width as usize * (geom.height as usize).min(SHM_BAND_ROWS) * 4;
         if self.shm.as_ref().is_some_and(|(s, _)| s.len() >= len) {
             return Ok(());
         }
@@ -337,26 +344,36 @@ impl X11Source {
         let (w, h) = (m.width, rows.end - rows.start);
         let row_bytes = w as usize * 4;
         let dst = &mut frame.data[rows.start as usize * frame.stride..];
-        if let Some((segment, seg)) = &self.shm {
-            self.conn
-                .shm_get_image(
-                    self.root,
-                    x as i16,
-                    y as i16,
-                    w as u16,
-                    h as u16,
-                    !0,
-                    ImageFormat::Z_PIXMAP.into(),
-                    *seg,
-                    0,
-                )
-                .map_err(x11)?
-                .reply()
-                .map_err(x11)?;
-            let src = segment.bytes();
-            for r in 0..h as usize {
-                dst[r * frame.stride..r * frame.stride + row_bytes]
-                    .copy_from_slice(&src[r * row_bytes..(r + 1) * row_bytes]);
+        // A monitor wider than the segment's row (cannot happen inside the
+        // root window) takes the GetImage path rather than a short copy.
+        if let Some((segment, seg)) = self.shm.as_ref().filter(|(s, _)| s.len() >= row_bytes) {
+            // The segment holds `band` rows of this monitor at a time.
+            let band = (segment.len() / row_bytes.max(1)).max(1) as u32;
+            let mut done = 0u32;
+            while done < h {
+                let n = band.min(h - done);
+                self.conn
+                    .shm_get_image(
+                        self.root,
+                        x as i16,
+                        (y + done as i32) as i16,
+                        w as u16,
+                        n as u16,
+                        !0,
+                        ImageFormat::Z_PIXMAP.into(),
+                        *seg,
+                        0,
+                    )
+                    .map_err(x11)?
+                    .reply()
+                    .map_err(x11)?;
+                let src = segment.bytes();
+                let dst = &mut dst[done as usize * frame.stride..];
+                for r in 0..n as usize {
+                    dst[r * frame.stride..r * frame.stride + row_bytes]
+                        .copy_from_slice(&src[r * row_bytes..(r + 1) * row_bytes]);
+                }
+                done += n;
             }
         } else {
             let reply = self

@@ -27,6 +27,20 @@ pub struct EncoderSettings {
     pub max_fps: u32,
 }
 
+impl EncoderSettings {
+    /// Refuses settings the encoder would refuse, without making one (an
+    /// OpenH264 instance is ~15 MB that the allocator may keep afterwards).
+    pub fn check(&self) -> Result<()> {
+        if !(1..=51).contains(&self.qp) {
+            return Err(MediaError::Encoder(format!(
+                "quality (QP) {} is out of range 1..=51",
+                self.qp
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for EncoderSettings {
     fn default() -> Self {
         EncoderSettings { qp: 14, max_fps: 5 }
@@ -53,12 +67,7 @@ pub struct H264Encoder {
 impl H264Encoder {
     /// Creates the encoder.
     pub fn new(settings: EncoderSettings) -> Result<Self> {
-        if !(1..=51).contains(&settings.qp) {
-            return Err(MediaError::Encoder(format!(
-                "quality (QP) {} is out of range 1..=51",
-                settings.qp
-            )));
-        }
+        settings.check()?;
         let config = EncoderConfig::new()
             .usage_type(UsageType::ScreenContentRealTime)
             .rate_control_mode(RateControlMode::Quality)

@@ -72,7 +72,10 @@ pub struct Fmp4Muxer {
 
 impl Fmp4Muxer {
     /// A muxer for `width` x `height` video, cutting a fragment when the
-    /// buffered samples span at least `fragment_duration`.
+    /// buffered samples span at least `fragment_duration`. The very first
+    /// fragment is cut as soon as its first sample's duration is known (at
+    /// the second sample), so a recording has a playable frame on disk
+    /// within one frame interval of its start rather than one fragment.
     pub fn new(width: u32, height: u32, fragment_duration: Duration) -> Self {
         Fmp4Muxer {
             width,
@@ -201,8 +204,9 @@ impl Fmp4Muxer {
             dts = last + 1;
         }
         self.last_dts = Some(dts);
+        let span = if self.sequence == 0 { 1 } else { self.fragment };
         let out = match self.pending.first() {
-            Some(first) if dts - first.dts >= self.fragment => Some(self.fragment_until(dts)?),
+            Some(first) if dts - first.dts >= span => Some(self.fragment_until(dts)?),
             _ => None,
         };
         self.pending.push(Pending {
@@ -337,22 +341,34 @@ mod tests {
     fn fragments_cut_after_two_seconds_with_exact_durations() {
         let mut m = Fmp4Muxer::new(64, 64, Duration::from_secs(2));
         let mut frags = Vec::new();
-        for ms in [0u64, 200, 700, 1900, 2000, 2100, 4500] {
+        // The first fragment is the first sample alone, cut at the second.
+        let first = m
+            .push(vec![0, 0, 0, 1, 0x65], Duration::ZERO, true)
+            .expect("push");
+        assert!(first.is_none());
+        let first = m
+            .push(vec![0, 0, 0, 1, 0x65], Duration::from_millis(100), true)
+            .expect("push")
+            .expect("the first fragment at the second sample");
+        assert_eq!(first.samples, 1);
+        assert_eq!(first.duration, Duration::from_millis(100));
+        assert_eq!(fragment_end(&first.bytes), Some(Duration::from_millis(100)));
+        for ms in [200u64, 700, 1900, 2000, 2100, 4500] {
             if let Some(f) = m
-                .push(vec![0, 0, 0, 1, 0x65], Duration::from_millis(ms), ms == 0)
+                .push(vec![0, 0, 0, 1, 0x65], Duration::from_millis(ms), false)
                 .expect("push")
             {
                 frags.push(f);
             }
         }
-        // 0..2000 becomes one fragment when the 2000 ms sample arrives;
-        // 2000..4500 when 4500 arrives.
+        // 100..2100 becomes one fragment when the 2100 ms sample arrives;
+        // 2100..4500 when 4500 arrives.
         assert_eq!(frags.len(), 2);
-        assert_eq!(frags[0].samples, 4);
+        assert_eq!(frags[0].samples, 5);
         assert_eq!(frags[0].duration, Duration::from_millis(2000));
         assert!(frags[0].starts_with_keyframe);
-        assert_eq!(frags[1].start, Duration::from_millis(2000));
-        assert_eq!(frags[1].duration, Duration::from_millis(2500));
+        assert_eq!(frags[1].start, Duration::from_millis(2100));
+        assert_eq!(frags[1].duration, Duration::from_millis(2400));
         let last = m
             .finish(Duration::from_millis(5000))
             .expect("finish")
@@ -362,7 +378,7 @@ mod tests {
         // The end time is read back from the fragments' bytes.
         assert_eq!(
             fragment_end(&frags[0].bytes),
-            Some(Duration::from_millis(2000))
+            Some(Duration::from_millis(2100))
         );
         assert_eq!(
             fragment_end(&frags[1].bytes),

@@ -232,6 +232,7 @@ impl Recorder {
         config: RecorderConfig,
         sinks: Box<dyn SinkFactory>,
     ) -> Result<Recorder, RecorderError> {
+        let called = Instant::now();
         let monitors = source.monitors()?;
         if let MonitorSelection::Index(index) = config.monitors
             && index >= monitors.len()
@@ -241,11 +242,13 @@ impl Recorder {
                 count: monitors.len(),
             });
         }
-        // Fail early on a bad quality value, before any file exists.
-        H264Encoder::new(EncoderSettings {
+        // Fail early on a bad quality value, before any file exists (a
+        // check, not a throw-away encoder: its memory would stay resident).
+        EncoderSettings {
             qp: config.quality,
             max_fps: config.fps,
-        })?;
+        }
+        .check()?;
         source.set_cursor(config.cursor);
         source.set_masks(config.masks.clone())?;
         let (control, control_rx) = mpsc::channel();
@@ -268,6 +271,7 @@ impl Recorder {
                     selected: None,
                     stats: loop_stats,
                     masked: Vec::new(),
+                    called,
                 }
                 .run(control_rx)
             })
@@ -353,6 +357,8 @@ struct Stream {
     write_failed: bool,
     frames: u64,
     bytes: u64,
+    /// The first fragment (the first frame alone) is on disk.
+    first_fragment_written: bool,
 }
 
 struct Loop {
@@ -370,6 +376,8 @@ struct Loop {
     stats: std::sync::Arc<RecorderStats>,
     /// Rules matching a mapped window as of the last tick.
     masked: Vec<String>,
+    /// When `Recorder::start` was called (for the start-latency log line).
+    called: Instant,
 }
 
 impl Loop {
@@ -481,6 +489,7 @@ impl Loop {
             write_failed: false,
             frames: 0,
             bytes: 0,
+            first_fragment_written: false,
         });
         Ok(())
     }
@@ -626,9 +635,12 @@ impl Loop {
                 changed = true;
             }
         }
-        let heartbeat_due = s
-            .last_encode
-            .is_none_or(|t| now.duration_since(t) >= self.config.heartbeat);
+        // The second frame comes at the next tick whatever the screen does:
+        // it closes the first fragment (see `Fmp4Muxer::new`), so the start
+        // of the recording is on disk one frame interval after it began.
+        let heartbeat_due = s.frames == 1
+            || s.last_encode
+                .is_none_or(|t| now.duration_since(t) >= self.config.heartbeat);
         if !changed && !heartbeat_due {
             return Ok(());
         }
@@ -668,6 +680,15 @@ impl Loop {
         if let Some(seg) = s.muxer.push(encoded.sample, pts, encoded.keyframe)? {
             let bytes = write(s, &seg)?;
             s.bytes += bytes;
+            if !s.first_fragment_written {
+                s.first_fragment_written = true;
+                // The benchmark's start-latency figure reads this line.
+                tracing::info!(
+                    stream = s.n,
+                    since_start_ms = self.called.elapsed().as_secs_f64() * 1000.0,
+                    "first fragment on disk"
+                );
+            }
             let _ = self.events.send(RecorderEvent::SegmentWritten {
                 stream: s.n,
                 bytes,

@@ -27,6 +27,7 @@ mod hostile_page;
 mod hostile_stranger;
 mod hostile_web;
 mod key_custody;
+mod lighter;
 mod masking;
 mod masking_rws;
 mod metrics;
