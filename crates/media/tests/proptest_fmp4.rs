@@ -55,15 +55,16 @@ fn valid() -> Vec<u8> {
     out
 }
 
-/// The first fragment (moof + mdat) of [`valid`]'s media, as RWS's
-/// duration scan ([`media::fmp4::fragment_end`]) reads it.
+/// The last whole fragment (moof + mdat) of a second of media, as RWS's
+/// duration scan ([`media::fmp4::fragment_end`]) reads it (the first
+/// fragment holds the first frame alone).
 fn valid_fragment() -> Vec<u8> {
     let mut m = Fmp4Muxer::new(64, 48, Duration::from_millis(500));
     let mut frag = None;
     for ms in (0u64..1000).step_by(100) {
         let sample = vec![0, 0, 0, 5, if ms == 0 { 0x65 } else { 0x41 }, 1, 2, 3, 4];
         if let Some(f) = m.push(sample, Duration::from_millis(ms), ms == 0).unwrap() {
-            frag.get_or_insert(f.bytes);
+            frag = Some(f.bytes);
         }
     }
     frag.expect("a fragment within a second")

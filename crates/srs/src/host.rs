@@ -49,7 +49,8 @@ pub fn host_allowed(host: &str, port: u16, https: bool) -> bool {
     match given_port {
         None => port == default_port,
         // Digits only: `u16::from_str` would also take `+8086`.
-        Some(p) => p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>() == Ok(port),
+        // Canonical digits only: no sign, no leading zeros ("08086").
+        Some(p) => p == port.to_string(),
     }
 }
 
@@ -106,6 +107,7 @@ mod tests {
             "127.0.0.1:8087",
             "127.0.0.1",
             "127.0.0.1:+8086",
+            "127.0.0.1:08086",
             "127.0.0.1:8086:1",
             "localhost.:8086",
             "127.0.0.2:8086",

@@ -673,6 +673,12 @@ fn rule3_hello_last_seq_near_u64_max_is_refused_and_seqs_stay_sane() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
     let mut h = Hostile::login(&rws, "agent1", "pw1", None);
+    // The login's channel is up before it is dropped: a hello still in
+    // flight would otherwise take the session over from the reconnection
+    // below (the latest hello wins) and leave it with no channel.
+    rws.wait_sessions("agent1 connected", |s| {
+        s.iter().any(|x| x["state"] == "connected")
+    });
     h.disconnect();
     // u64::MAX - 1 would make the next seq u64::MAX and the one after wrap.
     h.connect(u64::MAX - 1, true);
