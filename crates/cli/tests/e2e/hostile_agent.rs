@@ -453,12 +453,7 @@ fn rule1_status_frames_for_someone_elses_recording_are_refused() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
     // The victim: a real SRS as agent1.
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     rws.wait_sessions("agent1 connected", |s| {
         s.iter()
             .any(|x| x["user"] == "agent1" && x["state"] == "connected")

@@ -420,17 +420,7 @@ fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_
     let mut rws = Rws::start(dir.path(), "rws");
     let data = dir.path().join("rws");
     let d = data.to_str().unwrap();
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &[
-            "--server",
-            rws.url.as_str(),
-            "--source",
-            "synthetic:160x120",
-        ],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     record_call(&rws, "kc-1");
     let before = download(&rws, "kc-1");
     assert_eq!(before.status, 200, "{}", before.text);
