@@ -381,6 +381,28 @@ fn recording_agent(rws: &Rws, call: &str) -> (Hostile, Value) {
     (h, start)
 }
 
+/// The call released, the agent told to stop, then its recording ended as
+/// a clean `call_released` with `media_files` files and no marks (asserts
+/// 200). `upload` is the recording's (token, recording id).
+fn release_and_end(
+    rws: &Rws,
+    h: &Hostile,
+    call: &str,
+    dn: &str,
+    upload: (&str, &str),
+    media_files: u32,
+) {
+    call_released(rws, call, dn);
+    h.expect("stop");
+    let r = end(
+        rws,
+        upload.0,
+        upload.1,
+        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": media_files, "marks": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap()
 }
@@ -608,15 +630,7 @@ fn rule1_garbage_media_is_refused_or_fails_never_completed() {
     // recording ends failed (with a reason), not completed.
     let r = patch(&url, token, 0, fake, None, Some(4096));
     assert_eq!(r.status, 204, "{}", r.text);
-    call_released(&rws, "call-junk", "1001");
-    h.expect("stop");
-    let r = end(
-        &rws,
-        token,
-        rec,
-        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 1, "marks": []}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    release_and_end(&rws, &h, "call-junk", "1001", (token, rec), 1);
     let r = wait_for("the junk recording final", Duration::from_secs(10), || {
         let r = resource(&rws, "call-junk")?;
         let s = r["screenRecordings"][0]["state"].as_str()?.to_string();
@@ -765,15 +779,7 @@ fn upload_without_segments_header_is_listed_with_the_media_duration() {
     let n = body.len() as u64;
     let r = patch(&url, token, 0, body, None, Some(n));
     assert_eq!(r.status, 204, "{}", r.text);
-    call_released(&rws, "call-plain-tus", "1001");
-    h.expect("stop");
-    let r = end(
-        &rws,
-        token,
-        rec,
-        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 1, "marks": []}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    release_and_end(&rws, &h, "call-plain-tus", "1001", (token, rec), 1);
     let r = wait_state(&rws, "call-plain-tus", "completed");
     let duration: u64 = str_of(&r["mediaFiles"][0], "duration").parse().unwrap();
     assert_eq!(duration, 3000, "{}", r["mediaFiles"][0]);
@@ -832,15 +838,7 @@ fn rule1_a_session_uses_only_its_own_uploads() {
     );
     assert_eq!(r.status, 403, "{}", r.text);
     // Once agent2's recording is final its token writes nothing more.
-    call_released(&rws, "call-own-2", "1002");
-    h2.expect("stop");
-    let r = end(
-        &rws,
-        t2,
-        r2,
-        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 0, "marks": []}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    release_and_end(&rws, &h2, "call-own-2", "1002", (t2, r2), 0);
     wait_state(&rws, "call-own-2", "failed");
     assert_eq!(create_upload(&rws, t2, 5, None).status, 410);
     drop(h1);

@@ -546,6 +546,18 @@ const GOOD_ID: &str = "2d2a0b7e-9f2a-4e3b-acbd-4e5f6a7b8c9d";
 
 /// A rogue RWS sending `commands`, an SRS (debug log, synthetic screen)
 /// configured with it, and agent1 logged in with [`SECRET`].
+/// The rogue's commands for most tests: one well-formed start of
+/// [`GOOD_ID`] to `key`, uploading to the real path.
+fn one_good_start(key: &str) -> Vec<Value> {
+    vec![start_frame(
+        1,
+        GOOD_ID,
+        &[key],
+        "/api/v2/srs/uploads",
+        UPLOAD_TOKEN,
+    )]
+}
+
 fn rogue_session(dir: &Path, commands: impl FnOnce(&str) -> Vec<Value>) -> (Rogue, Srs) {
     let recipient = age::x25519::Identity::generate().to_public().to_string();
     let rogue = Rogue::start(commands(&recipient), recipient.clone());
@@ -633,15 +645,7 @@ fn rule6_a_rogue_rws_start_with_a_path_id_foreign_upload_url_or_bad_recipient_is
 #[test]
 fn rule9_user_names_places_and_ids_are_logged_escaped() {
     let dir = tempdir();
-    let (rogue, srs) = rogue_session(dir.path(), |key| {
-        vec![start_frame(
-            1,
-            GOOD_ID,
-            &[key],
-            "/api/v2/srs/uploads",
-            UPLOAD_TOKEN,
-        )]
-    });
+    let (rogue, srs) = rogue_session(dir.path(), one_good_start);
     assert_eq!(rogue.ack(1)["ok"], true);
     let log = wait_for("the start logged", Duration::from_secs(10), || {
         let log = srs.proc.output();
@@ -680,15 +684,7 @@ const RAW: [&str; 5] = [
 #[test]
 fn rule8_the_password_and_session_token_are_in_no_srs_log_or_spool_file() {
     let dir = tempdir();
-    let (rogue, srs) = rogue_session(dir.path(), |key| {
-        vec![start_frame(
-            1,
-            GOOD_ID,
-            &[key],
-            "/api/v2/srs/uploads",
-            UPLOAD_TOKEN,
-        )]
-    });
+    let (rogue, srs) = rogue_session(dir.path(), one_good_start);
     assert_eq!(rogue.ack(1)["ok"], true);
     let spool = dir.path().join("srs-spool");
     wait_spooled(&spool);

@@ -26,6 +26,14 @@ fn keys(args: &[&str], master: Option<&str>) -> Output {
     cmd.output().unwrap()
 }
 
+/// `screenrec rws keys import FILE --data-dir DATA HOW…` (`HOW`: how to open
+/// the export, e.g. `--passphrase-file P` or `-i IDENTITY`).
+fn import(file: &str, data: &str, how: &[&str], master: Option<&str>) -> Output {
+    let mut args = vec!["import", file, "--data-dir", data];
+    args.extend_from_slice(how);
+    keys(&args, master)
+}
+
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -276,43 +284,28 @@ fn key_custody_passphrase_import_into_a_new_data_dir_is_idempotent_and_a_wrong_p
     ));
     assert_eq!(mode(&out), 0o600);
 
-    let err = failed(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "--passphrase-file",
-            wrong.to_str().unwrap(),
-        ],
+    let err = failed(&import(
+        o,
+        bd,
+        &["--passphrase-file", wrong.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(err.contains("wrong passphrase"), "{err}");
     let (identity, _) = age_identity(dir.path());
-    let err = failed(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "-i",
-            identity.to_str().unwrap(),
-        ],
+    let err = failed(&import(
+        o,
+        bd,
+        &["-i", identity.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(err.contains("encrypted to a passphrase"), "{err}");
 
     // A new data dir with another master key takes both keys and the
     // exported active one stays active.
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ],
+    let text = ok(&import(
+        o,
+        bd,
+        &["--passphrase-file", pass.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(text.contains("2 key(s) added"), "{text}");
@@ -325,15 +318,10 @@ fn key_custody_passphrase_import_into_a_new_data_dir_is_idempotent_and_a_wrong_p
     assert_eq!(new_active, old_active);
 
     // Twice is fine: nothing added, nothing replaced.
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ],
+    let text = ok(&import(
+        o,
+        bd,
+        &["--passphrase-file", pass.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(
@@ -348,15 +336,10 @@ fn key_custody_passphrase_import_into_a_new_data_dir_is_idempotent_and_a_wrong_p
     let mc = "66".repeat(32);
     ok(&keys(&["rotate", "--data-dir", cd], Some(&mc)));
     let (_, own_active) = listed(&c, Some(&mc));
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            cd,
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ],
+    let text = ok(&import(
+        o,
+        cd,
+        &["--passphrase-file", pass.to_str().unwrap()],
         Some(&mc),
     ));
     assert!(text.contains("2 key(s) added"), "{text}");
@@ -464,29 +447,13 @@ fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_
         "{err}"
     );
     // Import does not silently re-encrypt under a possibly mistyped key…
-    let err = failed(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            d,
-            "-i",
-            identity.to_str().unwrap(),
-        ],
-        None,
-    ));
+    let err = failed(&import(o, d, &["-i", identity.to_str().unwrap()], None));
     assert!(err.contains("--rewrap"), "{err}");
     // …but does when told to.
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            d,
-            "-i",
-            identity.to_str().unwrap(),
-            "--rewrap",
-        ],
+    let text = ok(&import(
+        o,
+        d,
+        &["-i", identity.to_str().unwrap(), "--rewrap"],
         None,
     ));
     assert!(text.contains("1 re-encrypted"), "{text}");
