@@ -15,27 +15,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::fixture::{Response, Rws, Srs, basic, http, metric};
-use crate::util::{Xvfb, bin, decodes_cleanly, duration, now, tempdir, wait_for};
+use crate::fixture::{Response, Rws, Srs, basic, get_as, http, metric};
+use crate::util::{Xvfb, bin, decodes_cleanly, duration, tempdir, wait_for};
 
 /// The desktop's recording poll (srs-client's default is 2 s): a change
 /// must be visible at `GET /api/v2/me/recording` within it.
 const ONE_POLL: Duration = Duration::from_millis(1000);
 
+/// One voice event on DN 1001.
 fn voice(rws: &Rws, id: &str, kind: &str, call: &str) {
-    let r = rws.post_events(&json!({
-        "id": id, "type": kind, "call_id": call, "dn": "1001",
-        "switch": "SIP_Switch", "timestamp": now(),
-    }));
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(id, kind, call, "1001");
 }
 
 fn recording_of(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("admin", "adminpw")],
-        None,
+    let r = get_as(
+        rws,
+        ("admin", "adminpw"),
+        &format!("/api/v2/recordings/{call}"),
     );
     (r.status == 200).then(|| r.json()["screenRecordings"][0].clone())
 }

@@ -55,10 +55,7 @@ fn call(rws: &Rws, id: &str, dn: &str, extra: Value) {
         (r.status == 200 && r.json()["screenRecordings"][0]["state"] == "recording").then_some(())
     });
     std::thread::sleep(Duration::from_millis(1200));
-    events(
-        rws,
-        json!({"id": format!("{id}-r"), "type": "call.released", "call_id": id, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}),
-    );
+    rws.call_event(&format!("{id}-r"), "call.released", id, dn);
     wait_for(&format!("{id} completed"), Duration::from_secs(10), || {
         let r = get_as(
             rws,

@@ -259,6 +259,16 @@ impl Rws {
         scrape(&self.url)
     }
 
+    /// One voice event now on switch `SIP_Switch` (`kind`: its `type`),
+    /// which RWS must accept (asserts 200).
+    pub fn call_event(&self, id: &str, kind: &str, call: &str, dn: &str) {
+        let r = self.post_events(&serde_json::json!({
+            "id": id, "type": kind, "call_id": call, "dn": dn,
+            "switch": "SIP_Switch", "timestamp": crate::util::now(),
+        }));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
     /// `GET /api/v2/srs/sessions` as admin.
     pub fn sessions(&self) -> Vec<serde_json::Value> {
         let r = http(

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::fixture::{Response, Rws, Srs, basic, http};
+use crate::fixture::{Response, Rws, Srs, basic, get_as, http};
 use crate::util::{now, tempdir, wait_for};
 
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
@@ -328,26 +328,19 @@ fn end(rws: &Rws, token: &str, recording_id: &str, body: Value) -> Response {
 
 /// A call's recording starts on `dn` (`recording.started` opens the leg).
 fn call_starts(rws: &Rws, call: &str, dn: &str) {
-    let r = rws.post_events(
-        &json!({"id": format!("{call}-s"), "type": "recording.started",
-        "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(&format!("{call}-s"), "recording.started", call, dn);
 }
 
 fn call_released(rws: &Rws, call: &str, dn: &str) {
-    let r = rws.post_events(&json!({"id": format!("{call}-r"), "type": "call.released",
-        "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}));
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(&format!("{call}-r"), "call.released", call, dn);
 }
 
 /// The call's recording resource, as the supervisor sees it.
 fn resource(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("admin", "adminpw")],
-        None,
+    let r = get_as(
+        rws,
+        ("admin", "adminpw"),
+        &format!("/api/v2/recordings/{call}"),
     );
     (r.status == 200).then(|| r.json())
 }
@@ -368,13 +361,18 @@ fn healthy(rws: &Rws) -> bool {
     http("GET", &format!("{}/healthz", rws.url), &[], None).status == 200
 }
 
-/// A hostile agent1 whose call on 1001 has started: (client, start command).
-fn recording_agent(rws: &Rws, call: &str) -> (Hostile, Value) {
-    let h = Hostile::login(rws, "agent1", "pw1", None);
+/// Waits until RWS lists agent1's session as connected.
+fn wait_agent1_connected(rws: &Rws) {
     rws.wait_sessions("agent1 connected", |s| {
         s.iter()
             .any(|x| x["user"] == "agent1" && x["state"] == "connected")
     });
+}
+
+/// A hostile agent1 whose call on 1001 has started: (client, start command).
+fn recording_agent(rws: &Rws, call: &str) -> (Hostile, Value) {
+    let h = Hostile::login(rws, "agent1", "pw1", None);
+    wait_agent1_connected(rws);
     call_starts(rws, call, "1001");
     let start = h.expect("start");
     wait_state(rws, call, "recording");
@@ -476,10 +474,7 @@ fn rule1_status_frames_for_someone_elses_recording_are_refused() {
     let rws = Rws::start(dir.path(), "rws");
     // The victim: a real SRS as agent1.
     let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
-    rws.wait_sessions("agent1 connected", |s| {
-        s.iter()
-            .any(|x| x["user"] == "agent1" && x["state"] == "connected")
-    });
+    wait_agent1_connected(&rws);
     let attacker = Hostile::login(&rws, "agent2", "pw2", None);
     call_starts(&rws, "call-victim", "1001");
     let r = wait_state(&rws, "call-victim", "recording");
@@ -510,10 +505,7 @@ fn rule2_a_place_held_by_a_live_session_is_refused_to_another_user() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
     let mut holder = Hostile::login(&rws, "agent1", "pw1", None);
-    rws.wait_sessions("agent1 connected", |s| {
-        s.iter()
-            .any(|x| x["user"] == "agent1" && x["state"] == "connected")
-    });
+    wait_agent1_connected(&rws);
     // agent2 claims agent1's place: 409 naming the holder.
     let r = open_session(&rws, "agent2", "pw2", Some("Place_1001"));
     assert_refused(&r, 409, "agent1");

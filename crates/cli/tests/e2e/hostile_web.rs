@@ -40,8 +40,7 @@ fn state_of(rws: &Rws, call: &str) -> Option<String> {
 /// One short recorded call on `dn`, waited until completed.
 fn recorded_call(rws: &Rws, call: &str, dn: &str) {
     let event = |suffix: &str, kind: &str| {
-        let r = rws.post_events(&json!({"id": format!("{call}-{suffix}"), "type": kind, "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}));
-        assert_eq!(r.status, 200, "{}", r.text);
+        rws.call_event(&format!("{call}-{suffix}"), kind, call, dn);
     };
     event("s", "recording.started");
     wait_for(

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fixture::{Rws, Srs, basic, http};
-use crate::util::{bin, now, tempdir, wait_for};
+use crate::util::{bin, tempdir, wait_for};
 
 /// `screenrec rws keys ARGS…` with exactly this master key environment.
 fn keys(args: &[&str], master: Option<&str>) -> Output {
@@ -361,21 +361,13 @@ fn record_call(rws: &Rws, id: &str) {
         );
         (r.status == 200).then(|| r.json())
     };
-    let post = |body: Value| {
-        let r = rws.post_events(&body);
-        assert_eq!(r.status, 200, "{}", r.text);
-    };
-    post(
-        json!({"id": format!("{id}-s"), "type": "recording.started", "call_id": id, "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}),
-    );
+    rws.call_event(&format!("{id}-s"), "recording.started", id, "1001");
     wait_for("some media uploaded", Duration::from_secs(20), || {
         let r = rec(rws)?;
         let ms: u64 = r["mediaFiles"][0]["duration"].as_str()?.parse().ok()?;
         (r["screenRecordings"][0]["state"] == "recording" && ms >= 500).then_some(())
     });
-    post(
-        json!({"id": format!("{id}-r"), "type": "call.released", "call_id": id, "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}),
-    );
+    rws.call_event(&format!("{id}-r"), "call.released", id, "1001");
     wait_for("recording completed", Duration::from_secs(20), || {
         (rec(rws)?["screenRecordings"][0]["state"] == "completed").then_some(())
     });
