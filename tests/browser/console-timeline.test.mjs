@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, freePort, healthy } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents } from './harness.mjs';
 
 const TOKEN = 'timeline-test-integration-token';
 const DIRECTORY = `
@@ -43,17 +43,9 @@ agents = ["agent1", "agent2"]
 
 let product;
 let browser;
-const basic = (u, p) => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
 const pause = (ms) => new Promise((r) => setTimeout(r, ms)); // recording length, not synchronisation
 
-async function event(body) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/events`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ switch: 'SIP_Switch', timestamp: new Date().toISOString(), ...body }),
-  });
-  assert.equal(r.status, 200, await r.text());
-}
+const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
 async function recording(call) {
   const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('sup', 'suppw') } });
   return r.ok ? r.json() : null;
@@ -66,11 +58,7 @@ before(async () => {
     rwsArgs: ['--integration-token', TOKEN],
     srsArgs: ['--source', 'synthetic:320x240x2'],
   });
-  const port = await freePort();
-  product.run('srs-2', ['srs', '--listen', `127.0.0.1:${port}`, '--spool', path.join(product.dir, 'spool2'), '--server', product.rwsUrl, '--source', 'synthetic:320x240']);
-  await waitFor('SRS 2', () => healthy(`http://127.0.0.1:${port}/healthz`));
-  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic('agent1', 'pw1') } })).status, 200);
-  assert.equal((await fetch(`http://127.0.0.1:${port}/api/v2/me`, { headers: { Authorization: basic('agent2', 'pw2') } })).status, 200);
+  await startTwoAgents(product);
   // An earlier short call of agent1, and agent2's call (someone else's).
   await event({ id: 'e0-s', type: 'recording.started', call_id: 'early-1', dn: '1001', ani: '+4470000', dnis: '900' });
   await event({ id: 'o-s', type: 'recording.started', call_id: 'other-1', dn: '1002', ani: '+4471111', dnis: '901' });

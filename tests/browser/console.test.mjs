@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents } from './harness.mjs';
 
 const TOKEN = 'console-test-integration-token';
 const DIRECTORY = `
@@ -50,15 +50,7 @@ let product;
 let srs2;
 let browser;
 
-const basic = (u, p) => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
-async function event(body) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/events`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ switch: 'SIP_Switch', timestamp: new Date().toISOString(), ...body }),
-  });
-  assert.equal(r.status, 200, await r.text());
-}
+const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
 async function state(call) {
   const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('admin', 'adminpw') } });
   return r.ok ? (await r.json()).screenRecordings[0].state : null;
@@ -71,12 +63,7 @@ before(async () => {
     srsArgs: ['--source', 'synthetic:320x240x2'],
   });
   // agent2 on a second SRS.
-  const { freePort, healthy } = await import('./harness.mjs');
-  const port = await freePort();
-  srs2 = product.run('srs-2', ['srs', '--listen', `127.0.0.1:${port}`, '--spool', path.join(product.dir, 'spool2'), '--server', product.rwsUrl, '--source', 'synthetic:320x240']);
-  await waitFor('SRS 2', () => healthy(`http://127.0.0.1:${port}/healthz`));
-  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic('agent1', 'pw1') } })).status, 200);
-  assert.equal((await fetch(`http://127.0.0.1:${port}/api/v2/me`, { headers: { Authorization: basic('agent2', 'pw2') } })).status, 200);
+  srs2 = await startTwoAgents(product);
   // A two-monitor call for agent1 (with a PCI-style pause), one call for agent2.
   await event({ id: 'c1-e', type: 'call.established', call_id: 'con-1', dn: '1001', ani: '+3312345' });
   await event({ id: 'c1-s', type: 'recording.started', call_id: 'con-1', dn: '1001' });

@@ -1,4 +1,5 @@
 // Real screenrec processes and headless Chromium for the browser tests.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -46,6 +47,33 @@ export async function waitFor(what, fn, ms = 15000) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The `Authorization` header value for Basic credentials. */
+export const basic = (u, p) => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
+
+/** `POST /api/v2/events` with the integration `token`, the switch and a timestamp filled in; asserts 200. */
+export async function postEvent(rwsUrl, token, body) {
+  const r = await fetch(`${rwsUrl}/api/v2/events`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ switch: 'SIP_Switch', timestamp: new Date().toISOString(), ...body }),
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+/**
+ * A second SRS (`srs-2`, synthetic 320x240) on `product`'s RWS, then agent1
+ * logged in on the product's SRS and agent2 on the second (200 asserted for
+ * each); returns the second SRS's process.
+ */
+export async function startTwoAgents(product) {
+  const port = await freePort();
+  const srs2 = product.run('srs-2', ['srs', '--listen', `127.0.0.1:${port}`, '--spool', path.join(product.dir, 'spool2'), '--server', product.rwsUrl, '--source', 'synthetic:320x240']);
+  await waitFor('SRS 2', () => healthy(`http://127.0.0.1:${port}/healthz`));
+  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic('agent1', 'pw1') } })).status, 200);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/api/v2/me`, { headers: { Authorization: basic('agent2', 'pw2') } })).status, 200);
+  return srs2;
 }
 
 /** RWS + SRS on free ports with a directory that allows RWS's own origin. */

@@ -371,25 +371,37 @@ async fn logout(srs: &Srs, headers: &HeaderMap) -> Result<Response, ApiError> {
 
 /// `GET /ping`: keep-alive.
 pub async fn ping(State(srs): State<Srs>, headers: HeaderMap) -> Response {
-    let result = (|| {
-        let mut guard = srs.session();
-        let Some(session) = guard.as_mut() else {
-            return Err(ApiError::unauthenticated("no session: log in"));
-        };
-        if !authenticated(session, &headers)? {
-            return Err(ApiError::unauthenticated(
-                "credentials or session cookie required",
-            ));
+    let mut guard = srs.session();
+    match live_session(guard.as_mut(), &headers) {
+        Ok(session) => {
+            session.last_ping = Instant::now();
+            (Http::OK, Json(Envelope::ok())).into_response()
         }
-        if session.stale {
-            return Err(ApiError::unauthenticated(
-                "the session timed out or ended: log in again",
-            ));
-        }
-        session.last_ping = Instant::now();
-        Ok((Http::OK, Json(Envelope::ok())).into_response())
-    })();
-    result.unwrap_or_else(|e| e.into_response())
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The session `/ping` and `GET /api/v2/me/recording` answer for: there is
+/// one, the request carries its login's Basic credentials or its cookie,
+/// and it is not stale (401 otherwise).
+fn live_session<'a>(
+    session: Option<&'a mut LocalSession>,
+    headers: &HeaderMap,
+) -> Result<&'a mut LocalSession, ApiError> {
+    let Some(session) = session else {
+        return Err(ApiError::unauthenticated("no session: log in"));
+    };
+    if !authenticated(session, headers)? {
+        return Err(ApiError::unauthenticated(
+            "credentials or session cookie required",
+        ));
+    }
+    if session.stale {
+        return Err(ApiError::unauthenticated(
+            "the session timed out or ended: log in again",
+        ));
+    }
+    Ok(session)
 }
 
 /// Ends the RWS session when the desktop stopped polling.
@@ -489,24 +501,7 @@ pub async fn me_recording(State(srs): State<Srs>, headers: HeaderMap, body: Byte
 /// (Basic credentials of the login or the session cookie; a stale session
 /// answers 401); it does not count as a keep-alive.
 pub async fn me_recording_get(State(srs): State<Srs>, headers: HeaderMap) -> Response {
-    let result = (|| {
-        let guard = srs.session();
-        let Some(session) = guard.as_ref() else {
-            return Err(ApiError::unauthenticated("no session: log in"));
-        };
-        if !authenticated(session, &headers)? {
-            return Err(ApiError::unauthenticated(
-                "credentials or session cookie required",
-            ));
-        }
-        if session.stale {
-            return Err(ApiError::unauthenticated(
-                "the session timed out or ended: log in again",
-            ));
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
+    if let Err(e) = live_session(srs.session().as_mut(), &headers) {
         return e.into_response();
     }
     let notice = crate::recording::notice(&srs);

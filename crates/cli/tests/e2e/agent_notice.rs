@@ -15,27 +15,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::fixture::{Response, Rws, Srs, basic, http};
-use crate::util::{Xvfb, bin, decodes_cleanly, duration, now, tempdir, wait_for};
+use crate::fixture::{Response, Rws, Srs, basic, get_as, http, metric};
+use crate::util::{Xvfb, bin, decodes_cleanly, duration, tempdir, wait_for};
 
 /// The desktop's recording poll (srs-client's default is 2 s): a change
 /// must be visible at `GET /api/v2/me/recording` within it.
 const ONE_POLL: Duration = Duration::from_millis(1000);
 
+/// One voice event on DN 1001.
 fn voice(rws: &Rws, id: &str, kind: &str, call: &str) {
-    let r = rws.post_events(&json!({
-        "id": id, "type": kind, "call_id": call, "dn": "1001",
-        "switch": "SIP_Switch", "timestamp": now(),
-    }));
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(id, kind, call, "1001");
 }
 
 fn recording_of(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("admin", "adminpw")],
-        None,
+    let r = get_as(
+        rws,
+        ("admin", "adminpw"),
+        &format!("/api/v2/recordings/{call}"),
     );
     (r.status == 200).then(|| r.json()["screenRecordings"][0].clone())
 }
@@ -119,11 +115,7 @@ fn desktop_pause(srs: &Srs, cookie: &(String, String), csrf: &str, op: &str) {
 fn agent_notice_follows_rws_and_the_desktop_within_one_poll() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
+    let srs = Srs::start_synthetic(dir.path(), "srs", &rws.url);
     let (cookie, csrf) = login_csrf(&srs, "agent1", "pw1");
 
     // Idle at login, with a `since` and nothing else.
@@ -247,11 +239,7 @@ fn agent_notice_follows_rws_and_the_desktop_within_one_poll() {
 fn agent_notice_is_refused_to_strangers_old_sessions_and_foreign_pages() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
+    let srs = Srs::start_synthetic(dir.path(), "srs", &rws.url);
     assert_refused(&notice(&srs, &[]), 401, "anonymous, nobody logged in");
     assert_refused(
         &notice(&srs, &[basic("agent1", "pw1")]),
@@ -433,18 +421,6 @@ impl Drop for Noise {
     }
 }
 
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-}
-
-fn scrape(url: &str) -> String {
-    let r = http("GET", &format!("{url}/metrics"), &[], None);
-    assert_eq!(r.status, 200);
-    r.text
-}
-
 /// Bytes per second between the first and last change of a sampled
 /// counter: (t, value) pairs, only the points where it moved.
 fn rate_between_changes(points: &[(f64, f64)]) -> (f64, f64) {
@@ -479,7 +455,7 @@ fn upload_rate_caps_the_measured_upload_and_the_recording_completes() {
     );
     let r = srs.login("agent1", "pw1");
     assert_eq!(r.status, 200, "{}", r.text);
-    let srs_m = scrape(&srs.url);
+    let srs_m = srs.metrics();
     assert_eq!(
         metric(&srs_m, "screenrec_srs_upload_rate_limit_bytes_per_second"),
         0.0,
@@ -499,8 +475,8 @@ fn upload_rate_caps_the_measured_upload_and_the_recording_completes() {
     let mut max_backlog = 0.0f64;
     while t0.elapsed() < Duration::from_secs(20) {
         let t = t0.elapsed().as_secs_f64();
-        let rws_bytes = metric(&scrape(&rws.url), "screenrec_rws_upload_bytes_total");
-        let s = scrape(&srs.url);
+        let rws_bytes = metric(&rws.metrics(), "screenrec_rws_upload_bytes_total");
+        let s = srs.metrics();
         let sent = metric(&s, "screenrec_srs_upload_sent_bytes_total");
         max_backlog = max_backlog.max(metric(&s, "screenrec_srs_upload_backlog_bytes"));
         spool.push((t, metric(&s, "screenrec_srs_spool_bytes")));
@@ -514,7 +490,7 @@ fn upload_rate_caps_the_measured_upload_and_the_recording_completes() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let s = scrape(&srs.url);
+    let s = srs.metrics();
     assert_eq!(
         metric(&s, "screenrec_srs_upload_rate_limit_bytes_per_second"),
         CAP_BYTES
@@ -562,7 +538,7 @@ fn upload_rate_caps_the_measured_upload_and_the_recording_completes() {
         Duration::from_secs(180),
     );
     assert_eq!(done["state"], "completed", "{done}");
-    let after = scrape(&srs.url);
+    let after = srs.metrics();
     assert_eq!(metric(&after, "screenrec_srs_upload_backlog_bytes"), 0.0);
     let r = http(
         "GET",

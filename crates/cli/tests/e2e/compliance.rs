@@ -7,60 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::fixture::{Rws, Srs, basic, http};
+use crate::fixture::{Rws, Srs, TWO_GROUPS, basic, get_as, http, write_directory};
 use crate::util::{now, tempdir, wait_for};
 
-const DIRECTORY: &str = r#"
-recording_when = "always"
-
-[[switch]]
-name = "SIP_Switch"
-
-[[place]]
-name = "Place_1001"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-
-[[place]]
-name = "Place_1002"
-devices = [{ dn = "1002", switch = "SIP_Switch" }]
-
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "Place_1001"
-
-[[user]]
-username = "agent2"
-password = "pw2"
-roles = ["agent"]
-default_place = "Place_1002"
-
-[[user]]
-username = "supa"
-password = "pwa"
-roles = ["supervisor"]
-
-[[user]]
-username = "supb"
-password = "pwb"
-roles = ["supervisor"]
-
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-
-[[group]]
-name = "team_a"
-supervisors = ["supa"]
-agents = ["agent1"]
-
-[[group]]
-name = "team_b"
-supervisors = ["supb"]
-agents = ["agent2"]
-
+/// Appended to [`TWO_GROUPS`]: `purge-me` recordings go at once, the rest
+/// are kept ten years.
+const RETENTION: &str = r#"
 [[retention]]
 keep_days = 0
 label = "purge-me"
@@ -69,34 +21,22 @@ label = "purge-me"
 keep_days = 3650
 "#;
 
+/// The directory these tests load.
+fn directory() -> String {
+    format!("{TWO_GROUPS}{RETENTION}")
+}
+
 fn start(dir: &Path) -> (Rws, Srs, Srs) {
-    std::fs::write(dir.join("directory.toml"), DIRECTORY).unwrap();
+    write_directory(dir, &directory());
     let rws = Rws::start(dir, "rws");
-    let synth = [
-        "--server",
-        rws.url.as_str(),
-        "--source",
-        "synthetic:160x120",
-    ];
-    let a = Srs::start(dir, "srs-a", &synth);
-    let b = Srs::start(dir, "srs-b", &synth);
-    assert_eq!(a.login("agent1", "pw1").status, 200);
-    assert_eq!(b.login("agent2", "pw2").status, 200);
+    let a = Srs::start_agent(dir, "srs-a", &rws.url, ("agent1", "pw1"));
+    let b = Srs::start_agent(dir, "srs-b", &rws.url, ("agent2", "pw2"));
     (rws, a, b)
 }
 
 fn events(rws: &Rws, body: Value) {
     let r = rws.post_events(&body);
     assert_eq!(r.status, 200, "{}", r.text);
-}
-
-fn get(rws: &Rws, who: (&str, &str), path: &str) -> crate::fixture::Response {
-    http(
-        "GET",
-        &format!("{}{path}", rws.url),
-        &[basic(who.0, who.1)],
-        None,
-    )
 }
 
 /// One short recorded call on `dn`, waited until completed.
@@ -107,7 +47,7 @@ fn call(rws: &Rws, id: &str, dn: &str, extra: Value) {
     }
     events(rws, started);
     wait_for(&format!("{id} recording"), Duration::from_secs(10), || {
-        let r = get(
+        let r = get_as(
             rws,
             ("admin", "adminpw"),
             &format!("/api/v2/recordings/{id}"),
@@ -115,12 +55,9 @@ fn call(rws: &Rws, id: &str, dn: &str, extra: Value) {
         (r.status == 200 && r.json()["screenRecordings"][0]["state"] == "recording").then_some(())
     });
     std::thread::sleep(Duration::from_millis(1200));
-    events(
-        rws,
-        json!({"id": format!("{id}-r"), "type": "call.released", "call_id": id, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}),
-    );
+    rws.call_event(&format!("{id}-r"), "call.released", id, dn);
     wait_for(&format!("{id} completed"), Duration::from_secs(10), || {
-        let r = get(
+        let r = get_as(
             rws,
             ("admin", "adminpw"),
             &format!("/api/v2/recordings/{id}"),
@@ -155,7 +92,7 @@ fn groups_decide_who_sees_what_and_search_filters_and_pages() {
     let range = format!("from={}&to={}", t0, now()).replace('+', "%2B");
 
     // Supervisors see their groups' agents; admins everybody; agents nobody.
-    let s = get(
+    let s = get_as(
         &rws,
         ("supa", "pwa"),
         &format!("/api/v2/recordings?{range}"),
@@ -163,7 +100,7 @@ fn groups_decide_who_sees_what_and_search_filters_and_pages() {
     assert_eq!(s.status, 200, "{}", s.text);
     assert_eq!(ids(&s.json()), ["a-3", "a-2", "a-1"]);
     assert_eq!(
-        ids(&get(
+        ids(&get_as(
             &rws,
             ("supb", "pwb"),
             &format!("/api/v2/recordings?{range}")
@@ -172,7 +109,7 @@ fn groups_decide_who_sees_what_and_search_filters_and_pages() {
         ["b-1"]
     );
     assert_eq!(
-        ids(&get(
+        ids(&get_as(
             &rws,
             ("admin", "adminpw"),
             &format!("/api/v2/recordings?{range}")
@@ -182,30 +119,30 @@ fn groups_decide_who_sees_what_and_search_filters_and_pages() {
         4
     );
     assert_eq!(
-        get(&rws, ("supa", "pwa"), "/api/v2/recordings/b-1").status,
+        get_as(&rws, ("supa", "pwa"), "/api/v2/recordings/b-1").status,
         404
     );
-    let b1 = get(&rws, ("admin", "adminpw"), "/api/v2/recordings/b-1").json();
+    let b1 = get_as(&rws, ("admin", "adminpw"), "/api/v2/recordings/b-1").json();
     let uri = b1["mediaFiles"][0]["mediaUri"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(
-        get(&rws, ("supa", "pwa"), &uri).status,
+        get_as(&rws, ("supa", "pwa"), &uri).status,
         404,
         "no playback of another group's agent"
     );
-    assert_eq!(get(&rws, ("supb", "pwb"), &uri).status, 200);
+    assert_eq!(get_as(&rws, ("supb", "pwb"), &uri).status, 200);
     assert_eq!(
-        get(&rws, ("supa", "pwa"), "/api/v2/interactions/b-1/events").status,
+        get_as(&rws, ("supa", "pwa"), "/api/v2/interactions/b-1/events").status,
         404,
         "nor the call events of another group's agent"
     );
-    let ev = get(&rws, ("supb", "pwb"), "/api/v2/interactions/b-1/events");
+    let ev = get_as(&rws, ("supb", "pwb"), "/api/v2/interactions/b-1/events");
     assert_eq!(ev.status, 200, "{}", ev.text);
     assert_eq!(ev.json()["events"].as_array().map(Vec::len), Some(2));
     assert_eq!(
-        get(
+        get_as(
             &rws,
             ("agent1", "pw1"),
             &format!("/api/v2/recordings?{range}")
@@ -214,13 +151,13 @@ fn groups_decide_who_sees_what_and_search_filters_and_pages() {
         403
     );
     assert_eq!(
-        get(&rws, ("agent1", "pw1"), "/api/v2/recordings/a-1").status,
+        get_as(&rws, ("agent1", "pw1"), "/api/v2/recordings/a-1").status,
         403
     );
 
     // Filters.
     let admin = ("admin", "adminpw");
-    let q = |p: &str| get(&rws, admin, &format!("/api/v2/recordings?{p}"));
+    let q = |p: &str| get_as(&rws, admin, &format!("/api/v2/recordings?{p}"));
     assert_eq!(ids(&q("agent=agent2").json()), ["b-1"]);
     assert_eq!(
         ids(&q("group=team_a&sort=startTime").json()),
@@ -274,14 +211,14 @@ fn groups_decide_who_sees_what_and_search_filters_and_pages() {
     assert!(page1["prev"].is_null());
     let next = page1["next"].as_str().expect("a next link").to_string();
     call(&rws, "a-4", "1001", json!({}));
-    let page2 = get(&rws, admin, &next).json();
+    let page2 = get_as(&rws, admin, &next).json();
     assert_eq!(
         ids(&page2),
         ["a-1"],
         "a recording that arrived meanwhile does not shift the pages"
     );
     assert!(page2["next"].is_null());
-    let back = get(&rws, admin, page2["prev"].as_str().expect("a prev link")).json();
+    let back = get_as(&rws, admin, page2["prev"].as_str().expect("a prev link")).json();
     assert_eq!(ids(&back), ["a-3", "a-2"]);
 
     // Bad input: 400 naming the parameter.
@@ -323,19 +260,19 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
         )
     };
     // Playback and download are audited.
-    let h1 = get(&rws, admin, "/api/v2/recordings/h-1").json();
+    let h1 = get_as(&rws, admin, "/api/v2/recordings/h-1").json();
     let media = h1["mediaFiles"][0]["mediaId"].as_str().unwrap().to_string();
     let uri = h1["mediaFiles"][0]["mediaUri"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(get(&rws, ("supa", "pwa"), &uri).status, 200);
+    assert_eq!(get_as(&rws, ("supa", "pwa"), &uri).status, 200);
     assert_eq!(
-        get(&rws, ("supa", "pwa"), &uri).status,
+        get_as(&rws, ("supa", "pwa"), &uri).status,
         200,
         "a second request of the same viewing"
     );
-    let dl = get(&rws, ("supa", "pwa"), &uri.replace("/play/", "/download/"));
+    let dl = get_as(&rws, ("supa", "pwa"), &uri.replace("/play/", "/download/"));
     assert_eq!(dl.status, 200);
     assert!(
         dl.header("content-disposition")
@@ -395,7 +332,7 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
     assert_eq!(run.status, 200, "{}", run.text);
     assert_eq!(run.json(), json!({"purged": 1, "held": 1}));
     assert_eq!(
-        get(&rws, admin, "/api/v2/recordings/h-2").status,
+        get_as(&rws, admin, "/api/v2/recordings/h-2").status,
         404,
         "h-2 purged"
     );
@@ -411,7 +348,7 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
         "held: no delete"
     );
     assert_eq!(
-        get(&rws, admin, "/api/v2/recordings/h-1").json()["screenRecordings"][0]["legalHold"],
+        get_as(&rws, admin, "/api/v2/recordings/h-1").json()["screenRecordings"][0]["legalHold"],
         true
     );
     assert_eq!(
@@ -434,7 +371,7 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
         403
     );
     assert_eq!(req("DELETE", "/api/v2/recordings/h-1", None).status, 200);
-    assert_eq!(get(&rws, admin, "/api/v2/recordings/h-1").status, 404);
+    assert_eq!(get_as(&rws, admin, "/api/v2/recordings/h-1").status, 404);
     assert!(
         walk(&dir.path().join("rws").join("media")).is_empty(),
         "media removed"
@@ -461,8 +398,8 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
     );
 
     // The audit trail survives the purge and the delete.
-    assert_eq!(get(&rws, ("supa", "pwa"), "/api/v2/audit").status, 403);
-    let log = get(&rws, admin, "/api/v2/audit?limit=1000").json();
+    assert_eq!(get_as(&rws, ("supa", "pwa"), "/api/v2/audit").status, 403);
+    let log = get_as(&rws, admin, "/api/v2/audit?limit=1000").json();
     let entries = log["entries"].as_array().unwrap();
     let has = |user: &str, action: &str, target: Option<&str>| {
         entries.iter().any(|e| {
@@ -486,13 +423,13 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
         "{entries:#?}"
     );
     assert_eq!(
-        get(&rws, admin, "/api/v2/audit?action=download").json()["entries"]
+        get_as(&rws, admin, "/api/v2/audit?action=download").json()["entries"]
             .as_array()
             .unwrap()
             .len(),
         1
     );
-    assert_eq!(get(&rws, admin, "/api/v2/audit?from=nope").status, 400);
+    assert_eq!(get_as(&rws, admin, "/api/v2/audit?from=nope").status, 400);
 }
 
 fn walk(p: &Path) -> Vec<std::path::PathBuf> {
@@ -515,27 +452,11 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn console_session_is_csrf_protected_and_locks_out_guessers() {
     let dir = tempdir();
-    std::fs::write(dir.path().join("directory.toml"), DIRECTORY).unwrap();
+    write_directory(dir.path(), &directory());
     let rws = Rws::start(dir.path(), "rws");
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     call(&rws, "k-1", "1001", json!({}));
-    let login = |user: &str, pass: &str| {
-        http(
-            "POST",
-            &format!("{}/api/v2/auth/login", rws.url),
-            &[("Content-Type".into(), "application/json".into())],
-            Some(
-                json!({"username": user, "password": pass})
-                    .to_string()
-                    .into_bytes(),
-            ),
-        )
-    };
+    let login = |user: &str, pass: &str| rws.console_login(user, pass);
     let ok = login("supa", "pwa");
     assert_eq!(ok.status, 200, "{}", ok.text);
     let set = ok.header("set-cookie").unwrap().to_string();

@@ -42,25 +42,6 @@ fn me(rws: &Rws, headers: &[(String, String)]) -> crate::fixture::Response {
     http("GET", &format!("{}/api/v2/me", rws.url), headers, None)
 }
 
-fn console_login(rws: &Rws, user: &str, pass: &str) -> (String, String) {
-    let r = http(
-        "POST",
-        &format!("{}/api/v2/auth/login", rws.url),
-        &[("Content-Type".into(), "application/json".into())],
-        Some(
-            json!({"username": user, "password": pass})
-                .to_string()
-                .into_bytes(),
-        ),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
-    let set = r.header("set-cookie").unwrap().to_string();
-    (
-        "Cookie".to_string(),
-        set.split(';').next().unwrap().to_string(),
-    )
-}
-
 #[test]
 fn me_answers_each_role_about_itself_only() {
     let dir = tempdir();
@@ -116,7 +97,7 @@ fn me_answers_each_role_about_itself_only() {
     for (user, pass, role, groups, own_only, live) in cases {
         for headers in [
             vec![basic(user, pass)],
-            vec![console_login(&rws, user, pass)],
+            vec![rws.console_cookie(user, pass)],
         ] {
             // A parameter naming someone else changes nothing.
             let r = http(
@@ -266,12 +247,7 @@ fn search_ids(rws: &Rws, query: &str) -> Vec<String> {
 fn search_takes_several_states_in_one_query() {
     let dir = tempdir();
     let rws = start(dir.path(), false);
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     let event = |id: &str, ty: &str, call: &str, dn: &str| {
         let r = rws.post_events(&json!({"id": id, "type": ty, "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now(), "ani": "+3311", "dnis": "800"}));
         assert_eq!(r.status, 200, "{}", r.text);

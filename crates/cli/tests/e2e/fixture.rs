@@ -59,6 +59,67 @@ password = "suppw"
 roles = ["supervisor"]
 "#;
 
+/// Two groups, one agent and one supervisor each: `team_a` (supa sees
+/// agent1 on Place_1001) and `team_b` (supb sees agent2 on Place_1002),
+/// plus an admin. Write it with [`write_directory`].
+pub const TWO_GROUPS: &str = r#"
+recording_when = "always"
+
+[[switch]]
+name = "SIP_Switch"
+
+[[place]]
+name = "Place_1001"
+devices = [{ dn = "1001", switch = "SIP_Switch" }]
+
+[[place]]
+name = "Place_1002"
+devices = [{ dn = "1002", switch = "SIP_Switch" }]
+
+[[user]]
+username = "agent1"
+password = "pw1"
+roles = ["agent"]
+default_place = "Place_1001"
+
+[[user]]
+username = "agent2"
+password = "pw2"
+roles = ["agent"]
+default_place = "Place_1002"
+
+[[user]]
+username = "supa"
+password = "pwa"
+roles = ["supervisor"]
+
+[[user]]
+username = "supb"
+password = "pwb"
+roles = ["supervisor"]
+
+[[user]]
+username = "admin"
+password = "adminpw"
+roles = ["admin"]
+
+[[group]]
+name = "team_a"
+supervisors = ["supa"]
+agents = ["agent1"]
+
+[[group]]
+name = "team_b"
+supervisors = ["supb"]
+agents = ["agent2"]
+"#;
+
+/// Writes `toml` as `dir/directory.toml`, the file [`Rws::start`] loads
+/// (it writes [`DIRECTORY`] only when there is none).
+pub fn write_directory(dir: &Path, toml: &str) {
+    std::fs::write(dir.join("directory.toml"), toml).unwrap();
+}
+
 /// The integration token the test RWS accepts on `POST /api/v2/events`.
 pub const INTEGRATION_TOKEN: &str = "test-integration-token-0123";
 
@@ -160,6 +221,54 @@ impl Rws {
         )
     }
 
+    /// `POST /api/v2/auth/login` (the console's form); the answer as is.
+    pub fn console_login(&self, user: &str, pass: &str) -> Response {
+        self.console_login_via(user, pass, http)
+    }
+
+    /// Same, sent by `send` (same arguments as [`http`]), e.g. from
+    /// another source address.
+    pub fn console_login_via(
+        &self,
+        user: &str,
+        pass: &str,
+        send: impl FnOnce(&str, &str, &[(String, String)], Option<Vec<u8>>) -> Response,
+    ) -> Response {
+        send(
+            "POST",
+            &format!("{}/api/v2/auth/login", self.url),
+            &[("Content-Type".into(), "application/json".into())],
+            Some(
+                serde_json::json!({"username": user, "password": pass})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+    }
+
+    /// A console login that must succeed (asserts 200); its session
+    /// cookie as a `Cookie` header.
+    pub fn console_cookie(&self, user: &str, pass: &str) -> (String, String) {
+        let r = self.console_login(user, pass);
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.cookie()
+    }
+
+    /// `GET /metrics` (asserts 200); the exposition text.
+    pub fn metrics(&self) -> String {
+        scrape(&self.url)
+    }
+
+    /// One voice event now on switch `SIP_Switch` (`kind`: its `type`),
+    /// which RWS must accept (asserts 200).
+    pub fn call_event(&self, id: &str, kind: &str, call: &str, dn: &str) {
+        let r = self.post_events(&serde_json::json!({
+            "id": id, "type": kind, "call_id": call, "dn": dn,
+            "switch": "SIP_Switch", "timestamp": crate::util::now(),
+        }));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
     /// `GET /api/v2/srs/sessions` as admin.
     pub fn sessions(&self) -> Vec<serde_json::Value> {
         let r = http(
@@ -204,6 +313,15 @@ impl Srs {
 
     /// Same, for `https` when a TLS flag is given.
     pub fn start_scheme(dir: &Path, name: &str, extra: &[&str], scheme: &str) -> Srs {
+        Self::launch(dir, name, extra, scheme, &[])
+    }
+
+    /// [`Srs::start`] with `SCREENREC_LOG=debug` (everything, every crate).
+    pub fn start_debug(dir: &Path, name: &str, extra: &[&str]) -> Srs {
+        Self::launch(dir, name, extra, "http", &[("SCREENREC_LOG", "debug")])
+    }
+
+    fn launch(dir: &Path, name: &str, extra: &[&str], scheme: &str, env: &[(&str, &str)]) -> Srs {
         let port = free_port();
         let spool = dir.join(format!("{name}-spool"));
         let mut args = vec![
@@ -214,7 +332,8 @@ impl Srs {
             spool.to_string_lossy().into_owned(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let proc = spawn(name, dir, &args);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let proc = Proc::screenrec(name, dir, &refs, env);
         let url = format!("{scheme}://127.0.0.1:{port}");
         let health = format!("{url}/healthz");
         wait_for("SRS /healthz", Duration::from_secs(20), || {
@@ -254,10 +373,58 @@ impl Srs {
         )
     }
 
+    /// Starts SRS with a synthetic 160x120 screen, connected to `server`
+    /// (an RWS URL, or a stand-in's).
+    pub fn start_synthetic(dir: &Path, name: &str, server: &str) -> Srs {
+        Self::start(
+            dir,
+            name,
+            &["--server", server, "--source", "synthetic:160x120"],
+        )
+    }
+
+    /// Same, then logs `user` in (asserts 200).
+    pub fn start_agent(dir: &Path, name: &str, server: &str, user: (&str, &str)) -> Srs {
+        let srs = Self::start_synthetic(dir, name, server);
+        let r = srs.login(user.0, user.1);
+        assert_eq!(r.status, 200, "{}", r.text);
+        srs
+    }
+
+    /// `GET /metrics` (asserts 200); the exposition text.
+    pub fn metrics(&self) -> String {
+        scrape(&self.url)
+    }
+
     /// `GET /ping` with these headers.
     pub fn ping(&self, headers: &[(String, String)]) -> Response {
         http("GET", &format!("{}/ping", self.url), headers, None)
     }
+}
+
+/// `GET {url}/metrics` (asserts 200); the exposition text.
+pub fn scrape(url: &str) -> String {
+    let r = http("GET", &format!("{url}/metrics"), &[], None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+}
+
+/// The value of the first sample of `series` (name and labels exactly as
+/// exposed) in a `/metrics` text; panics when there is none.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// `GET {rws}{path}` with `who`'s Basic credentials; the answer as is.
+pub fn get_as(rws: &Rws, who: (&str, &str), path: &str) -> Response {
+    http(
+        "GET",
+        &format!("{}{path}", rws.url),
+        &[basic(who.0, who.1)],
+        None,
+    )
 }
 
 /// `("Authorization", "Basic …")`.
@@ -322,35 +489,47 @@ pub fn http(
             .timeout(Duration::from_secs(15))
             .build()
             .unwrap();
-        let mut req = client.request(method.parse().unwrap(), url);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        match req.send().await {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let headers = r
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-                    .collect();
-                let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                Response {
-                    status,
-                    headers,
-                    text: String::from_utf8_lossy(&bytes).into_owned(),
-                    bytes,
-                }
-            }
-            Err(e) => Response {
-                status: 0,
-                headers: HashMap::new(),
-                text: e.to_string(),
-                bytes: Vec::new(),
-            },
-        }
+        send(client, method, url, headers, body).await
     })
+}
+
+/// One request with `client` (a status 0 `Response` carrying the error
+/// text when it could not be sent).
+pub async fn send(
+    client: reqwest::Client,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<Vec<u8>>,
+) -> Response {
+    let mut req = client.request(method.parse().unwrap(), url);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let headers = r
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect();
+            let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            Response {
+                status,
+                headers,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+                bytes,
+            }
+        }
+        Err(e) => Response {
+            status: 0,
+            headers: HashMap::new(),
+            text: e.to_string(),
+            bytes: Vec::new(),
+        },
+    }
 }

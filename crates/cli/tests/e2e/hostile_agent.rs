@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::fixture::{Response, Rws, Srs, basic, http};
+use crate::fixture::{Response, Rws, Srs, basic, get_as, http};
 use crate::util::{now, tempdir, wait_for};
 
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
@@ -328,26 +328,19 @@ fn end(rws: &Rws, token: &str, recording_id: &str, body: Value) -> Response {
 
 /// A call's recording starts on `dn` (`recording.started` opens the leg).
 fn call_starts(rws: &Rws, call: &str, dn: &str) {
-    let r = rws.post_events(
-        &json!({"id": format!("{call}-s"), "type": "recording.started",
-        "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(&format!("{call}-s"), "recording.started", call, dn);
 }
 
 fn call_released(rws: &Rws, call: &str, dn: &str) {
-    let r = rws.post_events(&json!({"id": format!("{call}-r"), "type": "call.released",
-        "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}));
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(&format!("{call}-r"), "call.released", call, dn);
 }
 
 /// The call's recording resource, as the supervisor sees it.
 fn resource(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("admin", "adminpw")],
-        None,
+    let r = get_as(
+        rws,
+        ("admin", "adminpw"),
+        &format!("/api/v2/recordings/{call}"),
     );
     (r.status == 200).then(|| r.json())
 }
@@ -368,17 +361,44 @@ fn healthy(rws: &Rws) -> bool {
     http("GET", &format!("{}/healthz", rws.url), &[], None).status == 200
 }
 
-/// A hostile agent1 whose call on 1001 has started: (client, start command).
-fn recording_agent(rws: &Rws, call: &str) -> (Hostile, Value) {
-    let h = Hostile::login(rws, "agent1", "pw1", None);
+/// Waits until RWS lists agent1's session as connected.
+fn wait_agent1_connected(rws: &Rws) {
     rws.wait_sessions("agent1 connected", |s| {
         s.iter()
             .any(|x| x["user"] == "agent1" && x["state"] == "connected")
     });
+}
+
+/// A hostile agent1 whose call on 1001 has started: (client, start command).
+fn recording_agent(rws: &Rws, call: &str) -> (Hostile, Value) {
+    let h = Hostile::login(rws, "agent1", "pw1", None);
+    wait_agent1_connected(rws);
     call_starts(rws, call, "1001");
     let start = h.expect("start");
     wait_state(rws, call, "recording");
     (h, start)
+}
+
+/// The call released, the agent told to stop, then its recording ended as
+/// a clean `call_released` with `media_files` files and no marks (asserts
+/// 200). `upload` is the recording's (token, recording id).
+fn release_and_end(
+    rws: &Rws,
+    h: &Hostile,
+    call: &str,
+    dn: &str,
+    upload: (&str, &str),
+    media_files: u32,
+) {
+    call_released(rws, call, dn);
+    h.expect("stop");
+    let r = end(
+        rws,
+        upload.0,
+        upload.1,
+        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": media_files, "marks": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -453,16 +473,8 @@ fn rule1_status_frames_for_someone_elses_recording_are_refused() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
     // The victim: a real SRS as agent1.
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
-    rws.wait_sessions("agent1 connected", |s| {
-        s.iter()
-            .any(|x| x["user"] == "agent1" && x["state"] == "connected")
-    });
+    let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
+    wait_agent1_connected(&rws);
     let attacker = Hostile::login(&rws, "agent2", "pw2", None);
     call_starts(&rws, "call-victim", "1001");
     let r = wait_state(&rws, "call-victim", "recording");
@@ -493,10 +505,7 @@ fn rule2_a_place_held_by_a_live_session_is_refused_to_another_user() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
     let mut holder = Hostile::login(&rws, "agent1", "pw1", None);
-    rws.wait_sessions("agent1 connected", |s| {
-        s.iter()
-            .any(|x| x["user"] == "agent1" && x["state"] == "connected")
-    });
+    wait_agent1_connected(&rws);
     // agent2 claims agent1's place: 409 naming the holder.
     let r = open_session(&rws, "agent2", "pw2", Some("Place_1001"));
     assert_refused(&r, 409, "agent1");
@@ -613,15 +622,7 @@ fn rule1_garbage_media_is_refused_or_fails_never_completed() {
     // recording ends failed (with a reason), not completed.
     let r = patch(&url, token, 0, fake, None, Some(4096));
     assert_eq!(r.status, 204, "{}", r.text);
-    call_released(&rws, "call-junk", "1001");
-    h.expect("stop");
-    let r = end(
-        &rws,
-        token,
-        rec,
-        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 1, "marks": []}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    release_and_end(&rws, &h, "call-junk", "1001", (token, rec), 1);
     let r = wait_for("the junk recording final", Duration::from_secs(10), || {
         let r = resource(&rws, "call-junk")?;
         let s = r["screenRecordings"][0]["state"].as_str()?.to_string();
@@ -776,15 +777,7 @@ fn upload_without_segments_header_is_listed_with_the_media_duration() {
     let n = body.len() as u64;
     let r = patch(&url, token, 0, body, None, Some(n));
     assert_eq!(r.status, 204, "{}", r.text);
-    call_released(&rws, "call-plain-tus", "1001");
-    h.expect("stop");
-    let r = end(
-        &rws,
-        token,
-        rec,
-        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 1, "marks": []}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    release_and_end(&rws, &h, "call-plain-tus", "1001", (token, rec), 1);
     let r = wait_state(&rws, "call-plain-tus", "completed");
     let duration: u64 = str_of(&r["mediaFiles"][0], "duration").parse().unwrap();
     assert_eq!(duration, 3000, "{}", r["mediaFiles"][0]);
@@ -854,15 +847,7 @@ fn rule1_a_session_uses_only_its_own_uploads() {
     );
     assert_eq!(r.status, 403, "{}", r.text);
     // Once agent2's recording is final its token writes nothing more.
-    call_released(&rws, "call-own-2", "1002");
-    h2.expect("stop");
-    let r = end(
-        &rws,
-        t2,
-        r2,
-        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 0, "marks": []}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    release_and_end(&rws, &h2, "call-own-2", "1002", (t2, r2), 0);
     wait_state(&rws, "call-own-2", "failed");
     assert_eq!(create_upload(&rws, t2, 5, None).status, 410);
     drop(h1);

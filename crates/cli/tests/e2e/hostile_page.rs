@@ -19,32 +19,11 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::fixture::{DIRECTORY, Response, Rws, Srs, basic, http};
-use crate::util::{Proc, free_port, now, tempdir, wait_for};
+use crate::util::{now, tempdir, wait_for};
 
 /// The password of `agent1` in these tests: long and distinctive, so that
 /// finding it in a log or in ciphertext cannot be a coincidence.
 const SECRET: &str = "Hostile-Secret-Pass-9f27c4e1";
-
-/// SRS with `SCREENREC_LOG=debug` (everything, every crate), waiting for /healthz.
-fn srs_debug(dir: &Path, name: &str, extra: &[&str]) -> Srs {
-    let port = free_port();
-    let spool = dir.join(format!("{name}-spool"));
-    let mut args = vec![
-        "srs".to_string(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
-        "--spool".into(),
-        spool.to_string_lossy().into_owned(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let proc = Proc::screenrec(name, dir, &refs, &[("SCREENREC_LOG", "debug")]);
-    let url = format!("http://127.0.0.1:{port}");
-    wait_for("SRS /healthz", Duration::from_secs(20), || {
-        (http("GET", &format!("{url}/healthz"), &[], None).status == 200).then_some(())
-    });
-    Srs { proc, url }
-}
 
 fn port_of(url: &str) -> u16 {
     url.rsplit(':').next().unwrap().parse().unwrap()
@@ -305,7 +284,7 @@ fn rule5_login_naming_an_unconfigured_rws_is_refused_and_nothing_connects() {
 
     // A DR site given with --allowed-server (and no --server): the desktop
     // names it and logs in; a login naming nothing has no RWS to go to.
-    let dr = srs_debug(dir.path(), "srs-dr", &["--allowed-server", &rws.url]);
+    let dr = Srs::start_debug(dir.path(), "srs-dr", &["--allowed-server", &rws.url]);
     let r = dr.login_with(
         "agent2",
         "pw2",
@@ -317,7 +296,7 @@ fn rule5_login_naming_an_unconfigured_rws_is_refused_and_nothing_connects() {
     assert_eq!((r.status, r.code()), (400, 1), "{}", r.text);
 
     // No RWS configured at all: the secure default refuses whatever is named.
-    let bare = srs_debug(dir.path(), "srs-bare", &[]);
+    let bare = Srs::start_debug(dir.path(), "srs-bare", &[]);
     let r = bare.login_with(
         "agent1",
         "pw1",
@@ -567,10 +546,22 @@ const GOOD_ID: &str = "2d2a0b7e-9f2a-4e3b-acbd-4e5f6a7b8c9d";
 
 /// A rogue RWS sending `commands`, an SRS (debug log, synthetic screen)
 /// configured with it, and agent1 logged in with [`SECRET`].
+/// The rogue's commands for most tests: one well-formed start of
+/// [`GOOD_ID`] to `key`, uploading to the real path.
+fn one_good_start(key: &str) -> Vec<Value> {
+    vec![start_frame(
+        1,
+        GOOD_ID,
+        &[key],
+        "/api/v2/srs/uploads",
+        UPLOAD_TOKEN,
+    )]
+}
+
 fn rogue_session(dir: &Path, commands: impl FnOnce(&str) -> Vec<Value>) -> (Rogue, Srs) {
     let recipient = age::x25519::Identity::generate().to_public().to_string();
     let rogue = Rogue::start(commands(&recipient), recipient.clone());
-    let srs = srs_debug(
+    let srs = Srs::start_debug(
         dir,
         "srs",
         &["--server", &rogue.url, "--source", "synthetic:160x120"],
@@ -654,15 +645,7 @@ fn rule6_a_rogue_rws_start_with_a_path_id_foreign_upload_url_or_bad_recipient_is
 #[test]
 fn rule9_user_names_places_and_ids_are_logged_escaped() {
     let dir = tempdir();
-    let (rogue, srs) = rogue_session(dir.path(), |key| {
-        vec![start_frame(
-            1,
-            GOOD_ID,
-            &[key],
-            "/api/v2/srs/uploads",
-            UPLOAD_TOKEN,
-        )]
-    });
+    let (rogue, srs) = rogue_session(dir.path(), one_good_start);
     assert_eq!(rogue.ack(1)["ok"], true);
     let log = wait_for("the start logged", Duration::from_secs(10), || {
         let log = srs.proc.output();
@@ -701,15 +684,7 @@ const RAW: [&str; 5] = [
 #[test]
 fn rule8_the_password_and_session_token_are_in_no_srs_log_or_spool_file() {
     let dir = tempdir();
-    let (rogue, srs) = rogue_session(dir.path(), |key| {
-        vec![start_frame(
-            1,
-            GOOD_ID,
-            &[key],
-            "/api/v2/srs/uploads",
-            UPLOAD_TOKEN,
-        )]
-    });
+    let (rogue, srs) = rogue_session(dir.path(), one_good_start);
     assert_eq!(rogue.ack(1)["ok"], true);
     let spool = dir.path().join("srs-spool");
     wait_spooled(&spool);
@@ -750,7 +725,7 @@ fn rule8_spool_is_private_and_holds_no_credentials_during_a_real_recording() {
     )
     .unwrap();
     let rws = Rws::start(dir.path(), "rws");
-    let srs = srs_debug(
+    let srs = Srs::start_debug(
         dir.path(),
         "srs",
         &["--server", &rws.url, "--source", "synthetic:160x120"],
@@ -799,7 +774,7 @@ fn rule5_a_control_channel_off_the_allowed_rws_or_a_bad_session_id_fails_the_log
             ..Twist::default()
         },
     );
-    let srs = srs_debug(dir.path(), "srs", &["--server", &off_host.url]);
+    let srs = Srs::start_debug(dir.path(), "srs", &["--server", &off_host.url]);
     let r = srs.login("agent1", SECRET);
     assert_eq!((r.status, r.code()), (502, 4), "{}", r.text);
     assert!(
@@ -816,7 +791,7 @@ fn rule5_a_control_channel_off_the_allowed_rws_or_a_bad_session_id_fails_the_log
             ..Twist::default()
         },
     );
-    let srs2 = srs_debug(dir.path(), "srs2", &["--server", &bad_id.url]);
+    let srs2 = Srs::start_debug(dir.path(), "srs2", &["--server", &bad_id.url]);
     let r = srs2.login("agent1", SECRET);
     assert_eq!((r.status, r.code()), (502, 4), "{}", r.text);
     assert!(r.text.contains("is not a UUID"), "{}", r.text);
@@ -860,7 +835,7 @@ fn rule5_a_tus_location_on_another_host_is_not_followed() {
             ..Twist::default()
         },
     );
-    let srs = srs_debug(
+    let srs = Srs::start_debug(
         dir.path(),
         "srs",
         &["--server", &rogue.url, "--source", "synthetic:160x120"],

@@ -12,9 +12,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-use crate::fixture::{Response, Rws, basic};
+use crate::fixture::{Response, Rws, basic, metric, send};
 use crate::util::{tempdir, wait_for};
 
 /// One request from source address `from` (a 127.x.y.z address).
@@ -41,58 +39,11 @@ fn client_from(from: &str) -> reqwest::Client {
         .unwrap()
 }
 
-async fn send(
-    client: reqwest::Client,
-    method: &str,
-    url: &str,
-    headers: &[(String, String)],
-    body: Option<Vec<u8>>,
-) -> Response {
-    let mut req = client.request(method.parse().unwrap(), url);
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    if let Some(b) = body {
-        req = req.body(b);
-    }
-    match req.send().await {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            let headers: HashMap<String, String> = r
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-                .collect();
-            let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-            Response {
-                status,
-                headers,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-                bytes,
-            }
-        }
-        Err(e) => Response {
-            status: 0,
-            headers: HashMap::new(),
-            text: e.to_string(),
-            bytes: Vec::new(),
-        },
-    }
-}
-
 /// `POST /api/v2/auth/login` (the console's form) from `from`.
 fn console_login(rws: &Rws, from: &str, user: &str, pass: &str) -> Response {
-    http_from(
-        from,
-        "POST",
-        &format!("{}/api/v2/auth/login", rws.url),
-        &[("Content-Type".into(), "application/json".into())],
-        Some(
-            json!({"username": user, "password": pass})
-                .to_string()
-                .into_bytes(),
-        ),
-    )
+    rws.console_login_via(user, pass, |method, url, headers, body| {
+        http_from(from, method, url, headers, body)
+    })
 }
 
 /// `GET /api/v2/srs/sessions` with Basic credentials from `from`.
@@ -323,7 +274,7 @@ fn rule4_basic_auth_is_throttled_like_the_console() {
     // Another address, and another name from this one, are not held back.
     assert_eq!(basic_get(&rws, "127.0.0.7", "sup", "suppw").status, 200);
     assert_eq!(basic_get(&rws, from, "admin", "adminpw").status, 200);
-    let metrics = metrics(&rws);
+    let metrics = rws.metrics();
     assert!(
         metrics.contains("screenrec_rws_logins_total{result=\"failed\"} 5"),
         "{metrics}"
@@ -332,13 +283,6 @@ fn rule4_basic_auth_is_throttled_like_the_console() {
         metrics.contains("screenrec_rws_logins_total{result=\"throttled\"} 3"),
         "{metrics}"
     );
-}
-
-/// RWS's `/metrics` text.
-fn metrics(rws: &Rws) -> String {
-    let r = crate::fixture::http("GET", &format!("{}/metrics", rws.url), &[], None);
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.text
 }
 
 /// Reads from `s` until the server answers or closes, up to `limit`:
@@ -456,11 +400,7 @@ fn rule4_idle_connections_are_closed_and_heartbeating_control_channels_are_not()
         "rws",
         &["--idle-timeout", "3s", "--header-timeout", "60s"],
     );
-    let srs = crate::fixture::Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
+    let srs = crate::fixture::Srs::start_synthetic(dir.path(), "srs", &rws.url);
     assert_eq!(srs.login("agent1", "pw1").status, 200);
     let session = rws.wait_sessions("connected", |s| {
         s.len() == 1 && s[0]["state"] == "connected"
@@ -521,15 +461,8 @@ fn rule4_connections_over_the_cap_are_refused_and_service_resumes() {
     wait_for("a request after the flood", Duration::from_secs(10), || {
         (crate::fixture::http("GET", &url, &[], None).status == 200).then_some(())
     });
-    let metrics = metrics(&rws);
-    let refused: f64 = metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("screenrec_rws_connections_refused_total ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("{metrics}"));
+    let metrics = rws.metrics();
+    let refused = metric(&metrics, "screenrec_rws_connections_refused_total ");
     assert!(refused >= 1.0, "{metrics}");
 }
 

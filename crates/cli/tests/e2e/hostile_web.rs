@@ -11,96 +11,19 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::fixture::{INTEGRATION_TOKEN, Response, Rws, Srs, basic, http};
+use crate::fixture::{
+    INTEGRATION_TOKEN, Response, Rws, Srs, TWO_GROUPS, basic, get_as, http, write_directory,
+};
 use crate::util::{Proc, free_port, now, tempdir, wait_for};
-
-/// Two groups, one agent and one supervisor each.
-const DIRECTORY: &str = r#"
-recording_when = "always"
-
-[[switch]]
-name = "SIP_Switch"
-
-[[place]]
-name = "Place_1001"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-
-[[place]]
-name = "Place_1002"
-devices = [{ dn = "1002", switch = "SIP_Switch" }]
-
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "Place_1001"
-
-[[user]]
-username = "agent2"
-password = "pw2"
-roles = ["agent"]
-default_place = "Place_1002"
-
-[[user]]
-username = "supa"
-password = "pwa"
-roles = ["supervisor"]
-
-[[user]]
-username = "supb"
-password = "pwb"
-roles = ["supervisor"]
-
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-
-[[group]]
-name = "team_a"
-supervisors = ["supa"]
-agents = ["agent1"]
-
-[[group]]
-name = "team_b"
-supervisors = ["supb"]
-agents = ["agent2"]
-"#;
 
 /// RWS with the two-group directory.
 fn start_rws(dir: &Path) -> Rws {
-    std::fs::write(dir.join("directory.toml"), DIRECTORY).unwrap();
+    write_directory(dir, TWO_GROUPS);
     Rws::start(dir, "rws")
 }
 
-/// A logged-in SRS with a synthetic screen for `user`.
-fn start_agent(dir: &Path, rws: &Rws, name: &str, user: (&str, &str)) -> Srs {
-    let srs = Srs::start(
-        dir,
-        name,
-        &[
-            "--server",
-            rws.url.as_str(),
-            "--source",
-            "synthetic:160x120",
-        ],
-    );
-    let r = srs.login(user.0, user.1);
-    assert_eq!(r.status, 200, "{}", r.text);
-    srs
-}
-
-fn get(rws: &Rws, who: (&str, &str), path: &str) -> Response {
-    http(
-        "GET",
-        &format!("{}{path}", rws.url),
-        &[basic(who.0, who.1)],
-        None,
-    )
-}
-
 fn state_of(rws: &Rws, call: &str) -> Option<String> {
-    let r = get(
+    let r = get_as(
         rws,
         ("admin", "adminpw"),
         &format!("/api/v2/recordings/{call}"),
@@ -117,8 +40,7 @@ fn state_of(rws: &Rws, call: &str) -> Option<String> {
 /// One short recorded call on `dn`, waited until completed.
 fn recorded_call(rws: &Rws, call: &str, dn: &str) {
     let event = |suffix: &str, kind: &str| {
-        let r = rws.post_events(&json!({"id": format!("{call}-{suffix}"), "type": kind, "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}));
-        assert_eq!(r.status, 200, "{}", r.text);
+        rws.call_event(&format!("{call}-{suffix}"), kind, call, dn);
     };
     event("s", "recording.started");
     wait_for(
@@ -128,7 +50,7 @@ fn recorded_call(rws: &Rws, call: &str, dn: &str) {
     );
     // Media arrives once SRS has encoded a segment: wait for uploaded bytes.
     wait_for(&format!("{call} media"), Duration::from_secs(15), || {
-        let r = get(
+        let r = get_as(
             rws,
             ("admin", "adminpw"),
             &format!("/api/v2/recordings/{call}"),
@@ -212,8 +134,8 @@ fn sse_calls(text: &str) -> Vec<(String, String)> {
 fn rule7_sse_shows_a_supervisor_only_their_groups_recordings() {
     let dir = tempdir();
     let rws = start_rws(dir.path());
-    let _a = start_agent(dir.path(), &rws, "srs-a", ("agent1", "pw1"));
-    let _b = start_agent(dir.path(), &rws, "srs-b", ("agent2", "pw2"));
+    let _a = Srs::start_agent(dir.path(), "srs-a", &rws.url, ("agent1", "pw1"));
+    let _b = Srs::start_agent(dir.path(), "srs-b", &rws.url, ("agent2", "pw2"));
     let supa = subscribe(&rws, ("supa", "pwa"));
     let admin = subscribe(&rws, ("admin", "adminpw"));
 
@@ -251,20 +173,6 @@ fn rule7_sse_shows_a_supervisor_only_their_groups_recordings() {
     );
 }
 
-/// `POST /api/v2/auth/login` answer.
-fn console_login(rws: &Rws, user: &str, pass: &str) -> Response {
-    http(
-        "POST",
-        &format!("{}/api/v2/auth/login", rws.url),
-        &[("Content-Type".into(), "application/json".into())],
-        Some(
-            json!({"username": user, "password": pass})
-                .to_string()
-                .into_bytes(),
-        ),
-    )
-}
-
 /// Rule 9 (a web page acting through the console session): a junk
 /// `Authorization: Bearer` does not authenticate a console request, the
 /// cookie does, so the CSRF token is still required: 403, nothing changed.
@@ -272,9 +180,9 @@ fn console_login(rws: &Rws, user: &str, pass: &str) -> Response {
 fn rule9_csrf_is_required_when_a_junk_bearer_rides_with_the_console_cookie() {
     let dir = tempdir();
     let rws = start_rws(dir.path());
-    let _a = start_agent(dir.path(), &rws, "srs-a", ("agent1", "pw1"));
+    let _a = Srs::start_agent(dir.path(), "srs-a", &rws.url, ("agent1", "pw1"));
     recorded_call(&rws, "call-csrf", "1001");
-    let login = console_login(&rws, "admin", "adminpw");
+    let login = rws.console_login("admin", "adminpw");
     assert_eq!(login.status, 200, "{}", login.text);
     let cookie = login.cookie();
     let csrf = login.json()["csrfToken"].as_str().unwrap().to_string();
@@ -290,7 +198,7 @@ fn rule9_csrf_is_required_when_a_junk_bearer_rides_with_the_console_cookie() {
         assert_eq!(r.status, 403, "{junk}: {}", r.text);
         assert_eq!(r.code(), 3, "{junk}: {}", r.text);
     }
-    let rec = get(&rws, ("admin", "adminpw"), "/api/v2/recordings/call-csrf").json();
+    let rec = get_as(&rws, ("admin", "adminpw"), "/api/v2/recordings/call-csrf").json();
     assert_eq!(
         rec["screenRecordings"][0]["labels"],
         json!([]),
@@ -315,7 +223,7 @@ fn rule9_user_names_typed_at_login_cannot_forge_log_lines_or_colours() {
     let rws = start_rws(dir.path());
     let forged = "FORGED-LINE rws: console login user=admin";
     let name = format!("eve\n{forged}\r\n\x1b[31mred\x1b[0m");
-    let r = console_login(&rws, &name, "wrong");
+    let r = rws.console_login(&name, "wrong");
     assert_eq!(r.status, 401, "{}", r.text);
     let log = wait_for("the failed login logged", Duration::from_secs(10), || {
         let out = rws.proc.output();
@@ -466,14 +374,14 @@ fn rule9_html_and_api_answers_carry_security_headers_and_https_adds_hsts_and_sec
             }
         }
     }
-    let cookie = console_login(&rws, "admin", "adminpw");
+    let cookie = rws.console_login("admin", "adminpw");
     assert_eq!(cookie.status, 200, "{}", cookie.text);
     assert!(!cookie.header("set-cookie").unwrap().contains("Secure"));
 
     let (cert, key) = certificate(dir.path());
     let tls_dir = dir.path().join("tls");
     std::fs::create_dir_all(&tls_dir).unwrap();
-    std::fs::write(tls_dir.join("directory.toml"), DIRECTORY).unwrap();
+    write_directory(&tls_dir, TWO_GROUPS);
     let rws = Rws::start_with(
         &tls_dir,
         "rws-tls",
@@ -486,7 +394,7 @@ fn rule9_html_and_api_answers_carry_security_headers_and_https_adds_hsts_and_sec
         let hsts = r.header("strict-transport-security").unwrap_or("");
         assert!(hsts.contains("max-age="), "{path}: HSTS {hsts:?}");
     }
-    let login = console_login(&rws, "admin", "adminpw");
+    let login = rws.console_login("admin", "adminpw");
     assert_eq!(login.status, 200, "{}", login.text);
     let set = login.header("set-cookie").unwrap();
     assert!(set.contains("; Secure"), "console cookie over HTTPS: {set}");
@@ -509,7 +417,7 @@ fn rule9_html_and_api_answers_carry_security_headers_and_https_adds_hsts_and_sec
 #[test]
 fn rule8_integration_token_is_read_from_a_file_not_the_command_line() {
     let dir = tempdir();
-    std::fs::write(dir.path().join("directory.toml"), DIRECTORY).unwrap();
+    write_directory(dir.path(), TWO_GROUPS);
     let token_file = dir.path().join("integration.token");
     let token = "file-token-0123456789abcdef";
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
@@ -739,9 +647,9 @@ fn rule10_tus_head_and_delete_412_are_documented() {
 fn rule3_an_invalid_range_is_ignored_and_an_unsatisfiable_one_refused() {
     let dir = tempdir();
     let rws = start_rws(dir.path());
-    let _a = start_agent(dir.path(), &rws, "srs-a", ("agent1", "pw1"));
+    let _a = Srs::start_agent(dir.path(), "srs-a", &rws.url, ("agent1", "pw1"));
     recorded_call(&rws, "call-range", "1001");
-    let rec = get(&rws, ("admin", "adminpw"), "/api/v2/recordings/call-range").json();
+    let rec = get_as(&rws, ("admin", "adminpw"), "/api/v2/recordings/call-range").json();
     let uri = format!(
         "{}{}",
         rws.url,

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fixture::{Rws, Srs, basic, http};
-use crate::util::{bin, now, tempdir, wait_for};
+use crate::util::{bin, tempdir, wait_for};
 
 /// `screenrec rws keys ARGS…` with exactly this master key environment.
 fn keys(args: &[&str], master: Option<&str>) -> Output {
@@ -24,6 +24,14 @@ fn keys(args: &[&str], master: Option<&str>) -> Output {
         cmd.env("SCREENREC_MASTER_KEY", m);
     }
     cmd.output().unwrap()
+}
+
+/// `screenrec rws keys import FILE --data-dir DATA HOW…` (`HOW`: how to open
+/// the export, e.g. `--passphrase-file P` or `-i IDENTITY`).
+fn import(file: &str, data: &str, how: &[&str], master: Option<&str>) -> Output {
+    let mut args = vec!["import", file, "--data-dir", data];
+    args.extend_from_slice(how);
+    keys(&args, master)
 }
 
 fn ok(out: &Output) -> String {
@@ -276,43 +284,28 @@ fn key_custody_passphrase_import_into_a_new_data_dir_is_idempotent_and_a_wrong_p
     ));
     assert_eq!(mode(&out), 0o600);
 
-    let err = failed(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "--passphrase-file",
-            wrong.to_str().unwrap(),
-        ],
+    let err = failed(&import(
+        o,
+        bd,
+        &["--passphrase-file", wrong.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(err.contains("wrong passphrase"), "{err}");
     let (identity, _) = age_identity(dir.path());
-    let err = failed(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "-i",
-            identity.to_str().unwrap(),
-        ],
+    let err = failed(&import(
+        o,
+        bd,
+        &["-i", identity.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(err.contains("encrypted to a passphrase"), "{err}");
 
     // A new data dir with another master key takes both keys and the
     // exported active one stays active.
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ],
+    let text = ok(&import(
+        o,
+        bd,
+        &["--passphrase-file", pass.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(text.contains("2 key(s) added"), "{text}");
@@ -325,15 +318,10 @@ fn key_custody_passphrase_import_into_a_new_data_dir_is_idempotent_and_a_wrong_p
     assert_eq!(new_active, old_active);
 
     // Twice is fine: nothing added, nothing replaced.
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            bd,
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ],
+    let text = ok(&import(
+        o,
+        bd,
+        &["--passphrase-file", pass.to_str().unwrap()],
         Some(&mb),
     ));
     assert!(
@@ -348,15 +336,10 @@ fn key_custody_passphrase_import_into_a_new_data_dir_is_idempotent_and_a_wrong_p
     let mc = "66".repeat(32);
     ok(&keys(&["rotate", "--data-dir", cd], Some(&mc)));
     let (_, own_active) = listed(&c, Some(&mc));
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            cd,
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ],
+    let text = ok(&import(
+        o,
+        cd,
+        &["--passphrase-file", pass.to_str().unwrap()],
         Some(&mc),
     ));
     assert!(text.contains("2 key(s) added"), "{text}");
@@ -378,21 +361,13 @@ fn record_call(rws: &Rws, id: &str) {
         );
         (r.status == 200).then(|| r.json())
     };
-    let post = |body: Value| {
-        let r = rws.post_events(&body);
-        assert_eq!(r.status, 200, "{}", r.text);
-    };
-    post(
-        json!({"id": format!("{id}-s"), "type": "recording.started", "call_id": id, "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}),
-    );
+    rws.call_event(&format!("{id}-s"), "recording.started", id, "1001");
     wait_for("some media uploaded", Duration::from_secs(20), || {
         let r = rec(rws)?;
         let ms: u64 = r["mediaFiles"][0]["duration"].as_str()?.parse().ok()?;
         (r["screenRecordings"][0]["state"] == "recording" && ms >= 500).then_some(())
     });
-    post(
-        json!({"id": format!("{id}-r"), "type": "call.released", "call_id": id, "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}),
-    );
+    rws.call_event(&format!("{id}-r"), "call.released", id, "1001");
     wait_for("recording completed", Duration::from_secs(20), || {
         (rec(rws)?["screenRecordings"][0]["state"] == "completed").then_some(())
     });
@@ -420,17 +395,7 @@ fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_
     let mut rws = Rws::start(dir.path(), "rws");
     let data = dir.path().join("rws");
     let d = data.to_str().unwrap();
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &[
-            "--server",
-            rws.url.as_str(),
-            "--source",
-            "synthetic:160x120",
-        ],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     record_call(&rws, "kc-1");
     let before = download(&rws, "kc-1");
     assert_eq!(before.status, 200, "{}", before.text);
@@ -474,29 +439,13 @@ fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_
         "{err}"
     );
     // Import does not silently re-encrypt under a possibly mistyped key…
-    let err = failed(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            d,
-            "-i",
-            identity.to_str().unwrap(),
-        ],
-        None,
-    ));
+    let err = failed(&import(o, d, &["-i", identity.to_str().unwrap()], None));
     assert!(err.contains("--rewrap"), "{err}");
     // …but does when told to.
-    let text = ok(&keys(
-        &[
-            "import",
-            o,
-            "--data-dir",
-            d,
-            "-i",
-            identity.to_str().unwrap(),
-            "--rewrap",
-        ],
+    let text = ok(&import(
+        o,
+        d,
+        &["-i", identity.to_str().unwrap(), "--rewrap"],
         None,
     ));
     assert!(text.contains("1 re-encrypted"), "{text}");

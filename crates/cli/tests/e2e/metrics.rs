@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::fixture::{Rws, Srs, basic, http};
+use crate::fixture::{Rws, Srs, basic, http, metric};
 use crate::util::{now, tempdir, wait_for};
 
 fn promtool(text: &str) {
@@ -33,22 +33,11 @@ fn promtool(text: &str) {
     );
 }
 
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-}
-
 #[test]
 fn metrics_pass_promtool_and_count_what_happened() {
     let dir = tempdir();
     let rws = Rws::start(dir.path(), "rws");
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     let post = |body: serde_json::Value| rws.post_events(&body);
     assert_eq!(post(json!({"id": "m1", "type": "recording.started", "call_id": "cm", "dn": "1001", "switch": "SIP_Switch", "timestamp": now()})).status, 200);
     assert_eq!(
@@ -62,10 +51,10 @@ fn metrics_pass_promtool_and_count_what_happened() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     promtool(&srs_text.text);
-    assert!(value(&srs_text.text, "screenrec_srs_frames_total") >= 2.0);
-    assert_eq!(value(&srs_text.text, "screenrec_srs_recording"), 1.0);
-    assert!(value(&srs_text.text, "screenrec_srs_spool_bytes") > 0.0);
-    assert!(value(&srs_text.text, "screenrec_srs_process_cpu_seconds_total") > 0.0);
+    assert!(metric(&srs_text.text, "screenrec_srs_frames_total") >= 2.0);
+    assert_eq!(metric(&srs_text.text, "screenrec_srs_recording"), 1.0);
+    assert!(metric(&srs_text.text, "screenrec_srs_spool_bytes") > 0.0);
+    assert!(metric(&srs_text.text, "screenrec_srs_process_cpu_seconds_total") > 0.0);
 
     // The live view: SRS's heartbeats carry what it records and its backlog.
     let live = rws.wait_sessions("the recording in the session list", |s| {
@@ -86,31 +75,31 @@ fn metrics_pass_promtool_and_count_what_happened() {
     let text = http("GET", &format!("{}/metrics", rws.url), &[], None).text;
     promtool(&text);
     assert_eq!(
-        value(&text, "screenrec_rws_recordings{state=\"completed\"}"),
+        metric(&text, "screenrec_rws_recordings{state=\"completed\"}"),
         1.0
     );
     assert_eq!(
-        value(&text, "screenrec_rws_recordings{state=\"recording\"}"),
+        metric(&text, "screenrec_rws_recordings{state=\"recording\"}"),
         0.0
     );
     assert_eq!(
-        value(&text, "screenrec_rws_srs_sessions{state=\"connected\"}"),
+        metric(&text, "screenrec_rws_srs_sessions{state=\"connected\"}"),
         1.0
     );
     assert_eq!(
-        value(&text, "screenrec_rws_events_total{result=\"accepted\"}"),
+        metric(&text, "screenrec_rws_events_total{result=\"accepted\"}"),
         2.0
     );
     assert_eq!(
-        value(&text, "screenrec_rws_events_total{result=\"rejected\"}"),
+        metric(&text, "screenrec_rws_events_total{result=\"rejected\"}"),
         1.0
     );
-    assert!(value(&text, "screenrec_rws_upload_bytes_total") > 0.0);
+    assert!(metric(&text, "screenrec_rws_upload_bytes_total") > 0.0);
     assert!(text.contains("screenrec_rws_http_request_duration_seconds_count{method=\"PATCH\",route=\"/api/v2/srs/uploads/{id}\",status=\"204\"}"), "{text}");
     let after = http("GET", &format!("{}/metrics", srs.url), &[], None).text;
-    assert_eq!(value(&after, "screenrec_srs_recording"), 0.0);
+    assert_eq!(metric(&after, "screenrec_srs_recording"), 0.0);
     assert!(
-        value(&after, "screenrec_srs_frames_total")
-            >= value(&srs_text.text, "screenrec_srs_frames_total")
+        metric(&after, "screenrec_srs_frames_total")
+            >= metric(&srs_text.text, "screenrec_srs_frames_total")
     );
 }

@@ -70,12 +70,7 @@ fn openapi_covers_every_route_and_matches_real_answers() {
     }
 
     // A real recording, then the answers of the read endpoints.
-    let srs = Srs::start(
-        dir.path(),
-        "srs",
-        &["--server", &rws.url, "--source", "synthetic:160x120"],
-    );
-    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     let post = |path: &str, headers: Vec<(String, String)>, body: Value| {
         let mut h = headers;
         h.push(("Content-Type".into(), "application/json".into()));
