@@ -677,9 +677,7 @@ fn rule3_hello_last_seq_near_u64_max_is_refused_and_seqs_stay_sane() {
     // The login's channel is up before it is dropped: a hello still in
     // flight would otherwise take the session over from the reconnection
     // below (the latest hello wins) and leave it with no channel.
-    rws.wait_sessions("agent1 connected", |s| {
-        s.iter().any(|x| x["state"] == "connected")
-    });
+    wait_agent1_connected(&rws);
     h.disconnect();
     // u64::MAX - 1 would make the next seq u64::MAX and the one after wrap.
     h.connect(u64::MAX - 1, true);
