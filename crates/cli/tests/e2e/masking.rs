@@ -13,18 +13,18 @@ use std::time::Duration;
 
 use crate::util::{Proc, Xvfb, decode_frames, tempdir, wait_for};
 
-const W: u32 = 640;
-const H: u32 = 480;
-const GREEN: [u8; 3] = [0x00, 0xff, 0x00];
-const MAGENTA: [u8; 3] = [0xff, 0x00, 0xff];
-const YELLOW: [u8; 3] = [0xff, 0xff, 0x00];
+pub(crate) const W: u32 = 640;
+pub(crate) const H: u32 = 480;
+pub(crate) const GREEN: [u8; 3] = [0x00, 0xff, 0x00];
+pub(crate) const MAGENTA: [u8; 3] = [0xff, 0x00, 0xff];
+pub(crate) const YELLOW: [u8; 3] = [0xff, 0xff, 0x00];
 /// capture::mask::MASK_RGB.
-const MASK: [u8; 3] = [0x60, 0x60, 0x60];
+pub(crate) const MASK: [u8; 3] = [0x60, 0x60, 0x60];
 /// The desktop behind the windows.
 const ROOT: [u8; 3] = [0x00, 0x00, 0x80];
 
 /// Pixels of an RGB24 frame within H.264 tolerance of `c`.
-fn count(frame: &[u8], c: [u8; 3]) -> usize {
+pub(crate) fn count(frame: &[u8], c: [u8; 3]) -> usize {
     frame
         .chunks_exact(3)
         .filter(|p| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 24))
@@ -32,7 +32,7 @@ fn count(frame: &[u8], c: [u8; 3]) -> usize {
 }
 
 /// The frames as a run-length list of "colour `c` covers at least `min` pixels".
-fn presence(frames: &[Vec<u8>], c: [u8; 3], min: usize) -> Vec<bool> {
+pub(crate) fn presence(frames: &[Vec<u8>], c: [u8; 3], min: usize) -> Vec<bool> {
     let mut out: Vec<bool> = Vec::new();
     for f in frames {
         let p = count(f, c) >= min;
@@ -51,7 +51,7 @@ fn hold() {
 }
 
 /// A display with a flat dark-blue desktop.
-fn display(dir: &Path) -> Xvfb {
+pub(crate) fn display(dir: &Path) -> Xvfb {
     let x = Xvfb::start(dir, W, H);
     x.run("xsetroot", &["-solid", "#000080"]);
     x
@@ -59,7 +59,7 @@ fn display(dir: &Path) -> Xvfb {
 
 /// Opens an xterm with a background colour and title and waits until it is
 /// mapped; returns (the process, its window id).
-fn xterm(
+pub(crate) fn xterm(
     x: &Xvfb,
     dir: &Path,
     name: &str,
@@ -77,7 +77,12 @@ fn xterm(
         Duration::from_secs(10),
         || {
             let out = Command::new("xdotool")
-                .args(["search", "--onlyvisible", "--name", &format!("^{title}$")])
+                .args([
+                    "search",
+                    "--onlyvisible",
+                    "--name",
+                    &format!("^{}$", regex_escape(title)),
+                ])
                 .env("DISPLAY", &x.display)
                 .output()
                 .ok()?;
@@ -88,6 +93,19 @@ fn xterm(
         },
     );
     (p, id)
+}
+
+/// `s` with regex metacharacters escaped (xdotool's `--name` is a regex).
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_alphanumeric() || c == ' ' {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
+        .collect()
 }
 
 /// Outer geometry (x, y, width, height) of a window, from xwininfo.

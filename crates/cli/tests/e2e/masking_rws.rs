@@ -11,15 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fixture::{Rws, Srs, basic, http};
+use crate::masking::{GREEN, H, MAGENTA, MASK, W, YELLOW, count, display, presence, xterm};
 use crate::util::{Proc, Xvfb, bin, decode_frames, now, tempdir, wait_for};
 
-const W: u32 = 640;
-const H: u32 = 480;
-const GREEN: [u8; 3] = [0x00, 0xff, 0x00];
-const MAGENTA: [u8; 3] = [0xff, 0x00, 0xff];
-const YELLOW: [u8; 3] = [0xff, 0xff, 0x00];
-/// capture::mask::MASK_RGB.
-const MASK: [u8; 3] = [0x60, 0x60, 0x60];
 /// A token only the masked windows' titles carry (the rule's regex does not
 /// contain it), searched for in everything RWS and SRS keep or say.
 const SECRET: &str = "4111-QQ7";
@@ -78,87 +72,11 @@ title = "^Vault "
 action = "pause"
 "#;
 
-/// Pixels of an RGB24 frame within H.264 tolerance of `c`.
-fn count(frame: &[u8], c: [u8; 3]) -> usize {
-    frame
-        .chunks_exact(3)
-        .filter(|p| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 24))
-        .count()
-}
-
-/// Run-length list of "colour `c` covers at least `min` pixels".
-fn presence(frames: &[Vec<u8>], c: [u8; 3], min: usize) -> Vec<bool> {
-    let mut out: Vec<bool> = Vec::new();
-    for f in frames {
-        let p = count(f, c) >= min;
-        if out.last() != Some(&p) {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// Lets the recorder see the current state for several frames. This paces
 /// the scenario; it synchronises nothing (each state is checked in the
 /// decoded frames afterwards).
 fn hold() {
     std::thread::sleep(Duration::from_millis(1200));
-}
-
-fn display(dir: &Path) -> Xvfb {
-    let x = Xvfb::start(dir, W, H);
-    x.run("xsetroot", &["-solid", "#000080"]);
-    x
-}
-
-/// Opens an xterm with a background colour and title, waits until mapped;
-/// returns (the process, its window id).
-fn xterm(
-    x: &Xvfb,
-    dir: &Path,
-    name: &str,
-    bg: &str,
-    title: &str,
-    geometry: &str,
-) -> (Proc, String) {
-    let mut cmd = Command::new("xterm");
-    cmd.args(["-bg", bg, "-fg", bg, "-title", title, "-geometry", geometry])
-        .args(["-e", "sleep", "600"])
-        .env("DISPLAY", &x.display);
-    let p = Proc::spawn(name, dir, cmd);
-    let id = wait_for(
-        &format!("xterm {name} mapped"),
-        Duration::from_secs(10),
-        || {
-            let out = Command::new("xdotool")
-                .args([
-                    "search",
-                    "--onlyvisible",
-                    "--name",
-                    &format!("^{}$", regex_escape(title)),
-                ])
-                .env("DISPLAY", &x.display)
-                .output()
-                .ok()?;
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        },
-    );
-    (p, id)
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_alphanumeric() || c == ' ' {
-                vec![c]
-            } else {
-                vec!['\\', c]
-            }
-        })
-        .collect()
 }
 
 fn start_rws(dir: &Path) -> Rws {
