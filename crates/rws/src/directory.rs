@@ -7,7 +7,7 @@
 //! changes nothing (a plain password that still matches its stored hash
 //! keeps that hash), and what is no longer in the file is removed.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -66,6 +66,7 @@ struct RawDirectory {
     mask: Vec<Spanned<RawMask>>,
     agents_see_own: Option<bool>,
     supervisors_may_download: Option<bool>,
+    upload_rate_kbit: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +77,7 @@ struct RawGroup {
     supervisors: Vec<String>,
     #[serde(default)]
     agents: Vec<String>,
+    upload_rate_kbit: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +112,56 @@ pub struct Mask {
     pub spec: proto::control::MaskSpec,
     /// Only agents of this group (`None`: every agent).
     pub group: Option<String>,
+}
+
+/// Highest `upload_rate_kbit` the directory accepts (1 Gbit/s).
+pub const MAX_UPLOAD_RATE_KBIT: u32 = 1_000_000;
+
+/// The directory's upload bandwidth caps (`upload_rate_kbit`, kbit/s) at
+/// the top level, per group and per user. Kept in `settings` as JSON
+/// (`upload_rates`), written by the import; RWS sends the resolved value in
+/// every `start`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct UploadRates {
+    /// Everyone's cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<u32>,
+    /// Per group (applies to the group's agents).
+    #[serde(default)]
+    pub groups: BTreeMap<String, u32>,
+    /// Per user.
+    #[serde(default)]
+    pub users: BTreeMap<String, u32>,
+}
+
+impl UploadRates {
+    /// The cap for `username`, an agent of `agent_groups`: the user's own,
+    /// else the lowest of their groups' values, else the global one, else
+    /// none.
+    pub fn resolve(&self, username: &str, agent_groups: &[String]) -> Option<u32> {
+        if let Some(r) = self.users.get(username) {
+            return Some(*r);
+        }
+        agent_groups
+            .iter()
+            .filter_map(|g| self.groups.get(g))
+            .min()
+            .copied()
+            .or(self.global)
+    }
+}
+
+/// Checks an `upload_rate_kbit` value: an integer from 1 to
+/// [`MAX_UPLOAD_RATE_KBIT`].
+fn check_upload_rate(v: &toml::Value) -> Result<u32, String> {
+    match v {
+        toml::Value::Integer(i) if (1..=i64::from(MAX_UPLOAD_RATE_KBIT)).contains(i) => {
+            u32::try_from(*i).map_err(|e| e.to_string())
+        }
+        other => Err(format!(
+            "upload_rate_kbit must be an integer from 1 to {MAX_UPLOAD_RATE_KBIT} (kbit/s), not {other}"
+        )),
+    }
 }
 
 /// A supervisor group.
@@ -174,6 +226,7 @@ struct RawUser {
     default_place: Option<String>,
     recording_when: Option<String>,
     channel: Option<String>,
+    upload_rate_kbit: Option<toml::Value>,
 }
 
 /// Which interactions of an agent are screen-recorded.
@@ -250,6 +303,8 @@ pub struct Directory {
     pub agents_see_own: bool,
     /// Supervisors may download (admins always may).
     pub supervisors_may_download: bool,
+    /// Upload bandwidth caps.
+    pub upload_rates: UploadRates,
 }
 
 /// What an import changed.
@@ -315,6 +370,11 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
             ));
         }
         origins.push(v.to_string());
+    }
+    let mut upload_rates = UploadRates::default();
+    if let Some(v) = &raw.upload_rate_kbit {
+        upload_rates.global =
+            Some(check_upload_rate(v.get_ref()).map_err(|m| err(v.span(), String::new(), m))?);
     }
 
     let mut switches = Vec::new();
@@ -450,6 +510,10 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
                 )
             })?;
         }
+        if let Some(v) = &ru.upload_rate_kbit {
+            let r = check_upload_rate(v).map_err(|m| err(u.span(), item.clone(), m))?;
+            upload_rates.users.insert(ru.username.clone(), r);
+        }
         let channel = ru.channel.clone().unwrap_or_else(|| "voice".into());
         if !CHANNELS.contains(&channel.as_str()) {
             return Err(err(
@@ -497,6 +561,10 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
                 }
             }
         }
+        if let Some(v) = &rg.upload_rate_kbit {
+            let r = check_upload_rate(v).map_err(|m| err(g.span(), item.clone(), m))?;
+            upload_rates.groups.insert(rg.name.clone(), r);
+        }
         groups.push(Group {
             name: rg.name.clone(),
             supervisors: rg.supervisors.clone(),
@@ -540,6 +608,7 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
         masks,
         agents_see_own: raw.agents_see_own.unwrap_or(false),
         supervisors_may_download: raw.supervisors_may_download.unwrap_or(true),
+        upload_rates,
     })
 }
 
@@ -624,6 +693,30 @@ pub async fn masks_for(
         .filter(|m| m.group.as_ref().is_none_or(|g| groups.contains(g)))
         .map(|m| m.spec)
         .collect())
+}
+
+/// The upload cap (kbit/s) for `username` from the directory (see
+/// [`UploadRates::resolve`]); `None`: no cap from RWS.
+pub async fn upload_rate_for(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Option<u32>, sqlx::Error> {
+    let json: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'upload_rates'")
+            .fetch_optional(pool)
+            .await?;
+    let Some(json) = json else {
+        return Ok(None);
+    };
+    let rates: UploadRates =
+        serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let groups: Vec<String> = sqlx::query_scalar(
+        "SELECT group_name FROM group_members WHERE username = ? AND role = 'agent'",
+    )
+    .bind(username)
+    .fetch_all(pool)
+    .await?;
+    Ok(rates.resolve(username, &groups))
 }
 
 /// Hashes a password with argon2id (default parameters: 19 MiB, t=2, p=1).
@@ -906,6 +999,20 @@ pub async fn import(pool: &SqlitePool, dir: &Directory) -> Result<ImportReport, 
             .execute(&mut *tx)
             .await?;
     }
+    let rates =
+        serde_json::to_string(&dir.upload_rates).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let old_rates: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'upload_rates'")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let empty = serde_json::to_string(&UploadRates::default()).unwrap_or_default();
+    if old_rates.as_deref().unwrap_or(&empty) != rates {
+        report.updated += 1;
+        sqlx::query("INSERT INTO settings(key, value) VALUES ('upload_rates', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(&rates)
+            .execute(&mut *tx)
+            .await?;
+    }
     for u in &dir.users {
         let changed =
             sqlx::query("UPDATE users SET channel = ? WHERE username = ? AND channel != ?")
@@ -964,7 +1071,7 @@ devices = [{ dn = "1001", switch = "SIP" }]
         check(
             "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\ncolour = \"red\"\n",
             expect![
-                "dir.toml:12: unknown field `colour`, expected one of `username`, `password`, `password_hash`, `first_name`, `last_name`, `roles`, `default_place`, `recording_when`, `channel`"
+                "dir.toml:12: unknown field `colour`, expected one of `username`, `password`, `password_hash`, `first_name`, `last_name`, `roles`, `default_place`, `recording_when`, `channel`, `upload_rate_kbit`"
             ],
         );
         check(
@@ -986,6 +1093,105 @@ devices = [{ dn = "1001", switch = "SIP" }]
         check(
             "[[user]]\nusername = \"a\"\nroles = [\"agent\"]\n",
             expect!["dir.toml:8: user 'a': password (or password_hash) is required"],
+        );
+    }
+
+    #[test]
+    fn upload_rate_resolution_user_then_lowest_group_then_global() {
+        let rates =
+            |global: Option<u32>, groups: &[(&str, u32)], users: &[(&str, u32)]| UploadRates {
+                global,
+                groups: groups.iter().map(|(g, r)| (g.to_string(), *r)).collect(),
+                users: users.iter().map(|(u, r)| (u.to_string(), *r)).collect(),
+            };
+        let full = rates(Some(1000), &[("a", 300), ("b", 200)], &[("u", 500)]);
+        let no_global = rates(None, &[("a", 300)], &[]);
+        #[allow(clippy::type_complexity)]
+        let table: [(&UploadRates, &str, &[&str], Option<u32>); 9] = [
+            // The user's own value wins, even when higher than a group's.
+            (&full, "u", &["a", "b"], Some(500)),
+            // An agent in several groups: the lowest.
+            (&full, "v", &["a", "b"], Some(200)),
+            (&full, "v", &["a"], Some(300)),
+            // A group without a value does not count.
+            (&full, "v", &["c", "a"], Some(300)),
+            // No group value: the global one.
+            (&full, "v", &["c"], Some(1000)),
+            (&full, "v", &[], Some(1000)),
+            (&no_global, "v", &["a"], Some(300)),
+            (&no_global, "v", &["c"], None),
+            (&UploadRates::default(), "u", &["a"], None),
+        ];
+        for (r, user, groups, want) in table {
+            let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            assert_eq!(
+                r.resolve(user, &groups),
+                want,
+                "{user} in {groups:?}: {r:?}"
+            );
+        }
+        // Parsed from a file.
+        let text = format!(
+            "upload_rate_kbit = 2000\n{BASE}[[user]]\nusername = \"u\"\npassword = \"x\"\nroles = [\"agent\"]\nupload_rate_kbit = 150\n[[user]]\nusername = \"v\"\npassword = \"x\"\nroles = [\"agent\"]\n[[group]]\nname = \"g\"\nagents = [\"u\", \"v\"]\nupload_rate_kbit = 400\n"
+        );
+        let d = parse("dir.toml", &text).expect("a valid directory");
+        assert_eq!(
+            d.upload_rates,
+            rates(Some(2000), &[("g", 400)], &[("u", 150)])
+        );
+        assert_eq!(d.upload_rates.resolve("u", &["g".into()]), Some(150));
+        assert_eq!(d.upload_rates.resolve("v", &["g".into()]), Some(400));
+    }
+
+    #[test]
+    fn bad_upload_rates_are_refused_with_line_and_item() {
+        let top = |v: &str| match parse("dir.toml", &format!("upload_rate_kbit = {v}\n{BASE}")) {
+            Ok(d) => format!("ok: {:?}", d.upload_rates.global),
+            Err(e) => e.to_string(),
+        };
+        expect!["ok: Some(1000000)"].assert_eq(&top("1000000"));
+        expect!["ok: Some(1)"].assert_eq(&top("1"));
+        expect![
+            "dir.toml:1: upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not 0"
+        ]
+        .assert_eq(&top("0"));
+        expect![
+            "dir.toml:1: upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not -200"
+        ]
+        .assert_eq(&top("-200"));
+        expect!["dir.toml:1: upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not 1000001"]
+            .assert_eq(&top("1000001"));
+        expect!["dir.toml:1: upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not 99999999999"]
+            .assert_eq(&top("99999999999"));
+        expect![[r#"dir.toml:1: upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not "fast""#]]
+            .assert_eq(&top("\"fast\""));
+        expect![
+            "dir.toml:1: upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not 2.5"
+        ]
+        .assert_eq(&top("2.5"));
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\nupload_rate_kbit = 0\n",
+            expect![
+                "dir.toml:8: user 'a': upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not 0"
+            ],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\nupload_rate_kbit = \"200\"\n",
+            expect![[
+                r#"dir.toml:8: user 'a': upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not "200""#
+            ]],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\n[[group]]\nname = \"g\"\nagents = [\"a\"]\nupload_rate_kbit = -5\n",
+            expect![
+                "dir.toml:12: group 'g': upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not -5"
+            ],
+        );
+        check(
+            "[[user]]\nusername = \"a\"\npassword = \"x\"\nroles = [\"agent\"]\n[[group]]\nname = \"g\"\nagents = [\"a\"]\nupload_rate_kbit = 5000000\n",
+            expect![
+                "dir.toml:12: group 'g': upload_rate_kbit must be an integer from 1 to 1000000 (kbit/s), not 5000000"
+            ],
         );
     }
 

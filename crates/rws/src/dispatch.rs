@@ -384,6 +384,7 @@ async fn start(
         .unwrap_or_default();
     // Rules changed by a later directory import apply from the next start.
     let masks = crate::directory::masks_for(&rws.db, &rec.username).await?;
+    let upload_rate_kbit = crate::directory::upload_rate_for(&rws.db, &rec.username).await?;
     let cmd = |seq| ToAgent::Start {
         seq,
         recording_id: rec.id.clone(),
@@ -393,7 +394,7 @@ async fn start(
         recipients,
         upload_url: "/api/v2/srs/uploads".into(),
         upload_token: token,
-        upload_rate_kbit: None,
+        upload_rate_kbit,
         masks,
     };
     match rws.hub.send(rws, session, cmd).await {

@@ -27,7 +27,7 @@ enum Recv {
 
 /// A hostile SRS: one session opened with its own credentials, and its
 /// control channel (heartbeats sent every second, so RWS keeps it).
-struct Hostile {
+pub(crate) struct Hostile {
     rt: tokio::runtime::Runtime,
     session_id: String,
     token: String,
@@ -70,7 +70,7 @@ fn open_session_with(
 
 impl Hostile {
     /// Opens a session (asserting 201) and connects its control channel.
-    fn login(rws: &Rws, user: &str, pass: &str, place: Option<&str>) -> Hostile {
+    pub(crate) fn login(rws: &Rws, user: &str, pass: &str, place: Option<&str>) -> Hostile {
         Self::login_with(rws, user, pass, place, false)
     }
 
@@ -206,7 +206,7 @@ impl Hostile {
     }
 
     /// Waits for the next command of `kind`, acknowledges it, returns it.
-    fn expect(&self, kind: &str) -> Value {
+    pub(crate) fn expect(&self, kind: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -39,3 +39,4 @@ mod rws_directory;
 mod rws_events;
 mod rws_keys;
 mod srs_conformance;
+mod upload_rate_rws;
