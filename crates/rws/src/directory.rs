@@ -1106,7 +1106,6 @@ devices = [{ dn = "1001", switch = "SIP" }]
             };
         let full = rates(Some(1000), &[("a", 300), ("b", 200)], &[("u", 500)]);
         let no_global = rates(None, &[("a", 300)], &[]);
-        #[allow(clippy::type_complexity)]
         let table: [(&UploadRates, &str, &[&str], Option<u32>); 9] = [
             // The user's own value wins, even when higher than a group's.
             (&full, "u", &["a", "b"], Some(500)),
