@@ -12,6 +12,7 @@
 //! * [`control`]: messages on the control channel WebSocket
 //!   (`GET /api/v2/srs/control`).
 //! * [`upload`]: the tus media upload and the end-of-recording report.
+//! * [`logsafe`]: escaping what peers and users typed before it is logged.
 //!
 //! Field names are `snake_case` on our own protocols and `camelCase` where
 //! the shape follows a GIR/GWS resource (the user resource), so that
@@ -19,6 +20,7 @@
 
 pub mod control;
 pub mod envelope;
+pub mod logsafe;
 pub mod metrics_text;
 pub mod session;
 pub mod upload;

@@ -148,7 +148,7 @@ pub async fn login(
     use axum::response::IntoResponse;
     if let Err(wait) = rws.throttle.check(addr, username) {
         crate::metrics::login(rws, "throttled");
-        tracing::info!(user = %crate::logsafe::Escaped(username), %addr, "login refused: throttled");
+        tracing::info!(user = %proto::logsafe::Escaped(username), %addr, "login refused: throttled");
         return Err(retry_later(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             wait,
@@ -192,7 +192,7 @@ pub async fn login(
         _ => {
             crate::metrics::login(rws, "failed");
             rws.throttle.failed(addr, username);
-            tracing::warn!(user = %crate::logsafe::Escaped(username), %addr, "login failed");
+            tracing::warn!(user = %proto::logsafe::Escaped(username), %addr, "login failed");
             Err(ApiError::Unauthenticated("invalid user name or password".into()).into_response())
         }
     }
@@ -332,7 +332,7 @@ pub async fn console_login(
         .bind(&csrf)
         .execute(&rws.db)
         .await?;
-    tracing::info!(user = %crate::logsafe::Escaped(&user.username), "console login");
+    tracing::info!(user = %proto::logsafe::Escaped(&user.username), "console login");
     let mut resp =
         axum::Json(serde_json::json!({"user": user.resource(), "csrfToken": csrf})).into_response();
     let cookie = format!(

@@ -60,7 +60,7 @@ pub async fn on_events(rws: &Rws, calls: BTreeSet<String>, interactions: BTreeSe
         match voice_wants(rws, c).await {
             Ok(w) => wants.extend(w),
             Err(e) => {
-                tracing::error!(call = %crate::logsafe::Escaped(c), error = %e, "reading a call's events")
+                tracing::error!(call = %proto::logsafe::Escaped(c), error = %e, "reading a call's events")
             }
         }
     }
@@ -68,18 +68,18 @@ pub async fn on_events(rws: &Rws, calls: BTreeSet<String>, interactions: BTreeSe
         match interaction_wants(rws, i).await {
             Ok(w) => wants.extend(w),
             Err(e) => {
-                tracing::error!(interaction = %crate::logsafe::Escaped(i), error = %e, "reading an interaction's events")
+                tracing::error!(interaction = %proto::logsafe::Escaped(i), error = %e, "reading an interaction's events")
             }
         }
     }
     for w in wants {
         if let Err(e) = apply(rws, &w).await {
-            tracing::error!(interaction = %crate::logsafe::Escaped(&w.interaction_id), error = %e, "applying the recording policy");
+            tracing::error!(interaction = %proto::logsafe::Escaped(&w.interaction_id), error = %e, "applying the recording policy");
         }
     }
     for c in &calls {
         if let Err(e) = note_numbers(rws, c).await {
-            tracing::error!(call = %crate::logsafe::Escaped(c), error = %e, "noting the call's numbers");
+            tracing::error!(call = %proto::logsafe::Escaped(c), error = %e, "noting the call's numbers");
         }
     }
 }
@@ -339,7 +339,7 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
         }
     };
     if !recorded {
-        tracing::debug!(agent = %crate::logsafe::Escaped(&username), interaction = %crate::logsafe::Escaped(&w.interaction_id), channel = %channel, rule = %rule, "not recorded by policy");
+        tracing::debug!(agent = %proto::logsafe::Escaped(&username), interaction = %proto::logsafe::Escaped(&w.interaction_id), channel = %channel, rule = %rule, "not recorded by policy");
         return Ok(());
     }
     if let Some(active) = recordings::active_for(&rws.db, &username).await? {
@@ -352,7 +352,7 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
             &w.since,
         )
         .await?;
-        tracing::info!(recording = %active.id, interaction = %crate::logsafe::Escaped(&w.interaction_id), "interaction linked to the agent's recording");
+        tracing::info!(recording = %active.id, interaction = %proto::logsafe::Escaped(&w.interaction_id), "interaction linked to the agent's recording");
         return Ok(());
     }
     let new = NewRecording {
@@ -546,7 +546,7 @@ pub async fn on_status(
     }
     .await;
     if let Err(e) = result {
-        tracing::error!(recording = %crate::logsafe::Escaped(recording_id), error = %e, "applying an SRS status");
+        tracing::error!(recording = %proto::logsafe::Escaped(recording_id), error = %e, "applying an SRS status");
     }
 }
 

@@ -505,7 +505,7 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                 let msg = match serde_json::from_str::<FromAgent>(&text) {
                     Ok(m) => m,
                     Err(e) => {
-                        tracing::warn!(session = %id, error = %crate::logsafe::Escaped(&e.to_string()), "control channel: bad frame ignored");
+                        tracing::warn!(session = %id, error = %proto::logsafe::Escaped(&e.to_string()), "control channel: bad frame ignored");
                         continue;
                     }
                 };

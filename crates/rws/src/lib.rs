@@ -57,7 +57,6 @@ pub mod throttle;
 pub mod uploads;
 pub mod web;
 
-pub mod logsafe;
 pub mod me;
 pub mod private_files;
 pub mod rejection;

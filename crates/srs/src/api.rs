@@ -296,8 +296,8 @@ async fn login(srs: &Srs, headers: &HeaderMap, params: LoginParams) -> Result<Re
         link: Some(handle),
     });
     tracing::info!(
-        user = %crate::logsafe::escape(&user.user_name),
-        place = %crate::logsafe::escape(&opened.primary.response.place),
+        user = %proto::logsafe::escape(&user.user_name),
+        place = %proto::logsafe::escape(&opened.primary.response.place),
         "agent logged in"
     );
 
@@ -364,7 +364,7 @@ async fn logout(srs: &Srs, headers: &HeaderMap) -> Result<Response, ApiError> {
         if !s.stale {
             link::end_session(srs, &s.rws).await;
         }
-        tracing::info!(user = %crate::logsafe::escape(&s.user.user_name), "agent logged out");
+        tracing::info!(user = %proto::logsafe::escape(&s.user.user_name), "agent logged out");
     }
     Ok((Http::OK, Json(Envelope::ok())).into_response())
 }

@@ -52,7 +52,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::warn!(status = %self.status, message = %crate::logsafe::escape(&self.message), "request failed");
+            tracing::warn!(status = %self.status, message = %proto::logsafe::escape(&self.message), "request failed");
         }
         (self.status, Json(Envelope::error(self.code, self.message))).into_response()
     }

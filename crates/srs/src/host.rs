@@ -74,7 +74,7 @@ pub async fn loopback_only(State(srs): State<Srs>, req: Request, next: Next) -> 
     let shown = named
         .iter()
         .find(|h| !host_allowed(h, port, https))
-        .map(|h| crate::logsafe::escape(&h.chars().take(100).collect::<String>()))
+        .map(|h| proto::logsafe::escape(&h.chars().take(100).collect::<String>()))
         .unwrap_or_else(|| "(none)".into());
     tracing::warn!(host = %shown, path = %req.uri().path(), "request refused: Host is not a loopback name (DNS rebinding?)");
     ApiError::new(

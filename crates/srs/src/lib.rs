@@ -16,7 +16,6 @@
 //! * [`host`]: loopback `Host` only (DNS-rebinding protection).
 //! * [`servers`]: the RWS allow-list (`--server`, `--peer-server`,
 //!   `--allowed-server`).
-//! * [`logsafe`]: control characters escaped in logged text.
 //! * [`notice`]: what the agent is told (`GET /api/v2/me/recording`).
 //! * [`pace`]: the upload bandwidth cap (token bucket).
 //!
@@ -30,7 +29,6 @@ pub mod cors;
 pub mod error;
 pub mod host;
 pub mod link;
-pub mod logsafe;
 pub mod metrics;
 pub mod notice;
 pub mod pace;
@@ -287,7 +285,7 @@ impl Srs {
             .filter_map(|o| match OriginPattern::parse(o) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    tracing::warn!(origin = %logsafe::escape(o), error = %logsafe::escape(&e), "ignoring an origin RWS sent");
+                    tracing::warn!(origin = %proto::logsafe::escape(o), error = %proto::logsafe::escape(&e), "ignoring an origin RWS sent");
                     None
                 }
             })

@@ -130,7 +130,7 @@ pub async fn open_session(
                                     response,
                                 }),
                                 Err(e) => {
-                                    tracing::warn!(peer = %peer, error = %crate::logsafe::escape(&e.to_string()), "no standby session on the peer RWS: failover will not be possible");
+                                    tracing::warn!(peer = %peer, error = %proto::logsafe::escape(&e.to_string()), "no standby session on the peer RWS: failover will not be possible");
                                     None
                                 }
                             }
@@ -251,7 +251,7 @@ fn check_opened(
     server: &Url,
     r: OpenSessionResponse,
 ) -> Result<OpenSessionResponse, String> {
-    use crate::logsafe::escape;
+    use proto::logsafe::escape;
     if !crate::recording::valid_id(&r.session_id) {
         return Err(format!(
             "session id '{}' is not a UUID",
@@ -496,7 +496,7 @@ async fn session(
                 let msg = match serde_json::from_str::<ToAgent>(&text) {
                     Ok(m) => m,
                     Err(e) => {
-                        tracing::warn!(error = %crate::logsafe::escape(&e.to_string()), "control channel: unknown frame ignored");
+                        tracing::warn!(error = %proto::logsafe::escape(&e.to_string()), "control channel: unknown frame ignored");
                         continue;
                     }
                 };
@@ -509,7 +509,7 @@ async fn session(
                     *last_seq = seq;
                 }
                 if let Err(e) = &result {
-                    tracing::warn!(seq, error = %crate::logsafe::escape(e), "command refused");
+                    tracing::warn!(seq, error = %proto::logsafe::escape(e), "command refused");
                 }
                 let ack = FromAgent::Ack { seq, ok: result.is_ok(), error: result.err() };
                 if send(&mut ws, &ack).await.is_err() {

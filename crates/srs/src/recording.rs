@@ -401,7 +401,7 @@ fn compile_masks(specs: &[proto::control::MaskSpec]) -> Result<Vec<capture::Mask
         .map_err(|e| {
             format!(
                 "masking rule refused, not recording: {}",
-                crate::logsafe::escape(&e.to_string())
+                proto::logsafe::escape(&e.to_string())
             )
         })
 }
@@ -412,7 +412,7 @@ fn compile_masks(specs: &[proto::control::MaskSpec]) -> Result<Vec<capture::Mask
 /// RWS holding the session (the upload token goes there). Returns the
 /// recipients and the absolute upload URL.
 fn check_start(cmd: &StartCommand) -> Result<(Vec<age::x25519::Recipient>, url::Url), String> {
-    use crate::logsafe::escape;
+    use proto::logsafe::escape;
     if !valid_id(&cmd.recording_id) {
         return Err(format!(
             "recording_id '{}' is not a UUID: refused",
@@ -513,7 +513,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
             return Err(format!("cannot start recording: {e}"));
         }
     };
-    tracing::info!(recording = %cmd.recording_id, interaction = %crate::logsafe::escape(&cmd.interaction_id), "recording started");
+    tracing::info!(recording = %cmd.recording_id, interaction = %proto::logsafe::escape(&cmd.interaction_id), "recording started");
     st.known.insert(cmd.recording_id.clone());
     let mut active = Active {
         stats: recorder.stats(),

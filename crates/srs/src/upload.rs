@@ -97,11 +97,11 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
         match upload_recording(srs, &dir, &m, offsets).await {
             Ok(()) => {}
             Err(UploadError::Gone(why)) => {
-                tracing::error!(recording = %m.recording_id, why = %crate::logsafe::escape(&why), "RWS refuses this recording's upload: removing it from the spool");
+                tracing::error!(recording = %m.recording_id, why = %proto::logsafe::escape(&why), "RWS refuses this recording's upload: removing it from the spool");
                 remove_dir(srs, &dir);
             }
             Err(UploadError::Retry(why)) => {
-                tracing::debug!(recording = %m.recording_id, why = %crate::logsafe::escape(&why), "upload will be retried");
+                tracing::debug!(recording = %m.recording_id, why = %proto::logsafe::escape(&why), "upload will be retried");
                 srs.set_last_error(Some(format!("upload: {why}")));
                 // Ask RWS for the offsets again rather than trust ours.
                 offsets.clear();
@@ -406,7 +406,7 @@ async fn create(srs: &Srs, m: &Manifest, n: usize, s: &StreamMeta) -> Result<Str
     if !crate::servers::same_origin(&url, &base) {
         return Err(UploadError::Retry(format!(
             "create: RWS answered a Location on another host ({}): refused",
-            crate::logsafe::escape(url.as_str())
+            proto::logsafe::escape(url.as_str())
         )));
     }
     tracing::info!(recording = %m.recording_id, stream = n, "upload created");
