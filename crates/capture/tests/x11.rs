@@ -377,7 +377,10 @@ fn a_masked_window_never_reaches_a_grab_while_it_and_a_window_above_it_churn() {
         "the windows changed between grabs: {changes}"
     );
     // The window above stays visible in most grabs (not everything painted).
-    assert!(with_red > 150 && with_grey > 150, "{with_red} {with_grey}");
+    // The secret is stacked below the background about half the time (then
+    // nothing of it shows), so the grey only needs to show in a fair share.
+    assert!(with_red > 150, "red in {with_red} of 300 grabs");
+    assert!(with_grey > 60, "grey in {with_grey} of 300 grabs");
 }
 
 #[test]
