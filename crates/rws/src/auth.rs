@@ -9,12 +9,12 @@
 //! request, by the [`basic_gate`] middleware before any handler reads the
 //! body; handlers' [`authenticate`] then takes the gate's verdict.
 
+use crate::store::Pool;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -103,7 +103,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn load_user(
-    db: &SqlitePool,
+    db: &Pool,
     username: &str,
 ) -> Result<Option<(crate::directory::UserRow, String)>, ApiError> {
     let row: Option<crate::directory::UserRow> = sqlx::query_as(
@@ -257,7 +257,7 @@ pub async fn basic_gate(
 
 /// Authenticates a request: HTTP Basic credentials (as GWS), or the
 /// console's session cookie. 401 when missing or wrong.
-pub async fn authenticate(db: &SqlitePool, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+pub async fn authenticate(db: &Pool, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
     if let Some((username, _)) = basic_credentials(headers)? {
         let gate = GATE_VERIFIED.try_with(Clone::clone).ok().flatten();
         if let Some(user) = gate.filter(|u| u.username == username) {
@@ -369,7 +369,7 @@ pub async fn console_logout(
 
 /// Requires one of `roles`: 401 without valid credentials, 403 otherwise.
 pub async fn require_role(
-    db: &SqlitePool,
+    db: &Pool,
     headers: &HeaderMap,
     roles: &[&str],
 ) -> Result<AuthUser, ApiError> {

@@ -6,13 +6,13 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
+use crate::store::Pool;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 
 use crate::Rws;
 use crate::auth::{AuthUser, require_role};
@@ -57,11 +57,7 @@ impl Visibility {
     }
 }
 
-pub(crate) async fn setting_true(
-    db: &SqlitePool,
-    key: &str,
-    default: bool,
-) -> Result<bool, sqlx::Error> {
+pub(crate) async fn setting_true(db: &Pool, key: &str, default: bool) -> Result<bool, sqlx::Error> {
     let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
         .bind(key)
         .fetch_optional(db)
@@ -108,7 +104,7 @@ pub async fn viewer(rws: &Rws, headers: &HeaderMap) -> Result<(AuthUser, Visibil
 
 /// Writes an audit record.
 pub async fn audit(
-    db: &SqlitePool,
+    db: &Pool,
     who: &str,
     action: &str,
     target: &str,
@@ -133,7 +129,7 @@ pub async fn audit(
 /// Audits a playback once per user and media file per 10 minutes (a
 /// player sends many Range requests for one viewing).
 pub async fn audit_playback(
-    db: &SqlitePool,
+    db: &Pool,
     who: &str,
     media_id: &str,
     call_id: &str,
@@ -163,7 +159,7 @@ pub async fn audit_playback(
 }
 
 /// May this user download media?
-pub async fn may_download(db: &SqlitePool, user: &AuthUser) -> Result<bool, sqlx::Error> {
+pub async fn may_download(db: &Pool, user: &AuthUser) -> Result<bool, sqlx::Error> {
     Ok(user.has("admin")
         || (user.has("supervisor") && setting_true(db, "supervisors_may_download", true).await?))
 }

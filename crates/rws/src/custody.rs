@@ -20,8 +20,8 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use crate::store::Pool;
 use age::secrecy::{ExposeSecret, SecretString};
-use sqlx::SqlitePool;
 
 use crate::keys::{self, KeyError, MasterKey};
 
@@ -116,10 +116,7 @@ pub fn existing_master_key(data_dir: &Path) -> Result<MasterKey, CustodyError> {
 }
 
 /// Every tenant key, decrypted, oldest first.
-pub async fn collect(
-    db: &SqlitePool,
-    master: &MasterKey,
-) -> Result<Vec<ExportedKey>, CustodyError> {
+pub async fn collect(db: &Pool, master: &MasterKey) -> Result<Vec<ExportedKey>, CustodyError> {
     let mut out = Vec::new();
     for k in keys::list(db).await?.into_iter().rev() {
         let identity = keys::identity(db, master, &k.id).await?;
@@ -311,7 +308,7 @@ pub struct ImportReport {
 
 /// Imports keys into a data dir's database (see the module doc).
 pub async fn import(
-    db: &SqlitePool,
+    db: &Pool,
     master: &MasterKey,
     imported: &[ExportedKey],
     rewrap: bool,

@@ -10,9 +10,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
+use crate::store::Pool;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use serde::Deserialize;
-use sqlx::SqlitePool;
 use toml::Spanned;
 
 use crate::policy::check_recording_when;
@@ -671,7 +671,7 @@ fn parse_masks(
 /// the groups the user is an agent of. Kept in `settings` as JSON
 /// (`mask_rules`), written by the import.
 pub async fn masks_for(
-    pool: &SqlitePool,
+    pool: &Pool,
     username: &str,
 ) -> Result<Vec<proto::control::MaskSpec>, sqlx::Error> {
     let json: Option<String> =
@@ -697,10 +697,7 @@ pub async fn masks_for(
 
 /// The upload cap (kbit/s) for `username` from the directory (see
 /// [`UploadRates::resolve`]); `None`: no cap from RWS.
-pub async fn upload_rate_for(
-    pool: &SqlitePool,
-    username: &str,
-) -> Result<Option<u32>, sqlx::Error> {
+pub async fn upload_rate_for(pool: &Pool, username: &str) -> Result<Option<u32>, sqlx::Error> {
     let json: Option<String> =
         sqlx::query_scalar("SELECT value FROM settings WHERE key = 'upload_rates'")
             .fetch_optional(pool)
@@ -735,7 +732,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Applies a validated directory in one transaction.
-pub async fn import(pool: &SqlitePool, dir: &Directory) -> Result<ImportReport, sqlx::Error> {
+pub async fn import(pool: &Pool, dir: &Directory) -> Result<ImportReport, sqlx::Error> {
     let mut report = ImportReport::default();
     let mut tx = pool.begin().await?;
 

@@ -11,10 +11,10 @@
 
 use std::path::Path;
 
+use crate::store::Pool;
 use age::secrecy::ExposeSecret;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use sqlx::SqlitePool;
 
 /// Environment variable holding the master key (64 hex characters).
 pub const MASTER_KEY_ENV: &str = "SCREENREC_MASTER_KEY";
@@ -125,7 +125,7 @@ pub struct TenantKey {
 }
 
 /// Every key, newest first.
-pub async fn list(db: &SqlitePool) -> Result<Vec<TenantKey>, KeyError> {
+pub async fn list(db: &Pool) -> Result<Vec<TenantKey>, KeyError> {
     let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
         "SELECT id, recipient, created_at, active FROM tenant_keys ORDER BY created_at DESC, rowid DESC",
     )
@@ -145,7 +145,7 @@ pub async fn list(db: &SqlitePool) -> Result<Vec<TenantKey>, KeyError> {
 /// Makes the first key when there is none, and checks that the master key
 /// opens the active one (a wrong master key must stop RWS at start, not at
 /// the first playback).
-pub async fn ensure(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, KeyError> {
+pub async fn ensure(db: &Pool, master: &MasterKey) -> Result<TenantKey, KeyError> {
     let keys = list(db).await?;
     match keys.into_iter().find(|k| k.active) {
         Some(k) => {
@@ -157,7 +157,7 @@ pub async fn ensure(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, Ke
 }
 
 /// Adds a new active key; the old ones stay for old recordings.
-pub async fn rotate(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, KeyError> {
+pub async fn rotate(db: &Pool, master: &MasterKey) -> Result<TenantKey, KeyError> {
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
     let (encrypted, nonce) = wrap(master, &identity.to_string())?;
@@ -188,7 +188,7 @@ pub async fn rotate(db: &SqlitePool, master: &MasterKey) -> Result<TenantKey, Ke
 
 /// The private identity of key `id` (for decrypting recordings on playback).
 pub async fn identity(
-    db: &SqlitePool,
+    db: &Pool,
     master: &MasterKey,
     id: &str,
 ) -> Result<age::x25519::Identity, KeyError> {
@@ -219,7 +219,7 @@ pub async fn identity_with<'e>(
 }
 
 /// Recipients SRS must encrypt to: the active key.
-pub async fn active_recipients(db: &SqlitePool) -> Result<Vec<String>, KeyError> {
+pub async fn active_recipients(db: &Pool) -> Result<Vec<String>, KeyError> {
     Ok(
         sqlx::query_scalar("SELECT recipient FROM tenant_keys WHERE active = 1")
             .fetch_all(db)
@@ -230,7 +230,7 @@ pub async fn active_recipients(db: &SqlitePool) -> Result<Vec<String>, KeyError>
 /// Every tenant identity, newest first (playback tries them in turn: old
 /// recordings stay playable after a rotation).
 pub async fn all_identities(
-    db: &SqlitePool,
+    db: &Pool,
     master: &MasterKey,
 ) -> Result<Vec<age::x25519::Identity>, KeyError> {
     let ids: Vec<String> =

@@ -53,6 +53,7 @@ pub mod search;
 pub mod segments;
 pub mod sessions;
 pub mod storage;
+pub mod store;
 pub mod throttle;
 pub mod uploads;
 pub mod web;
@@ -67,10 +68,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::Pool;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 pub use error::ApiError;
@@ -193,7 +194,7 @@ pub struct Rws {
     /// Settings.
     pub config: Arc<Config>,
     /// The database.
-    pub db: SqlitePool,
+    pub db: Pool,
     /// Live SRS sessions.
     pub hub: Arc<hub::Hub>,
     /// Decrypts the tenant keys (playback).
@@ -274,7 +275,7 @@ impl Rws {
 }
 
 /// Opens (creating) `<data_dir>/screenrec.db` and runs the migrations.
-pub async fn open_db(data_dir: &Path) -> Result<SqlitePool, StartError> {
+pub async fn open_db(data_dir: &Path) -> Result<Pool, StartError> {
     private_files::private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.to_path_buf(),
         source,
@@ -310,7 +311,7 @@ pub async fn open_db(data_dir: &Path) -> Result<SqlitePool, StartError> {
 
 /// Reads, validates and applies a directory file to a database.
 pub async fn import_directory_file(
-    db: &SqlitePool,
+    db: &Pool,
     path: &Path,
 ) -> Result<directory::ImportReport, StartError> {
     let text = std::fs::read_to_string(path).map_err(|source| StartError::DirectoryFile {

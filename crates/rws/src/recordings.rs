@@ -13,13 +13,13 @@
 
 use std::time::Duration;
 
+use crate::store::Pool;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use media::crypt::{IndexEntry, SegmentIndex, decrypt_segment};
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -140,7 +140,7 @@ pub fn is_final(state: &str) -> bool {
 }
 
 /// One recording.
-pub async fn get(db: &SqlitePool, id: &str) -> Result<Option<Rec>, sqlx::Error> {
+pub async fn get(db: &Pool, id: &str) -> Result<Option<Rec>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -152,7 +152,7 @@ pub async fn get(db: &SqlitePool, id: &str) -> Result<Option<Rec>, sqlx::Error> 
 }
 
 /// The agent's recording that is still recording, if any.
-pub async fn active_for(db: &SqlitePool, username: &str) -> Result<Option<Rec>, sqlx::Error> {
+pub async fn active_for(db: &Pool, username: &str) -> Result<Option<Rec>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ", columns!(), " FROM recordings WHERE username = ? AND state IN ('requested','recording','paused') ORDER BY requested_at DESC LIMIT 1"
     ))
@@ -162,7 +162,7 @@ pub async fn active_for(db: &SqlitePool, username: &str) -> Result<Option<Rec>, 
 }
 
 /// Every recording not yet final.
-pub async fn unfinished(db: &SqlitePool) -> Result<Vec<Rec>, sqlx::Error> {
+pub async fn unfinished(db: &Pool) -> Result<Vec<Rec>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -173,7 +173,7 @@ pub async fn unfinished(db: &SqlitePool) -> Result<Vec<Rec>, sqlx::Error> {
 }
 
 /// The recording whose upload token hashes to `hash`.
-pub async fn by_upload_token(db: &SqlitePool, hash: &str) -> Result<Option<Rec>, sqlx::Error> {
+pub async fn by_upload_token(db: &Pool, hash: &str) -> Result<Option<Rec>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -311,7 +311,7 @@ pub async fn transition(
 
 /// Links an interaction that overlaps the recording (from `at`).
 pub async fn link(
-    db: &SqlitePool,
+    db: &Pool,
     id: &str,
     interaction_id: &str,
     media: &str,
@@ -335,7 +335,7 @@ pub async fn link(
 /// Marks a linked interaction ended at `at`; returns how many linked
 /// interactions are still open.
 pub async fn unlink(
-    db: &SqlitePool,
+    db: &Pool,
     id: &str,
     interaction_id: &str,
     at: &str,
@@ -357,7 +357,7 @@ pub async fn unlink(
 }
 
 /// Interactions linked to a recording and still open.
-pub async fn open_links(db: &SqlitePool, id: &str) -> Result<Vec<String>, sqlx::Error> {
+pub async fn open_links(db: &Pool, id: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT interaction_id FROM recording_interactions WHERE recording_id = ? AND end_at IS NULL",
     )
@@ -368,7 +368,7 @@ pub async fn open_links(db: &SqlitePool, id: &str) -> Result<Vec<String>, sqlx::
 
 /// Records a pause or resume on the timeline (idempotent).
 pub async fn mark(
-    db: &SqlitePool,
+    db: &Pool,
     id: &str,
     at: &str,
     kind: &str,
@@ -391,7 +391,7 @@ pub async fn mark(
 }
 
 /// Notes upload or state activity (the orphan sweep looks at it).
-pub async fn touch(db: &SqlitePool, id: &str) -> Result<(), sqlx::Error> {
+pub async fn touch(db: &Pool, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE recordings SET last_activity = ? WHERE id = ?")
         .bind(now())
         .bind(id)
@@ -504,7 +504,7 @@ macro_rules! media_columns {
 }
 
 /// Final recordings (retention looks at them).
-pub async fn finished(db: &SqlitePool) -> Result<Vec<Rec>, sqlx::Error> {
+pub async fn finished(db: &Pool) -> Result<Vec<Rec>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -516,7 +516,7 @@ pub async fn finished(db: &SqlitePool) -> Result<Vec<Rec>, sqlx::Error> {
 
 /// An agent's recordings requested within `[from, to]`.
 pub async fn of_agent_between(
-    db: &SqlitePool,
+    db: &Pool,
     agent: &str,
     from: &str,
     to: &str,
@@ -534,11 +534,11 @@ pub async fn of_agent_between(
 }
 
 /// Every screen recording mapped or linked to a call.
-pub async fn of_call(db: &SqlitePool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
+pub async fn of_call(db: &Pool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
     recordings_of_call(db, call_id).await
 }
 
-async fn recordings_of_call(db: &SqlitePool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
+async fn recordings_of_call(db: &Pool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -557,7 +557,7 @@ fn offset_ms(from: &str, to: &str) -> Option<i64> {
 }
 
 /// A recording's media files, one a stream, in stream order.
-async fn media_of(db: &SqlitePool, recording_id: &str) -> Result<Vec<MediaRow>, sqlx::Error> {
+async fn media_of(db: &Pool, recording_id: &str) -> Result<Vec<MediaRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         media_columns!(),
@@ -569,7 +569,7 @@ async fn media_of(db: &SqlitePool, recording_id: &str) -> Result<Vec<MediaRow>, 
 }
 
 /// A recording's labels, sorted.
-pub async fn labels_of(db: &SqlitePool, recording_id: &str) -> Result<Vec<String>, sqlx::Error> {
+pub async fn labels_of(db: &Pool, recording_id: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT label FROM recording_labels WHERE recording_id = ? ORDER BY label")
         .bind(recording_id)
         .fetch_all(db)

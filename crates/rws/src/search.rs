@@ -15,7 +15,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::QueryBuilder;
+
+use crate::store::Db;
 
 use crate::Rws;
 use crate::compliance::{Visibility, viewer};
@@ -238,7 +240,7 @@ pub async fn search(
     // Going backwards (a `prev` cursor) reads in the opposite order, then flips.
     let backwards = cursor.as_ref().is_some_and(|c| c.0 == 'p');
     let read_ascending = ascending != backwards;
-    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(concat!(
+    let mut qb: QueryBuilder<Db> = QueryBuilder::new(concat!(
         "SELECT id, username, dn, session_id, interaction_id, media, state, reason, requested_at, started_at, stopped_at, max_duration_s, paused_cmd, stop_reason, end_reported, interrupted, media_expected, last_activity, legal_hold, hold_reason, ani, dnis",
         " FROM recordings r WHERE 1 = 1"
     ));
