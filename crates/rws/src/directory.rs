@@ -945,6 +945,119 @@ devices = [{ dn = "1001", switch = "SIP" }]
         );
     }
 
+    /// A directory with devices listed out of order, a group, a rule and
+    /// users given by hash (no argon2 run in the test).
+    fn import_text(extra_user: &str, p1: &str, p2: &str) -> String {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
+        format!(
+            r#"
+recording_when = "media=voice"
+[[switch]]
+name = "SIP"
+[[place]]
+name = "P1"
+devices = [{p1}]
+[[place]]
+name = "P2"
+devices = [{p2}]
+[[user]]
+username = "sup"
+password_hash = "{hash}"
+roles = ["supervisor"]
+[[user]]
+username = "a1"
+password_hash = "{hash}"
+roles = ["agent"]
+default_place = "P2"
+channel = "blended"
+{extra_user}
+[[group]]
+name = "g"
+supervisors = ["sup"]
+agents = ["a1"]
+[[retention]]
+keep_days = 30
+group = "g"
+"#
+        )
+    }
+
+    #[tokio::test]
+    async fn import_twice_is_a_noop_and_what_left_the_file_is_removed() {
+        #![allow(clippy::unwrap_used)]
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::open_db(dir.path()).await.unwrap();
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
+        let extra = format!(
+            "[[user]]\nusername = \"gone\"\npassword_hash = \"{hash}\"\nroles = [\"agent\"]\ndefault_place = \"P1\"\n"
+        );
+        let first = parse(
+            "d.toml",
+            &import_text(
+                &extra,
+                r#"{ dn = "9", switch = "SIP" }, { dn = "10", switch = "SIP" }, { dn = "2", switch = "SIP" }"#,
+                r#"{ dn = "5", switch = "SIP" }"#,
+            ),
+        )
+        .unwrap();
+        let report = import(&db, &first).await.unwrap();
+        // Two settings, a switch, two places, three users.
+        assert_eq!((report.added, report.removed), (8, 0), "{report:?}");
+        let ids: Vec<String> = {
+            let mut tx = db.begin().await.unwrap();
+            store::users(&mut tx)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|u| u.id)
+                .collect()
+        };
+        // The same file again: nothing changes (devices out of order included).
+        let again = import(&db, &first).await.unwrap();
+        assert!(again.is_noop(), "{again:?}");
+        // A user leaves; device 2 moves from P1 to P2.
+        let second = parse(
+            "d.toml",
+            &import_text(
+                "",
+                r#"{ dn = "9", switch = "SIP" }, { dn = "10", switch = "SIP" }"#,
+                r#"{ dn = "2", switch = "SIP" }, { dn = "5", switch = "SIP" }"#,
+            ),
+        )
+        .unwrap();
+        let report = import(&db, &second).await.unwrap();
+        assert_eq!(
+            (report.added, report.updated, report.removed),
+            (0, 2, 1),
+            "{report:?}"
+        );
+        let mut tx = db.begin().await.unwrap();
+        let users = store::users(&mut tx).await.unwrap();
+        let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["a1", "sup"]);
+        // Users who stay keep their ids.
+        assert!(users.iter().all(|u| ids.contains(&u.id)));
+        let devices: Vec<(String, String)> = store::devices(&mut tx)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(dn, _, place)| (dn, place))
+            .collect();
+        let want = [("10", "P1"), ("9", "P1"), ("2", "P2"), ("5", "P2")]
+            .map(|(d, p)| (d.to_string(), p.to_string()));
+        assert_eq!(devices, want);
+        tx.commit().await.unwrap();
+        assert!(import(&db, &second).await.unwrap().is_noop());
+        assert_eq!(store::agent_groups(&db, "a1").await.unwrap(), ["g"]);
+        assert_eq!(
+            store::setting(&db, "recording_when")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("media=voice")
+        );
+    }
+
     #[test]
     fn upload_rate_resolution_user_then_lowest_group_then_global() {
         let rates =

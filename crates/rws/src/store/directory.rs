@@ -348,7 +348,8 @@ pub async fn supervised_agents(db: &Pool, username: &str) -> Result<Vec<String>,
 
 /// Every retention rule.
 pub async fn retention_rules(db: &Pool) -> Result<Vec<RetentionRule>, sqlx::Error> {
-    let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> =
+    type Rule = (i64, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Rule> =
         sqlx::query_as("SELECT keep_days, grp, label, state FROM retention_rules ORDER BY id")
             .fetch_all(db)
             .await?;
