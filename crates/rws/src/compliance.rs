@@ -283,7 +283,9 @@ async fn set_hold(
     remote: Option<SocketAddr>,
 ) -> Result<(), ApiError> {
     for r in recs {
-        store::compliance::set_hold(&rws.db, &r.id, body.hold, Some(&body.reason)).await?;
+        // The reason is kept only while the hold lasts.
+        let reason = body.hold.then_some(body.reason.as_str());
+        store::compliance::set_hold(&rws.db, &r.id, body.hold, reason).await?;
         let action = if body.hold { "hold" } else { "release" };
         audit(&rws.db, &user.username, action, &r.id, &body.reason, remote).await?;
     }

@@ -3,8 +3,8 @@
 
 use super::Pool;
 
-/// Places (`hold`) or releases a legal hold on recording `id`; the reason
-/// is kept only while held.
+/// Places (`hold`) or releases a legal hold on recording `id`, with its
+/// reason (`None` clears it).
 pub async fn set_hold(
     db: &Pool,
     id: &str,
@@ -13,7 +13,7 @@ pub async fn set_hold(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE recordings SET legal_hold = $1, hold_reason = $2 WHERE id = $3")
         .bind(i64::from(hold))
-        .bind(reason.filter(|_| hold))
+        .bind(reason)
         .bind(id)
         .execute(db)
         .await?;
@@ -102,8 +102,7 @@ mod tests {
         };
         set_hold(&db, "r1", true, Some("case 7")).await.unwrap();
         assert_eq!(hold().await, (1, Some("case 7".into())));
-        // A release forgets the reason, whatever the caller passes.
-        set_hold(&db, "r1", false, Some("done")).await.unwrap();
+        set_hold(&db, "r1", false, None).await.unwrap();
         assert_eq!(hold().await, (0, None));
 
         add_label(&db, "r1", "x").await.unwrap();
