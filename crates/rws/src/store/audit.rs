@@ -92,14 +92,17 @@ pub async fn played_since(
     Ok(n > 0)
 }
 
-/// The records that match `f`, newest first.
+/// The records that match `f`, newest first. (An absent filter is a NULL
+/// parameter; the casts give PostgreSQL its type where it is first seen.)
 pub async fn list(db: &Pool, f: &AuditFilter<'_>) -> Result<Vec<AuditEntry>, sqlx::Error> {
     type Row = (i64, String, String, String, String, String, Option<String>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, at, username, action, target, detail, remote FROM audit
-         WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR action = $2)
-           AND ($3 IS NULL OR target = $3)
-           AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at <= $5)
+         WHERE (CAST($1 AS TEXT) IS NULL OR username = $1)
+           AND (CAST($2 AS TEXT) IS NULL OR action = $2)
+           AND (CAST($3 AS TEXT) IS NULL OR target = $3)
+           AND (CAST($4 AS TEXT) IS NULL OR at >= $4)
+           AND (CAST($5 AS TEXT) IS NULL OR at <= $5)
          ORDER BY id DESC LIMIT $6",
     )
     .bind(f.username)
