@@ -212,11 +212,11 @@ pub async fn audit_log(
 /// Removes a recording: media objects, staging files, metadata.
 pub async fn remove_recording(rws: &Rws, rec: &Rec) -> Result<(), ApiError> {
     let media = store::compliance::media_objects(&rws.db, &rec.id).await?;
-    for (id, key) in &media {
-        if let Some(k) = key {
+    for m in &media {
+        if let Some(k) = &m.object_path {
             rws.storage.delete(k).await.map_err(ApiError::Internal)?;
         }
-        let _ = tokio::fs::remove_file(crate::uploads::staging_path(rws, id)).await;
+        let _ = tokio::fs::remove_file(crate::uploads::staging_path(rws, &m.id)).await;
     }
     store::compliance::delete_recording(&rws.db, &rec.id).await?;
     Ok(())

@@ -753,8 +753,8 @@ pub async fn import(pool: &Pool, dir: &Directory) -> Result<ImportReport, sqlx::
         // Compared as sets: the database keeps no order of a place's devices.
         let mut old: Vec<(&str, &str)> = old_devices
             .iter()
-            .filter(|(_, _, place)| place == &p.name)
-            .map(|(dn, sw, _)| (dn.as_str(), sw.as_str()))
+            .filter(|d| d.place == p.name)
+            .map(|d| (d.dn.as_str(), d.switch.as_str()))
             .collect();
         old.sort_unstable();
         let mut new: Vec<(&str, &str)> = p
@@ -813,18 +813,19 @@ pub async fn import(pool: &Pool, dir: &Directory) -> Result<ImportReport, sqlx::
     }
     // Groups and retention rules: replaced as a whole.
     let old_groups = store::group_members(&mut tx).await?;
-    let mut new_groups: Vec<(String, String, String)> = dir
+    let mut new_groups: Vec<store::Membership> = dir
         .groups
         .iter()
         .flat_map(|g| {
+            let member = |username: &String, role: &str| store::Membership {
+                group: g.name.clone(),
+                username: username.clone(),
+                role: role.to_string(),
+            };
             g.supervisors
                 .iter()
-                .map(|u| (g.name.clone(), u.clone(), "supervisor".to_string()))
-                .chain(
-                    g.agents
-                        .iter()
-                        .map(|u| (g.name.clone(), u.clone(), "agent".to_string())),
-                )
+                .map(move |u| member(u, "supervisor"))
+                .chain(g.agents.iter().map(move |u| member(u, "agent")))
         })
         .collect();
     new_groups.sort();
@@ -945,8 +946,10 @@ devices = [{ dn = "1001", switch = "SIP" }]
         );
     }
 
-    /// A directory with devices listed out of order, a group, a rule and
-    /// users given by hash (no argon2 run in the test).
+    /// A directory with devices listed out of order, a group whose
+    /// supervisor's name sorts between its agents' (so sorting by user and
+    /// by role disagree), a rule, and users given by hash (no argon2 run in
+    /// the test).
     fn import_text(extra_user: &str, p1: &str, p2: &str) -> String {
         let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
         format!(
@@ -970,11 +973,15 @@ password_hash = "{hash}"
 roles = ["agent"]
 default_place = "P2"
 channel = "blended"
+[[user]]
+username = "zed"
+password_hash = "{hash}"
+roles = ["agent"]
 {extra_user}
 [[group]]
 name = "g"
 supervisors = ["sup"]
-agents = ["a1"]
+agents = ["zed", "a1"]
 [[retention]]
 keep_days = 30
 group = "g"
@@ -1001,8 +1008,8 @@ group = "g"
         )
         .unwrap();
         let report = import(&db, &first).await.unwrap();
-        // Two settings, a switch, two places, three users.
-        assert_eq!((report.added, report.removed), (8, 0), "{report:?}");
+        // Two settings, a switch, two places, four users.
+        assert_eq!((report.added, report.removed), (9, 0), "{report:?}");
         let ids: Vec<String> = {
             let mut tx = db.begin().await.unwrap();
             store::users(&mut tx)
@@ -1034,14 +1041,14 @@ group = "g"
         let mut tx = db.begin().await.unwrap();
         let users = store::users(&mut tx).await.unwrap();
         let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
-        assert_eq!(names, ["a1", "sup"]);
+        assert_eq!(names, ["a1", "sup", "zed"]);
         // Users who stay keep their ids.
         assert!(users.iter().all(|u| ids.contains(&u.id)));
         let devices: Vec<(String, String)> = store::devices(&mut tx)
             .await
             .unwrap()
             .into_iter()
-            .map(|(dn, _, place)| (dn, place))
+            .map(|d| (d.dn, d.place))
             .collect();
         let want = [("10", "P1"), ("9", "P1"), ("2", "P2"), ("5", "P2")]
             .map(|(d, p)| (d.to_string(), p.to_string()));

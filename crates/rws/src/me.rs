@@ -26,7 +26,7 @@ pub async fn me(State(rws): State<Rws>, headers: HeaderMap) -> Result<Json<Value
         "roles": user.roles,
         "groups": groups
             .iter()
-            .map(|(g, r)| json!({"group": g, "role": r}))
+            .map(|m| json!({"group": m.group, "role": m.role}))
             .collect::<Vec<_>>(),
         "settings": {
             "agents_see_own": agents_see_own,

@@ -43,15 +43,27 @@ pub async fn remove_label(db: &Pool, id: &str, label: &str) -> Result<(), sqlx::
     Ok(())
 }
 
-/// Recording `id`'s media files as (media id, storage key once stored).
-pub async fn media_objects(
-    db: &Pool,
-    id: &str,
-) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, object_path FROM media_files WHERE recording_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(db)
-        .await
+/// A media file of a recording, as removal needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaObject {
+    /// The media id (also names its staging file).
+    pub id: String,
+    /// Its storage key, once stored.
+    pub object_path: Option<String>,
+}
+
+/// Recording `id`'s media files.
+pub async fn media_objects(db: &Pool, id: &str) -> Result<Vec<MediaObject>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT id, object_path FROM media_files WHERE recording_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, object_path)| MediaObject { id, object_path })
+        .collect())
 }
 
 /// Removes recording `id`'s rows (media files, interactions, marks and
@@ -120,8 +132,14 @@ mod tests {
         assert_eq!(
             media_objects(&db, "r1").await.unwrap(),
             [
-                ("m1".to_string(), Some("k/m1".to_string())),
-                ("m2".into(), None)
+                MediaObject {
+                    id: "m1".into(),
+                    object_path: Some("k/m1".into())
+                },
+                MediaObject {
+                    id: "m2".into(),
+                    object_path: None
+                }
             ]
         );
         delete_recording(&db, "r1").await.unwrap();

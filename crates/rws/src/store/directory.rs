@@ -41,6 +41,29 @@ pub struct RetentionRule {
     pub state: Option<String>,
 }
 
+/// A device of a place.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeviceRow {
+    /// Directory number.
+    pub dn: String,
+    /// Its switch.
+    pub switch: String,
+    /// The place it belongs to.
+    pub place: String,
+}
+
+/// A user's membership of a group. Ordered by group, then username, then
+/// role: the order [`group_members`] returns them in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Membership {
+    /// The group.
+    pub group: String,
+    /// The user.
+    pub username: String,
+    /// `supervisor` or `agent`.
+    pub role: String,
+}
+
 type UserTuple = (
     String,
     String,
@@ -236,11 +259,16 @@ pub async fn delete_place(tx: &mut Tx<'_>, name: &str) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// Every device as (dn, switch, place), by place, switch and dn.
-pub async fn devices(tx: &mut Tx<'_>) -> Result<Vec<(String, String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT dn, switch, place FROM devices ORDER BY place, switch, dn")
-        .fetch_all(&mut **tx)
-        .await
+/// Every device, by place, switch and dn.
+pub async fn devices(tx: &mut Tx<'_>) -> Result<Vec<DeviceRow>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT dn, switch, place FROM devices ORDER BY place, switch, dn")
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(dn, switch, place)| DeviceRow { dn, switch, place })
+        .collect())
 }
 
 /// Replaces a place's devices; a device that belonged to another place is
@@ -268,13 +296,22 @@ pub async fn set_place_devices(
     Ok(())
 }
 
-/// Every group membership as (group, username, role), sorted.
-pub async fn group_members(tx: &mut Tx<'_>) -> Result<Vec<(String, String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT group_name, username, role FROM group_members ORDER BY group_name, role, username",
+/// Every group membership, in [`Membership`]'s order.
+pub async fn group_members(tx: &mut Tx<'_>) -> Result<Vec<Membership>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT group_name, username, role FROM group_members ORDER BY group_name, username, role",
     )
     .fetch_all(&mut **tx)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(membership).collect())
+}
+
+fn membership((group, username, role): (String, String, String)) -> Membership {
+    Membership {
+        group,
+        username,
+        role,
+    }
 }
 
 /// Every group name, sorted.
@@ -284,11 +321,11 @@ pub async fn group_names(tx: &mut Tx<'_>) -> Result<Vec<String>, sqlx::Error> {
         .await
 }
 
-/// Replaces every group and membership (group, username, role).
+/// Replaces every group and membership.
 pub async fn replace_groups(
     tx: &mut Tx<'_>,
     names: &[String],
-    members: &[(String, String, String)],
+    members: &[Membership],
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM groups").execute(&mut **tx).await?;
     for g in names {
@@ -297,11 +334,11 @@ pub async fn replace_groups(
             .execute(&mut **tx)
             .await?;
     }
-    for (g, u, r) in members {
+    for m in members {
         sqlx::query("INSERT INTO group_members(group_name, username, role) VALUES ($1, $2, $3)")
-            .bind(g)
-            .bind(u)
-            .bind(r)
+            .bind(&m.group)
+            .bind(&m.username)
+            .bind(&m.role)
             .execute(&mut **tx)
             .await?;
     }
@@ -323,14 +360,16 @@ pub async fn agent_groups(db: &Pool, username: &str) -> Result<Vec<String>, sqlx
         .await
 }
 
-/// `username`'s memberships as (group, role), sorted.
-pub async fn memberships(db: &Pool, username: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT group_name, role FROM group_members WHERE username = $1 ORDER BY group_name, role",
+/// `username`'s memberships, by group and role.
+pub async fn memberships(db: &Pool, username: &str) -> Result<Vec<Membership>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT group_name, username, role FROM group_members WHERE username = $1
+         ORDER BY group_name, role",
     )
     .bind(username)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(membership).collect())
 }
 
 /// The agents of the groups `username` supervises (no duplicates).
@@ -419,8 +458,11 @@ mod tests {
             .await
             .unwrap();
         let got = devices(&mut tx).await.unwrap();
-        let want = [("1", "P1"), ("2", "P2"), ("3", "P2")]
-            .map(|(dn, p)| (dn.to_string(), "SIP".to_string(), p.to_string()));
+        let want = [("1", "P1"), ("2", "P2"), ("3", "P2")].map(|(dn, p)| DeviceRow {
+            dn: dn.into(),
+            switch: "SIP".into(),
+            place: p.into(),
+        });
         assert_eq!(got, want);
         // Removing the switch takes its devices with it.
         delete_switch(&mut tx, "SIP").await.unwrap();
@@ -465,7 +507,11 @@ mod tests {
     async fn supervisors_see_the_agents_of_their_groups_only() {
         let (_dir, db) = db().await;
         let mut tx = db.begin().await.unwrap();
-        let m = |g: &str, u: &str, r: &str| (g.to_string(), u.to_string(), r.to_string());
+        let m = |g: &str, u: &str, r: &str| Membership {
+            group: g.into(),
+            username: u.into(),
+            role: r.into(),
+        };
         replace_groups(
             &mut tx,
             &["g1".into(), "g2".into(), "g3".into()],
@@ -496,9 +542,9 @@ mod tests {
         assert_eq!(
             memberships(&db, "sup").await.unwrap(),
             [
-                ("g1".to_string(), "supervisor".to_string()),
-                ("g2".into(), "supervisor".into()),
-                ("g3".into(), "agent".into())
+                m("g1", "sup", "supervisor"),
+                m("g2", "sup", "supervisor"),
+                m("g3", "sup", "agent")
             ]
         );
         // Replacing drops what is no longer there (members go with their group).
