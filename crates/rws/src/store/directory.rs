@@ -95,8 +95,6 @@ const SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 const PUT_SETTING: &str = "INSERT INTO settings(key, value) VALUES ($1, $2)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-const AGENT_GROUPS: &str = "SELECT group_name FROM group_members WHERE username = $1 AND role = 'agent' ORDER BY group_name";
-
 /// The value of setting `key`, if set.
 pub async fn setting(db: &Pool, key: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(SETTING)
@@ -354,10 +352,13 @@ pub async fn group_count(db: &Pool) -> Result<i64, sqlx::Error> {
 
 /// The groups `username` is an agent of.
 pub async fn agent_groups(db: &Pool, username: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(AGENT_GROUPS)
-        .bind(username)
-        .fetch_all(db)
-        .await
+    sqlx::query_scalar(
+        "SELECT group_name FROM group_members WHERE username = $1 AND role = 'agent'
+         ORDER BY group_name",
+    )
+    .bind(username)
+    .fetch_all(db)
+    .await
 }
 
 /// `username`'s memberships, by group and role.
