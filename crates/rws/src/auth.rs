@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::store::{auth as sessions, directory as users};
 
 /// An authenticated directory user.
 #[derive(Debug, Clone)]
@@ -102,30 +103,15 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-async fn load_user(
-    db: &Pool,
-    username: &str,
-) -> Result<Option<(crate::directory::UserRow, String)>, ApiError> {
-    let row: Option<crate::directory::UserRow> = sqlx::query_as(
-        "SELECT id, password_hash, first_name, last_name, roles, default_place, recording_when
-             FROM users WHERE username = ?",
-    )
-    .bind(username)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| (r, username.to_string())))
-}
-
-fn to_user(row: crate::directory::UserRow, username: String) -> AuthUser {
-    let (id, _, first_name, last_name, roles, default_place, recording_when) = row;
+fn to_user(row: users::UserRow) -> AuthUser {
     AuthUser {
-        id,
-        username,
-        first_name,
-        last_name,
-        roles: roles.split(',').map(str::to_string).collect(),
-        default_place,
-        recording_when,
+        id: row.id,
+        username: row.username,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        roles: row.roles.split(',').map(str::to_string).collect(),
+        default_place: row.default_place,
+        recording_when: row.recording_when,
     }
 }
 
@@ -159,12 +145,12 @@ pub async fn login(
             ),
         ));
     }
-    let row = load_user(&rws.db, username)
+    let row = users::user(&rws.db, username)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(|e| ApiError::from(e).into_response())?;
     let hash = row
         .as_ref()
-        .map(|r| r.0.1.clone())
+        .map(|r| r.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_string());
     let ok = row.is_some() && rws.passwords.cached(username, password, &hash)
         || match rws.passwords.verify(password, &hash).await {
@@ -184,10 +170,10 @@ pub async fn login(
             }
         };
     match row {
-        Some((row, name)) if ok => {
+        Some(row) if ok => {
             crate::metrics::login(rws, "ok");
             rws.throttle.succeeded(addr, username);
-            Ok(to_user(row, name))
+            Ok(to_user(row))
         }
         _ => {
             crate::metrics::login(rws, "failed");
@@ -272,17 +258,11 @@ pub async fn authenticate(db: &Pool, headers: &HeaderMap) -> Result<AuthUser, Ap
     }
     if let Some(token) = cookie_token(headers) {
         let now = crate::recordings::now();
-        let username: Option<String> = sqlx::query_scalar(
-            "SELECT username FROM console_sessions WHERE token_hash = ? AND expires_at > ?",
-        )
-        .bind(token_hash(&token))
-        .bind(&now)
-        .fetch_optional(db)
-        .await?;
+        let username = sessions::console_session_user(db, &token_hash(&token), &now).await?;
         if let Some(name) = username
-            && let Some((row, name)) = load_user(db, &name).await?
+            && let Some(row) = users::user(db, &name).await?
         {
-            return Ok(to_user(row, name));
+            return Ok(to_user(row));
         }
         return Err(ApiError::Unauthenticated(
             "the console session expired: log in again".into(),
@@ -320,18 +300,17 @@ pub async fn console_login(
     let csrf = new_token();
     let now = time::OffsetDateTime::now_utc();
     let expires = now + time::Duration::hours(CONSOLE_SESSION_HOURS);
-    sqlx::query("DELETE FROM console_sessions WHERE expires_at < ?")
-        .bind(crate::recordings::rfc3339(now))
-        .execute(&rws.db)
-        .await?;
-    sqlx::query("INSERT INTO console_sessions(token_hash, username, created_at, expires_at, csrf) VALUES (?, ?, ?, ?, ?)")
-        .bind(token_hash(&token))
-        .bind(&user.username)
-        .bind(crate::recordings::rfc3339(now))
-        .bind(crate::recordings::rfc3339(expires))
-        .bind(&csrf)
-        .execute(&rws.db)
-        .await?;
+    sessions::open_console_session(
+        &rws.db,
+        &sessions::NewConsoleSession {
+            token_hash: &token_hash(&token),
+            username: &user.username,
+            created_at: &crate::recordings::rfc3339(now),
+            expires_at: &crate::recordings::rfc3339(expires),
+            csrf: &csrf,
+        },
+    )
+    .await?;
     tracing::info!(user = %proto::logsafe::Escaped(&user.username), "console login");
     let mut resp =
         axum::Json(serde_json::json!({"user": user.resource(), "csrfToken": csrf})).into_response();
@@ -352,10 +331,7 @@ pub async fn console_logout(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     if let Some(token) = cookie_token(&headers) {
-        sqlx::query("DELETE FROM console_sessions WHERE token_hash = ?")
-            .bind(token_hash(&token))
-            .execute(&rws.db)
-            .await?;
+        sessions::close_console_session(&rws.db, &token_hash(&token)).await?;
     }
     let mut resp = axum::Json(serde_json::json!({"statusCode": 0})).into_response();
     resp.headers_mut().insert(
@@ -426,12 +402,9 @@ pub async fn csrf_guard(
         && !basic
         && let Some(token) = cookie_token(req.headers())
     {
-        let expected: Option<String> =
-            sqlx::query_scalar("SELECT csrf FROM console_sessions WHERE token_hash = ?")
-                .bind(token_hash(&token))
-                .fetch_optional(&rws.db)
-                .await
-                .unwrap_or(None);
+        let expected = sessions::console_session_csrf(&rws.db, &token_hash(&token))
+            .await
+            .unwrap_or(None);
         let given = req
             .headers()
             .get("x-csrf-token")

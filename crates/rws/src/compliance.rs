@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use crate::store::Pool;
+use crate::store::{self, Pool};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -58,10 +58,7 @@ impl Visibility {
 }
 
 pub(crate) async fn setting_true(db: &Pool, key: &str, default: bool) -> Result<bool, sqlx::Error> {
-    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-        .bind(key)
-        .fetch_optional(db)
-        .await?;
+    let v = store::directory::setting(db, key).await?;
     Ok(v.map(|v| v == "true").unwrap_or(default))
 }
 
@@ -76,21 +73,10 @@ pub async fn viewer(rws: &Rws, headers: &HeaderMap) -> Result<(AuthUser, Visibil
     }
     let mut agents = HashSet::new();
     if user.has("supervisor") {
-        let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groups")
-            .fetch_one(&rws.db)
-            .await?;
-        if groups == 0 {
+        if store::directory::group_count(&rws.db).await? == 0 {
             return Ok((user, Visibility::All));
         }
-        let names: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT a.username FROM group_members s JOIN group_members a
-               ON a.group_name = s.group_name AND a.role = 'agent'
-             WHERE s.username = ? AND s.role = 'supervisor'",
-        )
-        .bind(&user.username)
-        .fetch_all(&rws.db)
-        .await?;
-        agents.extend(names);
+        agents.extend(store::directory::supervised_agents(&rws.db, &user.username).await?);
     }
     if user.has("agent") && setting_true(&rws.db, "agents_see_own", false).await? {
         agents.insert(user.username.clone());
@@ -111,16 +97,18 @@ pub async fn audit(
     detail: &str,
     remote: Option<SocketAddr>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit(at, username, action, target, detail, remote) VALUES (?, ?, ?, ?, ?, ?)",
+    let remote = remote.map(|r| r.ip().to_string());
+    store::audit::insert(
+        db,
+        &store::audit::NewAuditEntry {
+            at: &now(),
+            username: who,
+            action,
+            target,
+            detail,
+            remote: remote.as_deref(),
+        },
     )
-    .bind(now())
-    .bind(who)
-    .bind(action)
-    .bind(target)
-    .bind(detail)
-    .bind(remote.map(|r| r.ip().to_string()))
-    .execute(db)
     .await?;
     tracing::info!(user = who, action, target, "audit");
     Ok(())
@@ -136,15 +124,7 @@ pub async fn audit_playback(
     remote: Option<SocketAddr>,
 ) -> Result<(), sqlx::Error> {
     let since = recordings::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::minutes(10));
-    let recent: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit WHERE username = ? AND action = 'playback' AND target = ? AND at > ?",
-    )
-    .bind(who)
-    .bind(media_id)
-    .bind(since)
-    .fetch_one(db)
-    .await?;
-    if recent == 0 {
+    if !store::audit::played_since(db, who, media_id, &since).await? {
         audit(
             db,
             who,
@@ -202,25 +182,28 @@ pub async fn audit_log(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("'limit' must be 1..=1000"));
     }
-    type Row = (i64, String, String, String, String, String, Option<String>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, at, username, action, target, detail, remote FROM audit
-         WHERE (?1 IS NULL OR username = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR target = ?3)
-           AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at <= ?5)
-         ORDER BY id DESC LIMIT ?6",
-    )
-    .bind(&q.user)
-    .bind(&q.action)
-    .bind(&q.target)
-    .bind(q.from.as_deref().and_then(parse_time).map(recordings::rfc3339))
-    .bind(q.to.as_deref().and_then(parse_time).map(recordings::rfc3339))
-    .bind(limit as i64)
-    .fetch_all(&rws.db)
-    .await?;
-    let entries: Vec<Value> = rows
+    let from = q
+        .from
+        .as_deref()
+        .and_then(parse_time)
+        .map(recordings::rfc3339);
+    let to =
+        q.to.as_deref()
+            .and_then(parse_time)
+            .map(recordings::rfc3339);
+    let filter = store::audit::AuditFilter {
+        username: q.user.as_deref(),
+        action: q.action.as_deref(),
+        target: q.target.as_deref(),
+        from: from.as_deref(),
+        to: to.as_deref(),
+        limit: i64::from(limit),
+    };
+    let entries: Vec<Value> = store::audit::list(&rws.db, &filter)
+        .await?
         .into_iter()
-        .map(|(id, at, user, action, target, detail, remote)| {
-            json!({"id": id.to_string(), "time": at, "user": user, "action": action, "target": target, "detail": detail, "remote": remote})
+        .map(|e| {
+            json!({"id": e.id.to_string(), "time": e.at, "user": e.username, "action": e.action, "target": e.target, "detail": e.detail, "remote": e.remote})
         })
         .collect();
     Ok(Json(json!({ "entries": entries })))
@@ -228,21 +211,14 @@ pub async fn audit_log(
 
 /// Removes a recording: media objects, staging files, metadata.
 pub async fn remove_recording(rws: &Rws, rec: &Rec) -> Result<(), ApiError> {
-    let media: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, object_path FROM media_files WHERE recording_id = ?")
-            .bind(&rec.id)
-            .fetch_all(&rws.db)
-            .await?;
-    for (id, key) in &media {
-        if let Some(k) = key {
+    let media = store::compliance::media_objects(&rws.db, &rec.id).await?;
+    for m in &media {
+        if let Some(k) = &m.object_path {
             rws.storage.delete(k).await.map_err(ApiError::Internal)?;
         }
-        let _ = tokio::fs::remove_file(crate::uploads::staging_path(rws, id)).await;
+        let _ = tokio::fs::remove_file(crate::uploads::staging_path(rws, &m.id)).await;
     }
-    sqlx::query("DELETE FROM recordings WHERE id = ?")
-        .bind(&rec.id)
-        .execute(&rws.db)
-        .await?;
+    store::compliance::delete_recording(&rws.db, &rec.id).await?;
     Ok(())
 }
 
@@ -307,12 +283,9 @@ async fn set_hold(
     remote: Option<SocketAddr>,
 ) -> Result<(), ApiError> {
     for r in recs {
-        sqlx::query("UPDATE recordings SET legal_hold = ?, hold_reason = ? WHERE id = ?")
-            .bind(body.hold)
-            .bind(body.hold.then_some(&body.reason))
-            .bind(&r.id)
-            .execute(&rws.db)
-            .await?;
+        // The reason is kept only while the hold lasts.
+        let reason = body.hold.then_some(body.reason.as_str());
+        store::compliance::set_hold(&rws.db, &r.id, body.hold, reason).await?;
         let action = if body.hold { "hold" } else { "release" };
         audit(&rws.db, &user.username, action, &r.id, &body.reason, remote).await?;
     }
@@ -455,19 +428,9 @@ pub async fn label(
     let add = method == axum::http::Method::PUT;
     for r in &recs {
         if add {
-            sqlx::query(
-                "INSERT OR IGNORE INTO recording_labels(recording_id, label) VALUES (?, ?)",
-            )
-            .bind(&r.id)
-            .bind(&label)
-            .execute(&rws.db)
-            .await?;
+            store::compliance::add_label(&rws.db, &r.id, &label).await?;
         } else {
-            sqlx::query("DELETE FROM recording_labels WHERE recording_id = ? AND label = ?")
-                .bind(&r.id)
-                .bind(&label)
-                .execute(&rws.db)
-                .await?;
+            store::compliance::remove_label(&rws.db, &r.id, &label).await?;
         }
         audit(
             &rws.db,
@@ -497,11 +460,7 @@ pub struct PurgeReport {
 /// legal hold. Of the rules that apply, the most specific (most of group,
 /// label, state set) wins, then the longest; no rule applies: kept.
 pub async fn purge(rws: &Rws) -> Result<PurgeReport, ApiError> {
-    type Rule = (i64, Option<String>, Option<String>, Option<String>);
-    let rules: Vec<Rule> =
-        sqlx::query_as("SELECT keep_days, grp, label, state FROM retention_rules")
-            .fetch_all(&rws.db)
-            .await?;
+    let rules = store::directory::retention_rules(&rws.db).await?;
     let mut report = PurgeReport::default();
     if rules.is_empty() {
         return Ok(report);
@@ -509,26 +468,21 @@ pub async fn purge(rws: &Rws) -> Result<PurgeReport, ApiError> {
     let now = time::OffsetDateTime::now_utc();
     for rec in recordings::finished(&rws.db).await? {
         let labels = recordings::labels_of(&rws.db, &rec.id).await?;
-        let groups: Vec<String> = sqlx::query_scalar(
-            "SELECT group_name FROM group_members WHERE username = ? AND role = 'agent'",
-        )
-        .bind(&rec.username)
-        .fetch_all(&rws.db)
-        .await?;
+        let groups = store::directory::agent_groups(&rws.db, &rec.username).await?;
         let keep = rules
             .iter()
-            .filter(|(_, g, l, s)| {
-                g.as_ref().is_none_or(|g| groups.contains(g))
-                    && l.as_ref().is_none_or(|l| labels.contains(l))
-                    && s.as_ref().is_none_or(|s| *s == rec.state)
+            .filter(|r| {
+                r.group.as_ref().is_none_or(|g| groups.contains(g))
+                    && r.label.as_ref().is_none_or(|l| labels.contains(l))
+                    && r.state.as_ref().is_none_or(|s| *s == rec.state)
             })
             // The most specific rule wins (most conditions), then the longest.
-            .map(|(d, g, l, st)| {
-                let specific = [g.is_some(), l.is_some(), st.is_some()]
+            .map(|r| {
+                let specific = [r.group.is_some(), r.label.is_some(), r.state.is_some()]
                     .iter()
                     .filter(|x| **x)
                     .count();
-                (specific, *d)
+                (specific, r.keep_days)
             })
             .max()
             .map(|(_, d)| d);

@@ -24,6 +24,7 @@ use crate::store::Pool;
 use age::secrecy::{ExposeSecret, SecretString};
 
 use crate::keys::{self, KeyError, MasterKey};
+use crate::store::keys as store;
 
 /// First line of the export's plaintext.
 pub const HEADER: &str = "# screenrec tenant keys: an age identity file. KEEP SECRET.";
@@ -316,13 +317,8 @@ pub async fn import(
     let mut report = ImportReport::default();
     let mut tx = db.begin().await?;
     for k in imported {
-        let row: Option<String> =
-            sqlx::query_scalar("SELECT id FROM tenant_keys WHERE recipient = ?")
-                .bind(&k.recipient)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(id) = row {
-            if keys::identity_with(&mut *tx, master, &id).await.is_ok() {
+        if let Some(id) = store::id_of_recipient(&mut tx, &k.recipient).await? {
+            if keys::identity_in(&mut tx, master, &id).await.is_ok() {
                 report.present.push(id);
                 continue;
             }
@@ -330,23 +326,12 @@ pub async fn import(
                 return Err(CustodyError::NeedsRewrap { id });
             }
             let (encrypted, nonce) = keys::wrap(master, &k.secret)?;
-            sqlx::query("UPDATE tenant_keys SET encrypted_identity = ?, nonce = ? WHERE id = ?")
-                .bind(encrypted)
-                .bind(nonce)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            store::reseal(&mut tx, &id, &encrypted, &nonce).await?;
             report.rewrapped.push(id);
             continue;
         }
         let taken = match &k.id {
-            Some(id) => {
-                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tenant_keys WHERE id = ?")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    > 0
-            }
+            Some(id) => store::id_taken(&mut tx, id).await?,
             None => true,
         };
         // Ids are UUIDs; anything else in a file gets a fresh one.
@@ -360,25 +345,20 @@ pub async fn import(
             .and_then(|c| crate::recordings::parse_time(c).map(|_| c.to_string()))
             .unwrap_or_else(crate::recordings::now);
         let (encrypted, nonce) = keys::wrap(master, &k.secret)?;
-        sqlx::query(
-            "INSERT INTO tenant_keys(id, recipient, encrypted_identity, nonce, created_at, active) VALUES (?, ?, ?, ?, ?, 0)",
-        )
-        .bind(&id)
-        .bind(&k.recipient)
-        .bind(encrypted)
-        .bind(nonce)
-        .bind(&created_at)
-        .execute(&mut *tx)
-        .await?;
+        let key = store::NewKey {
+            id: &id,
+            recipient: &k.recipient,
+            sealed: &encrypted,
+            nonce: &nonce,
+            created_at: &created_at,
+        };
+        store::insert(&mut tx, &key, false).await?;
         report.added.push(id);
     }
     // A data dir without an active key (a new RWS) takes the exported
     // active key, so new recordings go on being encrypted to it; a data dir
     // with one keeps it.
-    let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenant_keys WHERE active = 1")
-        .fetch_one(&mut *tx)
-        .await?;
-    if active == 0 {
+    if !store::has_active(&mut tx).await? {
         let pick = imported
             .iter()
             .rev()
@@ -386,20 +366,11 @@ pub async fn import(
             .or(imported.last())
             .map(|k| k.recipient.clone());
         if let Some(recipient) = pick {
-            let id: String = sqlx::query_scalar(
-                "UPDATE tenant_keys SET active = 1 WHERE recipient = ? RETURNING id",
-            )
-            .bind(&recipient)
-            .fetch_one(&mut *tx)
-            .await?;
-            report.activated = Some(id);
+            report.activated = Some(store::activate_recipient(&mut tx, &recipient).await?);
         }
     }
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tenant_keys ORDER BY created_at")
-        .fetch_all(&mut *tx)
-        .await?;
-    for id in ids {
-        if keys::identity_with(&mut *tx, master, &id).await.is_err() {
+    for id in store::ids_oldest_first(&mut tx).await? {
+        if keys::identity_in(&mut tx, master, &id).await.is_err() {
             report.unreadable.push(id);
         }
     }

@@ -11,23 +11,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
 use crate::store::Pool;
+use crate::store::directory as store;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::policy::check_recording_when;
-
-/// A `users` row: (username or id, password_hash, first_name, last_name,
-/// roles, default_place, recording_when).
-pub(crate) type UserRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-);
 
 /// Roles a user may have.
 pub const ROLES: [&str; 4] = ["agent", "supervisor", "admin", "integration"];
@@ -674,20 +663,11 @@ pub async fn masks_for(
     pool: &Pool,
     username: &str,
 ) -> Result<Vec<proto::control::MaskSpec>, sqlx::Error> {
-    let json: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'mask_rules'")
-            .fetch_optional(pool)
-            .await?;
-    let Some(json) = json else {
+    let Some(json) = store::setting(pool, "mask_rules").await? else {
         return Ok(Vec::new());
     };
     let all: Vec<Mask> = serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
-    let groups: Vec<String> = sqlx::query_scalar(
-        "SELECT group_name FROM group_members WHERE username = ? AND role = 'agent'",
-    )
-    .bind(username)
-    .fetch_all(pool)
-    .await?;
+    let groups = store::agent_groups(pool, username).await?;
     Ok(all
         .into_iter()
         .filter(|m| m.group.as_ref().is_none_or(|g| groups.contains(g)))
@@ -698,21 +678,12 @@ pub async fn masks_for(
 /// The upload cap (kbit/s) for `username` from the directory (see
 /// [`UploadRates::resolve`]); `None`: no cap from RWS.
 pub async fn upload_rate_for(pool: &Pool, username: &str) -> Result<Option<u32>, sqlx::Error> {
-    let json: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'upload_rates'")
-            .fetch_optional(pool)
-            .await?;
-    let Some(json) = json else {
+    let Some(json) = store::setting(pool, "upload_rates").await? else {
         return Ok(None);
     };
     let rates: UploadRates =
         serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
-    let groups: Vec<String> = sqlx::query_scalar(
-        "SELECT group_name FROM group_members WHERE username = ? AND role = 'agent'",
-    )
-    .bind(username)
-    .fetch_all(pool)
-    .await?;
+    let groups = store::agent_groups(pool, username).await?;
     Ok(rates.resolve(username, &groups))
 }
 
@@ -746,149 +717,90 @@ pub async fn import(pool: &Pool, dir: &Directory) -> Result<ImportReport, sqlx::
             serde_json::to_string(&dir.allowed_origins).unwrap_or_default(),
         ),
     ] {
-        let old: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let old = store::setting_in(&mut tx, key).await?;
         if old.as_deref() != Some(value.as_str()) {
-            sqlx::query("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                .bind(key)
-                .bind(&value)
-                .execute(&mut *tx)
-                .await?;
+            store::put_setting(&mut tx, key, &value).await?;
             report.updated += usize::from(old.is_some());
             report.added += usize::from(old.is_none());
         }
     }
 
     // Users first go (their default places may disappear), then places, then switches.
-    let old_users: Vec<UserRow> =
-        sqlx::query_as("SELECT username, password_hash, first_name, last_name, roles, default_place, recording_when FROM users")
-            .fetch_all(&mut *tx)
-            .await?;
-    for (name, ..) in &old_users {
-        if !dir.users.iter().any(|u| &u.username == name) {
-            sqlx::query("DELETE FROM users WHERE username = ?")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM srs_sessions WHERE username = ?")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
+    let old_users = store::users(&mut tx).await?;
+    for old in &old_users {
+        if !dir.users.iter().any(|u| u.username == old.username) {
+            store::delete_user(&mut tx, &old.username).await?;
             report.removed += 1;
         }
     }
-    let old_places: Vec<(String,)> = sqlx::query_as("SELECT name FROM places")
-        .fetch_all(&mut *tx)
-        .await?;
-    let old_devices: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT dn, switch, place FROM devices ORDER BY rowid")
-            .fetch_all(&mut *tx)
-            .await?;
-    for (name,) in &old_places {
+    let old_places = store::places(&mut tx).await?;
+    let old_devices = store::devices(&mut tx).await?;
+    for name in &old_places {
         if !dir.places.iter().any(|p| &p.name == name) {
-            sqlx::query("UPDATE users SET default_place = NULL WHERE default_place = ?")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM devices WHERE place = ?")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM places WHERE name = ?")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
+            store::delete_place(&mut tx, name).await?;
             report.removed += 1;
         }
     }
-    let old_switches: Vec<(String,)> = sqlx::query_as("SELECT name FROM switches")
-        .fetch_all(&mut *tx)
-        .await?;
+    let old_switches = store::switches(&mut tx).await?;
     for s in &dir.switches {
-        if !old_switches.iter().any(|(o,)| o == s) {
-            sqlx::query("INSERT INTO switches(name) VALUES (?)")
-                .bind(s)
-                .execute(&mut *tx)
-                .await?;
+        if !old_switches.contains(s) {
+            store::insert_switch(&mut tx, s).await?;
             report.added += 1;
         }
     }
     for p in &dir.places {
-        let existed = old_places.iter().any(|(o,)| o == &p.name);
-        let old: Vec<(String, String)> = old_devices
+        let existed = old_places.contains(&p.name);
+        // Compared as sets: the database keeps no order of a place's devices.
+        let mut old: Vec<(&str, &str)> = old_devices
             .iter()
-            .filter(|(_, _, place)| place == &p.name)
-            .map(|(dn, sw, _)| (dn.clone(), sw.clone()))
+            .filter(|d| d.place == p.name)
+            .map(|d| (d.dn.as_str(), d.switch.as_str()))
             .collect();
-        let new: Vec<(String, String)> = p
+        old.sort_unstable();
+        let mut new: Vec<(&str, &str)> = p
             .devices
             .iter()
-            .map(|d| (d.dn.clone(), d.switch.clone()))
+            .map(|d| (d.dn.as_str(), d.switch.as_str()))
             .collect();
+        new.sort_unstable();
         if !existed {
-            sqlx::query("INSERT INTO places(name) VALUES (?)")
-                .bind(&p.name)
-                .execute(&mut *tx)
-                .await?;
+            store::insert_place(&mut tx, &p.name).await?;
             report.added += 1;
         } else if old != new {
             report.updated += 1;
         }
         if old != new {
-            sqlx::query("DELETE FROM devices WHERE place = ?")
-                .bind(&p.name)
-                .execute(&mut *tx)
-                .await?;
-            for d in &p.devices {
-                // A device that moved from another place is taken over.
-                sqlx::query("DELETE FROM devices WHERE dn = ? AND switch = ?")
-                    .bind(&d.dn)
-                    .bind(&d.switch)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("INSERT INTO devices(dn, switch, place) VALUES (?, ?, ?)")
-                    .bind(&d.dn)
-                    .bind(&d.switch)
-                    .bind(&p.name)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            store::set_place_devices(&mut tx, &p.name, &p.devices).await?;
         }
     }
-    for (name,) in &old_switches {
+    for name in &old_switches {
         if !dir.switches.contains(name) {
-            sqlx::query("DELETE FROM devices WHERE switch = ?")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM switches WHERE name = ?")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
+            store::delete_switch(&mut tx, name).await?;
             report.removed += 1;
         }
     }
     for u in &dir.users {
-        let old = old_users.iter().find(|o| o.0 == u.username);
+        let old = old_users.iter().find(|o| o.username == u.username);
         let hash = match (&u.password, old) {
             (Password::Hash(h), _) => h.clone(),
-            (Password::Plain(p), Some(o)) if verify_password(p, &o.1) => o.1.clone(),
+            (Password::Plain(p), Some(o)) if verify_password(p, &o.password_hash) => {
+                o.password_hash.clone()
+            }
             (Password::Plain(p), _) => {
                 hash_password(p).map_err(|e| sqlx::Error::Protocol(format!("hashing: {e}")))?
             }
         };
-        let roles = u.roles.join(",");
-        let row = (
-            u.username.clone(),
-            hash.clone(),
-            u.first_name.clone(),
-            u.last_name.clone(),
-            roles.clone(),
-            u.default_place.clone(),
-            u.recording_when.clone(),
-        );
+        let row = store::UserRow {
+            // A new user gets an id; an existing one keeps theirs.
+            id: old.map_or_else(|| uuid::Uuid::new_v4().to_string(), |o| o.id.clone()),
+            username: u.username.clone(),
+            password_hash: hash,
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            roles: u.roles.join(","),
+            default_place: u.default_place.clone(),
+            recording_when: u.recording_when.clone(),
+        };
         if old == Some(&row) {
             continue;
         }
@@ -897,128 +809,69 @@ pub async fn import(pool: &Pool, dir: &Directory) -> Result<ImportReport, sqlx::
         } else {
             report.added += 1;
         }
-        sqlx::query(
-            "INSERT INTO users(id, username, password_hash, first_name, last_name, roles, default_place, recording_when)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(username) DO UPDATE SET password_hash = excluded.password_hash,
-               first_name = excluded.first_name, last_name = excluded.last_name, roles = excluded.roles,
-               default_place = excluded.default_place, recording_when = excluded.recording_when",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&u.username)
-        .bind(&hash)
-        .bind(&u.first_name)
-        .bind(&u.last_name)
-        .bind(&roles)
-        .bind(&u.default_place)
-        .bind(&u.recording_when)
-        .execute(&mut *tx)
-        .await?;
+        store::upsert_user(&mut tx, &row).await?;
     }
     // Groups and retention rules: replaced as a whole.
-    let old_groups: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT group_name, username, role FROM group_members ORDER BY group_name, role, username",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut new_groups: Vec<(String, String, String)> = dir
+    let old_groups = store::group_members(&mut tx).await?;
+    let mut new_groups: Vec<store::Membership> = dir
         .groups
         .iter()
         .flat_map(|g| {
+            let member = |username: &String, role: &str| store::Membership {
+                group: g.name.clone(),
+                username: username.clone(),
+                role: role.to_string(),
+            };
             g.supervisors
                 .iter()
-                .map(|u| (g.name.clone(), u.clone(), "supervisor".to_string()))
-                .chain(
-                    g.agents
-                        .iter()
-                        .map(|u| (g.name.clone(), u.clone(), "agent".to_string())),
-                )
+                .map(move |u| member(u, "supervisor"))
+                .chain(g.agents.iter().map(move |u| member(u, "agent")))
         })
         .collect();
     new_groups.sort();
     new_groups.dedup();
-    let old_group_names: Vec<String> = sqlx::query_scalar("SELECT name FROM groups ORDER BY name")
-        .fetch_all(&mut *tx)
-        .await?;
+    let old_group_names = store::group_names(&mut tx).await?;
     let mut new_group_names: Vec<String> = dir.groups.iter().map(|g| g.name.clone()).collect();
     new_group_names.sort();
     if old_groups != new_groups || old_group_names != new_group_names {
         report.updated += 1;
-        sqlx::query("DELETE FROM groups").execute(&mut *tx).await?;
-        for g in &new_group_names {
-            sqlx::query("INSERT INTO groups(name) VALUES (?)")
-                .bind(g)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (g, u, r) in &new_groups {
-            sqlx::query("INSERT INTO group_members(group_name, username, role) VALUES (?, ?, ?)")
-                .bind(g)
-                .bind(u)
-                .bind(r)
-                .execute(&mut *tx)
-                .await?;
-        }
+        store::replace_groups(&mut tx, &new_group_names, &new_groups).await?;
     }
-    sqlx::query("DELETE FROM retention_rules")
-        .execute(&mut *tx)
-        .await?;
-    for r in &dir.retention {
-        sqlx::query(
-            "INSERT INTO retention_rules(keep_days, grp, label, state) VALUES (?, ?, ?, ?)",
-        )
-        .bind(r.keep_days as i64)
-        .bind(&r.group)
-        .bind(&r.label)
-        .bind(&r.state)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let rules: Vec<store::RetentionRule> = dir
+        .retention
+        .iter()
+        .map(|r| store::RetentionRule {
+            keep_days: i64::from(r.keep_days),
+            group: r.group.clone(),
+            label: r.label.clone(),
+            state: r.state.clone(),
+        })
+        .collect();
+    store::replace_retention_rules(&mut tx, &rules).await?;
     for (key, value) in [
         ("agents_see_own", dir.agents_see_own),
         ("supervisors_may_download", dir.supervisors_may_download),
     ] {
-        sqlx::query("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value.to_string())
-            .execute(&mut *tx)
-            .await?;
+        store::put_setting(&mut tx, key, &value.to_string()).await?;
     }
     let masks = serde_json::to_string(&dir.masks).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let old_masks: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'mask_rules'")
-            .fetch_optional(&mut *tx)
-            .await?;
+    let old_masks = store::setting_in(&mut tx, "mask_rules").await?;
     if old_masks.as_deref().unwrap_or("[]") != masks {
         report.updated += 1;
-        sqlx::query("INSERT INTO settings(key, value) VALUES ('mask_rules', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(&masks)
-            .execute(&mut *tx)
-            .await?;
+        store::put_setting(&mut tx, "mask_rules", &masks).await?;
     }
     let rates =
         serde_json::to_string(&dir.upload_rates).map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let old_rates: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'upload_rates'")
-            .fetch_optional(&mut *tx)
-            .await?;
+    let old_rates = store::setting_in(&mut tx, "upload_rates").await?;
     let empty = serde_json::to_string(&UploadRates::default()).unwrap_or_default();
     if old_rates.as_deref().unwrap_or(&empty) != rates {
         report.updated += 1;
-        sqlx::query("INSERT INTO settings(key, value) VALUES ('upload_rates', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(&rates)
-            .execute(&mut *tx)
-            .await?;
+        store::put_setting(&mut tx, "upload_rates", &rates).await?;
     }
     for u in &dir.users {
-        let changed =
-            sqlx::query("UPDATE users SET channel = ? WHERE username = ? AND channel != ?")
-                .bind(&u.channel)
-                .bind(&u.username)
-                .bind(&u.channel)
-                .execute(&mut *tx)
-                .await?;
-        report.updated += changed.rows_affected() as usize;
+        if store::set_channel(&mut tx, &u.username, &u.channel).await? {
+            report.updated += 1;
+        }
     }
     tx.commit().await?;
     Ok(report)
@@ -1090,6 +943,125 @@ devices = [{ dn = "1001", switch = "SIP" }]
         check(
             "[[user]]\nusername = \"a\"\nroles = [\"agent\"]\n",
             expect!["dir.toml:8: user 'a': password (or password_hash) is required"],
+        );
+    }
+
+    /// A directory with devices listed out of order, a group whose
+    /// supervisor's name sorts between its agents' (so sorting by user and
+    /// by role disagree), a rule, and users given by hash (no argon2 run in
+    /// the test).
+    fn import_text(extra_user: &str, p1: &str, p2: &str) -> String {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
+        format!(
+            r#"
+recording_when = "media=voice"
+[[switch]]
+name = "SIP"
+[[place]]
+name = "P1"
+devices = [{p1}]
+[[place]]
+name = "P2"
+devices = [{p2}]
+[[user]]
+username = "sup"
+password_hash = "{hash}"
+roles = ["supervisor"]
+[[user]]
+username = "a1"
+password_hash = "{hash}"
+roles = ["agent"]
+default_place = "P2"
+channel = "blended"
+[[user]]
+username = "zed"
+password_hash = "{hash}"
+roles = ["agent"]
+{extra_user}
+[[group]]
+name = "g"
+supervisors = ["sup"]
+agents = ["zed", "a1"]
+[[retention]]
+keep_days = 30
+group = "g"
+"#
+        )
+    }
+
+    #[tokio::test]
+    async fn import_twice_is_a_noop_and_what_left_the_file_is_removed() {
+        #![allow(clippy::unwrap_used)]
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::open_db(dir.path()).await.unwrap();
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
+        let extra = format!(
+            "[[user]]\nusername = \"gone\"\npassword_hash = \"{hash}\"\nroles = [\"agent\"]\ndefault_place = \"P1\"\n"
+        );
+        let first = parse(
+            "d.toml",
+            &import_text(
+                &extra,
+                r#"{ dn = "9", switch = "SIP" }, { dn = "10", switch = "SIP" }, { dn = "2", switch = "SIP" }"#,
+                r#"{ dn = "5", switch = "SIP" }"#,
+            ),
+        )
+        .unwrap();
+        let report = import(&db, &first).await.unwrap();
+        // Two settings, a switch, two places, four users.
+        assert_eq!((report.added, report.removed), (9, 0), "{report:?}");
+        let ids: Vec<String> = {
+            let mut tx = db.begin().await.unwrap();
+            store::users(&mut tx)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|u| u.id)
+                .collect()
+        };
+        // The same file again: nothing changes (devices out of order included).
+        let again = import(&db, &first).await.unwrap();
+        assert!(again.is_noop(), "{again:?}");
+        // A user leaves; device 2 moves from P1 to P2.
+        let second = parse(
+            "d.toml",
+            &import_text(
+                "",
+                r#"{ dn = "9", switch = "SIP" }, { dn = "10", switch = "SIP" }"#,
+                r#"{ dn = "2", switch = "SIP" }, { dn = "5", switch = "SIP" }"#,
+            ),
+        )
+        .unwrap();
+        let report = import(&db, &second).await.unwrap();
+        assert_eq!(
+            (report.added, report.updated, report.removed),
+            (0, 2, 1),
+            "{report:?}"
+        );
+        let mut tx = db.begin().await.unwrap();
+        let users = store::users(&mut tx).await.unwrap();
+        let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["a1", "sup", "zed"]);
+        // Users who stay keep their ids.
+        assert!(users.iter().all(|u| ids.contains(&u.id)));
+        let devices: Vec<(String, String)> = store::devices(&mut tx)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.dn, d.place))
+            .collect();
+        let want = [("10", "P1"), ("9", "P1"), ("2", "P2"), ("5", "P2")]
+            .map(|(d, p)| (d.to_string(), p.to_string()));
+        assert_eq!(devices, want);
+        tx.commit().await.unwrap();
+        assert!(import(&db, &second).await.unwrap().is_noop());
+        assert_eq!(store::agent_groups(&db, "a1").await.unwrap(), ["g"]);
+        assert_eq!(
+            store::setting(&db, "recording_when")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("media=voice")
         );
     }
 

@@ -11,7 +11,8 @@
 
 use std::path::Path;
 
-use crate::store::Pool;
+use crate::store::keys as store;
+use crate::store::{Pool, Tx};
 use age::secrecy::ExposeSecret;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -112,34 +113,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// A tenant key as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantKey {
-    /// Key id.
-    pub id: String,
-    /// The public age recipient (`age1…`).
-    pub recipient: String,
-    /// When it was made (RFC 3339).
-    pub created_at: String,
-    /// The key new recordings are encrypted to.
-    pub active: bool,
-}
+pub use crate::store::keys::TenantKey;
 
 /// Every key, newest first.
 pub async fn list(db: &Pool) -> Result<Vec<TenantKey>, KeyError> {
-    let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
-        "SELECT id, recipient, created_at, active FROM tenant_keys ORDER BY created_at DESC, rowid DESC",
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, recipient, created_at, active)| TenantKey {
-            id,
-            recipient,
-            created_at,
-            active,
-        })
-        .collect())
+    Ok(store::list(db).await?)
 }
 
 /// Makes the first key when there is none, and checks that the master key
@@ -167,21 +145,17 @@ pub async fn rotate(db: &Pool, master: &MasterKey) -> Result<TenantKey, KeyError
         created_at: crate::recordings::now(),
         active: true,
     };
-    let mut tx = db.begin().await?;
-    sqlx::query("UPDATE tenant_keys SET active = 0")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO tenant_keys(id, recipient, encrypted_identity, nonce, created_at, active) VALUES (?, ?, ?, ?, ?, 1)",
+    store::add_active(
+        db,
+        &store::NewKey {
+            id: &key.id,
+            recipient: &key.recipient,
+            sealed: &encrypted,
+            nonce: &nonce,
+            created_at: &key.created_at,
+        },
     )
-    .bind(&key.id)
-    .bind(&key.recipient)
-    .bind(encrypted)
-    .bind(nonce)
-    .bind(&key.created_at)
-    .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     tracing::info!(key = %key.id, recipient = %key.recipient, "new tenant key");
     Ok(key)
 }
@@ -192,27 +166,34 @@ pub async fn identity(
     master: &MasterKey,
     id: &str,
 ) -> Result<age::x25519::Identity, KeyError> {
-    identity_with(db, master, id).await
+    let (encrypted, nonce) = store::sealed(db, id).await?;
+    unwrap(master, id, &encrypted, &nonce)
 }
 
-/// [`identity`] on any connection (e.g. inside a key import's transaction).
-pub async fn identity_with<'e>(
-    db: impl sqlx::SqliteExecutor<'e>,
+/// [`identity`] inside a transaction (e.g. a key import's).
+pub async fn identity_in(
+    tx: &mut Tx<'_>,
     master: &MasterKey,
     id: &str,
 ) -> Result<age::x25519::Identity, KeyError> {
-    let (encrypted, nonce): (Vec<u8>, Vec<u8>) =
-        sqlx::query_as("SELECT encrypted_identity, nonce FROM tenant_keys WHERE id = ?")
-            .bind(id)
-            .fetch_one(db)
-            .await?;
+    let (encrypted, nonce) = store::sealed_in(tx, id).await?;
+    unwrap(master, id, &encrypted, &nonce)
+}
+
+/// Decrypts a stored identity (the reverse of [`wrap`]).
+fn unwrap(
+    master: &MasterKey,
+    id: &str,
+    encrypted: &[u8],
+    nonce: &[u8],
+) -> Result<age::x25519::Identity, KeyError> {
     let wrong = || KeyError::WrongMasterKey { id: id.to_string() };
     if nonce.len() != 12 {
         return Err(wrong());
     }
     let plain = master
         .cipher()
-        .decrypt(Nonce::from_slice(&nonce), encrypted.as_slice())
+        .decrypt(Nonce::from_slice(nonce), encrypted)
         .map_err(|_| wrong())?;
     let text = String::from_utf8(plain).map_err(|_| wrong())?;
     text.parse::<age::x25519::Identity>().map_err(|_| wrong())
@@ -220,11 +201,7 @@ pub async fn identity_with<'e>(
 
 /// Recipients SRS must encrypt to: the active key.
 pub async fn active_recipients(db: &Pool) -> Result<Vec<String>, KeyError> {
-    Ok(
-        sqlx::query_scalar("SELECT recipient FROM tenant_keys WHERE active = 1")
-            .fetch_all(db)
-            .await?,
-    )
+    Ok(store::active_recipients(db).await?)
 }
 
 /// Every tenant identity, newest first (playback tries them in turn: old
@@ -233,12 +210,8 @@ pub async fn all_identities(
     db: &Pool,
     master: &MasterKey,
 ) -> Result<Vec<age::x25519::Identity>, KeyError> {
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM tenant_keys ORDER BY created_at DESC")
-            .fetch_all(db)
-            .await?;
     let mut out = Vec::new();
-    for id in ids {
+    for id in store::ids_newest_first(db).await? {
         out.push(identity(db, master, &id).await?);
     }
     Ok(out)

@@ -14,12 +14,7 @@ use crate::error::ApiError;
 /// `GET /api/v2/me` (any authenticated user; cookie or Basic).
 pub async fn me(State(rws): State<Rws>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let user = crate::auth::authenticate(&rws.db, &headers).await?;
-    let groups: Vec<(String, String)> = sqlx::query_as(
-        "SELECT group_name, role FROM group_members WHERE username = ? ORDER BY group_name, role",
-    )
-    .bind(&user.username)
-    .fetch_all(&rws.db)
-    .await?;
+    let groups = crate::store::directory::memberships(&rws.db, &user.username).await?;
     let agents_see_own = setting_true(&rws.db, "agents_see_own", false).await?;
     let supervisors_may_download = setting_true(&rws.db, "supervisors_may_download", true).await?;
     let oversees = user.has("admin") || user.has("supervisor");
@@ -31,7 +26,7 @@ pub async fn me(State(rws): State<Rws>, headers: HeaderMap) -> Result<Json<Value
         "roles": user.roles,
         "groups": groups
             .iter()
-            .map(|(g, r)| json!({"group": g, "role": r}))
+            .map(|m| json!({"group": m.group, "role": m.role}))
             .collect::<Vec<_>>(),
         "settings": {
             "agents_see_own": agents_see_own,

@@ -30,3 +30,9 @@ pub type Pool = sqlx::Pool<Db>;
 pub type Row = <Db as sqlx::Database>::Row;
 /// A transaction.
 pub type Tx<'c> = sqlx::Transaction<'c, Db>;
+
+pub mod audit;
+pub mod auth;
+pub mod compliance;
+pub mod directory;
+pub mod keys;
