@@ -139,3 +139,15 @@ impl Storage {
         }
     }
 }
+
+impl Storage {
+    /// Whether the store answers (`/readyz`): one listing of the prefix,
+    /// the same request for a local folder and for S3.
+    pub async fn probe(&self) -> Result<(), String> {
+        self.store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
