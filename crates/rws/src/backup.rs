@@ -98,9 +98,7 @@ pub async fn run(
             source,
         })?;
     set_private(&snapshot)?;
-    report.database_bytes = std::fs::metadata(&snapshot)
-        .map_err(io(&snapshot))?
-        .len();
+    report.database_bytes = std::fs::metadata(&snapshot).map_err(io(&snapshot))?.len();
     let (staging, _) = copy_tree(&data_dir.join("uploads"), &out.join("uploads"))?;
     report.staging_files = staging;
     if let Some(media) = media {
@@ -192,8 +190,7 @@ mod tests {
         std::fs::write(from.join("a/b/one"), "12345").unwrap();
         std::fs::write(from.join("two"), "67").unwrap();
         std::fs::write(from.join("two#3"), "half").unwrap();
-        std::fs::set_permissions(from.join("two"), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(from.join("two"), std::fs::Permissions::from_mode(0o644)).unwrap();
         let to = dir.path().join("copy");
         assert_eq!(copy_tree(&from, &to).unwrap(), (2, 7));
         assert_eq!(std::fs::read(to.join("a/b/one")).unwrap(), b"12345");

@@ -23,7 +23,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn readyz(State(rws): State<Rws>) -> Response {
     let (database, storage) = tokio::join!(
         check(crate::store::health::ping(&rws.db)),
-        check(rws.storage.probe())
+        check(storage(&rws))
     );
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readyz: the database does not answer");
@@ -52,6 +52,27 @@ pub async fn readyz(State(rws): State<Rws>) -> Response {
         })),
     )
         .into_response()
+}
+
+/// The media store answers a listing; a local folder must also still be a
+/// folder (listing a missing one succeeds with nothing in it).
+async fn storage(rws: &Rws) -> Result<(), String> {
+    let local = match rws.config.storage.as_deref() {
+        None => Some(rws.config.data_dir.join("media")),
+        Some(raw) => url::Url::parse(raw)
+            .ok()
+            .filter(|u| u.scheme() == "file")
+            .and_then(|u| u.to_file_path().ok()),
+    };
+    if let Some(dir) = local {
+        let meta = tokio::fs::metadata(&dir)
+            .await
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        if !meta.is_dir() {
+            return Err(format!("{}: not a directory", dir.display()));
+        }
+    }
+    rws.storage.probe().await
 }
 
 /// Runs one check within [`CHECK_TIMEOUT`].

@@ -10,9 +10,9 @@ use super::Pool;
 /// database as of one instant even while RWS writes; WAL content included.
 /// SQLite only (PostgreSQL deployments use `pg_dump`).
 pub async fn snapshot(db: &Pool, dest: &Path) -> Result<(), sqlx::Error> {
-    let dest = dest.to_str().ok_or_else(|| {
-        sqlx::Error::Protocol(format!("{}: not a UTF-8 path", dest.display()))
-    })?;
+    let dest = dest
+        .to_str()
+        .ok_or_else(|| sqlx::Error::Protocol(format!("{}: not a UTF-8 path", dest.display())))?;
     sqlx::query("VACUUM INTO $1").bind(dest).execute(db).await?;
     Ok(())
 }
