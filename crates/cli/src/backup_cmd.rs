@@ -57,6 +57,27 @@ fn read_config(path: &std::path::Path) -> anyhow::Result<Keys> {
     })
 }
 
+/// Refuses to run as another user than the data dir's owner: SQLite may
+/// create the database's `-wal`/`-shm` files, and a root-owned one would
+/// stop RWS (user `screenrec`) from opening its database.
+fn same_user_as(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user (no unsafe call).
+    let Ok(me) = std::fs::metadata("/proc/self") else {
+        return Ok(());
+    };
+    let owner = std::fs::metadata(data_dir)
+        .with_context(|| format!("--data-dir {}", data_dir.display()))?
+        .uid();
+    if owner != me.uid() {
+        bail!(
+            "{} belongs to another user (uid {owner}): run the backup as that user, e.g. `sudo -u screenrec screenrec rws backup …`",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `screenrec rws backup`.
 pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let file = match &args.config {
@@ -79,6 +100,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
     if !data_dir.join("screenrec.db").is_file() {
         return Err(rws::backup::BackupError::NoDatabase(data_dir).into());
     }
+    same_user_as(&data_dir)?;
     let storage = args.storage.or(file.storage);
     let media = match storage.as_deref() {
         None => Some(data_dir.join("media")),

@@ -213,3 +213,40 @@ fn backup_refuses_a_postgresql_database_and_names_pg_dump() {
     assert!(err.contains("pg_dump"), "{err}");
     assert!(!out.exists());
 }
+
+/// Run as another user than the data dir's owner (root for a data dir of
+/// `screenrec`), the backup refuses and says how to run it, rather than
+/// leave root-owned database files that RWS could not open.
+#[test]
+fn backup_refuses_to_run_as_another_user_than_the_data_dirs_owner() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("screenrec.db"), b"").unwrap();
+    // nobody (65534) exists on every Debian; the tests run as root (CI).
+    let chown = Command::new("chown")
+        .args(["-R", "65534"])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(
+        chown.success(),
+        "chown needs root: the e2e tests run as root"
+    );
+    let out = dir.path().join("out");
+    let o = backup(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("sudo -u screenrec"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(&data).unwrap().count(),
+        1,
+        "nothing made in the data dir"
+    );
+}
