@@ -141,13 +141,14 @@ impl Storage {
 }
 
 impl Storage {
-    /// Whether the store answers (`/readyz`): one listing of the prefix,
-    /// the same request for a local folder and for S3.
+    /// Whether the store answers (`/readyz`): the first page of a listing
+    /// under the prefix (one request to S3, however many objects; a lazy
+    /// directory walk locally). An empty store is fine.
     pub async fn probe(&self) -> Result<(), String> {
-        self.store
-            .list_with_delimiter(Some(&self.prefix))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        use futures_util::StreamExt;
+        match self.store.list(Some(&self.prefix)).next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+        }
     }
 }
