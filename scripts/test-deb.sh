@@ -48,9 +48,9 @@ check "cargo deb --variant srs built $srs_deb" test -f "$srs_deb"
 # A previous run (or a failed one) may have left one installed (purged:
 # the data dir stays whatever happens, see packaging/debian/postrm).
 for p in screenrec screenrec-srs; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "installed"; then
-    $SUDO dpkg -P "$p" >/dev/null
-  fi
+  case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
+    i* | r* | h*) $SUDO dpkg -P "$p" >/dev/null ;;
+  esac
 done
 # systemd-analyze verify exits 0 on ignored (misspelt) keys: any output fails.
 verify() {
@@ -104,6 +104,14 @@ check "/var/lib/screenrec is screenrec's, 0700" \
   bash -c '[ "$(stat -c "%U %a" /var/lib/screenrec)" = "screenrec 700" ]'
 check "/etc/screenrec/rws.toml is root:screenrec 0640" \
   bash -c '[ "$(stat -c "%U:%G %a" /etc/screenrec/rws.toml)" = "root:screenrec 640" ]'
+
+# An upgrade (here: the same package again) keeps the administrator's
+# configuration and the data dir's owner and mode.
+echo "# changed by the administrator" | $SUDO tee -a /etc/screenrec/rws.toml >/dev/null
+check "dpkg -i again (upgrade path)" $SUDO dpkg -i "$deb"
+check "the administrator's rws.toml is kept" grep -qx "# changed by the administrator" /etc/screenrec/rws.toml
+check "/var/lib/screenrec still screenrec's, 0700" \
+  bash -c '[ "$(stat -c "%U %a" /var/lib/screenrec)" = "screenrec 700" ]'
 
 unit=/usr/lib/systemd/system/screenrec-rws.service
 check "systemd-analyze verify $unit" verify systemd-analyze verify "$unit"
