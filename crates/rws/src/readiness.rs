@@ -32,8 +32,13 @@ pub async fn readyz(State(rws): State<Rws>) -> Response {
         tracing::warn!(error = %e, storage = %rws.storage.describe, "readyz: the media store does not answer");
     }
     let word = |r: &Result<(), String>| if r.is_ok() { "ok" } else { "unreachable" };
+    // A probe's answer is about this instant: no cache in between.
+    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
     if database.is_ok() && storage.is_ok() {
-        return axum::Json(json!({"status": "ready", "database": "ok", "storage": "ok"}))
+        return (
+            no_store,
+            axum::Json(json!({"status": "ready", "database": "ok", "storage": "ok"})),
+        )
             .into_response();
     }
     let down: Vec<&str> = [("database", &database), ("storage", &storage)]
@@ -43,6 +48,7 @@ pub async fn readyz(State(rws): State<Rws>) -> Response {
         .collect();
     (
         StatusCode::SERVICE_UNAVAILABLE,
+        no_store,
         axum::Json(json!({
             "statusCode": 503,
             "statusMessage": format!("not ready: {} unreachable (details in the RWS log)", down.join(" and ")),

@@ -27,12 +27,14 @@ fn readyz_is_503_naming_the_storage_while_the_media_folder_is_gone() {
         r.json(),
         serde_json::json!({"status": "ready", "database": "ok", "storage": "ok"})
     );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
 
     let media = dir.path().join("rws/media");
     std::fs::rename(&media, dir.path().join("media.away")).unwrap();
     std::fs::write(&media, "not a folder").unwrap();
     let r = readyz(&rws);
     assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
     let body = r.json();
     assert_eq!(body["statusCode"], 503);
     assert_eq!(body["database"], "ok");
