@@ -141,6 +141,14 @@ check "RWS from the unit answers /readyz: $ready" \
   test "$ready" = '{"database":"ok","status":"ready","storage":"ok"}'
 check "RWS made its database and key in /var/lib/screenrec, screenrec's, 0600" \
   bash -c '[ "$(stat -c "%U %a" /var/lib/screenrec/screenrec.db /var/lib/screenrec/master.key | sort -u)" = "screenrec 600" ]'
+# The backup command of docs/operations.md, as screenrec, while RWS runs.
+backups=$(mktemp -d)
+$SUDO chown screenrec "$backups"
+check "screenrec rws backup --config /etc/screenrec/rws.toml as screenrec, RWS running" \
+  $SUDO runuser -u screenrec -- /usr/bin/screenrec rws backup --config /etc/screenrec/rws.toml --out "$backups/b"
+check "the backup holds the database and master.key, 0600" \
+  $SUDO bash -c "[ \"\$(stat -c %a $backups/b/screenrec.db $backups/b/master.key | sort -u)\" = 600 ]"
+$SUDO rm -rf "$backups"
 $SUDO kill "$rws_pid"; wait "$rws_pid" 2>/dev/null; rws_pid=""
 [ "$fail" = 0 ] || cat "$log"
 
