@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-test}
 packages=(nasm g++ pkg-config)
 if [ "$mode" != build ]; then
-  packages+=(xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps curl prometheus)
+  packages+=(xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps curl prometheus systemd desktop-file-utils)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -40,4 +40,10 @@ if [ "$mode" != build ] && [ ! -x target/schemathesis-venv/bin/schemathesis ]; t
   echo "setup: installing schemathesis in target/schemathesis-venv" >&2
   python3 -m venv target/schemathesis-venv
   target/schemathesis-venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi
+
+# The .deb test (scripts/test-deb.sh): cargo-deb, cached in ~/.cargo/bin.
+if [ "$mode" != build ] && ! command -v cargo-deb >/dev/null; then
+  echo "setup: installing cargo-deb" >&2
+  cargo install cargo-deb --locked
 fi

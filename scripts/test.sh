@@ -41,6 +41,11 @@ rm -f target/schemathesis.log
 SCREENREC_BIN="$root/target/debug/screenrec" timeout 900 bash scripts/schemathesis.sh 2>&1 | tee target/schemathesis.log
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
+step ".deb package (cargo-deb, dpkg -i, systemd-analyze verify, RWS from its unit, dpkg -r)"
+rm -f target/deb-test.log
+timeout 600 bash scripts/test-deb.sh "$root/target/debug/screenrec" 2>&1 | tee target/deb-test.log
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
   sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' target/cargo-test.log)
@@ -53,6 +58,12 @@ if [ -f target/schemathesis.log ]; then
   p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' target/schemathesis.log | tail -1)
   f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' target/schemathesis.log | tail -1)
   # No summary line: the run itself broke; count it as one failure.
+  [ -n "$p$f" ] || f=1
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+fi
+if [ -f target/deb-test.log ]; then
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' target/deb-test.log | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' target/deb-test.log | tail -1)
   [ -n "$p$f" ] || f=1
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 fi

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backup_cmd;
 mod demo_cmd;
 mod keys_cmd;
 mod record_cmd;

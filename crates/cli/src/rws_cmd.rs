@@ -92,6 +92,8 @@ enum RwsCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Copy the embedded database (consistent snapshot), media and master.key into a new directory, while RWS runs.
+    Backup(crate::backup_cmd::BackupArgs),
 }
 
 #[derive(clap::Subcommand)]
@@ -145,6 +147,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(RwsCommand::Backup(a)) = args.command {
+        return crate::backup_cmd::run(a).await;
+    }
     if let Some(RwsCommand::ImportDirectory { file, data_dir }) = args.command {
         let db = rws::open_db(&data_dir).await?;
         let report = rws::import_directory_file(&db, &file).await?;

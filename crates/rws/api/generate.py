@@ -11,6 +11,8 @@ arr=lambda it: S("array",items=it)
 comp={
  "Envelope": obj({"statusCode":integer,"statusMessage":string},["statusCode"]),
  "Health": obj({"status":S("string",enum=["ok"]),"version":string}),
+ "Ready": obj({"status":S("string",enum=["ready"]),"database":S("string",enum=["ok"]),"storage":S("string",enum=["ok"])}),
+ "NotReady": obj({"statusCode":integer,"statusMessage":string,"status":S("string",enum=["not ready"]),"database":S("string",enum=["ok","unreachable"]),"storage":S("string",enum=["ok","unreachable"])}),
  "User": obj({"id":string,"userName":string,"firstName":string,"lastName":string,"roles":arr(string)}),
  "Device": obj({"dn":string,"switch":string}),
  "Capture": obj({"fps":integer,"quality":integer,"keyframe_interval_s":integer,"cursor":boolean}),
@@ -79,6 +81,7 @@ q=lambda name,schema=string,desc=None: p(name,"query",schema,False,desc)
 tus=[{"name":"Tus-Resumable","in":"header","required":True,"schema":S("string",enum=["1.0.0"])}]
 paths={
  "/healthz":{"get":op("Liveness",[],[resp(200,"Up",ref("Health"))],tags=["operations"])},
+ "/readyz":{"get":op("Readiness for load balancers: the database answers a query and the media store a listing",[],[resp(200,"Ready",ref("Ready")),resp(503,"Not ready: names what is unreachable (details in the RWS log)",ref("NotReady"))],tags=["operations"])},
  "/metrics":{"get":op("Prometheus metrics (text format 0.0.4)",[],[resp(200,"Metrics",extra={"content":{"text/plain":{"schema":string}}})],tags=["operations"])},
  "/api/v2/openapi.json":{"get":op("This document",[],[resp(200,"OpenAPI 3.1",S("object"))],tags=["operations"])},
  "/api/v2/srs/sessions":{

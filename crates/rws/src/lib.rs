@@ -35,6 +35,7 @@
 
 pub mod agent_input;
 pub mod auth;
+pub mod backup;
 pub mod compliance;
 pub mod custody;
 pub mod directory;
@@ -48,6 +49,7 @@ pub mod limits;
 pub mod metrics;
 pub mod password_pool;
 pub mod policy;
+pub mod readiness;
 pub mod recordings;
 pub mod search;
 pub mod segments;
@@ -328,6 +330,7 @@ pub async fn import_directory_file(
 pub fn router(rws: Rws) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(metrics::scrape))
         .route("/api/v2/openapi.json", get(openapi))
         .route(

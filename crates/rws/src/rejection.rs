@@ -32,6 +32,7 @@ const MAX_REJECTION_TEXT: usize = 4096;
 /// Routes anyone may call: their rejections are not about credentials.
 const PUBLIC: &[&str] = &[
     "/healthz",
+    "/readyz",
     "/metrics",
     "/api/v2/openapi.json",
     "/api/v2/srs/origins",

@@ -139,3 +139,16 @@ impl Storage {
         }
     }
 }
+
+impl Storage {
+    /// Whether the store answers (`/readyz`): the first page of a listing
+    /// under the prefix (one request to S3, however many objects; a lazy
+    /// directory walk locally). An empty store is fine.
+    pub async fn probe(&self) -> Result<(), String> {
+        use futures_util::StreamExt;
+        match self.store.list(Some(&self.prefix)).next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+        }
+    }
+}

@@ -32,6 +32,7 @@ mod masking;
 mod masking_rws;
 mod metrics;
 mod openapi;
+mod ops;
 mod rbac;
 mod record;
 mod recording;

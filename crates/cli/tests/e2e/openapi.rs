@@ -130,6 +130,7 @@ fn openapi_covers_every_route_and_matches_real_answers() {
     };
     let answers = [
         ("/healthz", "/healthz", 200),
+        ("/readyz", "/readyz", 200),
         ("/api/v2/srs/sessions", "/api/v2/srs/sessions", 200),
         ("/api/v2/srs/origins", "/api/v2/srs/origins", 200),
         (

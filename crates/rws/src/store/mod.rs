@@ -36,3 +36,5 @@ pub mod auth;
 pub mod compliance;
 pub mod directory;
 pub mod keys;
+pub mod backup;
+pub mod health;
