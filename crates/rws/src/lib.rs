@@ -48,6 +48,7 @@ pub mod limits;
 pub mod metrics;
 pub mod password_pool;
 pub mod policy;
+pub mod recording;
 pub mod recordings;
 pub mod search;
 pub mod segments;
