@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use media::crypt::{IndexEntry, SegmentIndex, decrypt_segment};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::Rws;
 use crate::error::ApiError;
@@ -82,21 +81,18 @@ macro_rules! columns {
 
 /// Now, RFC 3339.
 pub fn now() -> String {
-    rfc3339(OffsetDateTime::now_utc())
+    Timestamp::now().to_string()
 }
 
-/// RFC 3339 in UTC with exactly three fraction digits (`2026-01-05T10:00:00.000Z`).
-///
-/// Every time RWS stores is written this way because SQLite compares the
-/// text: a fixed width makes text order time order. (`time`'s own RFC 3339
-/// trims trailing zeros, so `10:00:00.1Z` sorted after `10:00:00.11Z`.)
+/// RFC 3339 in UTC with exactly three fraction digits (`2026-01-05T10:00:00.000Z`),
+/// the one form every stored time has ([`Timestamp`] says why).
 pub fn rfc3339(t: OffsetDateTime) -> String {
     Timestamp::from(t).to_string()
 }
 
-/// Parses RFC 3339.
+/// Parses RFC 3339 (any offset; the instant is in UTC).
 pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
+    s.parse::<Timestamp>().ok().map(Timestamp::as_offset)
 }
 
 /// One recording.

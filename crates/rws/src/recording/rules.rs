@@ -74,7 +74,7 @@ pub struct FinishFacts<'a> {
 }
 
 /// Stop reasons after which what arrived is only part of the recording.
-const INTERRUPTING_REASONS: [&str; 3] = ["spool_full", "capture_failed", "srs_restarted"];
+pub const INTERRUPTING_REASONS: [&str; 3] = ["spool_full", "capture_failed", "srs_restarted"];
 
 /// What [`finish`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]

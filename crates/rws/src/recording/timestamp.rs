@@ -122,13 +122,29 @@ mod tests {
         .assert_eq(&out.join("\n"));
     }
 
+    /// Checked against `time`'s own formatter with a fixed-width
+    /// description, over instants with every fraction width.
     #[test]
-    fn formats_like_recordings_rfc3339() {
-        let t = time::OffsetDateTime::now_utc();
-        assert_eq!(
-            Timestamp::from(t).to_string(),
-            crate::recordings::rfc3339(t)
+    fn formats_like_a_fixed_width_description() {
+        let fixed = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
         );
+        let base = time::macros::datetime!(2026-01-05 10:00:00 UTC);
+        for ns in [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            100_000_000,
+            123_456_789,
+            999_999_999,
+        ] {
+            let t = base + time::Duration::nanoseconds(ns);
+            let want = t.format(&fixed).expect("formats");
+            assert_eq!(Timestamp::from(t).to_string(), want, "{ns} ns");
+            let east = t.to_offset(time::macros::offset!(+05:30));
+            assert_eq!(Timestamp::from(east).to_string(), want, "{ns} ns at +05:30");
+        }
     }
 
     #[test]
