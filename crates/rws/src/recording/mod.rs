@@ -6,23 +6,25 @@
 //! decision (an `UPDATE`, a control message).
 //!
 //! ```text
-//!                 ack ok / status recording
-//!   requested ──────────────────────────────▶ recording ◀──┐ status recording
-//!       │  │                                  │  ▲   │     │ (resume)
-//!       │  └──── status paused ──────▶ paused ◀──┘   │     │
-//!       │                               │  └─────────┼─────┘
-//!       │          stop: policy, max duration,       │
-//!       │          status stopped, end report        │
-//!       ├──────────────────────▶ finalizing ◀────────┘ (and from paused)
-//!       │                          │   │
-//!       │        try_finish:       │   └──▶ completed   clean stop, all media stored
-//!       │        uploads ended ────┼──────▶ partial     interrupted / spool_full /
-//!       │        orphan sweep      │                    capture_failed / srs_restarted,
-//!       │                          │                    or SRS went silent with media
-//!       └──────────────────────────┴──────▶ failed      from any unfinished state:
-//!                                                       SRS refused or gone, status
-//!                                                       failed, no playable media,
-//!                                                       silent without media
+//!                 start acked,
+//!                 status recording      status paused / recording
+//!   requested ─────────────────▶ recording ◀────────────────▶ paused
+//!       │   └─────────── status paused ──────────────────────▶  │
+//!       │                            │                           │
+//!       │   stop: call released, voice recording stopped,        │
+//!       │   max duration, status stopped, SRS's end report       │
+//!       └──────────────────────▶ finalizing ◀────────────────────┘
+//!                                    │
+//!              try_finish (uploads   │   or the orphan sweep
+//!              stored, end reported) │   (SRS silent)
+//!                   ┌────────────────┼────────────────┐
+//!                   ▼                ▼                ▼
+//!               completed         partial           failed ◀── also straight from
+//!               clean stop,       interrupted,      requested, recording, paused:
+//!               media stored      spool_full,       SRS refused or gone, status
+//!                                 capture_failed,   failed, silent without media
+//!                                 srs_restarted,
+//!                                 silent with media
 //! ```
 //!
 //! `completed`, `partial` and `failed` are final: nothing leaves them. A
