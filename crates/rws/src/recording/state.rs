@@ -1,16 +1,12 @@
 //! [`RecordingState`]: the seven states of a screen recording, stored and
-//! shown as their lowercase names, and the table of allowed moves.
+//! shown as their lowercase names, and the table of allowed moves. (Its
+//! database column codec is in `crate::store::recording_state`: the rules
+//! know nothing of the database.)
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use sqlx::decode::Decode;
-use sqlx::encode::{Encode, IsNull};
-use sqlx::error::BoxDynError;
-use sqlx::types::Type;
-
-use crate::store::Db;
 
 /// Where a screen recording is in its life (see the diagram in
 /// [`crate::recording`]). Serialized as the lowercase name, the shape the
@@ -127,35 +123,6 @@ impl FromStr for RecordingState {
     }
 }
 
-// Stored as TEXT. The impls delegate to `String`/`&str`'s for `Db` (not to
-// anything SQLite-specific) so they hold for whichever driver `Db` names.
-
-impl Type<Db> for RecordingState {
-    fn type_info() -> <Db as sqlx::Database>::TypeInfo {
-        <String as Type<Db>>::type_info()
-    }
-
-    fn compatible(ty: &<Db as sqlx::Database>::TypeInfo) -> bool {
-        <String as Type<Db>>::compatible(ty)
-    }
-}
-
-impl<'q> Encode<'q, Db> for RecordingState {
-    fn encode_by_ref(
-        &self,
-        buf: &mut <Db as sqlx::Database>::ArgumentBuffer,
-    ) -> Result<IsNull, BoxDynError> {
-        <&str as Encode<'q, Db>>::encode(self.as_str(), buf)
-    }
-}
-
-impl<'r> Decode<'r, Db> for RecordingState {
-    fn decode(value: <Db as sqlx::Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        let text = <String as Decode<'r, Db>>::decode(value)?;
-        Ok(text.parse::<RecordingState>()?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use expect_test::{Expect, expect};
@@ -248,48 +215,5 @@ mod tests {
         expect![[r#"'done' is not a recording state (one of requested, recording, paused, finalizing, completed, partial, failed)"#]]
             .assert_eq(&"done".parse::<RecordingState>().expect_err("unknown").to_string());
         assert!(serde_json::from_str::<RecordingState>("\"done\"").is_err());
-    }
-
-    /// Through a real (in-memory SQLite) database: a state column encodes
-    /// and decodes as TEXT; a garbage stored value is a decode error that
-    /// names it, never a default state.
-    #[tokio::test]
-    async fn a_state_column_is_text_and_garbage_is_an_error() {
-        let db = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .expect("in-memory database");
-        sqlx::query("CREATE TABLE t (state TEXT NOT NULL)")
-            .execute(&db)
-            .await
-            .expect("table");
-        for s in RecordingState::ALL {
-            sqlx::query("INSERT INTO t(state) VALUES (?)")
-                .bind(s)
-                .execute(&db)
-                .await
-                .expect("insert");
-        }
-        let text: Vec<String> =
-            sqlx::query_scalar("SELECT state FROM t WHERE typeof(state) = 'text'")
-                .fetch_all(&db)
-                .await
-                .expect("read as text");
-        assert_eq!(text, RecordingState::ALL.map(|s| s.as_str().to_string()));
-        let back: Vec<RecordingState> = sqlx::query_scalar("SELECT state FROM t")
-            .fetch_all(&db)
-            .await
-            .expect("decode");
-        assert_eq!(back, RecordingState::ALL);
-        sqlx::query("INSERT INTO t(state) VALUES ('stopped')")
-            .execute(&db)
-            .await
-            .expect("insert garbage");
-        let err = sqlx::query_scalar::<_, RecordingState>("SELECT state FROM t")
-            .fetch_all(&db)
-            .await
-            .expect_err("garbage does not decode");
-        assert!(err.to_string().contains("'stopped'"), "{err}");
     }
 }
