@@ -47,6 +47,21 @@ impl RecordingState {
         RecordingState::Failed,
     ];
 
+    /// The states that still record (or are about to): [`Self::is_active`].
+    /// (For queries that select by state class.)
+    pub const ACTIVE: [RecordingState; 3] = [
+        RecordingState::Requested,
+        RecordingState::Recording,
+        RecordingState::Paused,
+    ];
+
+    /// The final states: [`Self::is_final`].
+    pub const FINAL: [RecordingState; 3] = [
+        RecordingState::Completed,
+        RecordingState::Partial,
+        RecordingState::Failed,
+    ];
+
     /// The stored and shown name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -204,6 +219,20 @@ mod tests {
             failed: final=true active=false
         "#]]
         .assert_eq(&out);
+    }
+
+    #[test]
+    fn the_class_lists_agree_with_the_predicates() {
+        let active: Vec<_> = RecordingState::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .collect();
+        let fin: Vec<_> = RecordingState::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(active, RecordingState::ACTIVE);
+        assert_eq!(fin, RecordingState::FINAL);
     }
 
     #[test]
