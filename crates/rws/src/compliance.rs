@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::Rws;
 use crate::auth::{AuthUser, require_role};
 use crate::error::ApiError;
-use crate::recordings::{self, Rec, is_final, now, parse_time};
+use crate::recordings::{self, Rec, now, parse_time};
 
 /// The client's address, when the server knows it (audit "from where").
 pub struct Remote(pub Option<SocketAddr>);
@@ -244,7 +244,7 @@ pub async fn delete(
             r.hold_reason.as_deref().unwrap_or("no reason given")
         )));
     }
-    if let Some(r) = recs.iter().find(|r| !is_final(&r.state)) {
+    if let Some(r) = recs.iter().find(|r| !r.state.is_final()) {
         return Err(ApiError::Conflict(format!(
             "recording {} is still {}: delete it once it has ended",
             r.id, r.state
@@ -474,7 +474,7 @@ pub async fn purge(rws: &Rws) -> Result<PurgeReport, ApiError> {
             .filter(|r| {
                 r.group.as_ref().is_none_or(|g| groups.contains(g))
                     && r.label.as_ref().is_none_or(|l| labels.contains(l))
-                    && r.state.as_ref().is_none_or(|s| *s == rec.state)
+                    && r.state.as_ref().is_none_or(|s| s == rec.state.as_str())
             })
             // The most specific rule wins (most conditions), then the longest.
             .map(|r| {

@@ -570,7 +570,9 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
             return Err(err(r.span(), item, format!("group '{g}' does not exist")));
         }
         if let Some(s) = &rr.state
-            && !["completed", "partial", "failed"].contains(&s.as_str())
+            && !s
+                .parse::<crate::recording::RecordingState>()
+                .is_ok_and(|s| s.is_final())
         {
             return Err(err(
                 r.span(),

@@ -26,6 +26,8 @@ use proto::control::{StopReason, ToAgent};
 use serde_json::Value;
 
 use crate::Rws;
+use crate::recording::rules::{self, StartAnswer};
+use crate::recording::{RecordingState, Timestamp};
 use crate::recordings::{self, NewRecording, Rec};
 
 /// What one call leg or interaction wants.
@@ -290,7 +292,7 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
                 .clone()
                 .unwrap_or_else(|| (recordings::now(), StopReason::CallReleased));
             let open = recordings::unlink(&rws.db, &rec.id, &w.interaction_id, &at).await?;
-            if open == 0 && recordings::ACTIVE.contains(&rec.state.as_str()) {
+            if open == 0 && rec.state.is_active() {
                 stop(rws, &rec, reason).await?;
             }
         }
@@ -298,10 +300,7 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
     }
     if let Some((rec, link_open)) = existing {
         // Already handled: keep the pause state in line; never restart.
-        if link_open
-            && recordings::ACTIVE.contains(&rec.state.as_str())
-            && rec.paused_cmd != w.paused
-        {
+        if link_open && rec.state.is_active() && rec.paused_cmd != w.paused {
             pause(rws, &rec, w.paused).await?;
         }
         return Ok(());
@@ -402,15 +401,17 @@ async fn start(
             let rws2 = rws.clone();
             let id = rec.id.clone();
             tokio::spawn(async move {
-                let result = match ack.await {
-                    Ok(a) if a.ok => recordings::transition(&rws2, &id, "recording", None).await,
-                    Ok(a) => {
-                        let why = a.error.unwrap_or_else(|| "SRS refused to start".into());
-                        recordings::transition(&rws2, &id, "failed", Some(&why)).await
-                    }
+                let ack = ack.await;
+                let answer = match &ack {
+                    Ok(a) if a.ok => StartAnswer::Accepted,
+                    Ok(a) => StartAnswer::Refused(a.error.as_deref()),
                     // The session ended before SRS answered; uploads (if
                     // any) still arrive with the upload token.
-                    Err(_) => Ok(false),
+                    Err(_) => StartAnswer::Unanswered,
+                };
+                let result = match rules::start_answer(answer) {
+                    Some(d) => recordings::transition(&rws2, &id, d.to, d.reason.as_deref()).await,
+                    None => Ok(false),
                 };
                 if let Err(e) = result {
                     tracing::error!(recording = %id, error = %e, "recording state after start");
@@ -421,13 +422,9 @@ async fn start(
             }
         }
         None => {
-            recordings::transition(
-                rws,
-                &rec.id,
-                "failed",
-                Some("the agent's SRS session ended"),
-            )
-            .await?;
+            if let Some(d) = rules::start_answer(StartAnswer::NotSent) {
+                recordings::transition(rws, &rec.id, d.to, d.reason.as_deref()).await?;
+            }
         }
     }
     Ok(())
@@ -441,7 +438,13 @@ pub async fn stop(rws: &Rws, rec: &Rec, reason: StopReason) -> Result<(), sqlx::
         .bind(&rec.id)
         .execute(&rws.db)
         .await?;
-    recordings::transition(rws, &rec.id, "finalizing", Some(reason.as_str())).await?;
+    recordings::transition(
+        rws,
+        &rec.id,
+        RecordingState::Finalizing,
+        Some(reason.as_str()),
+    )
+    .await?;
     if let Some(session) = &rec.session_id {
         let id = rec.id.clone();
         let sent = rws
@@ -496,52 +499,34 @@ pub async fn on_status(
     reason: Option<String>,
     at: &str,
 ) {
-    use proto::control::RecordingStatus as S;
     let result = async {
-        match state {
-            S::Recording => {
-                let was_paused = recordings::get(&rws.db, recording_id)
-                    .await?
-                    .is_some_and(|r| r.state == "paused");
-                if was_paused {
-                    recordings::mark(
-                        &rws.db,
-                        recording_id,
-                        at,
-                        "resumed",
-                        reason.as_deref().unwrap_or(""),
-                    )
-                    .await?;
-                }
-                recordings::transition(rws, recording_id, "recording", None).await?;
-            }
-            S::Paused => {
-                recordings::mark(
-                    &rws.db,
-                    recording_id,
-                    at,
-                    "paused",
-                    reason.as_deref().unwrap_or(""),
-                )
-                .await?;
-                recordings::transition(rws, recording_id, "paused", None).await?;
-            }
-            S::Stopped => {
-                if let Some(r) = &reason {
-                    sqlx::query(
-                        "UPDATE recordings SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?",
-                    )
-                    .bind(r)
-                    .bind(recording_id)
-                    .execute(&rws.db)
-                    .await?;
-                }
-                recordings::transition(rws, recording_id, "finalizing", reason.as_deref()).await?;
-            }
-            S::Failed => {
-                recordings::transition(rws, recording_id, "failed", reason.as_deref()).await?;
-            }
+        let current = recordings::get(&rws.db, recording_id)
+            .await?
+            .map(|r| r.state);
+        let effect = rules::on_status(current, state, reason.as_deref());
+        if let Some(mark) = effect.mark {
+            recordings::mark(
+                &rws.db,
+                recording_id,
+                at,
+                mark.as_str(),
+                reason.as_deref().unwrap_or(""),
+            )
+            .await?;
         }
+        if effect.stop_reason
+            && let Some(r) = &reason
+        {
+            sqlx::query(
+                "UPDATE recordings SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?",
+            )
+            .bind(r)
+            .bind(recording_id)
+            .execute(&rws.db)
+            .await?;
+        }
+        let d = effect.decision;
+        recordings::transition(rws, recording_id, d.to, d.reason.as_deref()).await?;
         Ok::<_, sqlx::Error>(())
     }
     .await;
@@ -558,14 +543,14 @@ pub async fn sweep(rws: Rws) {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         tick += 1;
         if let Ok(list) = recordings::unfinished(&rws.db).await {
-            let now = time::OffsetDateTime::now_utc();
+            let now = Timestamp::now();
             for rec in list {
-                let over = rec
+                // An unreadable start is not timed (never written by RWS).
+                let started = rec
                     .started_at
                     .as_deref()
-                    .and_then(recordings::parse_time)
-                    .is_some_and(|t| (now - t).whole_seconds() >= rec.max_duration_s);
-                if over && recordings::ACTIVE.contains(&rec.state.as_str()) {
+                    .and_then(|t| t.parse::<Timestamp>().ok());
+                if rules::over_max_duration(rec.state, started, now, rec.max_duration_s) {
                     let _serial = rws.dispatch_lock.lock().await;
                     if let Err(e) = stop(&rws, &rec, StopReason::MaxDuration).await {
                         tracing::error!(recording = %rec.id, error = %e, "max duration stop");

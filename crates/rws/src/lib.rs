@@ -16,8 +16,10 @@
 //!   pause, resume and stop commands to the agents' SRS.
 //! * [`uploads`]: tus 1.0 media upload from SRS, the end-of-recording report.
 //! * [`storage`]: media objects through `object_store`.
-//! * [`recordings`]: the recording state machine and the read path (GIR
-//!   recording resource, decrypting playback with Range).
+//! * [`recording`]: the recording rules — states, allowed moves, finishing,
+//!   orphans, maximum duration — pure and unit-tested (no SQL, no HTTP).
+//! * [`recordings`]: applies those rules to stored recordings; the read
+//!   path (GIR recording resource, decrypting playback with Range).
 //! * [`lifecycle`]: state changes as server-sent events and webhooks.
 //! * [`search`]: `GET /api/v2/recordings` with filters and cursor pages.
 //! * [`compliance`]: groups and visibility, labels, legal hold, delete,
@@ -50,6 +52,7 @@ pub mod metrics;
 pub mod password_pool;
 pub mod policy;
 pub mod readiness;
+pub mod recording;
 pub mod recordings;
 pub mod search;
 pub mod segments;

@@ -36,7 +36,7 @@ pub struct LifecycleEvent {
     /// The agent.
     pub agent: String,
     /// The new state.
-    pub state: String,
+    pub state: crate::recording::RecordingState,
     /// Why, for `failed`, `partial` and stops.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -163,7 +163,7 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
             .fetch_all(&rws.db)
             .await
             .unwrap_or_default();
-    for state in crate::recordings::STATES {
+    for state in crate::recording::RecordingState::ALL.map(|s| s.as_str()) {
         let n = counts
             .iter()
             .find(|(s, _)| s == state)

@@ -2,14 +2,10 @@
 //! marks, and the read path (`GET /api/v2/recordings/{call_id}` in the GIR
 //! shape, `GET /api/v2/recordings/{call_id}/play/{mediaId}` with Range).
 //!
-//! States: `requested → recording ⇄ paused → finalizing → completed |
-//! partial | failed`. A state never moves backwards and the three last ones
-//! are final; every change is a lifecycle event ([`crate::lifecycle`]).
-//! A recording is `completed` when SRS stopped it cleanly and every media
-//! file is in storage; `partial` when SRS was interrupted (crash, kill) and
-//! what its spool held arrived after it restarted, or when SRS never came
-//! back and what had been uploaded is kept; `failed` with a reason when
-//! nothing usable exists.
+//! The states and the rules that move a recording between them are in
+//! [`crate::recording`]; this module reads the facts those rules need from
+//! the database and applies their decisions (every change is a lifecycle
+//! event, [`crate::lifecycle`]).
 
 use std::time::Duration;
 
@@ -21,25 +17,12 @@ use axum::response::{IntoResponse, Response};
 use media::crypt::{IndexEntry, SegmentIndex, decrypt_segment};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::Rws;
 use crate::error::ApiError;
 use crate::lifecycle::LifecycleEvent;
-
-/// States in which a recording still records (or is about to).
-pub const ACTIVE: [&str; 3] = ["requested", "recording", "paused"];
-
-/// Every recording state, in lifecycle order.
-pub const STATES: [&str; 7] = [
-    "requested",
-    "recording",
-    "paused",
-    "finalizing",
-    "completed",
-    "partial",
-    "failed",
-];
+use crate::recording::rules::{self, Decision, Finish, FinishFacts, MediaTally};
+use crate::recording::{RecordingState, Timestamp};
 
 /// A recording row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -57,7 +40,7 @@ pub struct Rec {
     /// `voice`, `chat`, …
     pub media: String,
     /// State.
-    pub state: String,
+    pub state: RecordingState,
     /// Why (failed, partial, stop reason).
     pub reason: Option<String>,
     /// Created.
@@ -98,45 +81,18 @@ macro_rules! columns {
 
 /// Now, RFC 3339.
 pub fn now() -> String {
-    rfc3339(OffsetDateTime::now_utc())
+    Timestamp::now().to_string()
 }
 
-/// RFC 3339 in UTC with exactly three fraction digits (`2026-01-05T10:00:00.000Z`).
-///
-/// Every time RWS stores is written this way because SQLite compares the
-/// text: a fixed width makes text order time order. (`time`'s own RFC 3339
-/// trims trailing zeros, so `10:00:00.1Z` sorted after `10:00:00.11Z`.)
+/// RFC 3339 in UTC with exactly three fraction digits (`2026-01-05T10:00:00.000Z`),
+/// the one form every stored time has ([`Timestamp`] says why).
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    Timestamp::from(t).to_string()
 }
 
-/// Parses RFC 3339.
+/// Parses RFC 3339 (any offset; the instant is in UTC).
 pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
-}
-
-fn rank(state: &str) -> u8 {
-    match state {
-        "requested" => 0,
-        "recording" | "paused" => 1,
-        "finalizing" => 2,
-        _ => 3,
-    }
-}
-
-/// True for `completed`, `partial`, `failed`.
-pub fn is_final(state: &str) -> bool {
-    rank(state) == 3
+    s.parse::<Timestamp>().ok().map(Timestamp::as_offset)
 }
 
 /// One recording.
@@ -211,9 +167,9 @@ pub async fn create(
     let token = crate::auth::new_token();
     let now = now();
     let state = if failed.is_some() {
-        "failed"
+        RecordingState::Failed
     } else {
-        "requested"
+        RecordingState::Requested
     };
     let mut tx = rws.db.begin().await?;
     sqlx::query(
@@ -258,25 +214,25 @@ fn emit(rws: &Rws, rec: &Rec) {
         recording_id: rec.id.clone(),
         call_id: rec.interaction_id.clone(),
         agent: rec.username.clone(),
-        state: rec.state.clone(),
+        state: rec.state,
         reason: rec.reason.clone(),
         at: now(),
     });
 }
 
-/// Moves a recording to `to` if that is forward (or between recording and
-/// paused); emits the change. Returns whether it changed.
+/// Moves a recording to `to` if the state machine allows it from its
+/// current state ([`RecordingState::can_move_to`]); emits the change.
+/// Returns whether it changed.
 pub async fn transition(
     rws: &Rws,
     id: &str,
-    to: &str,
+    to: RecordingState,
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let Some(rec) = get(&rws.db, id).await? else {
         return Ok(false);
     };
-    let forward = rank(to) > rank(&rec.state) || (rank(to) == 1 && rank(&rec.state) == 1);
-    if rec.state == to || !forward {
+    if !rec.state.can_move_to(to) {
         return Ok(false);
     }
     let now = now();
@@ -296,7 +252,7 @@ pub async fn transition(
     .bind(to)
     .bind(&now)
     .bind(id)
-    .bind(&rec.state)
+    .bind(rec.state)
     .execute(&rws.db)
     .await?;
     if done.rows_affected() == 0 {
@@ -400,16 +356,29 @@ pub async fn touch(db: &Pool, id: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Applies a rule's decision to a recording now in state `from`, through
+/// `finalizing` where the state machine requires it ([`Decision::steps`]).
+/// Returns whether the state changed.
+pub async fn apply(
+    rws: &Rws,
+    id: &str,
+    from: RecordingState,
+    decision: &Decision,
+) -> Result<bool, sqlx::Error> {
+    let mut changed = false;
+    for step in decision.steps(from) {
+        changed |= transition(rws, id, step.to, step.reason.as_deref()).await?;
+    }
+    Ok(changed)
+}
+
 /// Ends a recording that is `finalizing` once SRS reported its end and every
-/// media file is in storage: `completed`, `partial` (interrupted) or
-/// `failed` (no media at all).
+/// media file is in storage ([`rules::finish`]): `completed`, `partial`
+/// (interrupted) or `failed` (no media at all).
 pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
     let Some(rec) = get(&rws.db, id).await? else {
         return Ok(());
     };
-    if rec.state != "finalizing" || !rec.end_reported {
-        return Ok(());
-    }
     let (total, stored, bytes, indexed): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COUNT(object_path), COALESCE(SUM(upload_offset), 0),
                 COUNT(CASE WHEN segment_index != '' THEN 1 END)
@@ -418,40 +387,39 @@ pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
     .bind(id)
     .fetch_one(&rws.db)
     .await?;
-    if stored < total || total < rec.media_expected.unwrap_or(0) {
-        return Ok(());
-    }
-    let reason = rec.reason.clone();
-    if total == 0 || bytes == 0 {
-        let why = format!(
-            "no media was recorded ({})",
-            reason.as_deref().unwrap_or("unknown")
-        );
-        transition(rws, id, "failed", Some(&why)).await?;
-    } else if indexed == 0 {
-        // Bytes arrived, but no tenant key opens a single segment of them:
-        // nothing is playable, so the recording is not `completed`.
-        let why = format!("{bytes} bytes were uploaded but none of them is playable media");
-        transition(rws, id, "failed", Some(&why)).await?;
-    } else if rec.interrupted
-        || matches!(
-            reason.as_deref(),
-            Some("spool_full" | "capture_failed" | "srs_restarted")
-        )
-    {
-        transition(rws, id, "partial", reason.as_deref()).await?;
-    } else {
-        transition(rws, id, "completed", reason.as_deref()).await?;
+    let facts = FinishFacts {
+        state: rec.state,
+        end_reported: rec.end_reported,
+        interrupted: rec.interrupted,
+        media_expected: rec.media_expected,
+        media: MediaTally {
+            files: total,
+            stored,
+            bytes,
+            indexed,
+        },
+        reason: rec.reason.as_deref(),
+    };
+    if let Finish::Done(decision) = rules::finish(&facts) {
+        transition(rws, id, decision.to, decision.reason.as_deref()).await?;
     }
     Ok(())
 }
 
-/// Gives up on recordings whose SRS went silent for `orphan_after`: what
-/// was uploaded is kept (`partial`), or the recording is `failed`.
+/// Gives up on recordings whose SRS went silent for `orphan_after`
+/// ([`rules::is_orphaned`]): what was uploaded is kept (`partial`), or the
+/// recording is `failed` ([`rules::orphan`]).
 pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
-    let limit = OffsetDateTime::now_utc() - rws.config.orphan_after;
+    let now = Timestamp::now();
     for rec in unfinished(&rws.db).await? {
-        let idle = parse_time(&rec.last_activity).is_some_and(|t| t < limit);
+        let idle = match rec.last_activity.parse::<Timestamp>() {
+            Ok(last) => rules::is_orphaned(last, now, rws.config.orphan_after),
+            Err(e) => {
+                // Never written by RWS; such a row is left alone, as before.
+                tracing::warn!(recording = %rec.id, error = %e, "last activity unreadable; not swept");
+                false
+            }
+        };
         if !idle {
             continue;
         }
@@ -463,16 +431,8 @@ pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
         .bind(&rec.id)
         .fetch_one(&rws.db)
         .await?;
-        let why = format!(
-            "SRS went silent for {} s before the recording ended",
-            rws.config.orphan_after.as_secs()
-        );
-        if bytes > 0 {
-            transition(rws, &rec.id, "finalizing", None).await?;
-            transition(rws, &rec.id, "partial", Some(&why)).await?;
-        } else {
-            transition(rws, &rec.id, "failed", Some(&why)).await?;
-        }
+        let decision = rules::orphan(bytes, rws.config.orphan_after);
+        apply(rws, &rec.id, rec.state, &decision).await?;
     }
     Ok(())
 }

@@ -22,7 +22,8 @@ use crate::store::Db;
 use crate::Rws;
 use crate::compliance::{Visibility, viewer};
 use crate::error::ApiError;
-use crate::recordings::{Rec, STATES, parse_time, rfc3339};
+use crate::recording::RecordingState;
+use crate::recordings::{Rec, parse_time, rfc3339};
 
 /// Largest page.
 pub const MAX_LIMIT: u32 = 200;
@@ -159,12 +160,12 @@ pub async fn search(
         Some(s) => s.split(',').collect(),
     };
     for s in &states {
-        if !STATES.contains(s) {
+        if s.parse::<RecordingState>().is_err() {
             return Err(bad(
                 "state",
                 format!(
                     "'{s}' is unknown (one or more, comma-separated, of {})",
-                    STATES.join(", ")
+                    RecordingState::names()
                 ),
             ));
         }

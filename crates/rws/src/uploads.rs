@@ -32,6 +32,8 @@ use crate::Rws;
 use crate::agent_input;
 use crate::auth;
 use crate::error::ApiError;
+use crate::recording::RecordingState;
+use crate::recording::rules;
 use crate::recordings::{self, Rec};
 use crate::segments;
 
@@ -194,7 +196,7 @@ pub async fn create(State(rws): State<Rws>, headers: HeaderMap) -> Response {
 async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiError> {
     let rec = recording_of(rws, headers).await?;
     check_version(headers)?;
-    if recordings::is_final(&rec.state) {
+    if rec.state.is_final() {
         return Err(ApiError::Status(
             StatusCode::GONE,
             format!("recording {} is already {}", rec.id, rec.state),
@@ -486,7 +488,7 @@ async fn patch_inner(
         offset_headers(&mut resp, &up);
         return Ok(resp);
     }
-    if recordings::is_final(&rec.state) || up.object_path.is_some() {
+    if rec.state.is_final() || up.object_path.is_some() {
         return Err(ApiError::Status(
             StatusCode::GONE,
             format!(
@@ -782,7 +784,7 @@ pub async fn terminate(
         let up = upload_of(&rws, &rec, &id).await?;
         // Until the recording is final its uploads may be withdrawn, as
         // tus termination allows; after that they are the recording.
-        if recordings::is_final(&rec.state) {
+        if rec.state.is_final() {
             return Err(ApiError::Status(
                 StatusCode::GONE,
                 format!(
@@ -831,7 +833,7 @@ pub async fn end(
     })?;
     // A replayed end (its answer was lost, or a rogue agent's replay)
     // changes nothing once the recording is final: no marks are added.
-    if recordings::is_final(&rec.state) || rec.end_reported {
+    if rec.state.is_final() || rec.end_reported {
         return Ok(Json(serde_json::json!({"id": rec.id, "state": rec.state})));
     }
     if end.marks.len() > MAX_MARKS {
@@ -873,13 +875,11 @@ pub async fn end(
     for (mid, _, _) in &open {
         store(&rws, mid).await?;
     }
-    let reason = if end.interrupted {
-        end.reason.as_str().to_string()
-    } else {
-        rec.stop_reason
-            .clone()
-            .unwrap_or_else(|| end.reason.as_str().to_string())
-    };
+    let reason = rules::end_reason(
+        end.interrupted,
+        end.reason.as_str(),
+        rec.stop_reason.as_deref(),
+    );
     sqlx::query(
         "UPDATE recordings SET end_reported = 1, interrupted = ?, media_expected = ?, reason = ? WHERE id = ?",
     )
@@ -889,13 +889,11 @@ pub async fn end(
     .bind(&rec.id)
     .execute(&rws.db)
     .await?;
-    if rec.state != "finalizing" {
-        recordings::transition(&rws, &rec.id, "finalizing", Some(&reason)).await?;
-    }
+    recordings::transition(&rws, &rec.id, RecordingState::Finalizing, Some(&reason)).await?;
     recordings::try_finish(&rws, &rec.id).await?;
     let state = recordings::get(&rws.db, &rec.id)
         .await?
-        .map(|r| r.state)
+        .map(|r| r.state.as_str())
         .unwrap_or_default();
     Ok(Json(serde_json::json!({"id": rec.id, "state": state})))
 }

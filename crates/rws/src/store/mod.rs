@@ -38,3 +38,4 @@ pub mod directory;
 pub mod keys;
 pub mod backup;
 pub mod health;
+pub mod recording_state;
