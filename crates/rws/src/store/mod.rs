@@ -30,3 +30,9 @@ pub type Pool = sqlx::Pool<Db>;
 pub type Row = <Db as sqlx::Database>::Row;
 /// A transaction.
 pub type Tx<'c> = sqlx::Transaction<'c, Db>;
+
+pub mod events;
+pub mod media;
+pub mod recordings;
+pub mod search;
+pub mod sessions;
