@@ -384,3 +384,177 @@ pub async fn convert_segment_index(db: &Pool) -> Result<u64, sqlx::Error> {
     }
     Ok(converted)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::recordings::tests::{db, recording};
+
+    pub(crate) fn entry(co: u64, cl: u64, po: u64, pl: u64, end: u64) -> IndexEntry {
+        IndexEntry {
+            cipher_offset: co,
+            cipher_len: cl,
+            plain_offset: po,
+            plain_len: pl,
+            end_ms: Some(end),
+        }
+    }
+
+    const T0: &str = "2026-01-05T10:00:00.000Z";
+
+    async fn with_media(db: &Pool) {
+        recording(db, "r1", "alice", "call-1", T0).await;
+        insert(
+            db,
+            &NewMedia {
+                id: "m1",
+                recording_id: "r1",
+                stream: 0,
+                monitor: "{}",
+                started_at: T0,
+                upload_length: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn patches_append_segments_in_order() {
+        let (_dir, db) = db().await;
+        with_media(&db).await;
+        assert_eq!(last_segment(&db, "m1").await.unwrap(), None);
+        assert_eq!(plain_size(&db, "m1").await.unwrap(), 0);
+        let first = [entry(0, 100, 0, 80, 0), entry(100, 50, 80, 30, 2000)];
+        append(
+            &db,
+            "m1",
+            &Append {
+                upload_offset: 150,
+                upload_length: None,
+                first_seq: 0,
+                segments: &first,
+                end_ms: 2000,
+            },
+        )
+        .await
+        .unwrap();
+        let (seq, last) = last_segment(&db, "m1").await.unwrap().unwrap();
+        assert_eq!((seq, last), (1, first[1]));
+        let second = [entry(150, 40, 110, 20, 4000)];
+        append(
+            &db,
+            "m1",
+            &Append {
+                upload_offset: 190,
+                upload_length: Some(190),
+                first_seq: seq + 1,
+                segments: &second,
+                end_ms: 4000,
+            },
+        )
+        .await
+        .unwrap();
+        let index = segments(&db, "m1").await.unwrap();
+        assert_eq!(index.entries, vec![first[0], first[1], second[0]]);
+        assert_eq!(plain_size(&db, "m1").await.unwrap(), 130);
+        let m = get(&db, "m1").await.unwrap().unwrap();
+        assert_eq!(
+            (m.upload_offset, m.upload_length, m.end_ms),
+            (190, Some(190), 4000)
+        );
+        // A repeated seq (two writers) is refused whole: the offset stays.
+        let err = append(
+            &db,
+            "m1",
+            &Append {
+                upload_offset: 999,
+                upload_length: Some(999),
+                first_seq: 2,
+                segments: &second,
+                end_ms: 9000,
+            },
+        )
+        .await;
+        assert!(err.is_err());
+        assert_eq!(get(&db, "m1").await.unwrap().unwrap().upload_offset, 190);
+        // Deleting the media deletes its segments.
+        delete(&db, "m1").await.unwrap();
+        assert!(segments(&db, "m1").await.unwrap().entries.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_scanned_index_replaces_and_only_raises_the_end() {
+        let (_dir, db) = db().await;
+        with_media(&db).await;
+        let index = SegmentIndex {
+            entries: vec![entry(0, 100, 0, 80, 500)],
+        };
+        append(
+            &db,
+            "m1",
+            &Append {
+                upload_offset: 100,
+                upload_length: Some(100),
+                first_seq: 0,
+                segments: &[],
+                end_ms: 3000,
+            },
+        )
+        .await
+        .unwrap();
+        set_scanned_index(&db, "m1", &index, 500).await.unwrap();
+        assert_eq!(segments(&db, "m1").await.unwrap(), index);
+        assert_eq!(get(&db, "m1").await.unwrap().unwrap().end_ms, 3000);
+        set_scanned_index(&db, "m1", &index, 7000).await.unwrap();
+        assert_eq!(get(&db, "m1").await.unwrap().unwrap().end_ms, 7000);
+        assert_eq!(segments(&db, "m1").await.unwrap().entries.len(), 1);
+    }
+
+    async fn set_old_column(db: &Pool, text: &str) {
+        sqlx::query("UPDATE media_files SET segment_index = $1 WHERE id = 'm1'")
+            .bind(text)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_old_database_is_converted_when_opened() {
+        let (dir, db) = db().await;
+        with_media(&db).await;
+        let old = [entry(0, 100, 0, 80, 0), entry(100, 50, 80, 30, 2000)];
+        let mut text: String = old.iter().map(SegmentIndex::json_line).collect();
+        // A torn last line (crash while appending) is not corruption.
+        text.push_str("{\"cipher_offset\": 15");
+        set_old_column(&db, &text).await;
+        db.close().await;
+        let db = crate::open_db(dir.path()).await.unwrap();
+        assert_eq!(segments(&db, "m1").await.unwrap().entries, old.to_vec());
+        let column: String =
+            sqlx::query_scalar("SELECT segment_index FROM media_files WHERE id = 'm1'")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert_eq!(column, "", "the old column is emptied");
+        // Converting again finds nothing to do and keeps the rows.
+        assert_eq!(convert_segment_index(&db).await.unwrap(), 0);
+        assert_eq!(segments(&db, "m1").await.unwrap().entries.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_old_index_is_an_error_with_a_reason() {
+        let (dir, db) = db().await;
+        with_media(&db).await;
+        let good = SegmentIndex::json_line(&entry(0, 100, 0, 80, 0));
+        set_old_column(&db, &format!("{good}not json\n{good}")).await;
+        db.close().await;
+        let err = crate::open_db(dir.path()).await.unwrap_err().to_string();
+        assert!(
+            err.contains("media file m1") && err.contains("corrupt") && err.contains("line 2"),
+            "{err}"
+        );
+    }
+}

@@ -504,3 +504,248 @@ pub async fn oldest_activity(db: &Pool) -> Result<Option<String>, sqlx::Error> {
     .fetch_one(db)
     .await
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A fresh database in a temp dir (kept alive by the returned guard).
+    pub(crate) async fn db() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::open_db(dir.path()).await.unwrap();
+        (dir, db)
+    }
+
+    /// Creates recording `id` of `agent` on `call` in state `requested`.
+    pub(crate) async fn recording(db: &Pool, id: &str, agent: &str, call: &str, at: &str) {
+        insert(
+            db,
+            &NewRow {
+                id,
+                username: agent,
+                dn: Some("7001"),
+                session_id: None,
+                interaction_id: call,
+                media: "voice",
+                state: "requested",
+                reason: None,
+                now: at,
+                max_duration_s: 3600,
+                upload_token_hash: &format!("hash-{id}"),
+                at,
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    const T0: &str = "2026-01-05T10:00:00.000Z";
+    const T1: &str = "2026-01-05T10:00:01.000Z";
+    const T2: &str = "2026-01-05T10:00:02.000Z";
+
+    #[tokio::test]
+    async fn set_state_is_compare_and_set_and_stamps_start_and_stop_once() {
+        let (_dir, db) = db().await;
+        recording(&db, "r1", "alice", "call-1", T0).await;
+        // From a state it is not in: refused, nothing changes.
+        assert!(
+            !set_state(&db, "r1", "recording", "paused", None, T1)
+                .await
+                .unwrap()
+        );
+        assert_eq!(get(&db, "r1").await.unwrap().unwrap().state, "requested");
+
+        assert!(
+            set_state(&db, "r1", "requested", "recording", None, T1)
+                .await
+                .unwrap()
+        );
+        let r = get(&db, "r1").await.unwrap().unwrap();
+        assert_eq!(
+            (r.state.as_str(), r.started_at.as_deref()),
+            ("recording", Some(T1))
+        );
+        assert_eq!(r.stopped_at, None);
+        assert_eq!(r.last_activity, T1);
+
+        assert!(
+            set_state(
+                &db,
+                "r1",
+                "recording",
+                "finalizing",
+                Some("agent_logout"),
+                T2
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            set_state(
+                &db,
+                "r1",
+                "finalizing",
+                "completed",
+                Some("agent_logout"),
+                "2026-01-05T10:00:09.000Z"
+            )
+            .await
+            .unwrap()
+        );
+        let r = get(&db, "r1").await.unwrap().unwrap();
+        assert_eq!(r.started_at.as_deref(), Some(T1), "start is kept");
+        assert_eq!(r.stopped_at.as_deref(), Some(T2), "stop is the first one");
+        assert_eq!(r.reason.as_deref(), Some("agent_logout"));
+        assert_eq!(finished(&db).await.unwrap().len(), 1);
+        assert!(unfinished(&db).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn flags_are_integers_read_as_bools() {
+        let (_dir, db) = db().await;
+        recording(&db, "r1", "alice", "call-1", T0).await;
+        let r = get(&db, "r1").await.unwrap().unwrap();
+        assert!(!r.end_reported && !r.interrupted && !r.paused_cmd && !r.legal_hold);
+        set_end_reported(&db, "r1", true, 2, "srs_restarted")
+            .await
+            .unwrap();
+        set_paused_cmd(&db, "r1", true).await.unwrap();
+        let r = get(&db, "r1").await.unwrap().unwrap();
+        assert!(r.end_reported && r.interrupted && r.paused_cmd);
+        assert_eq!(r.media_expected, Some(2));
+        assert_eq!(r.reason.as_deref(), Some("srs_restarted"));
+        set_paused_cmd(&db, "r1", false).await.unwrap();
+        assert!(!get(&db, "r1").await.unwrap().unwrap().paused_cmd);
+    }
+
+    #[tokio::test]
+    async fn links_reopen_and_count_and_match_a_missing_dn() {
+        let (_dir, db) = db().await;
+        recording(&db, "r1", "alice", "call-1", T0).await;
+        link(&db, "r1", "chat-1", "chat", None, T1).await.unwrap();
+        assert_eq!(open_links(&db, "r1").await.unwrap().len(), 2);
+        assert_eq!(unlink(&db, "r1", "call-1", T2).await.unwrap(), 1);
+        // Linking again opens it again.
+        link(&db, "r1", "call-1", "voice", Some("7001"), T2)
+            .await
+            .unwrap();
+        assert_eq!(open_links(&db, "r1").await.unwrap().len(), 2);
+        // The DN is matched null-safely: `None` finds the link without one.
+        assert_eq!(
+            leg_link(&db, "chat-1", None).await.unwrap(),
+            Some(("r1".into(), None))
+        );
+        assert_eq!(leg_link(&db, "chat-1", Some("7001")).await.unwrap(), None);
+        assert_eq!(leg_link(&db, "call-1", None).await.unwrap(), None);
+        assert_eq!(
+            leg_link(&db, "call-1", Some("7001"))
+                .await
+                .unwrap()
+                .map(|l| l.0),
+            Some("r1".into())
+        );
+        let links = links_of(&db, "r1").await.unwrap();
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].interaction_id, "call-1");
+        // Both linked calls find the recording.
+        assert_eq!(of_call(&db, "chat-1").await.unwrap().len(), 1);
+        assert_eq!(
+            agents_of_interaction(&db, "chat-1").await.unwrap(),
+            vec!["alice".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn marks_are_idempotent_and_numbers_only_fill_gaps() {
+        let (_dir, db) = db().await;
+        recording(&db, "r1", "alice", "call-1", T0).await;
+        mark(&db, "r1", T1, "paused", "break").await.unwrap();
+        mark(&db, "r1", T1, "paused", "break").await.unwrap();
+        mark(&db, "r1", T2, "resumed", "").await.unwrap();
+        assert_eq!(pause_count(&db, "r1").await.unwrap(), 1);
+        assert_eq!(marks_of(&db, "r1").await.unwrap().len(), 2);
+        set_numbers(&db, "call-1", Some("+331"), None)
+            .await
+            .unwrap();
+        set_numbers(&db, "call-1", Some("+332"), Some("100"))
+            .await
+            .unwrap();
+        let r = get(&db, "r1").await.unwrap().unwrap();
+        assert_eq!(
+            (r.ani.as_deref(), r.dnis.as_deref()),
+            (Some("+331"), Some("100"))
+        );
+    }
+
+    #[tokio::test]
+    async fn tally_counts_only_media_with_segments_as_playable() {
+        use crate::store::media;
+        let (_dir, db) = db().await;
+        recording(&db, "r1", "alice", "call-1", T0).await;
+        assert_eq!(media_tally(&db, "r1").await.unwrap(), MediaTally::default());
+        for (id, stream) in [("m0", 0), ("m1", 1)] {
+            media::insert(
+                &db,
+                &media::NewMedia {
+                    id,
+                    recording_id: "r1",
+                    stream,
+                    monitor: "{}",
+                    started_at: T0,
+                    upload_length: Some(100),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let seg = media::tests::entry(0, 60, 0, 40, 1000);
+        media::append(
+            &db,
+            "m0",
+            &media::Append {
+                upload_offset: 60,
+                upload_length: Some(100),
+                first_seq: 0,
+                segments: &[seg],
+                end_ms: 1000,
+            },
+        )
+        .await
+        .unwrap();
+        media::append(
+            &db,
+            "m1",
+            &media::Append {
+                upload_offset: 30,
+                upload_length: Some(100),
+                first_seq: 0,
+                segments: &[],
+                end_ms: 0,
+            },
+        )
+        .await
+        .unwrap();
+        media::set_object_path(&db, "m1", "k").await.unwrap();
+        assert_eq!(
+            media_tally(&db, "r1").await.unwrap(),
+            MediaTally {
+                total: 2,
+                stored: 1,
+                bytes: 90,
+                indexed: 1
+            }
+        );
+        assert_eq!(playable_bytes(&db, "r1").await.unwrap(), 60);
+        assert_eq!(
+            count_by_state(&db).await.unwrap(),
+            vec![("requested".to_string(), 1)]
+        );
+        assert_eq!(
+            oldest_activity(&db).await.unwrap(),
+            None,
+            "requested is not counted"
+        );
+    }
+}

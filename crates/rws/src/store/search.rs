@@ -142,3 +142,75 @@ pub async fn recordings(db: &Pool, f: &Filter<'_>) -> Result<Vec<Rec>, sqlx::Err
     qb.push(" LIMIT ").push_bind(f.limit);
     qb.build().fetch_all(db).await?.iter().map(rec_of).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::recordings::tests::{db, recording};
+    use crate::store::recordings::{set_numbers, set_state};
+
+    fn ids(recs: &[Rec]) -> Vec<&str> {
+        recs.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn filters_pages_and_wildcards() {
+        let (_dir, db) = db().await;
+        recording(&db, "a", "alice", "c1", "2026-01-05T10:00:00.000Z").await;
+        recording(&db, "b", "bob", "c2", "2026-01-05T11:00:00.000Z").await;
+        recording(&db, "c", "alice", "c3", "2026-01-05T12:00:00.000Z").await;
+        set_state(
+            &db,
+            "b",
+            "requested",
+            "failed",
+            None,
+            "2026-01-05T11:00:01.000Z",
+        )
+        .await
+        .unwrap();
+        set_numbers(&db, "c1", Some("+33_1"), None).await.unwrap();
+        set_numbers(&db, "c3", Some("+33912"), None).await.unwrap();
+        let all = Filter {
+            limit: 10,
+            ..Filter::default()
+        };
+        assert_eq!(ids(&recordings(&db, &all).await.unwrap()), ["c", "b", "a"]);
+        let page = Filter {
+            ascending: true,
+            limit: 2,
+            after: Some(("2026-01-05T10:00:00.000Z", "a")),
+            ..Filter::default()
+        };
+        assert_eq!(ids(&recordings(&db, &page).await.unwrap()), ["b", "c"]);
+        let f = Filter {
+            visible: Some(vec!["alice"]),
+            states: vec!["requested"],
+            limit: 10,
+            ..Filter::default()
+        };
+        assert_eq!(ids(&recordings(&db, &f).await.unwrap()), ["c", "a"]);
+        // `*` is the wildcard; `_` matches itself only.
+        let f = Filter {
+            caller: Some("+33_*"),
+            limit: 10,
+            ..Filter::default()
+        };
+        assert_eq!(ids(&recordings(&db, &f).await.unwrap()), ["a"]);
+        let f = Filter {
+            caller: Some("+33*"),
+            call_id: Some("c3"),
+            limit: 10,
+            ..Filter::default()
+        };
+        assert_eq!(ids(&recordings(&db, &f).await.unwrap()), ["c"]);
+        let f = Filter {
+            has_pause: Some(true),
+            limit: 10,
+            ..Filter::default()
+        };
+        assert!(recordings(&db, &f).await.unwrap().is_empty());
+    }
+}
