@@ -279,7 +279,8 @@ pub struct Link {
 
 /// A recording's links, by start.
 pub async fn links_of(db: &Pool, id: &str) -> Result<Vec<Link>, sqlx::Error> {
-    let rows: Vec<(String, String, Option<String>, String, Option<String>)> = sqlx::query_as(
+    type R = (String, String, Option<String>, String, Option<String>);
+    let rows: Vec<R> = sqlx::query_as(
         "SELECT interaction_id, media, dn, start_at, end_at FROM recording_interactions WHERE recording_id = $1 ORDER BY start_at",
     )
     .bind(id)
