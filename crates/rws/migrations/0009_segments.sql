@@ -1,6 +1,8 @@
 -- Segments become rows: one per age stream of a media file, replacing the
 -- JSON-lines `media_files.segment_index` column (kept, emptied, no longer
--- read). Rows of existing databases are converted by RWS at startup
+-- read). The primary key (media_id, seq) serves every lookup: playback and
+-- the GIR resource read a media file's rows in seq order, a PATCH its last
+-- row (seq DESC LIMIT 1). Rows of existing databases are converted by RWS at startup
 -- (`store::media::convert_segment_index`), not here, so that a corrupt old
 -- value is refused with a reason instead of being dropped.
 CREATE TABLE segments (

@@ -365,8 +365,9 @@ pub async fn convert_segment_index(db: &Pool) -> Result<u64, sqlx::Error> {
             ))
         })?;
         let mut tx = db.begin().await?;
-        // Rows already there (a conversion interrupted after its commit
-        // cannot be: the column is emptied in the same transaction).
+        // The rows are written and the column emptied in one transaction,
+        // so a crash mid-way converts this file again on the next start;
+        // the DELETE makes that repeat harmless.
         sqlx::query("DELETE FROM segments WHERE media_id = $1")
             .bind(&id)
             .execute(&mut *tx)
