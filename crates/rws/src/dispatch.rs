@@ -89,11 +89,7 @@ pub async fn on_events(rws: &Rws, calls: BTreeSet<String>, interactions: BTreeSe
 /// Copies the caller and dialed numbers (`ani`, `dnis` of the call's
 /// events) onto its recordings, for search.
 async fn note_numbers(rws: &Rws, call: &str) -> Result<(), sqlx::Error> {
-    let bodies: Vec<String> =
-        sqlx::query_scalar("SELECT body FROM events WHERE call_id = ? ORDER BY ts, rowid")
-            .bind(call)
-            .fetch_all(&rws.db)
-            .await?;
+    let bodies = crate::store::events::bodies_of_call(&rws.db, call).await?;
     let pick = |key: &str| {
         bodies.iter().find_map(|b| {
             serde_json::from_str::<Value>(b)
@@ -105,28 +101,14 @@ async fn note_numbers(rws: &Rws, call: &str) -> Result<(), sqlx::Error> {
     };
     let (ani, dnis) = (pick("ani"), pick("dnis"));
     if ani.is_some() || dnis.is_some() {
-        sqlx::query(
-            "UPDATE recordings SET ani = COALESCE(ani, ?1), dnis = COALESCE(dnis, ?2)
-             WHERE interaction_id = ?3 OR id IN (SELECT recording_id FROM recording_interactions WHERE interaction_id = ?3)",
-        )
-        .bind(ani)
-        .bind(dnis)
-        .bind(call)
-        .execute(&rws.db)
-        .await?;
+        crate::store::recordings::set_numbers(&rws.db, call, ani.as_deref(), dnis.as_deref())
+            .await?;
     }
     Ok(())
 }
 
-type EventRow = (String, Option<String>, Option<String>, String, String);
-
 async fn voice_wants(rws: &Rws, call: &str) -> Result<Vec<Want>, sqlx::Error> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT type, dn, switch, ts, body FROM events WHERE call_id = ? ORDER BY ts, rowid",
-    )
-    .bind(call)
-    .fetch_all(&rws.db)
-    .await?;
+    let rows = crate::store::events::of_call(&rws.db, call).await?;
     let mut running = false;
     let mut running_since = String::new();
     let mut paused = false;
@@ -198,12 +180,7 @@ async fn voice_wants(rws: &Rws, call: &str) -> Result<Vec<Want>, sqlx::Error> {
 }
 
 async fn interaction_wants(rws: &Rws, id: &str) -> Result<Vec<Want>, sqlx::Error> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT type, dn, switch, ts, body FROM events WHERE interaction_id = ? ORDER BY ts, rowid",
-    )
-    .bind(id)
-    .fetch_all(&rws.db)
-    .await?;
+    let rows = crate::store::events::of_interaction(&rws.db, id).await?;
     let mut started: Option<(String, Value)> = None;
     let mut ended: Option<String> = None;
     for (kind, _, _, ts, body) in rows {
@@ -246,14 +223,8 @@ async fn interaction_wants(rws: &Rws, id: &str) -> Result<Vec<Want>, sqlx::Error
 /// The recording already made for this leg (same interaction, same DN), and
 /// whether its link is still open.
 async fn leg_recording(rws: &Rws, w: &Want) -> Result<Option<(Rec, bool)>, sqlx::Error> {
-    let row: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT recording_id, end_at FROM recording_interactions WHERE interaction_id = ? AND dn IS ?
-         ORDER BY start_at DESC LIMIT 1",
-    )
-    .bind(&w.interaction_id)
-    .bind(&w.dn)
-    .fetch_optional(&rws.db)
-    .await?;
+    let row =
+        crate::store::recordings::leg_link(&rws.db, &w.interaction_id, w.dn.as_deref()).await?;
     let Some((id, end_at)) = row else {
         return Ok(None);
     };
@@ -264,18 +235,13 @@ async fn leg_recording(rws: &Rws, w: &Want) -> Result<Option<(Rec, bool)>, sqlx:
 
 /// The agent's recording rule and channel.
 async fn rule_of(rws: &Rws, username: &str) -> Result<Option<(String, String)>, sqlx::Error> {
-    let row: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT channel, recording_when FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&rws.db)
-            .await?;
+    let row = crate::store::sessions::channel_and_rule(&rws.db, username).await?;
     let Some((channel, own)) = row else {
         return Ok(None);
     };
     let rule = match own {
         Some(r) => r,
-        None => sqlx::query_scalar("SELECT value FROM settings WHERE key = 'recording_when'")
-            .fetch_optional(&rws.db)
+        None => crate::store::sessions::setting(&rws.db, "recording_when")
             .await?
             .filter(|s: &String| !s.is_empty())
             .unwrap_or_else(|| "always".into()),
@@ -433,11 +399,7 @@ async fn start(
 /// Sends `stop` (if the session is live) and moves the recording to
 /// `finalizing`; the uploads finish it.
 pub async fn stop(rws: &Rws, rec: &Rec, reason: StopReason) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE recordings SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?")
-        .bind(reason.as_str())
-        .bind(&rec.id)
-        .execute(&rws.db)
-        .await?;
+    crate::store::recordings::set_stop_reason(&rws.db, &rec.id, reason.as_str()).await?;
     recordings::transition(
         rws,
         &rec.id,
@@ -463,11 +425,7 @@ pub async fn stop(rws: &Rws, rec: &Rec, reason: StopReason) -> Result<(), sqlx::
 }
 
 async fn pause(rws: &Rws, rec: &Rec, paused: bool) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE recordings SET paused_cmd = ? WHERE id = ?")
-        .bind(paused)
-        .bind(&rec.id)
-        .execute(&rws.db)
-        .await?;
+    crate::store::recordings::set_paused_cmd(&rws.db, &rec.id, paused).await?;
     if let Some(session) = &rec.session_id {
         let id = rec.id.clone();
         rws.hub
@@ -517,13 +475,7 @@ pub async fn on_status(
         if effect.stop_reason
             && let Some(r) = &reason
         {
-            sqlx::query(
-                "UPDATE recordings SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?",
-            )
-            .bind(r)
-            .bind(recording_id)
-            .execute(&rws.db)
-            .await?;
+            crate::store::recordings::set_stop_reason(&rws.db, recording_id, r).await?;
         }
         let d = effect.decision;
         recordings::transition(rws, recording_id, d.to, d.reason.as_deref()).await?;

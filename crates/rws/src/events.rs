@@ -37,16 +37,7 @@ pub const INTERACTION_TYPES: [&str; 2] = ["interaction.started", "interaction.en
 /// Largest number of events in one request.
 pub const MAX_BATCH: usize = 1000;
 
-struct Checked {
-    id: String,
-    kind: String,
-    call_id: Option<String>,
-    interaction_id: Option<String>,
-    dn: Option<String>,
-    switch: Option<String>,
-    ts: String,
-    body: String,
-}
+type Checked = crate::store::events::NewEvent;
 
 fn text(event: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>, ApiError> {
     match event.get(key) {
@@ -166,27 +157,7 @@ pub async fn intake(
     }
     .inspect_err(|_| crate::metrics::event(&rws, "rejected", 1))?;
     let received = crate::recordings::now();
-    let mut tx = rws.db.begin().await?;
-    let mut accepted = 0u64;
-    for e in &checked {
-        let done = sqlx::query(
-            "INSERT INTO events(id, type, call_id, interaction_id, dn, switch, ts, body, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-        )
-        .bind(&e.id)
-        .bind(&e.kind)
-        .bind(&e.call_id)
-        .bind(&e.interaction_id)
-        .bind(&e.dn)
-        .bind(&e.switch)
-        .bind(&e.ts)
-        .bind(&e.body)
-        .bind(&received)
-        .execute(&mut *tx)
-        .await?;
-        accepted += done.rows_affected();
-    }
-    tx.commit().await?;
+    let accepted = crate::store::events::insert_all(&rws.db, &checked, &received).await?;
     let calls = checked.iter().filter_map(|e| e.call_id.clone()).collect();
     let interactions = checked
         .iter()
@@ -213,27 +184,15 @@ pub async fn timeline(
 ) -> Result<Json<Value>, ApiError> {
     let (_, visibility) = crate::compliance::viewer(&rws, &headers).await?;
     if let crate::compliance::Visibility::Agents(agents) = &visibility {
-        let recorded_for: Vec<String> = sqlx::query_scalar(
-            "SELECT username FROM recordings WHERE interaction_id = ?1
-             UNION SELECT r.username FROM recordings r JOIN recording_interactions l
-               ON l.recording_id = r.id WHERE l.interaction_id = ?1",
-        )
-        .bind(&id)
-        .fetch_all(&rws.db)
-        .await?;
+        let recorded_for = crate::store::recordings::agents_of_interaction(&rws.db, &id).await?;
         if !recorded_for.iter().any(|u| agents.contains(u)) {
             return Err(ApiError::NotFound(format!("no events for '{id}'")));
         }
     }
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT body FROM events WHERE call_id = ?1 OR interaction_id = ?1 ORDER BY ts, rowid",
-    )
-    .bind(&id)
-    .fetch_all(&rws.db)
-    .await?;
+    let rows = crate::store::events::bodies_of(&rws.db, &id).await?;
     let events: Vec<Value> = rows
         .into_iter()
-        .filter_map(|(b,)| serde_json::from_str(&b).ok())
+        .filter_map(|b| serde_json::from_str(&b).ok())
         .collect();
     if events.is_empty() {
         return Err(ApiError::NotFound(format!("no events for '{id}'")));

@@ -31,6 +31,7 @@ use crate::agent_input;
 use crate::auth::{self, require_role};
 use crate::error::ApiError;
 use crate::recordings::rfc3339;
+use crate::store;
 
 /// The outcome of a command: SRS's acknowledgement.
 #[derive(Debug, Clone)]
@@ -206,30 +207,19 @@ impl Hub {
             ids
         };
         let devices = serde_json::to_string(&live.devices).unwrap_or_else(|_| "[]".into());
-        let mut tx = rws.db.begin().await?;
-        for id in &replaced {
-            sqlx::query("DELETE FROM srs_sessions WHERE id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "INSERT INTO srs_sessions(id, username, place, devices, token_hash, standby, srs_version, hostname, opened_at, next_seq)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&live.id)
-        .bind(&live.username)
-        .bind(&live.place)
-        .bind(devices)
-        .bind(&live.token_hash)
-        .bind(live.standby)
-        .bind(&live.srs_version)
-        .bind(&live.hostname)
-        .bind(rfc3339(live.opened_at))
-        .bind(live.next_seq as i64)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let row = store::sessions::SessionRow {
+            id: live.id.clone(),
+            username: live.username.clone(),
+            place: live.place.clone(),
+            devices,
+            token_hash: live.token_hash.clone(),
+            standby: live.standby,
+            srs_version: live.srs_version.clone(),
+            hostname: live.hostname.clone(),
+            opened_at: rfc3339(live.opened_at),
+            next_seq: live.next_seq as i64,
+        };
+        store::sessions::insert_replacing(&rws.db, &row, &replaced).await?;
         self.lock().insert(live.id.clone(), live);
         Ok(())
     }
@@ -295,46 +285,23 @@ impl Hub {
             s.waiters.insert(seq, tx);
             (seq, rx)
         };
-        let _ = sqlx::query("UPDATE srs_sessions SET next_seq = ? WHERE id = ?")
-            .bind((seq + 1) as i64)
-            .bind(id)
-            .execute(&rws.db)
-            .await;
+        let _ = store::sessions::set_next_seq(&rws.db, id, (seq + 1) as i64).await;
         Some(rx)
     }
 
     /// Ends a session (its control channel closes). False if unknown.
     pub async fn remove(&self, rws: &Rws, id: &str) -> Result<bool, ApiError> {
         let removed = self.lock().remove(id);
-        sqlx::query("DELETE FROM srs_sessions WHERE id = ?")
-            .bind(id)
-            .execute(&rws.db)
-            .await?;
+        store::sessions::delete(&rws.db, id).await?;
         Ok(removed.is_some())
     }
 }
 
 /// Loads the sessions persisted by a previous run, as `disconnected`.
 pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        bool,
-        String,
-        Option<String>,
-        String,
-        i64,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, username, place, devices, token_hash, standby, srs_version, hostname, opened_at, next_seq FROM srs_sessions",
-    )
-    .fetch_all(&rws.db)
-    .await?;
+    let rows = store::sessions::all(&rws.db).await?;
     let mut map = rws.hub.lock();
-    for (
+    for store::sessions::SessionRow {
         id,
         username,
         place,
@@ -345,7 +312,7 @@ pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
         hostname,
         opened_at,
         next_seq,
-    ) in rows
+    } in rows
     {
         let mut live = Live::new(
             id.clone(),
@@ -682,11 +649,7 @@ pub async fn command(
         s.waiters.insert(seq, tx);
         (seq, rx)
     };
-    let _ = sqlx::query("UPDATE srs_sessions SET next_seq = ? WHERE id = ?")
-        .bind((seq + 1) as i64)
-        .bind(&id)
-        .execute(&rws.db)
-        .await;
+    let _ = store::sessions::set_next_seq(&rws.db, &id, (seq + 1) as i64).await;
     match tokio::time::timeout(timeout, waiter).await {
         Ok(Ok(ack)) => Ok(
             Json(serde_json::json!({"seq": seq, "ok": ack.ok, "error": ack.error})).into_response(),

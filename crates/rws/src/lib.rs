@@ -304,6 +304,10 @@ pub async fn open_db(data_dir: &Path) -> Result<Pool, StartError> {
         .run(&db)
         .await
         .map_err(|e| db_err(e.into()))?;
+    // Segment indexes of a database older than the `segments` table.
+    store::media::convert_segment_index(&db)
+        .await
+        .map_err(db_err)?;
     // SQLite created the files with the umask's mode; -wal/-shm follow the database's.
     private_files::private_files(data_dir, private_files::DATABASE_FILES).map_err(|source| {
         StartError::DataDir {

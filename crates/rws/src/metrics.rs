@@ -158,11 +158,9 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
             .get_or_create(&vec![("state".into(), state.into())])
             .set(n as i64);
     }
-    let counts: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, COUNT(*) FROM recordings GROUP BY state")
-            .fetch_all(&rws.db)
-            .await
-            .unwrap_or_default();
+    let counts = crate::store::recordings::count_by_state(&rws.db)
+        .await
+        .unwrap_or_default();
     for state in crate::recording::RecordingState::ALL.map(|s| s.as_str()) {
         let n = counts
             .iter()
@@ -173,12 +171,9 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
             .get_or_create(&vec![("state".into(), state.into())])
             .set(n);
     }
-    let oldest: Option<String> = sqlx::query_scalar(
-        "SELECT MIN(last_activity) FROM recordings WHERE state IN ('recording','paused','finalizing')",
-    )
-    .fetch_one(&rws.db)
-    .await
-    .unwrap_or(None);
+    let oldest = crate::store::recordings::oldest_activity(&rws.db)
+        .await
+        .unwrap_or(None);
     let lag = oldest
         .as_deref()
         .and_then(crate::recordings::parse_time)

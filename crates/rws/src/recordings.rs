@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use media::crypt::{IndexEntry, SegmentIndex, decrypt_segment};
+use media::crypt::{IndexEntry, decrypt_segment};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -25,7 +25,7 @@ use crate::recording::rules::{self, Decision, Finish, FinishFacts, MediaTally};
 use crate::recording::{RecordingState, Timestamp};
 
 /// A recording row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Rec {
     /// Id.
     pub id: String,
@@ -73,12 +73,6 @@ pub struct Rec {
     pub dnis: Option<String>,
 }
 
-macro_rules! columns {
-    () => {
-        "id, username, dn, session_id, interaction_id, media, state, reason, requested_at, started_at, stopped_at, max_duration_s, paused_cmd, stop_reason, end_reported, interrupted, media_expected, last_activity, legal_hold, hold_reason, ani, dnis"
-    };
-}
-
 /// Now, RFC 3339.
 pub fn now() -> String {
     Timestamp::now().to_string()
@@ -95,50 +89,10 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
     s.parse::<Timestamp>().ok().map(Timestamp::as_offset)
 }
 
-/// One recording.
-pub async fn get(db: &Pool, id: &str) -> Result<Option<Rec>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM recordings WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await
-}
-
-/// The agent's recording that is still recording, if any.
-pub async fn active_for(db: &Pool, username: &str) -> Result<Option<Rec>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ", columns!(), " FROM recordings WHERE username = ? AND state IN ('requested','recording','paused') ORDER BY requested_at DESC LIMIT 1"
-    ))
-    .bind(username)
-    .fetch_optional(db)
-    .await
-}
-
-/// Every recording not yet final.
-pub async fn unfinished(db: &Pool) -> Result<Vec<Rec>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM recordings WHERE state NOT IN ('completed','partial','failed')"
-    ))
-    .fetch_all(db)
-    .await
-}
-
-/// The recording whose upload token hashes to `hash`.
-pub async fn by_upload_token(db: &Pool, hash: &str) -> Result<Option<Rec>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM recordings WHERE upload_token_hash = ?"
-    ))
-    .bind(hash)
-    .fetch_optional(db)
-    .await
-}
+pub use crate::store::recordings::{
+    active_for, by_upload_token, finished, get, labels_of, of_agent_between, of_call, open_links,
+    unfinished, unlink,
+};
 
 /// What a new recording is for.
 pub struct NewRecording<'a> {
@@ -171,37 +125,25 @@ pub async fn create(
     } else {
         RecordingState::Requested
     };
-    let mut tx = rws.db.begin().await?;
-    sqlx::query(
-        "INSERT INTO recordings(id, username, dn, session_id, interaction_id, media, state, reason, requested_at, max_duration_s, upload_token_hash, last_activity, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    let token_hash = crate::auth::token_hash(&token);
+    crate::store::recordings::insert(
+        &rws.db,
+        &crate::store::recordings::NewRow {
+            id: &id,
+            username: new.username,
+            dn: new.dn,
+            session_id: new.session_id,
+            interaction_id: new.interaction_id,
+            media: new.media,
+            state,
+            reason: failed,
+            now: &now,
+            max_duration_s: rws.config.max_recording_duration.as_secs() as i64,
+            upload_token_hash: &token_hash,
+            at: new.at,
+        },
     )
-    .bind(&id)
-    .bind(new.username)
-    .bind(new.dn)
-    .bind(new.session_id)
-    .bind(new.interaction_id)
-    .bind(new.media)
-    .bind(state)
-    .bind(failed)
-    .bind(&now)
-    .bind(rws.config.max_recording_duration.as_secs() as i64)
-    .bind(crate::auth::token_hash(&token))
-    .bind(&now)
-    .bind(&now)
-    .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO recording_interactions(recording_id, interaction_id, media, dn, start_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(new.interaction_id)
-    .bind(new.media)
-    .bind(new.dn)
-    .bind(new.at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
     let rec = get(&rws.db, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
     emit(rws, &rec);
     Ok((rec, token))
@@ -237,25 +179,10 @@ pub async fn transition(
     }
     let now = now();
     let reason = reason.map(str::to_string).or(rec.reason.clone());
-    let done = sqlx::query(
-        "UPDATE recordings SET state = ?, reason = ?, updated_at = ?, last_activity = ?,
-           started_at = CASE WHEN ? IN ('recording','paused') AND started_at IS NULL THEN ? ELSE started_at END,
-           stopped_at = CASE WHEN ? IN ('finalizing','completed','partial','failed') AND stopped_at IS NULL THEN ? ELSE stopped_at END
-         WHERE id = ? AND state = ?",
-    )
-    .bind(to)
-    .bind(&reason)
-    .bind(&now)
-    .bind(&now)
-    .bind(to)
-    .bind(&now)
-    .bind(to)
-    .bind(&now)
-    .bind(id)
-    .bind(rec.state)
-    .execute(&rws.db)
-    .await?;
-    if done.rows_affected() == 0 {
+    let done =
+        crate::store::recordings::set_state(&rws.db, id, rec.state, to, reason.as_deref(), &now)
+            .await?;
+    if !done {
         // Another task moved it meanwhile: decide again from its new state.
         return Box::pin(transition(rws, id, to, reason.as_deref())).await;
     }
@@ -266,61 +193,7 @@ pub async fn transition(
 }
 
 /// Links an interaction that overlaps the recording (from `at`).
-pub async fn link(
-    db: &Pool,
-    id: &str,
-    interaction_id: &str,
-    media: &str,
-    dn: Option<&str>,
-    at: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO recording_interactions(recording_id, interaction_id, media, dn, start_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(recording_id, interaction_id) DO UPDATE SET end_at = NULL",
-    )
-    .bind(id)
-    .bind(interaction_id)
-    .bind(media)
-    .bind(dn)
-    .bind(at)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// Marks a linked interaction ended at `at`; returns how many linked
-/// interactions are still open.
-pub async fn unlink(
-    db: &Pool,
-    id: &str,
-    interaction_id: &str,
-    at: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query(
-        "UPDATE recording_interactions SET end_at = ? WHERE recording_id = ? AND interaction_id = ? AND end_at IS NULL",
-    )
-    .bind(at)
-    .bind(id)
-    .bind(interaction_id)
-    .execute(db)
-    .await?;
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM recording_interactions WHERE recording_id = ? AND end_at IS NULL",
-    )
-    .bind(id)
-    .fetch_one(db)
-    .await
-}
-
-/// Interactions linked to a recording and still open.
-pub async fn open_links(db: &Pool, id: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT interaction_id FROM recording_interactions WHERE recording_id = ? AND end_at IS NULL",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await
-}
+pub use crate::store::recordings::link;
 
 /// Records a pause or resume on the timeline (idempotent).
 pub async fn mark(
@@ -334,26 +207,12 @@ pub async fn mark(
     let at = parse_time(at)
         .map(rfc3339)
         .unwrap_or_else(|| at.to_string());
-    sqlx::query(
-        "INSERT INTO recording_marks(recording_id, at, kind, reason) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(&at)
-    .bind(kind)
-    .bind(reason)
-    .execute(db)
-    .await?;
-    Ok(())
+    crate::store::recordings::mark(db, id, &at, kind, reason).await
 }
 
 /// Notes upload or state activity (the orphan sweep looks at it).
 pub async fn touch(db: &Pool, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE recordings SET last_activity = ? WHERE id = ?")
-        .bind(now())
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
+    crate::store::recordings::touch(db, id, &now()).await
 }
 
 /// Applies a rule's decision to a recording now in state `from`, through
@@ -379,14 +238,12 @@ pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
     let Some(rec) = get(&rws.db, id).await? else {
         return Ok(());
     };
-    let (total, stored, bytes, indexed): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(object_path), COALESCE(SUM(upload_offset), 0),
-                COUNT(CASE WHEN segment_index != '' THEN 1 END)
-         FROM media_files WHERE recording_id = ?",
-    )
-    .bind(id)
-    .fetch_one(&rws.db)
-    .await?;
+    let crate::store::recordings::MediaTally {
+        total,
+        stored,
+        bytes,
+        indexed,
+    } = crate::store::recordings::media_tally(&rws.db, id).await?;
     let facts = FinishFacts {
         state: rec.state,
         end_reported: rec.end_reported,
@@ -425,12 +282,7 @@ pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
         }
         crate::uploads::store_all(rws, &rec.id).await;
         // Only playable bytes (a segment index) make a partial recording.
-        let (bytes,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(SUM(upload_offset), 0) FROM media_files WHERE recording_id = ? AND segment_index != ''",
-        )
-        .bind(&rec.id)
-        .fetch_one(&rws.db)
-        .await?;
+        let bytes = crate::store::recordings::playable_bytes(&rws.db, &rec.id).await?;
         let decision = rules::orphan(bytes, rws.config.orphan_after);
         apply(rws, &rec.id, rec.state, &decision).await?;
     }
@@ -440,104 +292,9 @@ pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
 // ---------------------------------------------------------------------------
 // Read path
 
-/// (interaction id, media, dn, start, end).
-type LinkRow = (String, String, Option<String>, String, Option<String>);
-
-#[derive(sqlx::FromRow)]
-struct MediaRow {
-    id: String,
-    recording_id: String,
-    stream: i64,
-    monitor: String,
-    started_at: String,
-    upload_offset: i64,
-    upload_length: Option<i64>,
-    end_ms: i64,
-    segment_index: String,
-    object_path: Option<String>,
-}
-
-macro_rules! media_columns {
-    () => {
-        "id, recording_id, stream, monitor, started_at, upload_offset, upload_length, end_ms, segment_index, object_path"
-    };
-}
-
-/// Final recordings (retention looks at them).
-pub async fn finished(db: &Pool) -> Result<Vec<Rec>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM recordings WHERE state IN ('completed','partial','failed')"
-    ))
-    .fetch_all(db)
-    .await
-}
-
-/// An agent's recordings requested within `[from, to]`.
-pub async fn of_agent_between(
-    db: &Pool,
-    agent: &str,
-    from: &str,
-    to: &str,
-) -> Result<Vec<Rec>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM recordings WHERE username = ? AND requested_at >= ? AND requested_at <= ?"
-    ))
-    .bind(agent)
-    .bind(from)
-    .bind(to)
-    .fetch_all(db)
-    .await
-}
-
-/// Every screen recording mapped or linked to a call.
-pub async fn of_call(db: &Pool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
-    recordings_of_call(db, call_id).await
-}
-
-async fn recordings_of_call(db: &Pool, call_id: &str) -> Result<Vec<Rec>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM recordings WHERE interaction_id = ?1
-           OR id IN (SELECT recording_id FROM recording_interactions WHERE interaction_id = ?1)
-         ORDER BY requested_at"
-    ))
-    .bind(call_id)
-    .fetch_all(db)
-    .await
-}
-
 fn offset_ms(from: &str, to: &str) -> Option<i64> {
     let (a, b) = (parse_time(from)?, parse_time(to)?);
     Some((b - a).whole_milliseconds() as i64)
-}
-
-/// A recording's media files, one a stream, in stream order.
-async fn media_of(db: &Pool, recording_id: &str) -> Result<Vec<MediaRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        media_columns!(),
-        " FROM media_files WHERE recording_id = ? ORDER BY stream"
-    ))
-    .bind(recording_id)
-    .fetch_all(db)
-    .await
-}
-
-/// A recording's labels, sorted.
-pub async fn labels_of(db: &Pool, recording_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT label FROM recording_labels WHERE recording_id = ? ORDER BY label")
-        .bind(recording_id)
-        .fetch_all(db)
-        .await
-}
-
-fn index_of(text: &str) -> SegmentIndex {
-    SegmentIndex::from_json_lines(text).unwrap_or_default()
 }
 
 /// `GET /api/v2/recordings/{call_id}` (admin, supervisor): the call's
@@ -548,7 +305,7 @@ pub async fn resource(
     Path(call_id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let (_, vis) = crate::compliance::viewer(&rws, &headers).await?;
-    let recs: Vec<Rec> = recordings_of_call(&rws.db, &call_id)
+    let recs: Vec<Rec> = of_call(&rws.db, &call_id)
         .await?
         .into_iter()
         .filter(|r| vis.sees(&r.username))
@@ -572,10 +329,10 @@ pub async fn resource(
         {
             stop = Some(s.clone());
         }
-        let media = media_of(&rws.db, &rec.id).await?;
+        let media = crate::store::media::of_recording(&rws.db, &rec.id).await?;
         for m in media {
             let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
-            let index = index_of(&m.segment_index);
+            let size = crate::store::media::plain_size(&rws.db, &m.id).await?;
             let stop_time = parse_time(&m.started_at)
                 .map(|t| rfc3339(t + Duration::from_millis(m.end_ms.max(0) as u64)))
                 .unwrap_or_default();
@@ -586,7 +343,7 @@ pub async fn resource(
                 "startTime": m.started_at,
                 "stopTime": stop_time,
                 "duration": m.end_ms.to_string(),
-                "size": index.plain_len().to_string(),
+                "size": size.to_string(),
                 "parameters": {
                     "agentId": rec.username,
                     "connId": rec.interaction_id,
@@ -601,15 +358,11 @@ pub async fn resource(
                 },
             }));
         }
-        let links: Vec<LinkRow> = sqlx::query_as(
-            "SELECT interaction_id, media, dn, start_at, end_at FROM recording_interactions WHERE recording_id = ? ORDER BY start_at",
-        )
-        .bind(&rec.id)
-        .fetch_all(&rws.db)
-        .await?;
+        let links = crate::store::recordings::links_of(&rws.db, &rec.id).await?;
         let interactions: Vec<Value> = links
             .iter()
-            .map(|(iid, media, dn, s, e)| {
+            .map(|l| {
+                let (iid, media, dn, s, e) = (&l.interaction_id, &l.media, &l.dn, &l.start_at, &l.end_at);
                 json!({
                     "id": iid, "media": media, "dn": dn,
                     "startTime": s, "stopTime": e,
@@ -618,12 +371,7 @@ pub async fn resource(
                 })
             })
             .collect();
-        let marks: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT at, kind, reason FROM recording_marks WHERE recording_id = ? ORDER BY at",
-        )
-        .bind(&rec.id)
-        .fetch_all(&rws.db)
-        .await?;
+        let marks = crate::store::recordings::marks_of(&rws.db, &rec.id).await?;
         let marks: Vec<Value> = marks
             .iter()
             .map(|(at, kind, reason)| {
@@ -802,25 +550,18 @@ async fn serve_media(
             "downloading needs the admin role (supervisors_may_download is off)".into(),
         ));
     }
-    let recs: Vec<Rec> = recordings_of_call(&rws.db, &call_id)
+    let recs: Vec<Rec> = of_call(&rws.db, &call_id)
         .await?
         .into_iter()
         .filter(|r| vis.sees(&r.username))
         .collect();
-    let m: Option<MediaRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        media_columns!(),
-        " FROM media_files WHERE id = ?"
-    ))
-    .bind(&media_id)
-    .fetch_optional(&rws.db)
-    .await?;
+    let m = crate::store::media::get(&rws.db, &media_id).await?;
     let Some(m) = m.filter(|m| recs.iter().any(|r| r.id == m.recording_id)) else {
         return Err(ApiError::NotFound(format!(
             "no media '{media_id}' in the recordings of '{call_id}'"
         )));
     };
-    let index = index_of(&m.segment_index);
+    let index = crate::store::media::segments(&rws.db, &m.id).await?;
     let len = index.plain_len();
     let src = match &m.object_path {
         Some(key) => Source::Stored(key.clone()),
@@ -951,28 +692,22 @@ async fn serve_media(
 
 /// One recording as the search lists it.
 pub async fn summary(rws: &Rws, rec: &Rec) -> Result<Value, ApiError> {
-    let media = media_of(&rws.db, &rec.id).await?;
+    let media = crate::store::media::of_recording(&rws.db, &rec.id).await?;
     let labels = labels_of(&rws.db, &rec.id).await?;
-    let paused: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM recording_marks WHERE recording_id = ? AND kind = 'paused'",
-    )
-    .bind(&rec.id)
-    .fetch_one(&rws.db)
-    .await?;
-    let files: Vec<Value> = media
-        .iter()
-        .map(|m| {
-            let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
-            json!({
+    let paused = crate::store::recordings::pause_count(&rws.db, &rec.id).await?;
+    let mut files: Vec<Value> = Vec::with_capacity(media.len());
+    for m in &media {
+        let size = crate::store::media::plain_size(&rws.db, &m.id).await?;
+        let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
+        files.push(json!({
                 "mediaId": m.id,
                 "mediaUri": format!("/api/v2/recordings/{}/play/{}", rec.interaction_id, m.id),
                 "duration": m.end_ms.to_string(),
-                "size": index_of(&m.segment_index).plain_len().to_string(),
+                "size": size.to_string(),
                 "monitor": monitor,
                 "stored": m.object_path.is_some(),
-            })
-        })
-        .collect();
+        }));
+    }
     let duration = media.iter().map(|m| m.end_ms).max().unwrap_or(0);
     Ok(json!({
         "id": rec.id,

@@ -8,6 +8,11 @@
 //! default 50) with opaque `next`/`prev` cursors that stay stable while
 //! new recordings arrive.
 
+use crate::Rws;
+use crate::compliance::{Visibility, viewer};
+use crate::error::ApiError;
+use crate::recording::RecordingState;
+use crate::recordings::{Rec, parse_time, rfc3339};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -15,15 +20,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::QueryBuilder;
-
-use crate::store::Db;
-
-use crate::Rws;
-use crate::compliance::{Visibility, viewer};
-use crate::error::ApiError;
-use crate::recording::RecordingState;
-use crate::recordings::{Rec, parse_time, rfc3339};
 
 /// Largest page.
 pub const MAX_LIMIT: u32 = 200;
@@ -79,14 +75,6 @@ fn seconds(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
             })
         })
         .transpose()
-}
-
-fn like(pattern: &str) -> String {
-    pattern
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-        .replace('*', "%")
 }
 
 /// A position in the result order: direction, start time, id.
@@ -241,92 +229,30 @@ pub async fn search(
     // Going backwards (a `prev` cursor) reads in the opposite order, then flips.
     let backwards = cursor.as_ref().is_some_and(|c| c.0 == 'p');
     let read_ascending = ascending != backwards;
-    let mut qb: QueryBuilder<Db> = QueryBuilder::new(concat!(
-        "SELECT id, username, dn, session_id, interaction_id, media, state, reason, requested_at, started_at, stopped_at, max_duration_s, paused_cmd, stop_reason, end_reported, interrupted, media_expected, last_activity, legal_hold, hold_reason, ani, dnis",
-        " FROM recordings r WHERE 1 = 1"
-    ));
-    if let Visibility::Agents(agents) = &vis {
-        qb.push(" AND r.username IN (");
-        let mut sep = qb.separated(", ");
-        for a in agents {
-            sep.push_bind(a.clone());
-        }
-        qb.push(")");
-    }
-    if let Some(a) = &q.agent {
-        qb.push(" AND r.username = ").push_bind(a.clone());
-    }
-    if let Some(g) = &q.group {
-        qb.push(" AND r.username IN (SELECT username FROM group_members WHERE role = 'agent' AND group_name = ")
-            .push_bind(g.clone())
-            .push(")");
-    }
-    if let Some(f) = &from {
-        qb.push(" AND r.requested_at >= ").push_bind(f.clone());
-    }
-    if let Some(t) = &to {
-        qb.push(" AND r.requested_at <= ").push_bind(t.clone());
-    }
-    if let Some(c) = &q.call_id {
-        qb.push(" AND (r.interaction_id = ")
-            .push_bind(c.clone())
-            .push(" OR r.id IN (SELECT recording_id FROM recording_interactions WHERE interaction_id = ")
-            .push_bind(c.clone())
-            .push("))");
-    }
-    if !states.is_empty() {
-        qb.push(" AND r.state IN (");
-        let mut sep = qb.separated(", ");
-        for s in &states {
-            sep.push_bind(s.to_string());
-        }
-        qb.push(")");
-    }
-    if let Some(l) = &q.label {
-        qb.push(" AND EXISTS (SELECT 1 FROM recording_labels l WHERE l.recording_id = r.id AND l.label = ")
-            .push_bind(l.clone())
-            .push(")");
-    }
-    if let Some(p) = has_pause {
-        qb.push(if p { " AND " } else { " AND NOT " })
-            .push("EXISTS (SELECT 1 FROM recording_marks m WHERE m.recording_id = r.id AND m.kind = 'paused')");
-    }
-    let duration =
-        " (SELECT COALESCE(MAX(end_ms), 0) FROM media_files f WHERE f.recording_id = r.id) ";
-    if let Some(m) = min_ms {
-        qb.push(" AND").push(duration).push(">= ").push_bind(m);
-    }
-    if let Some(m) = max_ms {
-        qb.push(" AND").push(duration).push("<= ").push_bind(m);
-    }
-    if let Some(c) = &q.caller {
-        qb.push(" AND r.ani LIKE ")
-            .push_bind(like(c))
-            .push(" ESCAPE '\\'");
-    }
-    if let Some(d) = &q.dialed {
-        qb.push(" AND r.dnis LIKE ")
-            .push_bind(like(d))
-            .push(" ESCAPE '\\'");
-    }
-    if let Some((_, at, id)) = &cursor {
-        qb.push(if read_ascending {
-            " AND (r.requested_at, r.id) > ("
-        } else {
-            " AND (r.requested_at, r.id) < ("
-        })
-        .push_bind(at.clone())
-        .push(", ")
-        .push_bind(id.clone())
-        .push(")");
-    }
-    qb.push(if read_ascending {
-        " ORDER BY r.requested_at ASC, r.id ASC"
-    } else {
-        " ORDER BY r.requested_at DESC, r.id DESC"
-    });
-    qb.push(" LIMIT ").push_bind(limit as i64 + 1);
-    let mut recs: Vec<Rec> = qb.build_query_as().fetch_all(&rws.db).await?;
+    let filter = crate::store::search::Filter {
+        visible: match &vis {
+            Visibility::Agents(agents) => Some(agents.iter().map(String::as_str).collect()),
+            _ => None,
+        },
+        agent: q.agent.as_deref(),
+        group: q.group.as_deref(),
+        from: from.as_deref(),
+        to: to.as_deref(),
+        call_id: q.call_id.as_deref(),
+        states: states.iter().copied().collect(),
+        label: q.label.as_deref(),
+        has_pause,
+        min_ms,
+        max_ms,
+        caller: q.caller.as_deref(),
+        dialed: q.dialed.as_deref(),
+        after: cursor
+            .as_ref()
+            .map(|(_, at, id)| (at.as_str(), id.as_str())),
+        ascending: read_ascending,
+        limit: limit as i64 + 1,
+    };
+    let mut recs: Vec<Rec> = crate::store::search::recordings(&rws.db, &filter).await?;
     let more = recs.len() > limit as usize;
     recs.truncate(limit as usize);
     if backwards {

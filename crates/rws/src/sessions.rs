@@ -88,12 +88,7 @@ pub async fn open(
 }
 
 async fn setting(rws: &Rws, key: &str) -> Result<Option<String>, ApiError> {
-    Ok(
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&rws.db)
-            .await?,
-    )
+    Ok(crate::store::sessions::setting(&rws.db, key).await?)
 }
 
 async fn resolve_place(
@@ -111,22 +106,14 @@ async fn resolve_place(
             ))
         })?,
     };
-    let exists: Option<String> = sqlx::query_scalar("SELECT name FROM places WHERE name = ?")
-        .bind(&place)
-        .fetch_optional(&rws.db)
-        .await?;
-    if exists.is_none() {
+    if !crate::store::sessions::place_exists(&rws.db, &place).await? {
         return Err(ApiError::invalid(format!("unknown place '{place}'")));
     }
-    let place_devices: Vec<Device> = sqlx::query_as::<_, (String, String)>(
-        "SELECT dn, switch FROM devices WHERE place = ? ORDER BY rowid",
-    )
-    .bind(&place)
-    .fetch_all(&rws.db)
-    .await?
-    .into_iter()
-    .map(|(dn, switch)| Device { dn, switch })
-    .collect();
+    let place_devices: Vec<Device> = crate::store::sessions::devices_of_place(&rws.db, &place)
+        .await?
+        .into_iter()
+        .map(|(dn, switch)| Device { dn, switch })
+        .collect();
     let devices = match devices {
         None | Some(_) if place_devices.is_empty() => Vec::new(),
         None if place_devices.len() == 1 => place_devices,
@@ -140,12 +127,8 @@ async fn resolve_place(
         Some(given) => {
             for d in &given {
                 if !place_devices.contains(d) {
-                    let known: Option<String> =
-                        sqlx::query_scalar("SELECT place FROM devices WHERE dn = ? AND switch = ?")
-                            .bind(&d.dn)
-                            .bind(&d.switch)
-                            .fetch_optional(&rws.db)
-                            .await?;
+                    let known =
+                        crate::store::sessions::place_of_device(&rws.db, &d.dn, &d.switch).await?;
                     return Err(ApiError::invalid(match known {
                         None => format!("unknown device {}@{}", d.dn, d.switch),
                         Some(_) => format!(

@@ -36,6 +36,7 @@ use crate::recording::RecordingState;
 use crate::recording::rules;
 use crate::recordings::{self, Rec};
 use crate::segments;
+use crate::store;
 
 /// Largest PATCH body.
 pub const MAX_PATCH: usize = 64 << 20;
@@ -239,14 +240,7 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
         Some(s) => s
             .parse()
             .map_err(|_| ApiError::invalid("metadata 'stream' must be an integer"))?,
-        None => {
-            sqlx::query_scalar(
-                "SELECT COALESCE(MAX(stream) + 1, 0) FROM media_files WHERE recording_id = ?",
-            )
-            .bind(&rec.id)
-            .fetch_one(&rws.db)
-            .await?
-        }
+        None => store::media::next_stream(&rws.db, &rec.id).await?,
     };
     let monitor = match md.get(meta::MONITOR) {
         Some(m) => {
@@ -264,12 +258,7 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
     };
     // Creating the same stream twice (SRS crashed before keeping the URL)
     // answers the existing upload.
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT id FROM media_files WHERE recording_id = ? AND stream = ?")
-            .bind(&rec.id)
-            .bind(stream)
-            .fetch_optional(&rws.db)
-            .await?;
+    let existing = store::media::id_of_stream(&rws.db, &rec.id, stream).await?;
     let id = match existing {
         Some(id) => id,
         None => {
@@ -277,16 +266,17 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
             let id = uuid::Uuid::new_v4().to_string();
             std::fs::create_dir_all(rws.config.data_dir.join("uploads"))
                 .map_err(|e| ApiError::Internal(format!("uploads dir: {e}")))?;
-            sqlx::query(
-                "INSERT INTO media_files(id, recording_id, stream, monitor, started_at, upload_length) VALUES (?, ?, ?, ?, ?, ?)",
+            store::media::insert(
+                &rws.db,
+                &store::media::NewMedia {
+                    id: &id,
+                    recording_id: &rec.id,
+                    stream,
+                    monitor: &monitor,
+                    started_at: &started_at,
+                    upload_length: length.map(|l| l as i64),
+                },
             )
-            .bind(&id)
-            .bind(&rec.id)
-            .bind(stream)
-            .bind(&monitor)
-            .bind(&started_at)
-            .bind(length.map(|l| l as i64))
-            .execute(&rws.db)
             .await?;
             tracing::info!(recording = %rec.id, media = %id, stream, "upload created");
             id
@@ -305,14 +295,7 @@ async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiErr
 /// (count, bytes declared or, for deferred lengths, received).
 async fn session_open(rws: &Rws, rec: &Rec) -> Result<(i64, u64), ApiError> {
     let owner = rec.session_id.clone().unwrap_or_else(|| rec.id.clone());
-    let (count, bytes): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(COALESCE(m.upload_length, m.upload_offset)), 0)
-         FROM media_files m JOIN recordings r ON r.id = m.recording_id
-         WHERE COALESCE(r.session_id, r.id) = ? AND m.object_path IS NULL",
-    )
-    .bind(owner)
-    .fetch_one(&rws.db)
-    .await?;
+    let (count, bytes) = store::media::open_of_session(&rws.db, &owner).await?;
     Ok((count, bytes.max(0) as u64))
 }
 
@@ -348,24 +331,11 @@ async fn check_session_quota(
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct Upload {
-    recording_id: String,
-    upload_offset: i64,
-    upload_length: Option<i64>,
-    segment_index: String,
-    end_ms: i64,
-    object_path: Option<String>,
-}
+type Upload = store::media::MediaRow;
 
 async fn upload_of(rws: &Rws, rec: &Rec, id: &str) -> Result<Upload, ApiError> {
     agent_input::uuid("upload", id)?;
-    let up: Option<Upload> = sqlx::query_as(
-        "SELECT recording_id, upload_offset, upload_length, segment_index, end_ms, object_path FROM media_files WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(&rws.db)
-    .await?;
+    let up = store::media::get(&rws.db, id).await?;
     up.filter(|u| u.recording_id == rec.id)
         .ok_or_else(|| ApiError::NotFound(format!("no upload '{id}' for this token")))
 }
@@ -570,8 +540,12 @@ async fn patch_inner(
             )
         })?;
     }
-    let mut index = SegmentIndex::from_json_lines(&up.segment_index).unwrap_or_default();
-    let mut added = String::new();
+    // Only the last segment matters here: the new ones follow it.
+    let last = store::media::last_segment(&rws.db, id).await?;
+    let first_seq = last.as_ref().map(|(seq, _)| seq + 1).unwrap_or(0);
+    let mut index = SegmentIndex {
+        entries: last.map(|(_, e)| e).into_iter().collect(),
+    };
     let mut end_ms = up.end_ms as u64;
     if let Some(segs) = segments
         && index
@@ -585,20 +559,26 @@ async fn patch_inner(
             index.push(seg.cipher_len, seg.plain_len);
             if let Some(last) = index.entries.last_mut() {
                 last.end_ms = Some(seg.end_ms);
-                added.push_str(&SegmentIndex::json_line(last));
             }
             end_ms = end_ms.max(seg.end_ms);
         }
     }
-    sqlx::query(
-        "UPDATE media_files SET upload_offset = ?, upload_length = ?, segment_index = segment_index || ?, end_ms = ? WHERE id = ?",
+    // The new segments: all of `index` but the stored last one.
+    let added = index
+        .entries
+        .get(usize::from(first_seq > 0)..)
+        .unwrap_or_default();
+    store::media::append(
+        &rws.db,
+        id,
+        &store::media::Append {
+            upload_offset: end as i64,
+            upload_length: length.map(|l| l as i64),
+            first_seq,
+            segments: added,
+            end_ms: end_ms as i64,
+        },
     )
-    .bind(end as i64)
-    .bind(length.map(|l| l as i64))
-    .bind(&added)
-    .bind(end_ms as i64)
-    .bind(id)
-    .execute(&rws.db)
     .await?;
     recordings::touch(&rws.db, &rec.id).await?;
     rws.metrics.upload_bytes.inc_by(body.len() as u64);
@@ -660,17 +640,17 @@ pub const MAX_SCAN: u64 = 256 << 20;
 /// segments header: its age streams (as [`SegmentIndex::scan`] finds them
 /// with the tenant key that opens most) and each fragment's end time read
 /// from the fMP4 inside, so the media has a duration. Returns the index
-/// as JSON lines and the media's end in ms; an empty index when the file
+/// and the media's end in ms; an empty index when the file
 /// is larger than [`MAX_SCAN`] or no key opens it (the recording then
 /// ends `failed`: nothing in it is playable).
 async fn scan_index(
     rws: &Rws,
     path: &std::path::Path,
     size: u64,
-) -> Result<(String, u64), ApiError> {
+) -> Result<(SegmentIndex, u64), ApiError> {
     if size > MAX_SCAN {
         tracing::warn!(file = %path.display(), size, max = MAX_SCAN, "upload without segments header too large to index");
-        return Ok((String::new(), 0));
+        return Ok((SegmentIndex::default(), 0));
     }
     let cipher = tokio::fs::read(path)
         .await
@@ -687,7 +667,7 @@ async fn scan_index(
             })
             .max_by_key(|(_, ix)| ix.entries.len())
         else {
-            return (String::new(), 0);
+            return (SegmentIndex::default(), 0);
         };
         let mut end_ms = 0u64;
         for e in &mut index.entries {
@@ -703,8 +683,7 @@ async fn scan_index(
                 end_ms = end_ms.max(ms);
             }
         }
-        let text: String = index.entries.iter().map(SegmentIndex::json_line).collect();
-        (text, end_ms.min(segments::MAX_END_MS))
+        (index, end_ms.min(segments::MAX_END_MS))
     };
     tokio::task::spawn_blocking(scan)
         .await
@@ -714,26 +693,19 @@ async fn scan_index(
 /// Moves a complete upload into storage (building its segment index by
 /// scanning when the client sent none).
 async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
-    let up: Option<(String, i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT recording_id, upload_offset, segment_index, object_path FROM media_files WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(&rws.db)
-    .await?;
-    let Some((recording_id, size, index_text, None)) = up else {
+    let Some(store::media::MediaRow {
+        recording_id,
+        upload_offset: size,
+        object_path: None,
+        ..
+    }) = store::media::get(&rws.db, id).await?
+    else {
         return Ok(());
     };
     let path = staging_path(rws, id);
-    if size > 0 && index_text.is_empty() {
-        let (text, end_ms) = scan_index(rws, &path, size as u64).await?;
-        sqlx::query(
-            "UPDATE media_files SET segment_index = ?, end_ms = MAX(end_ms, ?) WHERE id = ?",
-        )
-        .bind(text)
-        .bind(end_ms as i64)
-        .bind(id)
-        .execute(&rws.db)
-        .await?;
+    if size > 0 && store::media::last_segment(&rws.db, id).await?.is_none() {
+        let (index, end_ms) = scan_index(rws, &path, size as u64).await?;
+        store::media::set_scanned_index(&rws.db, id, &index, end_ms as i64).await?;
     }
     let key = format!("recordings/{recording_id}/{id}.mp4.age");
     if size > 0 {
@@ -742,11 +714,7 @@ async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
             .await
             .map_err(|e| ApiError::Internal(format!("storing media {id}: {e}")))?;
     }
-    sqlx::query("UPDATE media_files SET object_path = ? WHERE id = ?")
-        .bind(&key)
-        .bind(id)
-        .execute(&rws.db)
-        .await?;
+    store::media::set_object_path(&rws.db, id, &key).await?;
     let _ = tokio::fs::remove_file(&path).await;
     tracing::info!(recording = %recording_id, media = %id, bytes = size, store = %rws.storage.describe, "media stored");
     Ok(())
@@ -754,18 +722,14 @@ async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
 
 /// Closes every upload of a recording with what has arrived (orphan sweep).
 pub async fn store_all(rws: &Rws, recording_id: &str) {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM media_files WHERE recording_id = ? AND object_path IS NULL",
-    )
-    .bind(recording_id)
-    .fetch_all(&rws.db)
-    .await
-    .unwrap_or_default();
+    let ids: Vec<String> = store::media::unstored(&rws.db, recording_id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
     for id in ids {
-        let _ = sqlx::query("UPDATE media_files SET upload_length = upload_offset WHERE id = ?")
-            .bind(&id)
-            .execute(&rws.db)
-            .await;
+        let _ = store::media::close_at_offset(&rws.db, &id).await;
         if let Err(e) = store(rws, &id).await {
             tracing::error!(media = %id, error = %e, "storing an orphaned upload");
         }
@@ -796,10 +760,7 @@ pub async fn terminate(
         if let Some(key) = &up.object_path {
             rws.storage.delete(key).await.map_err(ApiError::Internal)?;
         }
-        sqlx::query("DELETE FROM media_files WHERE id = ?")
-            .bind(&id)
-            .execute(&rws.db)
-            .await?;
+        store::media::delete(&rws.db, &id).await?;
         let _ = tokio::fs::remove_file(staging_path(&rws, &id)).await;
         tracing::info!(recording = %rec.id, media = %id, "upload terminated");
         let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -853,12 +814,7 @@ pub async fn end(
             )));
         }
     }
-    let open: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT id, upload_length, upload_offset FROM media_files WHERE recording_id = ? AND object_path IS NULL",
-    )
-    .bind(&rec.id)
-    .fetch_all(&rws.db)
-    .await?;
+    let open = store::media::unstored(&rws.db, &rec.id).await?;
     if let Some((mid, len, off)) = open.iter().find(|(_, l, o)| *l != Some(*o)) {
         return Err(ApiError::Conflict(format!(
             "media {mid} is not complete ({off} bytes of {})",
@@ -880,14 +836,13 @@ pub async fn end(
         end.reason.as_str(),
         rec.stop_reason.as_deref(),
     );
-    sqlx::query(
-        "UPDATE recordings SET end_reported = 1, interrupted = ?, media_expected = ?, reason = ? WHERE id = ?",
+    store::recordings::set_end_reported(
+        &rws.db,
+        &rec.id,
+        end.interrupted,
+        end.media_files as i64,
+        &reason,
     )
-    .bind(end.interrupted)
-    .bind(end.media_files as i64)
-    .bind(&reason)
-    .bind(&rec.id)
-    .execute(&rws.db)
     .await?;
     recordings::transition(&rws, &rec.id, RecordingState::Finalizing, Some(&reason)).await?;
     recordings::try_finish(&rws, &rec.id).await?;

@@ -39,5 +39,6 @@ mod recording;
 mod rws_directory;
 mod rws_events;
 mod rws_keys;
+mod segments_upgrade;
 mod srs_conformance;
 mod upload_rate_rws;

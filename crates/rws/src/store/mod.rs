@@ -33,9 +33,14 @@ pub type Tx<'c> = sqlx::Transaction<'c, Db>;
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod compliance;
 pub mod directory;
-pub mod keys;
-pub mod backup;
+pub mod events;
 pub mod health;
+pub mod keys;
+pub mod media;
 pub mod recording_state;
+pub mod recordings;
+pub mod search;
+pub mod sessions;
