@@ -576,8 +576,14 @@ pub async fn labels_of(db: &Pool, recording_id: &str) -> Result<Vec<String>, sql
         .await
 }
 
+/// The stored index, for the sizes listings show. A corrupt one is logged
+/// with its reason (playback refuses it, see [`serve_media`]); the listing
+/// still shows the recording, with size 0.
 fn index_of(text: &str) -> SegmentIndex {
-    SegmentIndex::from_json_lines(text).unwrap_or_default()
+    SegmentIndex::from_json_lines(text).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a stored segment index is corrupt");
+        SegmentIndex::default()
+    })
 }
 
 /// `GET /api/v2/recordings/{call_id}` (admin, supervisor): the call's
@@ -860,7 +866,11 @@ async fn serve_media(
             "no media '{media_id}' in the recordings of '{call_id}'"
         )));
     };
-    let index = index_of(&m.segment_index);
+    let index = SegmentIndex::from_json_lines(&m.segment_index).map_err(|e| {
+        ApiError::Internal(format!(
+            "the segment index of media {media_id} is corrupt: {e}"
+        ))
+    })?;
     let len = index.plain_len();
     let src = match &m.object_path {
         Some(key) => Source::Stored(key.clone()),
@@ -919,39 +929,26 @@ async fn serve_media(
     }
     let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
     let body_len = if len == 0 { 0 } else { end - start + 1 };
-    let first = index
-        .entries
-        .partition_point(|e| e.plain_offset.saturating_add(e.plain_len) <= start);
-    let entries: Vec<IndexEntry> = index.entries[first.min(index.entries.len())..]
-        .iter()
-        .take_while(|e| e.plain_offset <= end)
-        .copied()
-        .collect();
-    let state = (rws.clone(), src, identity, entries.into_iter(), start, end);
-    let stream = futures_util::stream::unfold(
-        state,
-        |(rws, src, identity, mut entries, start, end)| async move {
-            let e = entries.next()?;
-            let identity_ref = identity.as_ref()?;
-            let chunk = match read_cipher(&rws, &src, &e).await {
-                Ok(cipher) => match decrypt_segment(&cipher, identity_ref) {
-                    Ok(plain) => {
-                        let from = start.saturating_sub(e.plain_offset) as usize;
-                        let to = (end.saturating_add(1))
-                            .min(e.plain_offset.saturating_add(e.plain_len))
-                            .saturating_sub(e.plain_offset)
-                            as usize;
-                        Ok(bytes::Bytes::from(
-                            plain[from.min(to)..to.min(plain.len())].to_vec(),
-                        ))
-                    }
-                    Err((_, err)) => Err(std::io::Error::other(err.to_string())),
-                },
-                Err(err) => Err(std::io::Error::other(err)),
-            };
-            Some((chunk, (rws, src, identity, entries, start, end)))
-        },
-    );
+    // The read plan (which segments, which slice of each) and the decrypt
+    // step are media's, shared with `DecryptingReader`; this only fetches
+    // each segment's ciphertext (bounded) as the body is streamed.
+    let plan = if len == 0 {
+        Vec::new()
+    } else {
+        index.plan(start..=end).map_err(|e| {
+            ApiError::Internal(format!("the segment index of media {media_id}: {e}"))
+        })?
+    };
+    let state = (rws.clone(), src, identity, plan.into_iter());
+    let stream = futures_util::stream::unfold(state, |(rws, src, identity, mut plan)| async move {
+        let step = plan.next()?;
+        let identity_ref = identity.as_ref()?;
+        let chunk = match read_cipher(&rws, &src, &step.entry).await {
+            Ok(cipher) => step.cut(&cipher, identity_ref).map(bytes::Bytes::from),
+            Err(err) => Err(std::io::Error::other(err)),
+        };
+        Some((chunk, (rws, src, identity, plan)))
+    });
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));

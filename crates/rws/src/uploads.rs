@@ -568,7 +568,11 @@ async fn patch_inner(
             )
         })?;
     }
-    let mut index = SegmentIndex::from_json_lines(&up.segment_index).unwrap_or_default();
+    // A corrupt stored index is RWS's fault, and appending to it as if it
+    // were empty would misplace every later segment: refuse, with the reason.
+    let mut index = SegmentIndex::from_json_lines(&up.segment_index).map_err(|e| {
+        ApiError::Internal(format!("the segment index of upload {id} is corrupt: {e}"))
+    })?;
     let mut added = String::new();
     let mut end_ms = up.end_ms as u64;
     if let Some(segs) = segments
@@ -582,10 +586,10 @@ async fn patch_inner(
             // the index's sums cannot wrap.
             index.push(seg.cipher_len, seg.plain_len);
             if let Some(last) = index.entries.last_mut() {
-                last.end_ms = Some(seg.end_ms);
+                last.end_ms = seg.end_ms;
                 added.push_str(&SegmentIndex::json_line(last));
             }
-            end_ms = end_ms.max(seg.end_ms);
+            end_ms = end_ms.max(seg.end_ms.unwrap_or(0));
         }
     }
     sqlx::query(
