@@ -38,5 +38,6 @@ mod recording;
 mod rws_directory;
 mod rws_events;
 mod rws_keys;
+mod spool;
 mod srs_conformance;
 mod upload_rate_rws;
