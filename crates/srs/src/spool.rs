@@ -301,8 +301,7 @@ mod tests {
         let mut m = m;
         m.state = SpoolState::Stopped;
         m.reason = Some(StopReason::SrsRestarted);
-        let v: serde_json::Value =
-            serde_json::to_value(&m).unwrap_or_else(|e| panic!("{e}"));
+        let v: serde_json::Value = serde_json::to_value(&m).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v["state"], "stopped");
         assert_eq!(v["reason"], "srs_restarted");
     }
@@ -317,7 +316,11 @@ mod tests {
     fn a_corrupt_index_file_is_an_error_naming_the_line() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let rec = RecDir(dir.path().to_path_buf());
-        assert_eq!(rec.index(0).ok(), Some(SegmentIndex::default()), "no file yet");
+        assert_eq!(
+            rec.index(0).ok(),
+            Some(SegmentIndex::default()),
+            "no file yet"
+        );
         let mut ix = SegmentIndex::default();
         ix.push(100, 10);
         let text = format!("{}not json\n", ix.to_json_lines());
