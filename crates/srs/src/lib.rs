@@ -141,6 +141,8 @@ struct Inner {
     outbox_wake: tokio::sync::Notify,
     /// Woken by the spool's writer (a segment is durable) and by `stop`.
     upload_wake: spool::Wake,
+    /// Woken by the recorder thread (an event, its end) and by `start`.
+    watch_wake: spool::Wake,
     spool_used: Arc<std::sync::atomic::AtomicU64>,
     metrics: metrics::Metrics,
     last_error: Mutex<Option<String>>,
@@ -198,6 +200,7 @@ impl Srs {
                 outbox: Mutex::new(std::collections::VecDeque::new()),
                 outbox_wake: tokio::sync::Notify::new(),
                 upload_wake: Arc::new(tokio::sync::Notify::new()),
+                watch_wake: Arc::new(tokio::sync::Notify::new()),
                 spool_used: Arc::new(std::sync::atomic::AtomicU64::new(used)),
                 metrics: metrics::Metrics::default(),
                 last_error: Mutex::new(None),

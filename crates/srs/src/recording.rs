@@ -387,7 +387,9 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         quota,
         wake: srs.inner.upload_wake.clone(),
     };
-    let recorder = match Recorder::start(source, config, Box::new(sinks)) {
+    let watch = srs.inner.watch_wake.clone();
+    let wake: recorder::Waker = Arc::new(move || watch.notify_one());
+    let recorder = match Recorder::start_waking(source, config, Box::new(sinks), Some(wake)) {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_dir_all(dir.path());
@@ -416,6 +418,8 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     st.active = Some(active);
     st.renotice();
     drop(st);
+    // The watch learns the new deadline.
+    srs.inner.watch_wake.notify_one();
     status(srs, &cmd.recording_id, RecordingStatus::Recording, None);
     if let Some(at) = held {
         status_at(
@@ -626,13 +630,24 @@ pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
     srs.inner.upload_wake.notify_one();
 }
 
-/// Watches the active recording: a recorder that stopped by itself (spool
-/// full, display gone) and the maximum duration; wakes the uploader when a
-/// fragment was written.
+/// Watches the active recording: its events (mask spans, pauses), a
+/// recorder that stopped by itself (spool full, display gone) and the
+/// maximum duration. Event-driven: the recorder thread wakes it after each
+/// event and when it ends, `start` when there is a new deadline; the only
+/// timer is that deadline.
 pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let deadline = srs.rec_state().active.as_ref().map(|a| a.deadline);
+            match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        () = srs.inner.watch_wake.notified() => {}
+                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(d)) => {}
+                    }
+                }
+                None => srs.inner.watch_wake.notified().await,
+            }
             let verdict = {
                 let mut st = srs.rec_state();
                 let verdict = match &mut st.active {
