@@ -278,6 +278,8 @@ pub(crate) fn usage(spool: &Path) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     /// A manifest as SRS 0.x wrote it (state as a string, no rate cap).
@@ -295,13 +297,13 @@ mod tests {
 
     #[test]
     fn an_old_manifest_loads_and_saves_the_same_state_string() {
-        let m: Manifest = serde_json::from_str(OLD_MANIFEST).unwrap_or_else(|e| panic!("{e}"));
+        let m: Manifest = serde_json::from_str(OLD_MANIFEST).unwrap();
         assert_eq!(m.state, SpoolState::Recording);
         assert!(!m.interrupted && m.marks.is_empty() && m.upload_rate_kbit.is_none());
         let mut m = m;
         m.state = SpoolState::Stopped;
         m.reason = Some(StopReason::SrsRestarted);
-        let v: serde_json::Value = serde_json::to_value(&m).unwrap_or_else(|e| panic!("{e}"));
+        let v: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(v["state"], "stopped");
         assert_eq!(v["reason"], "srs_restarted");
     }
@@ -314,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_index_file_is_an_error_naming_the_line() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let rec = RecDir(dir.path().to_path_buf());
         assert_eq!(
             rec.index(0).ok(),
@@ -324,7 +326,7 @@ mod tests {
         let mut ix = SegmentIndex::default();
         ix.push(100, 10);
         let text = format!("{}not json\n", ix.to_json_lines());
-        std::fs::write(rec.index_path(0), text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(rec.index_path(0), text).unwrap();
         let err = rec.index(0).map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("stream-0.age.idx: line 2:"), "{err}");
     }

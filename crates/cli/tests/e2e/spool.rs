@@ -199,6 +199,10 @@ fn median(d: &[Duration]) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// An index entry seen from outside: its cipher end, when it appeared in
+/// the spool index, when RWS's staging file first held its last byte.
+type Seen = (u64, Instant, Option<Instant>);
+
 /// A segment written wakes the uploader at once. Measured two ways: from
 /// SRS's log (segment spooled → PATCH starting; asserted), and from outside
 /// (the spool index gaining an entry → RWS's staging file holding it;
@@ -238,7 +242,7 @@ fn a_written_segment_wakes_the_uploader_at_once() {
 
     // Outside view, polled every millisecond: when each index entry
     // appeared, and when RWS's staging file first held its last byte.
-    let seen: Arc<Mutex<Vec<(u64, Instant, Option<Instant>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (seen, done) = (seen.clone(), done.clone());
