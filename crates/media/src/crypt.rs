@@ -15,12 +15,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::str::FromStr;
 
 use age::x25519;
-use serde::{Deserialize, Serialize};
 
 use crate::{MediaError, Result};
-
-/// The first line of every age v1 stream.
-const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 
 /// Parses an age X25519 recipient (`age1...`).
 pub fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
@@ -85,95 +81,11 @@ pub fn decrypt_segment(
     }
 }
 
-/// Where one segment lies, in the ciphertext and in the plaintext.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IndexEntry {
-    /// Offset of the segment's age stream in the encrypted file.
-    pub cipher_offset: u64,
-    /// Length of the age stream.
-    pub cipher_len: u64,
-    /// Offset of the segment in the plaintext MP4.
-    pub plain_offset: u64,
-    /// Length of the plaintext segment.
-    pub plain_len: u64,
-    /// Media time at the end of the segment, in milliseconds (0 for the
-    /// init segment; absent in indexes rebuilt by [`SegmentIndex::scan`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_ms: Option<u64>,
-}
-
-impl IndexEntry {
-    /// End of the segment in the ciphertext. Saturating: lengths may come
-    /// from a client's header, and a sum past `u64::MAX` must not wrap to a
-    /// small offset (no such file can be read anyway).
-    pub fn cipher_end(&self) -> u64 {
-        self.cipher_offset.saturating_add(self.cipher_len)
-    }
-
-    /// End of the segment in the plaintext (saturating, as [`Self::cipher_end`]).
-    pub fn plain_end(&self) -> u64 {
-        self.plain_offset.saturating_add(self.plain_len)
-    }
-}
-
-/// The segment index of an encrypted media file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SegmentIndex {
-    /// Entries in file order.
-    pub entries: Vec<IndexEntry>,
-}
+pub use crate::segment_index::{
+    AGE_MAGIC, IndexEntry, IndexError, MAX_SEGMENT, SegmentIndex, SegmentRead,
+};
 
 impl SegmentIndex {
-    /// Appends an entry for a segment written after the existing ones.
-    pub fn push(&mut self, cipher_len: u64, plain_len: u64) -> IndexEntry {
-        let (co, po) = self
-            .entries
-            .last()
-            .map(|e| (e.cipher_end(), e.plain_end()))
-            .unwrap_or((0, 0));
-        let e = IndexEntry {
-            cipher_offset: co,
-            cipher_len,
-            plain_offset: po,
-            plain_len,
-            end_ms: None,
-        };
-        self.entries.push(e);
-        e
-    }
-
-    /// Total plaintext length.
-    pub fn plain_len(&self) -> u64 {
-        self.entries.last().map(IndexEntry::plain_end).unwrap_or(0)
-    }
-
-    /// Parses the JSON-lines form (one [`IndexEntry`] per line). A torn last
-    /// line (crash while appending) is ignored.
-    pub fn from_json_lines(text: &str) -> Result<Self> {
-        let mut entries = Vec::new();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<IndexEntry>(line) {
-                Ok(e) => entries.push(e),
-                Err(_) if i + 1 == lines.len() => break,
-                Err(e) => {
-                    return Err(MediaError::Crypt(format!(
-                        "segment index line {}: {e}",
-                        i + 1
-                    )));
-                }
-            }
-        }
-        Ok(SegmentIndex { entries })
-    }
-
-    /// One JSON line for an entry (with the newline).
-    pub fn json_line(entry: &IndexEntry) -> String {
-        let mut s = serde_json::to_string(entry).unwrap_or_default();
-        s.push('\n');
-        s
-    }
-
     /// Rebuilds the index of concatenated age streams by finding their
     /// headers and decrypting each. Stops at the first segment that does not
     /// decrypt completely (a truncated tail).
@@ -204,6 +116,50 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 fn bad_index(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("segment index: {msg}"))
+}
+
+/// Decrypts segment `k` (`entry`) from its ciphertext, checking both
+/// lengths against the index: the one decrypt step of every reader (the
+/// [`DecryptingReader`] here, RWS's streamed playback via
+/// [`SegmentRead::cut`]).
+pub fn decrypt_entry(
+    k: usize,
+    entry: &IndexEntry,
+    cipher: &[u8],
+    identity: &x25519::Identity,
+) -> io::Result<Vec<u8>> {
+    if cipher.len() as u64 != entry.cipher_len {
+        return Err(bad_index(format!(
+            "segment {k}: {} ciphertext bytes in the file, index says {}",
+            cipher.len(),
+            entry.cipher_len
+        )));
+    }
+    let plain = decrypt_segment(cipher, identity)
+        .map_err(|(_, e)| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    if plain.len() as u64 != entry.plain_len {
+        return Err(bad_index(format!(
+            "segment {k}: {} plaintext bytes, index says {}",
+            plain.len(),
+            entry.plain_len
+        )));
+    }
+    Ok(plain)
+}
+
+impl SegmentRead {
+    /// Decrypts this step's segment from its `cipher` and returns the
+    /// planned slice of its plaintext.
+    pub fn cut(&self, cipher: &[u8], identity: &x25519::Identity) -> io::Result<Vec<u8>> {
+        let plain = decrypt_entry(self.segment, &self.entry, cipher, identity)?;
+        let (from, to) = (self.from as usize, self.to as usize);
+        plain.get(from..to).map(<[u8]>::to_vec).ok_or_else(|| {
+            bad_index(format!(
+                "segment {} has no bytes {from}..{to}",
+                self.segment
+            ))
+        })
+    }
 }
 
 /// `Read + Seek` over the plaintext of an encrypted media file, decrypting
@@ -253,25 +209,7 @@ impl<R: Read + Seek> DecryptingReader<R> {
             (&mut self.inner)
                 .take(e.cipher_len)
                 .read_to_end(&mut cipher)?;
-            if cipher.len() as u64 != e.cipher_len {
-                return Err(bad_index(format!(
-                    "segment {k}: {} ciphertext bytes in the file, index says {}",
-                    cipher.len(),
-                    e.cipher_len
-                )));
-            }
-            let plain = decrypt_segment(&cipher, &self.identity)
-                .map_err(|(_, e)| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            if plain.len() as u64 != e.plain_len {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "segment {k}: {} plaintext bytes, index says {}",
-                        plain.len(),
-                        e.plain_len
-                    ),
-                ));
-            }
+            let plain = decrypt_entry(k, &e, &cipher, &self.identity)?;
             self.cache = Some((k, plain));
         }
         Ok(self
@@ -288,15 +226,15 @@ impl<R: Read + Seek> Read for DecryptingReader<R> {
             return Ok(0);
         }
         let pos = self.pos;
-        let k = self.index.entries.partition_point(|e| e.plain_end() <= pos);
-        // An index whose entries do not tile the plaintext (a hole, an
-        // overlap) is an error, never an out-of-bounds read.
+        let k = self
+            .index
+            .locate(pos)
+            .map_err(|e| bad_index(e.to_string()))?;
         let start = self
             .index
             .entries
             .get(k)
             .map(|e| e.plain_offset)
-            .filter(|s| *s <= pos)
             .ok_or_else(|| bad_index(format!("no segment holds byte {pos}")))?;
         let seg = self.segment(k)?;
         let from = usize::try_from(pos - start)

@@ -25,6 +25,7 @@ pub mod crypt;
 pub mod encoder;
 pub mod fmp4;
 pub mod paused;
+pub mod segment_index;
 pub mod sink;
 
 /// `false` when OpenH264 was built without its assembly (no `nasm` at build
@@ -50,6 +51,9 @@ pub enum MediaError {
     /// Encryption or decryption failed.
     #[error("encryption: {0}")]
     Crypt(String),
+    /// A segment index (or `screenrec-segments` header) is corrupt.
+    #[error("segment index: {0}")]
+    Index(#[from] segment_index::IndexError),
     /// Reading or writing a file failed (disk full, permissions, ...).
     #[error(transparent)]
     Io(#[from] std::io::Error),

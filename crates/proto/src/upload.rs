@@ -14,6 +14,7 @@ use crate::control::StopReason;
 
 /// `PATCH` header: the segments in this body, `cipher_len:plain_len:end_ms`
 /// comma-separated (`end_ms` = media time at the end of the segment).
+/// Written and parsed (with its limits) by `media::segment_index`.
 pub const SEGMENTS_HEADER: &str = "screenrec-segments";
 
 /// `Upload-Metadata` keys SRS sets on creation.

@@ -223,14 +223,50 @@ pub struct Recorder {
     control: Sender<Control>,
     events: Receiver<RecorderEvent>,
     thread: Option<JoinHandle<Summary>>,
+    /// Set by the thread as it ends, before it wakes the owner (the
+    /// `JoinHandle` says finished only a moment later).
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Called on the recorder thread after each [`RecorderEvent`] is sent and
+/// once when the thread ends, so an async owner can wait for news instead
+/// of polling [`Recorder::events`] and [`Recorder::is_finished`] (e.g. a
+/// `tokio::sync::Notify::notify_one`).
+pub type Waker = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// The event channel of the recorder thread, waking its owner on each send.
+struct Events {
+    tx: Sender<RecorderEvent>,
+    wake: Option<Waker>,
+}
+
+impl Events {
+    fn send(&self, ev: RecorderEvent) -> Result<(), mpsc::SendError<RecorderEvent>> {
+        let sent = self.tx.send(ev);
+        if let Some(w) = &self.wake {
+            w();
+        }
+        sent
+    }
 }
 
 impl Recorder {
     /// Checks the monitor selection and starts recording on a new thread.
     pub fn start(
+        source: Box<dyn Source>,
+        config: RecorderConfig,
+        sinks: Box<dyn SinkFactory>,
+    ) -> Result<Recorder, RecorderError> {
+        Self::start_waking(source, config, sinks, None)
+    }
+
+    /// [`Recorder::start`], calling `wake` after each event and when the
+    /// recorder thread ends.
+    pub fn start_waking(
         mut source: Box<dyn Source>,
         config: RecorderConfig,
         sinks: Box<dyn SinkFactory>,
+        wake: Option<Waker>,
     ) -> Result<Recorder, RecorderError> {
         let called = Instant::now();
         let monitors = source.monitors()?;
@@ -255,14 +291,20 @@ impl Recorder {
         let (events_tx, events) = mpsc::channel();
         let stats = std::sync::Arc::new(RecorderStats::default());
         let loop_stats = stats.clone();
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread_ended = ended.clone();
         let thread = std::thread::Builder::new()
             .name("recorder".into())
             .spawn(move || {
-                Loop {
+                let on_exit = wake.clone();
+                let summary = Loop {
                     source,
                     config,
                     sinks,
-                    events: events_tx,
+                    events: Events {
+                        tx: events_tx,
+                        wake,
+                    },
                     streams: Vec::new(),
                     ended: Vec::new(),
                     next_stream: 0,
@@ -273,7 +315,12 @@ impl Recorder {
                     masked: Vec::new(),
                     called,
                 }
-                .run(control_rx)
+                .run(control_rx);
+                thread_ended.store(true, std::sync::atomic::Ordering::SeqCst);
+                if let Some(w) = on_exit {
+                    w();
+                }
+                summary
             })
             .map_err(|e| RecorderError::Media(media::MediaError::Io(e)))?;
         Ok(Recorder {
@@ -281,6 +328,7 @@ impl Recorder {
             control,
             events,
             thread: Some(thread),
+            ended,
         })
     }
 
@@ -312,7 +360,8 @@ impl Recorder {
 
     /// True once the recording thread has ended by itself (an error).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        self.ended.load(std::sync::atomic::Ordering::SeqCst)
+            || self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// Finishes every stream (last fragment written) and returns the summary.
@@ -365,7 +414,7 @@ struct Loop {
     source: Box<dyn Source>,
     config: RecorderConfig,
     sinks: Box<dyn SinkFactory>,
-    events: Sender<RecorderEvent>,
+    events: Events,
     streams: Vec<Stream>,
     ended: Vec<StreamSummary>,
     next_stream: usize,
@@ -800,6 +849,67 @@ mod tests {
             "the open span ends with the recording: {:?}",
             summary.events
         );
+    }
+
+    /// A sink whose second write fails (the recorder then ends by itself).
+    struct FailsSecond(usize);
+
+    impl SegmentSink for FailsSecond {
+        fn write_segment(&mut self, s: &media::fmp4::Segment) -> media::Result<u64> {
+            self.0 += 1;
+            if self.0 >= 2 {
+                return Err(media::MediaError::Io(std::io::Error::other("disk gone")));
+            }
+            Ok(s.bytes.len() as u64)
+        }
+        fn path(&self) -> &std::path::Path {
+            std::path::Path::new("fails-second")
+        }
+    }
+
+    struct FailingSinks;
+
+    impl SinkFactory for FailingSinks {
+        fn create(&mut self, _m: &Monitor, _n: usize) -> media::Result<Box<dyn SegmentSink>> {
+            Ok(Box::new(FailsSecond(0)))
+        }
+    }
+
+    #[test]
+    fn the_waker_runs_after_each_event_and_when_the_thread_ends() {
+        let (tx, rx) = mpsc::channel::<()>();
+        let tx = Mutex::new(tx);
+        let wake: Waker = Arc::new(move || {
+            let _ = tx.lock().unwrap().send(());
+        });
+        let r = Recorder::start_waking(
+            Box::new(SyntheticSource::single(64, 48)),
+            RecorderConfig::default(),
+            Box::new(FailingSinks),
+            Some(wake),
+        )
+        .unwrap();
+        // Only wakes drive this loop: a missing one (after an event, or at
+        // the thread's end) runs into the deadline.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut events = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            rx.recv_timeout(left)
+                .expect("a wake before the recorder ended by itself");
+            events.extend(r.events().try_iter());
+            if r.is_finished() {
+                break;
+            }
+        }
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, RecorderEvent::StreamStarted { .. })),
+            "{events:?}"
+        );
+        let summary = r.stop().unwrap();
+        assert!(summary.error.is_some(), "it ended on the sink's error");
     }
 
     #[test]

@@ -620,39 +620,26 @@ async fn serve_media(
     }
     let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
     let body_len = if len == 0 { 0 } else { end - start + 1 };
-    let first = index
-        .entries
-        .partition_point(|e| e.plain_offset.saturating_add(e.plain_len) <= start);
-    let entries: Vec<IndexEntry> = index.entries[first.min(index.entries.len())..]
-        .iter()
-        .take_while(|e| e.plain_offset <= end)
-        .copied()
-        .collect();
-    let state = (rws.clone(), src, identity, entries.into_iter(), start, end);
-    let stream = futures_util::stream::unfold(
-        state,
-        |(rws, src, identity, mut entries, start, end)| async move {
-            let e = entries.next()?;
-            let identity_ref = identity.as_ref()?;
-            let chunk = match read_cipher(&rws, &src, &e).await {
-                Ok(cipher) => match decrypt_segment(&cipher, identity_ref) {
-                    Ok(plain) => {
-                        let from = start.saturating_sub(e.plain_offset) as usize;
-                        let to = (end.saturating_add(1))
-                            .min(e.plain_offset.saturating_add(e.plain_len))
-                            .saturating_sub(e.plain_offset)
-                            as usize;
-                        Ok(bytes::Bytes::from(
-                            plain[from.min(to)..to.min(plain.len())].to_vec(),
-                        ))
-                    }
-                    Err((_, err)) => Err(std::io::Error::other(err.to_string())),
-                },
-                Err(err) => Err(std::io::Error::other(err)),
-            };
-            Some((chunk, (rws, src, identity, entries, start, end)))
-        },
-    );
+    // The read plan (which segments, which slice of each) and the decrypt
+    // step are media's, shared with `DecryptingReader`; this only fetches
+    // each segment's ciphertext (bounded) as the body is streamed.
+    let plan = if len == 0 {
+        Vec::new()
+    } else {
+        index.plan(start..=end).map_err(|e| {
+            ApiError::Internal(format!("the segment index of media {media_id}: {e}"))
+        })?
+    };
+    let state = (rws.clone(), src, identity, plan.into_iter());
+    let stream = futures_util::stream::unfold(state, |(rws, src, identity, mut plan)| async move {
+        let step = plan.next()?;
+        let identity_ref = identity.as_ref()?;
+        let chunk = match read_cipher(&rws, &src, &step.entry).await {
+            Ok(cipher) => step.cut(&cipher, identity_ref).map(bytes::Bytes::from),
+            Err(err) => Err(std::io::Error::other(err)),
+        };
+        Some((chunk, (rws, src, identity, plan)))
+    });
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));

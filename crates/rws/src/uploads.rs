@@ -558,9 +558,9 @@ async fn patch_inner(
             // the index's sums cannot wrap.
             index.push(seg.cipher_len, seg.plain_len);
             if let Some(last) = index.entries.last_mut() {
-                last.end_ms = Some(seg.end_ms);
+                last.end_ms = seg.end_ms;
             }
-            end_ms = end_ms.max(seg.end_ms);
+            end_ms = end_ms.max(seg.end_ms.unwrap_or(0));
         }
     }
     // The new segments: all of `index` but the stored last one.

@@ -34,6 +34,7 @@ pub mod notice;
 pub mod pace;
 pub mod recording;
 pub mod servers;
+pub mod spool;
 pub mod tls;
 pub mod upload;
 
@@ -138,7 +139,10 @@ struct Inner {
     /// Frames for RWS (status reports), sent when the control channel is up.
     outbox: Mutex<std::collections::VecDeque<proto::control::FromAgent>>,
     outbox_wake: tokio::sync::Notify,
-    upload_wake: tokio::sync::Notify,
+    /// Woken by the spool's writer (a segment is durable) and by `stop`.
+    upload_wake: spool::Wake,
+    /// Woken by the recorder thread (an event, its end) and by `start`.
+    watch_wake: spool::Wake,
     spool_used: Arc<std::sync::atomic::AtomicU64>,
     metrics: metrics::Metrics,
     last_error: Mutex<Option<String>>,
@@ -173,8 +177,8 @@ impl Srs {
         let ws_tls = ws_tls_config(&config.rws_ca)?;
         // The spool holds upload tokens and media: private to the service
         // user whatever the umask (rule 8).
-        for dir in [config.spool.clone(), recording::rec_root(&config.spool)] {
-            recording::create_private_dir(&dir)
+        for dir in [config.spool.clone(), spool::rec_root(&config.spool)] {
+            spool::create_private_dir(&dir)
                 .map_err(|e| format!("--spool {}: {e}", dir.display()))?;
         }
         let allowed_servers = servers::AllowedServers::new(
@@ -184,7 +188,7 @@ impl Srs {
                 .chain(config.peer_server.iter())
                 .chain(config.allowed_servers.iter()),
         );
-        let used = recording::spool_usage(&config.spool);
+        let used = spool::usage(&config.spool);
         Ok(Srs {
             inner: Arc::new(Inner {
                 config,
@@ -195,7 +199,8 @@ impl Srs {
                 rec: Mutex::new(recording::RecState::default()),
                 outbox: Mutex::new(std::collections::VecDeque::new()),
                 outbox_wake: tokio::sync::Notify::new(),
-                upload_wake: tokio::sync::Notify::new(),
+                upload_wake: Arc::new(tokio::sync::Notify::new()),
+                watch_wake: Arc::new(tokio::sync::Notify::new()),
                 spool_used: Arc::new(std::sync::atomic::AtomicU64::new(used)),
                 metrics: metrics::Metrics::default(),
                 last_error: Mutex::new(None),

@@ -1,14 +1,7 @@
 //! Recording on the agent PC: `start`/`stop`/`pause`/`resume` from RWS (and
 //! pause/resume from the desktop) drive the recorder; media goes to the
-//! spool encrypted, one folder per recording:
-//!
-//! ```text
-//! <spool>/rec/<recording id>/recording.json   manifest (0600; holds the upload token)
-//!                            stream-<n>.json  monitor and start time of stream n
-//!                            stream-<n>.age   concatenated age streams, one per fMP4 segment
-//!                            stream-<n>.age.idx  segment index (JSON lines)
-//!                            stream-<n>.url   the tus upload URL, once created
-//! ```
+//! spool encrypted, one folder per recording (layout and manifest:
+//! [`crate::spool`]).
 //!
 //! Commands are idempotent by recording id. The manifest says `recording`
 //! until the recorder has stopped and written its last fragment; a manifest
@@ -18,8 +11,7 @@
 //! deletes a folder only after RWS confirmed the whole recording.
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -29,11 +21,11 @@ use media::sink::{EncryptedFileSink, SegmentSink};
 use proto::control::{FromAgent, MonitorInfo, RecordingStatus, StopReason};
 use proto::upload::Mark;
 use recorder::{MonitorSelection, Recorder, RecorderConfig, SinkFactory};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Srs;
+use crate::spool::{RecDir, SpoolState, Wake, create_private_dir, set_private};
 
 /// Where SRS captures the screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,54 +37,10 @@ pub enum SourceSpec {
     Synthetic(u32, u32, u32),
 }
 
-/// The manifest of a spooled recording.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Recording id.
-    pub recording_id: String,
-    /// The interaction it was started for.
-    pub interaction_id: String,
-    /// RWS base URL the uploads go to.
-    pub server: String,
-    /// tus creation URL (absolute).
-    pub upload_url: String,
-    /// Bearer token for this recording's uploads only.
-    pub upload_token: String,
-    /// Start (RFC 3339).
-    pub started_at: String,
-    /// `recording` or `stopped`.
-    pub state: String,
-    /// Why it stopped.
-    pub reason: Option<StopReason>,
-    /// SRS did not stop it cleanly.
-    #[serde(default)]
-    pub interrupted: bool,
-    /// When it stopped.
-    pub stopped_at: Option<String>,
-    /// Pauses and resumes.
-    #[serde(default)]
-    pub marks: Vec<Mark>,
-    /// Upload cap RWS sent with `start` (kbit/s), kept for uploads after a
-    /// restart.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload_rate_kbit: Option<u32>,
-}
-
-/// Per-stream metadata file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StreamMeta {
-    /// Stream number.
-    pub stream: usize,
-    /// The monitor.
-    pub monitor: MonitorInfo,
-    /// Wall-clock time of media time zero (RFC 3339).
-    pub started_at: String,
-}
-
 pub(crate) struct Active {
     stats: std::sync::Arc<recorder::RecorderStats>,
     id: String,
-    dir: PathBuf,
+    dir: RecDir,
     recorder: Option<Recorder>,
     deadline: Instant,
     paused: bool,
@@ -169,92 +117,12 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// `<spool>/rec`.
-pub fn rec_root(spool: &Path) -> PathBuf {
-    spool.join("rec")
-}
-
-/// Creates `dir` (and missing parents) and makes it mode 0700 whatever the
-/// umask: the spool holds upload tokens and media (rule 8).
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)?;
-    // An existing folder keeps its mode with `create`: set it.
-    set_private(dir, 0o700)
-}
-
-/// Sets `path`'s mode (0600 files, 0700 folders) on Unix.
-pub(crate) fn set_private(path: &Path, mode: u32) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-    Ok(())
-}
+pub use crate::spool::{Manifest, StreamMeta, rec_root};
 
 /// Is `id` (from RWS) a UUID, the only form that may become a spool path?
 pub fn valid_id(id: &str) -> bool {
     // Hyphenated form only: `Uuid::parse_str` also takes braces and URNs.
     id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
-}
-
-/// Writes a file atomically (temp + rename), mode 0600, synced.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).write(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_data()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-pub(crate) fn save_manifest(dir: &Path, m: &Manifest) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(m).map_err(std::io::Error::other)?;
-    write_private(&dir.join("recording.json"), &json)
-}
-
-pub(crate) fn load_manifest(dir: &Path) -> Option<Manifest> {
-    serde_json::from_slice(&std::fs::read(dir.join("recording.json")).ok()?).ok()
-}
-
-/// Bytes used by the spool's recordings.
-pub(crate) fn spool_usage(spool: &Path) -> u64 {
-    fn walk(p: &Path) -> u64 {
-        let Ok(rd) = std::fs::read_dir(p) else {
-            return 0;
-        };
-        rd.flatten()
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => walk(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
-    }
-    walk(&rec_root(spool))
 }
 
 fn open_source(spec: &SourceSpec) -> Result<Box<dyn Source>, String> {
@@ -276,10 +144,12 @@ fn open_source(spec: &SourceSpec) -> Result<Box<dyn Source>, String> {
 
 /// Makes the encrypted sink of each monitor stream and enforces the quota.
 struct SpoolSinks {
-    dir: PathBuf,
+    dir: RecDir,
     recipients: Vec<age::x25519::Recipient>,
     used: Arc<AtomicU64>,
     quota: u64,
+    /// Woken after each segment is durable: the uploader sends it at once.
+    wake: Wake,
 }
 
 impl SinkFactory for SpoolSinks {
@@ -296,9 +166,8 @@ impl SinkFactory for SpoolSinks {
             },
             started_at: rfc3339(OffsetDateTime::from(SystemTime::now())),
         };
-        let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-        write_private(&self.dir.join(format!("stream-{n}.json")), &json)?;
-        let media = self.dir.join(format!("stream-{n}.age"));
+        self.dir.save_stream_meta(&meta)?;
+        let media = self.dir.media_path(n);
         let sink = EncryptedFileSink::create(&media, self.recipients.clone())?;
         // The sink creates its files with the umask's mode: make them private.
         set_private(&media, 0o600)?;
@@ -307,15 +176,20 @@ impl SinkFactory for SpoolSinks {
             inner: sink,
             used: self.used.clone(),
             quota: self.quota,
+            wake: self.wake.clone(),
+            stream: n,
         }))
     }
 }
 
 /// Refuses a segment that would take the spool past its quota.
+/// Wakes the uploader once a segment is on disk.
 struct QuotaSink {
     inner: EncryptedFileSink,
     used: Arc<AtomicU64>,
     quota: u64,
+    wake: Wake,
+    stream: usize,
 }
 
 /// The message of a quota error (recognised to report `spool_full`).
@@ -332,6 +206,11 @@ impl SegmentSink for QuotaSink {
         }
         let n = self.inner.write_segment(segment)?;
         self.used.fetch_add(n + 120, Ordering::Relaxed);
+        // Logged so the wake-to-PATCH latency can be measured (see
+        // `docs/srs.md`): the uploader logs `PATCH starting` with the same end.
+        let cipher_end = self.inner.index().last().map_or(0, |e| e.cipher_end());
+        tracing::debug!(stream = self.stream, cipher_end, "segment spooled");
+        self.wake.notify_one();
         Ok(n)
     }
 
@@ -474,8 +353,8 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         ));
     }
     let source = open_source(&srs.config().source)?;
-    let dir = rec_root(&srs.config().spool).join(&cmd.recording_id);
-    create_private_dir(&dir).map_err(|e| format!("spool {}: {e}", dir.display()))?;
+    let dir = RecDir::of(&srs.config().spool, &cmd.recording_id);
+    create_private_dir(dir.path()).map_err(|e| format!("spool {}: {e}", dir.path().display()))?;
     let manifest = Manifest {
         recording_id: cmd.recording_id.clone(),
         interaction_id: cmd.interaction_id.clone(),
@@ -483,14 +362,15 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         upload_url: upload_url.to_string(),
         upload_token: cmd.upload_token.clone(),
         started_at: now_rfc3339(),
-        state: "recording".into(),
+        state: SpoolState::Recording,
         reason: None,
         interrupted: false,
         stopped_at: None,
         marks: Vec::new(),
         upload_rate_kbit: cmd.upload_rate_kbit.filter(|k| *k > 0),
     };
-    save_manifest(&dir, &manifest).map_err(|e| format!("spool {}: {e}", dir.display()))?;
+    dir.save_manifest(&manifest)
+        .map_err(|e| format!("spool {}: {e}", dir.path().display()))?;
     let config = RecorderConfig {
         fps: cmd.capture.fps.clamp(1, 30),
         quality: cmd.capture.quality,
@@ -505,11 +385,14 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         recipients,
         used,
         quota,
+        wake: srs.inner.upload_wake.clone(),
     };
-    let recorder = match Recorder::start(source, config, Box::new(sinks)) {
+    let watch = srs.inner.watch_wake.clone();
+    let wake: recorder::Waker = Arc::new(move || watch.notify_one());
+    let recorder = match Recorder::start_waking(source, config, Box::new(sinks), Some(wake)) {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(dir.path());
             return Err(format!("cannot start recording: {e}"));
         }
     };
@@ -535,6 +418,8 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     st.active = Some(active);
     st.renotice();
     drop(st);
+    // The watch learns the new deadline.
+    srs.inner.watch_wake.notify_one();
     status(srs, &cmd.recording_id, RecordingStatus::Recording, None);
     if let Some(at) = held {
         status_at(
@@ -568,7 +453,7 @@ fn set_paused(a: &mut Active, paused: bool, reason: &str) -> Option<String> {
         kind: if paused { "paused" } else { "resumed" }.into(),
         reason: reason.into(),
     });
-    if let Err(e) = save_manifest(&a.dir, &a.manifest) {
+    if let Err(e) = a.dir.save_manifest(&a.manifest) {
         tracing::warn!(error = %e, "saving the recording manifest");
     }
     Some(at)
@@ -665,7 +550,7 @@ fn mask_mark(a: &mut Active, rule: &str, on: bool, at: Duration) {
         kind: if on { "masked" } else { "unmasked" }.into(),
         reason: rule.to_string(),
     });
-    if let Err(e) = save_manifest(&a.dir, &a.manifest) {
+    if let Err(e) = a.dir.save_manifest(&a.manifest) {
         tracing::warn!(error = %e, "saving the recording manifest");
     }
 }
@@ -729,10 +614,10 @@ pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
     if matches!(&summary, Some(Err(_))) {
         reason = StopReason::CaptureFailed;
     }
-    a.manifest.state = "stopped".into();
+    a.manifest.state = SpoolState::Stopped;
     a.manifest.reason = Some(reason);
     a.manifest.stopped_at = Some(now_rfc3339());
-    if let Err(e) = save_manifest(&a.dir, &a.manifest) {
+    if let Err(e) = a.dir.save_manifest(&a.manifest) {
         tracing::error!(recording = %a.id, error = %e, "saving the recording manifest");
     }
     tracing::info!(recording = %a.id, reason = reason.as_str(), "recording stopped");
@@ -745,13 +630,24 @@ pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
     srs.inner.upload_wake.notify_one();
 }
 
-/// Watches the active recording: a recorder that stopped by itself (spool
-/// full, display gone) and the maximum duration; wakes the uploader when a
-/// fragment was written.
+/// Watches the active recording: its events (mask spans, pauses), a
+/// recorder that stopped by itself (spool full, display gone) and the
+/// maximum duration. Event-driven: the recorder thread wakes it after each
+/// event and when it ends, `start` when there is a new deadline; the only
+/// timer is that deadline.
 pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let deadline = srs.rec_state().active.as_ref().map(|a| a.deadline);
+            match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        () = srs.inner.watch_wake.notified() => {}
+                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(d)) => {}
+                    }
+                }
+                None => srs.inner.watch_wake.notified().await,
+            }
             let verdict = {
                 let mut st = srs.rec_state();
                 let verdict = match &mut st.active {
@@ -832,22 +728,18 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
 /// by a crash; close them as interrupted so their spool gets uploaded.
 pub fn recover(spool: &Path) -> Vec<String> {
     let mut known = Vec::new();
-    let Ok(rd) = std::fs::read_dir(rec_root(spool)) else {
-        return known;
-    };
-    for e in rd.flatten() {
-        let dir = e.path();
-        let Some(mut m) = load_manifest(&dir) else {
+    for dir in crate::spool::recording_dirs(spool) {
+        let Some(mut m) = dir.load_manifest() else {
             continue;
         };
         known.push(m.recording_id.clone());
-        if m.state == "recording" {
+        if m.state == SpoolState::Recording {
             let end = last_media_time(&dir, &m);
-            m.state = "stopped".into();
+            m.state = SpoolState::Stopped;
             m.reason = Some(StopReason::SrsRestarted);
             m.interrupted = true;
             m.stopped_at = Some(end);
-            match save_manifest(&dir, &m) {
+            match dir.save_manifest(&m) {
                 Ok(()) => {
                     tracing::warn!(recording = %m.recording_id, "SRS had stopped mid-recording: uploading what the spool holds")
                 }
@@ -860,21 +752,18 @@ pub fn recover(spool: &Path) -> Vec<String> {
     known
 }
 
-/// The wall-clock end of the last fragment on disk of any stream.
-fn last_media_time(dir: &Path, m: &Manifest) -> String {
+/// The wall-clock end of the last fragment on disk of any stream (a
+/// stream whose index is corrupt counts from its start, and is logged).
+fn last_media_time(dir: &RecDir, m: &Manifest) -> String {
     let mut best: Option<OffsetDateTime> = None;
-    for n in 0.. {
-        let Ok(meta) = std::fs::read(dir.join(format!("stream-{n}.json"))) else {
-            break;
+    for (n, meta) in dir.streams() {
+        let end_ms = match dir.index(n) {
+            Ok(ix) => ix.end_ms(),
+            Err(e) => {
+                tracing::error!(recording = %m.recording_id, error = %e, "a spooled segment index is corrupt");
+                0
+            }
         };
-        let Ok(meta) = serde_json::from_slice::<StreamMeta>(&meta) else {
-            continue;
-        };
-        let idx =
-            std::fs::read_to_string(dir.join(format!("stream-{n}.age.idx"))).unwrap_or_default();
-        let end_ms = media::crypt::SegmentIndex::from_json_lines(&idx)
-            .map(|i| i.entries.iter().filter_map(|e| e.end_ms).max().unwrap_or(0))
-            .unwrap_or(0);
         if let Ok(t) = OffsetDateTime::parse(&meta.started_at, &Rfc3339) {
             let end = t + Duration::from_millis(end_ms);
             if best.is_none_or(|b| end > b) {

@@ -24,7 +24,7 @@ pub fn self_signed(spool: &Path) -> Result<CertFiles, String> {
     if files.cert.exists() && files.key.exists() {
         return Ok(files);
     }
-    crate::recording::create_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::spool::create_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let certified =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
             .map_err(|e| format!("generating the self-signed certificate: {e}"))?;

@@ -12,18 +12,18 @@
 //! RWS being down only delays all this: the spool keeps every byte.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use media::crypt::SegmentIndex;
 use proto::upload::{RecordingEnd, SEGMENTS_HEADER, meta};
 use sha2::{Digest, Sha256};
 
 use crate::Srs;
-use crate::recording::{self, Manifest, StreamMeta};
+use crate::recording;
+use crate::spool::{self, Manifest, RecDir, SpoolState, StreamMeta};
 
 /// Largest PATCH body we send.
 const MAX_PATCH: u64 = 8 << 20;
@@ -54,7 +54,10 @@ fn net(e: reqwest::Error) -> UploadError {
     UploadError::Retry(crate::error::with_causes(&e))
 }
 
-/// Starts the uploader task.
+/// Starts the uploader task: a pass over the spool at start, then one each
+/// time the spool's writer says a segment is durable (or a recording
+/// stopped). Only a failed pass arms a timer, the retry backoff; an idle
+/// uploader does not poll.
 pub fn spawn(srs: Srs) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // upload URL → offset RWS acknowledged (learnt with HEAD after a restart).
@@ -63,14 +66,13 @@ pub fn spawn(srs: Srs) -> tokio::task::JoinHandle<()> {
         loop {
             let ok = pass(&srs, &mut offsets).await;
             failures = if ok { 0 } else { failures.saturating_add(1) };
-            let wait = if failures == 0 {
-                Duration::from_millis(1000)
+            if failures == 0 {
+                srs.inner.upload_wake.notified().await;
             } else {
-                crate::link::backoff(failures.min(4))
-            };
-            tokio::select! {
-                () = srs.inner.upload_wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                tokio::select! {
+                    () = srs.inner.upload_wake.notified() => {}
+                    () = tokio::time::sleep(crate::link::backoff(failures.min(4))) => {}
+                }
             }
         }
     })
@@ -78,20 +80,10 @@ pub fn spawn(srs: Srs) -> tokio::task::JoinHandle<()> {
 
 /// One pass over the spool; false when something must be retried.
 async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
-    let root = recording::rec_root(&srs.config().spool);
-    let Ok(rd) = std::fs::read_dir(&root) else {
-        srs.inner.metrics.backlog.store(0, Ordering::Relaxed);
-        return true;
-    };
-    let mut dirs: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = spool::recording_dirs(&srs.config().spool);
     let mut all_ok = true;
     for dir in dirs {
-        let Some(m) = recording::load_manifest(&dir) else {
+        let Some(m) = dir.load_manifest() else {
             continue;
         };
         match upload_recording(srs, &dir, &m, offsets).await {
@@ -119,16 +111,10 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
 
 /// Recomputes the backlog of the whole spool (`/metrics`, heartbeat).
 fn refresh_backlog(srs: &Srs, offsets: &HashMap<String, u64>) {
-    let root = recording::rec_root(&srs.config().spool);
-    let backlog = std::fs::read_dir(&root)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .map(|d| unacknowledged(&d, offsets))
-                .sum()
-        })
-        .unwrap_or(0);
+    let backlog = spool::recording_dirs(&srs.config().spool)
+        .iter()
+        .map(|d| unacknowledged(d, offsets))
+        .sum();
     srs.inner.metrics.backlog.store(backlog, Ordering::Relaxed);
 }
 
@@ -189,76 +175,57 @@ fn paced_body(srs: &Srs, body: Vec<u8>) -> reqwest::Body {
 
 /// Spooled media bytes of a recording that RWS has not acknowledged (as far
 /// as this process knows).
-fn unacknowledged(dir: &Path, offsets: &HashMap<String, u64>) -> u64 {
-    streams(dir)
+fn unacknowledged(dir: &RecDir, offsets: &HashMap<String, u64>) -> u64 {
+    dir.streams()
         .iter()
         .map(|(n, _)| {
-            let size = std::fs::metadata(dir.join(format!("stream-{n}.age")))
+            let size = std::fs::metadata(dir.media_path(*n))
                 .map(|m| m.len())
                 .unwrap_or(0);
-            let acked = std::fs::read_to_string(dir.join(format!("stream-{n}.url")))
-                .ok()
-                .and_then(|u| offsets.get(u.trim()).copied())
+            let acked = dir
+                .upload_url(*n)
+                .and_then(|u| offsets.get(&u).copied())
                 .unwrap_or(0);
             size.saturating_sub(acked)
         })
         .sum()
 }
 
-fn remove_dir(srs: &Srs, dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
-    srs.inner.spool_used.store(
-        recording::spool_usage(&srs.config().spool),
-        Ordering::Relaxed,
-    );
-}
-
-fn streams(dir: &Path) -> Vec<(usize, StreamMeta)> {
-    let mut out = Vec::new();
-    for n in 0.. {
-        let Ok(bytes) = std::fs::read(dir.join(format!("stream-{n}.json"))) else {
-            break;
-        };
-        if let Ok(meta) = serde_json::from_slice::<StreamMeta>(&bytes) {
-            out.push((n, meta));
-        }
-    }
-    out
+fn remove_dir(srs: &Srs, dir: &RecDir) {
+    let _ = std::fs::remove_dir_all(dir.path());
+    srs.inner
+        .spool_used
+        .store(spool::usage(&srs.config().spool), Ordering::Relaxed);
 }
 
 async fn upload_recording(
     srs: &Srs,
-    dir: &Path,
+    dir: &RecDir,
     m: &Manifest,
     offsets: &mut HashMap<String, u64>,
 ) -> Result<(), UploadError> {
-    let stopped = m.state == "stopped";
-    let streams = streams(dir);
+    let stopped = m.state == SpoolState::Stopped;
+    let streams = dir.streams();
     let mut complete = true;
     for (n, meta_) in &streams {
-        let idx_text =
-            std::fs::read_to_string(dir.join(format!("stream-{n}.age.idx"))).unwrap_or_default();
-        let index = SegmentIndex::from_json_lines(&idx_text).map_err(retry)?;
-        let url_file = dir.join(format!("stream-{n}.url"));
-        let url = match std::fs::read_to_string(&url_file) {
-            Ok(u) => u.trim().to_string(),
-            Err(_) => {
+        // A corrupt index is retried with its reason (in `last_error`, sent
+        // to RWS with the heartbeats), never read as "no segments".
+        let index = dir.index(*n).map_err(retry)?;
+        let url = match dir.upload_url(*n) {
+            Some(u) => u,
+            None => {
                 let u = create(srs, m, *n, meta_).await?;
-                recording::write_private(&url_file, u.as_bytes()).map_err(retry)?;
+                spool::write_private(&dir.url_path(*n), u.as_bytes()).map_err(retry)?;
                 u
             }
         };
-        let file = dir.join(format!("stream-{n}.age"));
+        let file = dir.media_path(*n);
         let (mut offset, final_len) = match offsets.get(&url) {
             Some(o) => (*o, None),
             None => head(srs, m, &url).await?,
         };
         offsets.insert(url.clone(), offset);
-        let total = index
-            .entries
-            .last()
-            .map(|e| e.cipher_offset + e.cipher_len)
-            .unwrap_or(0);
+        let total = index.cipher_len();
         // Under a bandwidth cap, a PATCH holds about 4 s of traffic (still
         // at least one segment), so that an error costs little.
         let rate = set_pace(srs, m);
@@ -287,11 +254,9 @@ async fn upload_recording(
                 .map(|e| e.cipher_offset + e.cipher_len)
                 .unwrap_or(offset);
             let body = read_range(&file, offset, end).map_err(retry)?;
-            let header: Vec<String> = segs
-                .iter()
-                .map(|e| format!("{}:{}:{}", e.cipher_len, e.plain_len, e.end_ms.unwrap_or(0)))
-                .collect();
-            offset = patch(srs, m, &url, offset, body, Some(header.join(",")), None).await?;
+            let header = media::segment_index::header(&segs);
+            tracing::debug!(recording = %m.recording_id, stream = n, offset, end, "PATCH starting");
+            offset = patch(srs, m, &url, offset, body, Some(header), None).await?;
             offsets.insert(url.clone(), offset);
             // A paced pass lasts long: keep the backlog figure current.
             refresh_backlog(srs, offsets);
@@ -332,8 +297,8 @@ async fn upload_recording(
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         tracing::info!(recording = %m.recording_id, state = %body["state"], "recording uploaded; spool folder removed");
         for (n, _) in &streams {
-            if let Ok(u) = std::fs::read_to_string(dir.join(format!("stream-{n}.url"))) {
-                offsets.remove(u.trim());
+            if let Some(u) = dir.upload_url(*n) {
+                offsets.remove(&u);
             }
         }
         remove_dir(srs, dir);

@@ -40,5 +40,6 @@ mod rws_directory;
 mod rws_events;
 mod rws_keys;
 mod segments_upgrade;
+mod spool;
 mod srs_conformance;
 mod upload_rate_rws;
