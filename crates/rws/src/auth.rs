@@ -257,7 +257,7 @@ pub async fn authenticate(db: &Pool, headers: &HeaderMap) -> Result<AuthUser, Ap
         )));
     }
     if let Some(token) = cookie_token(headers) {
-        let now = crate::recordings::now();
+        let now = crate::recording::now();
         let username = sessions::console_session_user(db, &token_hash(&token), &now).await?;
         if let Some(name) = username
             && let Some(row) = users::user(db, &name).await?
@@ -305,8 +305,8 @@ pub async fn console_login(
         &sessions::NewConsoleSession {
             token_hash: &token_hash(&token),
             username: &user.username,
-            created_at: &crate::recordings::rfc3339(now),
-            expires_at: &crate::recordings::rfc3339(expires),
+            created_at: &crate::recording::rfc3339(now),
+            expires_at: &crate::recording::rfc3339(expires),
             csrf: &csrf,
         },
     )

@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use crate::Rws;
 use crate::auth::{AuthUser, require_role};
 use crate::error::ApiError;
-use crate::recordings::{self, Rec, now, parse_time};
+use crate::recording::{Rec, now, parse_time};
+use crate::recordings;
 
 /// The client's address, when the server knows it (audit "from where").
 pub struct Remote(pub Option<SocketAddr>);

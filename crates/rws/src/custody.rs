@@ -342,8 +342,8 @@ pub async fn import(
         let created_at = k
             .created_at
             .as_deref()
-            .and_then(|c| crate::recordings::parse_time(c).map(|_| c.to_string()))
-            .unwrap_or_else(crate::recordings::now);
+            .and_then(|c| crate::recording::parse_time(c).map(|_| c.to_string()))
+            .unwrap_or_else(crate::recording::now);
         let (encrypted, nonce) = keys::wrap(master, &k.secret)?;
         let key = store::NewKey {
             id: &id,

@@ -26,9 +26,10 @@ use proto::control::{StopReason, ToAgent};
 use serde_json::Value;
 
 use crate::Rws;
+use crate::recording::Rec;
 use crate::recording::rules::{self, StartAnswer};
 use crate::recording::{RecordingState, Timestamp};
-use crate::recordings::{self, NewRecording, Rec};
+use crate::recordings::{self, NewRecording};
 
 /// What one call leg or interaction wants.
 struct Want {

@@ -70,8 +70,8 @@ fn check(value: &Value, at: &str) -> Result<Checked, ApiError> {
     }
     let raw_ts = required("timestamp")?;
     // Stored in RWS's one fixed-width UTC form, so events sort by time.
-    let ts = crate::recordings::parse_time(&raw_ts)
-        .map(crate::recordings::rfc3339)
+    let ts = crate::recording::parse_time(&raw_ts)
+        .map(crate::recording::rfc3339)
         .ok_or_else(|| {
             ApiError::invalid(format!(
                 "{at}'timestamp' must be RFC 3339 (2026-01-05T10:00:00Z), got '{raw_ts}'"
@@ -156,7 +156,7 @@ pub async fn intake(
         v => check(v, "").map(|c| vec![c]),
     }
     .inspect_err(|_| crate::metrics::event(&rws, "rejected", 1))?;
-    let received = crate::recordings::now();
+    let received = crate::recording::now();
     let accepted = crate::store::events::insert_all(&rws.db, &checked, &received).await?;
     let calls = checked.iter().filter_map(|e| e.call_id.clone()).collect();
     let interactions = checked

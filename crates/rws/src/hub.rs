@@ -30,7 +30,7 @@ use crate::Rws;
 use crate::agent_input;
 use crate::auth::{self, require_role};
 use crate::error::ApiError;
-use crate::recordings::rfc3339;
+use crate::recording::rfc3339;
 use crate::store;
 
 /// The outcome of a command: SRS's acknowledgement.
@@ -324,7 +324,7 @@ pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
             srs_version,
             hostname,
         );
-        live.opened_at = crate::recordings::parse_time(&opened_at).unwrap_or(live.opened_at);
+        live.opened_at = crate::recording::parse_time(&opened_at).unwrap_or(live.opened_at);
         live.next_seq = next_seq.max(1) as u64;
         // SRS reconnects with back-off capped at 12.5 s: give it that long
         // on top of the silence timeout before the session counts as silent.
@@ -479,7 +479,7 @@ async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                 let mut ended = false;
                 if let FromAgent::Status { recording_id, state, reason, at, .. } = &msg {
                     // Rule 1: a session reports only on its own recordings.
-                    if crate::recordings::parse_time(at).is_none() {
+                    if crate::recording::parse_time(at).is_none() {
                         tracing::warn!(session = %id, "control channel: status 'at' is not RFC 3339; refused");
                     } else if owns_recording(&rws, &id, &username, recording_id).await {
                         crate::dispatch::on_status(&rws, recording_id, *state, agent_input::kept(reason.as_deref()), at).await;

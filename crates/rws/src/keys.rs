@@ -142,7 +142,7 @@ pub async fn rotate(db: &Pool, master: &MasterKey) -> Result<TenantKey, KeyError
     let key = TenantKey {
         id: uuid::Uuid::new_v4().to_string(),
         recipient,
-        created_at: crate::recordings::now(),
+        created_at: crate::recording::now(),
         active: true,
     };
     store::add_active(

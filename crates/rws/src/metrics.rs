@@ -176,7 +176,7 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
         .unwrap_or(None);
     let lag = oldest
         .as_deref()
-        .and_then(crate::recordings::parse_time)
+        .and_then(crate::recording::parse_time)
         .map(|t| {
             (time::OffsetDateTime::now_utc() - t)
                 .as_seconds_f64()

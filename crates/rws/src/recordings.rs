@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use media::crypt::{IndexEntry, decrypt_segment};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use crate::Rws;
 use crate::error::ApiError;
@@ -24,70 +23,7 @@ use crate::lifecycle::LifecycleEvent;
 use crate::recording::rules::{self, Decision, Finish, FinishFacts, MediaTally};
 use crate::recording::{RecordingState, Timestamp};
 
-/// A recording row.
-#[derive(Debug, Clone)]
-pub struct Rec {
-    /// Id.
-    pub id: String,
-    /// Agent.
-    pub username: String,
-    /// The agent's DN (voice).
-    pub dn: Option<String>,
-    /// SRS session that records it.
-    pub session_id: Option<String>,
-    /// First interaction (voice call or chat) it is mapped to.
-    pub interaction_id: String,
-    /// `voice`, `chat`, …
-    pub media: String,
-    /// State.
-    pub state: RecordingState,
-    /// Why (failed, partial, stop reason).
-    pub reason: Option<String>,
-    /// Created.
-    pub requested_at: String,
-    /// SRS acknowledged `start`.
-    pub started_at: Option<String>,
-    /// Stopped.
-    pub stopped_at: Option<String>,
-    /// Maximum duration.
-    pub max_duration_s: i64,
-    /// Whether RWS last commanded pause.
-    pub paused_cmd: bool,
-    /// Set once RWS sent `stop`.
-    pub stop_reason: Option<String>,
-    /// SRS reported the recording fully uploaded.
-    pub end_reported: bool,
-    /// SRS did not stop cleanly.
-    pub interrupted: bool,
-    /// Media files SRS reported.
-    pub media_expected: Option<i64>,
-    /// Last upload or state activity.
-    pub last_activity: String,
-    /// On legal hold: no delete, no purge.
-    pub legal_hold: bool,
-    /// Why it is held.
-    pub hold_reason: Option<String>,
-    /// Caller number (from the call's events).
-    pub ani: Option<String>,
-    /// Dialed number.
-    pub dnis: Option<String>,
-}
-
-/// Now, RFC 3339.
-pub fn now() -> String {
-    Timestamp::now().to_string()
-}
-
-/// RFC 3339 in UTC with exactly three fraction digits (`2026-01-05T10:00:00.000Z`),
-/// the one form every stored time has ([`Timestamp`] says why).
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    Timestamp::from(t).to_string()
-}
-
-/// Parses RFC 3339 (any offset; the instant is in UTC).
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    s.parse::<Timestamp>().ok().map(Timestamp::as_offset)
-}
+pub use crate::recording::{Rec, now, parse_time, rfc3339};
 
 pub use crate::store::recordings::{
     active_for, by_upload_token, finished, get, labels_of, of_agent_between, of_call, open_links,

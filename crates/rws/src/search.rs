@@ -12,7 +12,7 @@ use crate::Rws;
 use crate::compliance::{Visibility, viewer};
 use crate::error::ApiError;
 use crate::recording::RecordingState;
-use crate::recordings::{Rec, parse_time, rfc3339};
+use crate::recording::{Rec, parse_time, rfc3339};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;

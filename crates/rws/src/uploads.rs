@@ -32,9 +32,10 @@ use crate::Rws;
 use crate::agent_input;
 use crate::auth;
 use crate::error::ApiError;
+use crate::recording::Rec;
 use crate::recording::RecordingState;
 use crate::recording::rules;
-use crate::recordings::{self, Rec};
+use crate::recordings;
 use crate::segments;
 use crate::store;
 

@@ -52,10 +52,12 @@
 //!
 //! Every change is published as a lifecycle event ([`crate::lifecycle`]).
 
+pub mod rec;
 pub mod rules;
 pub mod state;
 pub mod timestamp;
 
+pub use rec::Rec;
 pub use rules::Decision;
 pub use state::{RecordingState, UnknownState};
-pub use timestamp::{BadTimestamp, Timestamp};
+pub use timestamp::{BadTimestamp, Timestamp, now, parse_time, rfc3339};

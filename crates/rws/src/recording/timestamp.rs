@@ -86,6 +86,26 @@ impl FromStr for Timestamp {
     }
 }
 
+// The three helpers below are the string forms every module stores and
+// compares; they live here, beside `Timestamp`, so that nothing needs a
+// handler module for them.
+
+/// Now, RFC 3339.
+pub fn now() -> String {
+    Timestamp::now().to_string()
+}
+
+/// RFC 3339 in UTC with exactly three fraction digits (`2026-01-05T10:00:00.000Z`),
+/// the one form every stored time has ([`Timestamp`] says why).
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    Timestamp::from(t).to_string()
+}
+
+/// Parses RFC 3339 (any offset; the instant is in UTC).
+pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    s.parse::<Timestamp>().ok().map(Timestamp::as_offset)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -10,7 +10,7 @@
 //!   never `INSERT OR IGNORE` / `OR REPLACE`;
 //! - no engine functions (`strftime`, `datetime`, `julianday`, `ifnull`,
 //!   `group_concat`, `ILIKE`): times are fixed-width UTC text
-//!   ([`crate::recordings::rfc3339`]) compared as text, `COALESCE` for
+//!   ([`crate::recording::rfc3339`]) compared as text, `COALESCE` for
 //!   defaults; a case-insensitive match is `LOWER(col) LIKE LOWER($1)`;
 //! - integers are 64-bit (`i64` in Rust, `BIGINT` in PostgreSQL); flags are
 //!   integers 0/1 in SQL, bound with `i64::from(flag)` and read as `i64`

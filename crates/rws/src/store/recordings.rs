@@ -5,8 +5,8 @@
 //! with the callers.
 
 use super::{Db, Pool, Row};
+use crate::recording::Rec;
 use crate::recording::RecordingState;
-use crate::recordings::Rec;
 use sqlx::Row as _;
 
 /// `SELECT <the columns of Rec> FROM recordings` followed by `$rest`.

@@ -5,7 +5,7 @@
 use sqlx::QueryBuilder;
 
 use super::{Db, Pool};
-use crate::recordings::Rec;
+use crate::recording::Rec;
 use crate::store::recordings::{rec_of, select_rec};
 
 /// What to search for. `None`/empty means no such filter.
