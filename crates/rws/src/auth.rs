@@ -6,7 +6,7 @@
 //! goes through [`login`]: the failure throttle ([`crate::throttle`]), then
 //! the cache of verified credentials, then the bounded argon2 pool
 //! ([`crate::password_pool`]). Basic credentials are checked once per
-//! request, by the [`basic_gate`] middleware before any handler reads the
+//! request, by the [`crate::http::auth::basic_gate`] middleware before any handler reads the
 //! body; handlers' [`authenticate`] then takes the gate's verdict.
 
 use crate::store::Pool;
@@ -92,7 +92,7 @@ pub const CONSOLE_COOKIE: &str = "RWSSESSION";
 /// How long a console session lasts.
 pub const CONSOLE_SESSION_HOURS: i64 = 8;
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -116,10 +116,10 @@ fn to_user(row: users::UserRow) -> AuthUser {
 }
 
 tokio::task_local! {
-    /// The user [`basic_gate`] verified for the request being handled, so
+    /// The user [`crate::http::auth::basic_gate`] verified for the request being handled, so
     /// handlers' [`authenticate`] (which sees only the headers) does not
     /// run argon2 a second time.
-    static GATE_VERIFIED: Option<AuthUser>;
+    pub(crate) static GATE_VERIFIED: Option<AuthUser>;
 }
 
 /// Checks `username`/`password` from client address `addr` on any way in:
@@ -214,32 +214,9 @@ pub fn client_ip(req: &axum::extract::Request) -> std::net::IpAddr {
 }
 
 /// The client's address, for handlers that check passwords from a body
-/// (set by [`basic_gate`] on every request).
+/// (set by [`crate::http::auth::basic_gate`] on every request).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);
-
-/// Middleware: a request with `Authorization: Basic` is checked here, on
-/// every route, before its body is read: refused (401/429/503) or passed on
-/// with the verified user for [`authenticate`].
-pub async fn basic_gate(
-    axum::extract::State(rws): axum::extract::State<crate::Rws>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let mut req = req;
-    let addr = client_ip(&req);
-    req.extensions_mut().insert(ClientIp(addr));
-    let (username, password) = match basic_credentials(req.headers()) {
-        Ok(Some(credentials)) => credentials,
-        Ok(None) => return GATE_VERIFIED.scope(None, next.run(req)).await,
-        Err(e) => return e.into_response(),
-    };
-    match login(&rws, addr, &username, &password).await {
-        Ok(user) => GATE_VERIFIED.scope(Some(user), next.run(req)).await,
-        Err(resp) => resp,
-    }
-}
 
 /// Authenticates a request: HTTP Basic credentials (as GWS), or the
 /// console's session cookie. 401 when missing or wrong.
@@ -271,76 +248,6 @@ pub async fn authenticate(db: &Pool, headers: &HeaderMap) -> Result<AuthUser, Ap
     Err(ApiError::Unauthenticated(
         "credentials required (Authorization: Basic, or the console's session cookie)".into(),
     ))
-}
-
-/// `POST /api/v2/auth/login` `{"username", "password"}`: a console session
-/// (cookie `RWSSESSION`, HttpOnly, SameSite=Strict, 8 hours).
-pub async fn console_login(
-    axum::extract::State(rws): axum::extract::State<crate::Rws>,
-    axum::Extension(ClientIp(addr)): axum::Extension<ClientIp>,
-    body: axum::body::Bytes,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Login {
-        username: String,
-        password: String,
-    }
-    let login: Login = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid(format!(
-            "request body: {e} (expected {{\"username\", \"password\"}})"
-        ))
-    })?;
-    let user = match self::login(&rws, addr, &login.username, &login.password).await {
-        Ok(u) => u,
-        Err(refused) => return Ok(refused),
-    };
-    let token = new_token();
-    let csrf = new_token();
-    let now = time::OffsetDateTime::now_utc();
-    let expires = now + time::Duration::hours(CONSOLE_SESSION_HOURS);
-    sessions::open_console_session(
-        &rws.db,
-        &sessions::NewConsoleSession {
-            token_hash: &token_hash(&token),
-            username: &user.username,
-            created_at: &crate::recording::rfc3339(now),
-            expires_at: &crate::recording::rfc3339(expires),
-            csrf: &csrf,
-        },
-    )
-    .await?;
-    tracing::info!(user = %proto::logsafe::Escaped(&user.username), "console login");
-    let mut resp =
-        axum::Json(serde_json::json!({"user": user.resource(), "csrfToken": csrf})).into_response();
-    let cookie = format!(
-        "{CONSOLE_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        CONSOLE_SESSION_HOURS * 3600
-    );
-    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(axum::http::header::SET_COOKIE, v);
-    }
-    Ok(resp)
-}
-
-/// `POST /api/v2/auth/logout`: ends the console session.
-pub async fn console_logout(
-    axum::extract::State(rws): axum::extract::State<crate::Rws>,
-    headers: HeaderMap,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
-    if let Some(token) = cookie_token(&headers) {
-        sessions::close_console_session(&rws.db, &token_hash(&token)).await?;
-    }
-    let mut resp = axum::Json(serde_json::json!({"statusCode": 0})).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::SET_COOKIE,
-        axum::http::HeaderValue::from_static(
-            "RWSSESSION=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-        ),
-    );
-    Ok(resp)
 }
 
 /// Requires one of `roles`: 401 without valid credentials, 403 otherwise.
@@ -379,45 +286,3 @@ pub fn new_token() -> String {
 
 /// argon2id hash of a random password nobody knows.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2NyZWVucmVjZHVtbXk$0bqP1Qz2i8dl3sTuu4bLJcyIxe0k7WMeCBH2yW5V8Qc";
-
-/// Requests authenticated by the console cookie that change something
-/// (not GET/HEAD/OPTIONS) must carry the session's `X-CSRF-Token`; only a
-/// request whose `Authorization: Basic` authenticates it is exempt.
-pub async fn csrf_guard(
-    axum::extract::State(rws): axum::extract::State<crate::Rws>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::http::Method;
-    use axum::response::IntoResponse;
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let path = req.uri().path();
-    let exempt = path == "/api/v2/auth/login" || path == "/api/v2/auth/logout";
-    // Only Basic credentials take the place of the cookie (`authenticate`
-    // tries them first and never falls back): any other Authorization
-    // header (a junk `Bearer`) leaves the cookie deciding, so CSRF applies.
-    let basic = !matches!(basic_credentials(req.headers()), Ok(None));
-    if !safe
-        && !exempt
-        && !basic
-        && let Some(token) = cookie_token(req.headers())
-    {
-        let expected = sessions::console_session_csrf(&rws.db, &token_hash(&token))
-            .await
-            .unwrap_or(None);
-        let given = req
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let ok = expected
-            .is_some_and(|e| !e.is_empty() && bool::from(e.as_bytes().ct_eq(given.as_bytes())));
-        if !ok {
-            return ApiError::Forbidden(
-                "Missing or invalid Csrf token (X-CSRF-Token from the login answer)".into(),
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
-}

@@ -512,7 +512,7 @@ pub async fn sweep(rws: Rws) {
             }
         }
         if tick.is_multiple_of(30)
-            && let Err(e) = recordings::sweep_orphans(&rws).await
+            && let Err(e) = crate::uploads::sweep_orphans(&rws).await
         {
             tracing::error!(error = %e, "orphan sweep");
         }

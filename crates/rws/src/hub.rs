@@ -59,7 +59,7 @@ pub struct Live {
     last_heartbeat: Option<OffsetDateTime>,
     next_seq: u64,
     pending: BTreeMap<u64, ToAgent>,
-    waiters: HashMap<u64, oneshot::Sender<AckResult>>,
+    pub(crate) waiters: HashMap<u64, oneshot::Sender<AckResult>>,
     tx: Option<mpsc::UnboundedSender<ToAgent>>,
     connection: u64,
     recording: Option<String>,
@@ -131,7 +131,7 @@ impl Live {
     }
 
     /// Queues a command (sent now if connected); returns its seq.
-    fn enqueue(&mut self, make: impl FnOnce(u64) -> ToAgent) -> u64 {
+    pub(crate) fn enqueue(&mut self, make: impl FnOnce(u64) -> ToAgent) -> u64 {
         let seq = self.next_seq;
         // next_seq starts at most at MAX_SEQ + 1 (hello is checked): far
         // from wrapping, but never panic on it.
@@ -153,7 +153,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
         // A poisoned lock means a handler panicked mid-update; the map is
         // still usable and RWS must keep serving.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
@@ -243,7 +243,7 @@ impl Hub {
             .is_some_and(|s| auth::same_hash(&s.token_hash, hash))
     }
 
-    fn find_by_token(&self, hash: &str) -> Option<String> {
+    pub(crate) fn find_by_token(&self, hash: &str) -> Option<String> {
         self.lock()
             .values()
             .find(|s| auth::same_hash(&s.token_hash, hash))
@@ -368,33 +368,7 @@ pub async fn sweep(rws: Rws) {
     }
 }
 
-/// `GET /api/v2/srs/control`: the WebSocket of one session.
-pub async fn control(
-    State(rws): State<Rws>,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
-    let token = auth::bearer_token(&headers).ok_or_else(|| {
-        ApiError::Unauthenticated("Authorization: Bearer <session token> required".into())
-    })?;
-    let id = rws
-        .hub
-        .find_by_token(&auth::token_hash(&token))
-        .ok_or_else(|| ApiError::Unauthenticated("unknown or ended session".into()))?;
-    let Ok(ws) = ws else {
-        return Err(ApiError::invalid(
-            "this endpoint is a WebSocket (Upgrade: websocket)",
-        ));
-    };
-    // Rule 3: a frame larger than any real one is refused by the WebSocket
-    // layer (the connection closes) before it is buffered whole.
-    Ok(ws
-        .max_message_size(agent_input::MAX_FRAME)
-        .max_frame_size(agent_input::MAX_FRAME)
-        .on_upgrade(move |socket| run_channel(rws, id, socket)))
-}
-
-async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
+pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     // The first frame must be hello.
     let hello = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
@@ -591,82 +565,4 @@ async fn send(
 ) -> Result<(), axum::Error> {
     let text = serde_json::to_string(msg).unwrap_or_default();
     sink.send(Message::Text(text.into())).await
-}
-
-/// Body of `POST /api/v2/srs/sessions/{id}/commands`.
-#[derive(Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
-enum CommandRequest {
-    Config {
-        capture: Option<CaptureSettings>,
-        #[serde(default)]
-        allowed_origins: Vec<String>,
-    },
-    Bye,
-}
-
-/// Query of the command endpoint.
-#[derive(Deserialize)]
-pub struct CommandQuery {
-    timeout_s: Option<u64>,
-}
-
-/// Sends a command to a session's SRS and reports its acknowledgement.
-pub async fn command(
-    State(rws): State<Rws>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<CommandQuery>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    require_role(&rws.db, &headers, &["admin"]).await?;
-    let req: CommandRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid(format!(
-            "request body: {e} (expected {{\"command\": \"config\" | \"bye\", ...}})"
-        ))
-    })?;
-    let timeout = Duration::from_secs(q.timeout_s.unwrap_or(10).clamp(1, 60));
-    let (seq, waiter) = {
-        let mut map = rws.hub.lock();
-        let s = map
-            .get_mut(&id)
-            .ok_or_else(|| ApiError::NotFound(format!("no session '{id}'")))?;
-        let seq = match req {
-            CommandRequest::Config {
-                capture,
-                allowed_origins,
-            } => s.enqueue(|seq| ToAgent::Config {
-                seq,
-                capture: capture.unwrap_or_default(),
-                allowed_origins,
-            }),
-            CommandRequest::Bye => s.enqueue(|seq| ToAgent::Bye {
-                seq,
-                reason: ByeReason::Admin,
-            }),
-        };
-        let (tx, rx) = oneshot::channel();
-        s.waiters.insert(seq, tx);
-        (seq, rx)
-    };
-    let _ = store::sessions::set_next_seq(&rws.db, &id, (seq + 1) as i64).await;
-    match tokio::time::timeout(timeout, waiter).await {
-        Ok(Ok(ack)) => Ok(
-            Json(serde_json::json!({"seq": seq, "ok": ack.ok, "error": ack.error})).into_response(),
-        ),
-        // Not an error of RWS's nor of the caller's: the command is queued and
-        // delivered when the SRS (re)connects, so 202 Accepted, not a 5xx.
-        _ => Ok((
-            axum::http::StatusCode::ACCEPTED,
-            Json(serde_json::json!({
-                "seq": seq,
-                "queued": true,
-                "statusMessage": format!(
-                    "SRS did not acknowledge command {seq} within {} s (it stays queued)",
-                    timeout.as_secs()
-                ),
-            })),
-        )
-            .into_response()),
-    }
 }

@@ -35,7 +35,8 @@ use crate::error::ApiError;
 use crate::recording::Rec;
 use crate::recording::RecordingState;
 use crate::recording::rules;
-use crate::recordings;
+use crate::recording::Timestamp;
+use crate::recordings::{self, apply, unfinished};
 use crate::segments;
 use crate::store;
 
@@ -50,9 +51,9 @@ pub const SESSION_OPEN_BYTES: u64 = MAX_SIZE;
 /// per monitor).
 pub const SESSION_OPEN_UPLOADS: i64 = 64;
 /// Most pause/resume marks one end report may carry.
-const MAX_MARKS: usize = 10_000;
-const TUS_VERSION: &str = "1.0.0";
-const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum";
+pub(crate) const MAX_MARKS: usize = 10_000;
+pub(crate) const TUS_VERSION: &str = "1.0.0";
+pub(crate) const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum";
 
 /// One lock per upload so that two PATCHes never interleave.
 #[derive(Default)]
@@ -71,7 +72,7 @@ pub fn staging_path(rws: &Rws, media_id: &str) -> PathBuf {
     rws.config.data_dir.join("uploads").join(media_id)
 }
 
-fn tus_headers(resp: &mut Response) {
+pub(crate) fn tus_headers(resp: &mut Response) {
     let h = resp.headers_mut();
     h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
     h.insert(
@@ -80,7 +81,7 @@ fn tus_headers(resp: &mut Response) {
     );
 }
 
-fn tus_error(e: ApiError) -> Response {
+pub(crate) fn tus_error(e: ApiError) -> Response {
     let precondition =
         matches!(&e, ApiError::Status(s, _) if *s == StatusCode::PRECONDITION_FAILED);
     let mut resp = e.into_response();
@@ -92,7 +93,7 @@ fn tus_error(e: ApiError) -> Response {
     resp
 }
 
-fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
         Some(TUS_VERSION) => Ok(()),
         Some(other) => Err(ApiError::Status(
@@ -128,7 +129,7 @@ async fn read_body(body: axum::body::Body) -> Result<Bytes, ApiError> {
     Ok(buf.freeze())
 }
 
-async fn recording_of(rws: &Rws, headers: &HeaderMap) -> Result<Rec, ApiError> {
+pub(crate) async fn recording_of(rws: &Rws, headers: &HeaderMap) -> Result<Rec, ApiError> {
     let token = auth::bearer_token(headers).ok_or_else(|| {
         ApiError::Unauthenticated("Authorization: Bearer <upload token> required".into())
     })?;
@@ -173,29 +174,7 @@ fn parse_metadata(headers: &HeaderMap) -> Result<HashMap<String, String>, ApiErr
     Ok(out)
 }
 
-/// `OPTIONS /api/v2/srs/uploads`: what this server supports.
-pub async fn options() -> Response {
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    tus_headers(&mut resp);
-    let h = resp.headers_mut();
-    h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-    h.insert("tus-extension", HeaderValue::from_static(EXTENSIONS));
-    h.insert(
-        "tus-checksum-algorithm",
-        HeaderValue::from_static("sha1,sha256"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&MAX_SIZE.to_string()) {
-        h.insert("tus-max-size", v);
-    }
-    resp
-}
-
-/// `POST /api/v2/srs/uploads`: creates the upload of one media file.
-pub async fn create(State(rws): State<Rws>, headers: HeaderMap) -> Response {
-    create_inner(&rws, &headers).await.unwrap_or_else(tus_error)
-}
-
-async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiError> {
     let rec = recording_of(rws, headers).await?;
     check_version(headers)?;
     if rec.state.is_final() {
@@ -332,16 +311,16 @@ async fn check_session_quota(
     Ok(())
 }
 
-type Upload = store::media::MediaRow;
+pub(crate) type Upload = store::media::MediaRow;
 
-async fn upload_of(rws: &Rws, rec: &Rec, id: &str) -> Result<Upload, ApiError> {
+pub(crate) async fn upload_of(rws: &Rws, rec: &Rec, id: &str) -> Result<Upload, ApiError> {
     agent_input::uuid("upload", id)?;
     let up = store::media::get(&rws.db, id).await?;
     up.filter(|u| u.recording_id == rec.id)
         .ok_or_else(|| ApiError::NotFound(format!("no upload '{id}' for this token")))
 }
 
-fn offset_headers(resp: &mut Response, up: &Upload) {
+pub(crate) fn offset_headers(resp: &mut Response, up: &Upload) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&up.upload_offset.to_string()) {
         h.insert("upload-offset", v);
@@ -356,21 +335,6 @@ fn offset_headers(resp: &mut Response, up: &Upload) {
             h.insert("upload-defer-length", HeaderValue::from_static("1"));
         }
     }
-}
-
-/// `HEAD /api/v2/srs/uploads/{id}`: the offset to resume from.
-pub async fn head(State(rws): State<Rws>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    async {
-        let rec = recording_of(&rws, &headers).await?;
-        check_version(&headers)?;
-        let up = upload_of(&rws, &rec, &id).await?;
-        let mut resp = StatusCode::OK.into_response();
-        tus_headers(&mut resp);
-        offset_headers(&mut resp, &up);
-        Ok::<_, ApiError>(resp)
-    }
-    .await
-    .unwrap_or_else(tus_error)
 }
 
 fn checksum_ok(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
@@ -406,19 +370,7 @@ fn checksum_ok(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `PATCH /api/v2/srs/uploads/{id}`: appends bytes at `Upload-Offset`.
-pub async fn patch(
-    State(rws): State<Rws>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: axum::body::Body,
-) -> Response {
-    patch_inner(&rws, &headers, &id, body)
-        .await
-        .unwrap_or_else(tus_error)
-}
-
-async fn patch_inner(
+pub(crate) async fn patch_inner(
     rws: &Rws,
     headers: &HeaderMap,
     id: &str,
@@ -693,7 +645,7 @@ async fn scan_index(
 
 /// Moves a complete upload into storage (building its segment index by
 /// scanning when the client sent none).
-async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
+pub(crate) async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
     let Some(store::media::MediaRow {
         recording_id,
         upload_offset: size,
@@ -737,125 +689,34 @@ pub async fn store_all(rws: &Rws, recording_id: &str) {
     }
 }
 
-/// `DELETE /api/v2/srs/uploads/{id}` (termination).
-pub async fn terminate(
-    State(rws): State<Rws>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    async {
-        let rec = recording_of(&rws, &headers).await?;
-        check_version(&headers)?;
-        let up = upload_of(&rws, &rec, &id).await?;
-        // Until the recording is final its uploads may be withdrawn, as
-        // tus termination allows; after that they are the recording.
-        if rec.state.is_final() {
-            return Err(ApiError::Status(
-                StatusCode::GONE,
-                format!(
-                    "recording {} is {}: its uploads can no longer be terminated",
-                    rec.id, rec.state
-                ),
-            ));
-        }
-        if let Some(key) = &up.object_path {
-            rws.storage.delete(key).await.map_err(ApiError::Internal)?;
-        }
-        store::media::delete(&rws.db, &id).await?;
-        let _ = tokio::fs::remove_file(staging_path(&rws, &id)).await;
-        tracing::info!(recording = %rec.id, media = %id, "upload terminated");
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        tus_headers(&mut resp);
-        Ok(resp)
-    }
-    .await
-    .unwrap_or_else(tus_error)
-}
-
-/// `PUT /api/v2/srs/recordings/{id}/end`: SRS has uploaded every media
-/// file of the recording; RWS finishes it.
-pub async fn end(
-    State(rws): State<Rws>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    agent_input::uuid("recording", &id)?;
-    let rec = recording_of(&rws, &headers).await?;
-    if rec.id != id {
-        return Err(ApiError::Forbidden(format!(
-            "this upload token is for recording {}, not {id}",
-            rec.id
-        )));
-    }
-    let end: RecordingEnd = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid(format!(
-            "request body: {e} (expected {{\"reason\", \"interrupted\", \"stopped_at\", \"media_files\", \"marks\"}})"
-        ))
-    })?;
-    // A replayed end (its answer was lost, or a rogue agent's replay)
-    // changes nothing once the recording is final: no marks are added.
-    if rec.state.is_final() || rec.end_reported {
-        return Ok(Json(serde_json::json!({"id": rec.id, "state": rec.state})));
-    }
-    if end.marks.len() > MAX_MARKS {
-        return Err(ApiError::invalid(format!(
-            "{} marks in one end report (at most {MAX_MARKS})",
-            end.marks.len()
-        )));
-    }
-    for m in &end.marks {
-        if recordings::parse_time(&m.at).is_none()
-            || !["paused", "resumed", "masked", "unmasked"].contains(&m.kind.as_str())
-        {
-            return Err(ApiError::invalid(format!(
-                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' paused, resumed, masked or unmasked",
-                agent_input::bounded(&m.at, 64),
-                agent_input::bounded(&m.kind, 32)
-            )));
-        }
-    }
-    let open = store::media::unstored(&rws.db, &rec.id).await?;
-    if let Some((mid, len, off)) = open.iter().find(|(_, l, o)| *l != Some(*o)) {
-        return Err(ApiError::Conflict(format!(
-            "media {mid} is not complete ({off} bytes of {})",
-            len.map(|l| l.to_string())
-                .unwrap_or_else(|| "an unknown length".into())
-        )));
-    }
-    // Marks are kept only once the end is accepted, so an end refused with
-    // 409 (media incomplete) and sent again does not add them twice.
-    for m in &end.marks {
-        let reason = agent_input::bounded(&m.reason, agent_input::MAX_KEPT);
-        recordings::mark(&rws.db, &rec.id, &m.at, &m.kind, &reason).await?;
-    }
-    for (mid, _, _) in &open {
-        store(&rws, mid).await?;
-    }
-    let reason = rules::end_reason(
-        end.interrupted,
-        end.reason.as_str(),
-        rec.stop_reason.as_deref(),
-    );
-    store::recordings::set_end_reported(
-        &rws.db,
-        &rec.id,
-        end.interrupted,
-        end.media_files as i64,
-        &reason,
-    )
-    .await?;
-    recordings::transition(&rws, &rec.id, RecordingState::Finalizing, Some(&reason)).await?;
-    recordings::try_finish(&rws, &rec.id).await?;
-    let state = recordings::get(&rws.db, &rec.id)
-        .await?
-        .map(|r| r.state.as_str())
-        .unwrap_or_default();
-    Ok(Json(serde_json::json!({"id": rec.id, "state": state})))
-}
-
 /// Property tests (issue 10, rule 3): the tus and segment headers a client
 /// sends, random or mutated, give a value or a 4xx, never a panic.
+/// Gives up on recordings whose SRS went silent for `orphan_after`
+/// ([`rules::is_orphaned`]): what was uploaded is kept (`partial`), or the
+/// recording is `failed` ([`rules::orphan`]).
+pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
+    let now = Timestamp::now();
+    for rec in unfinished(&rws.db).await? {
+        let idle = match rec.last_activity.parse::<Timestamp>() {
+            Ok(last) => rules::is_orphaned(last, now, rws.config.orphan_after),
+            Err(e) => {
+                // Never written by RWS; such a row is left alone, as before.
+                tracing::warn!(recording = %rec.id, error = %e, "last activity unreadable; not swept");
+                false
+            }
+        };
+        if !idle {
+            continue;
+        }
+        crate::uploads::store_all(rws, &rec.id).await;
+        // Only playable bytes (a segment index) make a partial recording.
+        let bytes = crate::store::recordings::playable_bytes(&rws.db, &rec.id).await?;
+        let decision = rules::orphan(bytes, rws.config.orphan_after);
+        apply(rws, &rec.id, rec.state, &decision).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod proptests {
     #![allow(clippy::unwrap_used)]

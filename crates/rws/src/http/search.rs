@@ -281,7 +281,7 @@ pub async fn search(
     };
     let mut out = Vec::new();
     for rec in &recs {
-        out.push(crate::recordings::summary(&rws, rec).await?);
+        out.push(crate::http::recordings::summary(&rws, rec).await?);
     }
     Ok(Json(json!({"recordings": out, "next": next, "prev": prev})))
 }

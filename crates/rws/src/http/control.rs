@@ -1,0 +1,131 @@
+//! `GET /api/v2/srs/control` (the control channel's WebSocket upgrade) and
+//! `POST /api/v2/srs/sessions/{id}/commands` (an administrator's command to
+//! one SRS). The channel itself, its sequencing and the silence timeout
+//! are [`crate::hub`]'s.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use proto::control::{ByeReason, FromAgent, ToAgent};
+use proto::{CaptureSettings, Device, SessionState, SessionSummary};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+use crate::Rws;
+use crate::agent_input;
+use crate::auth::{self, require_role};
+use crate::error::ApiError;
+use crate::recording::rfc3339;
+use crate::store;
+use crate::hub::*;
+
+/// `GET /api/v2/srs/control`: the WebSocket of one session.
+pub async fn control(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let token = auth::bearer_token(&headers).ok_or_else(|| {
+        ApiError::Unauthenticated("Authorization: Bearer <session token> required".into())
+    })?;
+    let id = rws
+        .hub
+        .find_by_token(&auth::token_hash(&token))
+        .ok_or_else(|| ApiError::Unauthenticated("unknown or ended session".into()))?;
+    let Ok(ws) = ws else {
+        return Err(ApiError::invalid(
+            "this endpoint is a WebSocket (Upgrade: websocket)",
+        ));
+    };
+    // Rule 3: a frame larger than any real one is refused by the WebSocket
+    // layer (the connection closes) before it is buffered whole.
+    Ok(ws
+        .max_message_size(agent_input::MAX_FRAME)
+        .max_frame_size(agent_input::MAX_FRAME)
+        .on_upgrade(move |socket| run_channel(rws, id, socket)))
+}
+
+/// Body of `POST /api/v2/srs/sessions/{id}/commands`.
+#[derive(Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+enum CommandRequest {
+    Config {
+        capture: Option<CaptureSettings>,
+        #[serde(default)]
+        allowed_origins: Vec<String>,
+    },
+    Bye,
+}
+
+/// Query of the command endpoint.
+#[derive(Deserialize)]
+pub struct CommandQuery {
+    timeout_s: Option<u64>,
+}
+
+/// Sends a command to a session's SRS and reports its acknowledgement.
+pub async fn command(
+    State(rws): State<Rws>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<CommandQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_role(&rws.db, &headers, &["admin"]).await?;
+    let req: CommandRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "request body: {e} (expected {{\"command\": \"config\" | \"bye\", ...}})"
+        ))
+    })?;
+    let timeout = Duration::from_secs(q.timeout_s.unwrap_or(10).clamp(1, 60));
+    let (seq, waiter) = {
+        let mut map = rws.hub.lock();
+        let s = map
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::NotFound(format!("no session '{id}'")))?;
+        let seq = match req {
+            CommandRequest::Config {
+                capture,
+                allowed_origins,
+            } => s.enqueue(|seq| ToAgent::Config {
+                seq,
+                capture: capture.unwrap_or_default(),
+                allowed_origins,
+            }),
+            CommandRequest::Bye => s.enqueue(|seq| ToAgent::Bye {
+                seq,
+                reason: ByeReason::Admin,
+            }),
+        };
+        let (tx, rx) = oneshot::channel();
+        s.waiters.insert(seq, tx);
+        (seq, rx)
+    };
+    let _ = store::sessions::set_next_seq(&rws.db, &id, (seq + 1) as i64).await;
+    match tokio::time::timeout(timeout, waiter).await {
+        Ok(Ok(ack)) => Ok(
+            Json(serde_json::json!({"seq": seq, "ok": ack.ok, "error": ack.error})).into_response(),
+        ),
+        // Not an error of RWS's nor of the caller's: the command is queued and
+        // delivered when the SRS (re)connects, so 202 Accepted, not a 5xx.
+        _ => Ok((
+            axum::http::StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "seq": seq,
+                "queued": true,
+                "statusMessage": format!(
+                    "SRS did not acknowledge command {seq} within {} s (it stays queued)",
+                    timeout.as_secs()
+                ),
+            })),
+        )
+            .into_response()),
+    }
+}

@@ -1,0 +1,158 @@
+//! The HTTP layer: every route of RWS, the middleware around them and one
+//! module of thin handlers per resource. A handler parses the request,
+//! authorizes it, calls the core (the modules at the crate's top level) and
+//! renders the answer; it holds no rule of its own and no SQL (that is
+//! `store/`'s). Nothing below this module imports it
+//! (`scripts/check-layers.py`).
+//!
+//! Middleware, outermost first: security headers, the body deadline
+//! ([`limits`]), the console's Basic challenge, the Basic gate and the CSRF
+//! check ([`auth`]), the rejection envelope ([`rejection`]), the body limit
+//! and the request metrics ([`metrics`]).
+
+pub mod auth;
+pub mod compliance;
+pub mod control;
+pub mod events;
+pub mod lifecycle;
+pub mod limits;
+pub mod me;
+pub mod metrics;
+pub mod readiness;
+pub mod recordings;
+pub mod rejection;
+pub mod search;
+pub mod security_headers;
+pub mod sessions;
+pub mod uploads;
+pub mod web;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::{ApiError, Rws};
+
+/// Every route of RWS.
+pub fn router(rws: Rws) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readiness::readyz))
+        .route("/metrics", get(metrics::scrape))
+        .route("/api/v2/openapi.json", get(openapi))
+        .route(
+            "/api/v2/srs/sessions",
+            post(sessions::open).get(sessions::list),
+        )
+        .route(
+            "/api/v2/srs/sessions/{id}",
+            axum::routing::delete(sessions::close),
+        )
+        .route("/api/v2/srs/sessions/{id}/commands", post(control::command))
+        .route("/api/v2/srs/origins", get(sessions::origins))
+        .route("/api/v2/events", post(events::intake))
+        .route("/api/v2/interactions/{id}/events", get(events::timeline))
+        .route("/api/v2/srs/control", get(control::control))
+        .route(
+            "/api/v2/srs/uploads",
+            post(uploads::create).options(uploads::options),
+        )
+        .route(
+            "/api/v2/srs/uploads/{id}",
+            axum::routing::head(uploads::head)
+                .patch(uploads::patch)
+                .delete(uploads::terminate)
+                .options(uploads::options)
+                .layer(DefaultBodyLimit::max(crate::uploads::MAX_PATCH)),
+        )
+        .route(
+            "/api/v2/srs/recordings/{id}/end",
+            axum::routing::put(uploads::end),
+        )
+        .route("/api/v2/auth/login", post(auth::console_login))
+        .route("/api/v2/auth/logout", post(auth::console_logout))
+        .route("/api/v2/me", get(me::me))
+        .route("/api/v2/recordings", get(search::search))
+        .route("/api/v2/audit", get(compliance::audit_log))
+        .route("/api/v2/holds", post(compliance::hold_agent))
+        .route("/api/v2/retention/run", post(compliance::run_retention))
+        .route("/api/v2/recordings/events", get(lifecycle::sse))
+        .route(
+            "/api/v2/recordings/{call_id}",
+            get(recordings::resource).delete(compliance::delete),
+        )
+        .route(
+            "/api/v2/recordings/{call_id}/hold",
+            axum::routing::put(compliance::hold_call),
+        )
+        .route(
+            "/api/v2/recordings/{call_id}/labels/{label}",
+            axum::routing::put(compliance::label).delete(compliance::label),
+        )
+        .route(
+            "/api/v2/recordings/{call_id}/download/{media_id}",
+            get(recordings::download),
+        )
+        .route(
+            "/api/v2/recordings/{call_id}/play/{media_id}",
+            get(recordings::play),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            metrics::track,
+        ))
+        .fallback(web::static_file)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            rejection::envelope,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            auth::csrf_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            auth::basic_gate,
+        ))
+        .layer(axum::middleware::from_fn(console_challenge))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            limits::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            security_headers::add,
+        ))
+        .with_state(rws)
+}
+
+/// The OpenAPI 3.1 document of every endpoint (`api/openapi.json`, made by
+/// `api/generate.py`; `e2e/openapi.rs` checks real responses against it).
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../api/openapi.json"),
+    )
+}
+
+/// Browsers show their own login box on a `WWW-Authenticate: Basic`
+/// challenge; the console has its own login form, so its requests (marked
+/// `X-Screenrec-Console`) get the 401 without the challenge.
+async fn console_challenge(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let console = req.headers().contains_key("x-screenrec-console");
+    let mut resp = next.run(req).await;
+    if console {
+        resp.headers_mut()
+            .remove(axum::http::header::WWW_AUTHENTICATE);
+    }
+    resp
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
