@@ -7,15 +7,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 
 use crate::store::{self, Pool};
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::Rws;
-use crate::auth::{AuthUser, require_role};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::recording::{Rec, now, parse_time};
 use crate::recordings;

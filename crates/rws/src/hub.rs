@@ -13,22 +13,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use proto::control::{ByeReason, FromAgent, ToAgent};
-use proto::{CaptureSettings, Device, SessionState, SessionSummary};
-use serde::Deserialize;
+use proto::{Device, SessionState, SessionSummary};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Rws;
 use crate::agent_input;
-use crate::auth::{self, require_role};
+use crate::auth::{self};
 use crate::error::ApiError;
 use crate::recording::rfc3339;
 use crate::store;

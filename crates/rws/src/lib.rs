@@ -36,7 +36,6 @@
 //! thousands of sessions.
 
 pub mod agent_input;
-pub mod http;
 pub mod auth;
 pub mod backup;
 pub mod compliance;
@@ -44,6 +43,7 @@ pub mod custody;
 pub mod directory;
 pub mod dispatch;
 pub mod error;
+pub mod http;
 pub mod hub;
 pub mod keys;
 pub mod lifecycle;

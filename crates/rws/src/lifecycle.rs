@@ -6,20 +6,10 @@
 //! who runs RWS, not by users), retried with back-off (1 s doubling to 5 min, for
 //! about a day) until the receiver answers 2xx.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::broadcast;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
-
-use crate::Rws;
-use crate::error::ApiError;
 
 /// One state change.
 #[derive(Debug, Clone, Serialize)]

@@ -7,21 +7,13 @@
 //! the database and applies their decisions (every change is a lifecycle
 //! event, [`crate::lifecycle`]).
 
-use std::time::Duration;
-
 use crate::store::Pool;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use media::crypt::{IndexEntry, decrypt_segment};
-use serde_json::{Value, json};
+use media::crypt::IndexEntry;
 
 use crate::Rws;
-use crate::error::ApiError;
 use crate::lifecycle::LifecycleEvent;
+use crate::recording::RecordingState;
 use crate::recording::rules::{self, Decision, Finish, FinishFacts, MediaTally};
-use crate::recording::{RecordingState, Timestamp};
 
 pub use crate::recording::{Rec, now, parse_time, rfc3339};
 
@@ -213,7 +205,11 @@ pub(crate) enum Source {
 /// (checked on upload, but an old database may hold anything): the read is
 /// bounded by [`crate::segments::MAX_SEGMENT`] and, for a staging file, by
 /// the bytes the file has — never a buffer sized by an unchecked number.
-pub(crate) async fn read_cipher(rws: &Rws, src: &Source, e: &IndexEntry) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_cipher(
+    rws: &Rws,
+    src: &Source,
+    e: &IndexEntry,
+) -> Result<Vec<u8>, String> {
     let too_big = || {
         format!(
             "segment at {} claims {} bytes (at most {})",

@@ -16,15 +16,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use media::crypt::SegmentIndex;
-use proto::upload::{RecordingEnd, SEGMENTS_HEADER, meta};
+use proto::upload::{SEGMENTS_HEADER, meta};
 use sha1::Digest as _;
 use tokio::io::AsyncWriteExt;
 
@@ -33,9 +31,8 @@ use crate::agent_input;
 use crate::auth;
 use crate::error::ApiError;
 use crate::recording::Rec;
-use crate::recording::RecordingState;
-use crate::recording::rules;
 use crate::recording::Timestamp;
+use crate::recording::rules;
 use crate::recordings::{self, apply, unfinished};
 use crate::segments;
 use crate::store;

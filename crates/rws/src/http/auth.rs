@@ -2,16 +2,14 @@
 //! any route and the console's CSRF check. Who a request is
 //! ([`crate::auth::authenticate`]) is the core's.
 
-use crate::store::Pool;
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use crate::auth::{
+    CONSOLE_COOKIE, CONSOLE_SESSION_HOURS, ClientIp, GATE_VERIFIED, basic_credentials, client_ip,
+    cookie_token, new_token, token_hash,
+};
 use crate::error::ApiError;
-use crate::store::{auth as sessions, directory as users};
-use crate::auth::*;
+use crate::store::auth as sessions;
+use axum::http::HeaderMap;
+use subtle::ConstantTimeEq;
 
 /// Middleware: a request with `Authorization: Basic` is checked here, on
 /// every route, before its body is read: refused (401/429/503) or passed on
@@ -30,7 +28,7 @@ pub async fn basic_gate(
         Ok(None) => return GATE_VERIFIED.scope(None, next.run(req)).await,
         Err(e) => return e.into_response(),
     };
-    match login(&rws, addr, &username, &password).await {
+    match crate::auth::login(&rws, addr, &username, &password).await {
         Ok(user) => GATE_VERIFIED.scope(Some(user), next.run(req)).await,
         Err(resp) => resp,
     }
@@ -55,7 +53,7 @@ pub async fn console_login(
             "request body: {e} (expected {{\"username\", \"password\"}})"
         ))
     })?;
-    let user = match self::login(&rws, addr, &login.username, &login.password).await {
+    let user = match crate::auth::login(&rws, addr, &login.username, &login.password).await {
         Ok(u) => u,
         Err(refused) => return Ok(refused),
     };

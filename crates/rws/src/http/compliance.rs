@@ -2,21 +2,20 @@
 //! agent), labels, delete and a retention run. Who sees what, the audit
 //! trail and the purge are [`crate::compliance`]'s.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
-use crate::store::{self, Pool};
+use crate::Rws;
+use crate::auth::{AuthUser, require_role};
+use crate::compliance::{PurgeReport, audit, purge, remove_recording, viewer};
+use crate::error::ApiError;
+use crate::recording::{Rec, parse_time};
+use crate::recordings;
+use crate::store::{self};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use crate::Rws;
-use crate::auth::{AuthUser, require_role};
-use crate::error::ApiError;
-use crate::recording::{Rec, now, parse_time};
-use crate::recordings;
-use crate::compliance::*;
+use std::net::SocketAddr;
 
 /// Query of `GET /api/v2/audit`.
 #[derive(Deserialize)]

@@ -3,28 +3,23 @@
 //! one SRS). The channel itself, its sequencing and the silence timeout
 //! are [`crate::hub`]'s.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
-use proto::control::{ByeReason, FromAgent, ToAgent};
-use proto::{CaptureSettings, Device, SessionState, SessionSummary};
-use serde::Deserialize;
-use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
 use crate::Rws;
 use crate::agent_input;
 use crate::auth::{self, require_role};
 use crate::error::ApiError;
-use crate::recording::rfc3339;
+use crate::hub::run_channel;
 use crate::store;
-use crate::hub::*;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use proto::CaptureSettings;
+use proto::control::{ByeReason, ToAgent};
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// `GET /api/v2/srs/control`: the WebSocket of one session.
 pub async fn control(

@@ -2,19 +2,16 @@
 //! server-sent events, filtered by what the viewer may see. The events are
 //! published by [`crate::lifecycle`].
 
-use std::convert::Infallible;
-use std::time::Duration;
+use crate::Rws;
+use crate::error::ApiError;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Serialize;
-use tokio::sync::broadcast;
+use std::convert::Infallible;
+use std::time::Duration;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
-use crate::Rws;
-use crate::error::ApiError;
-use crate::lifecycle::*;
 
 /// `GET /api/v2/recordings/events`: server-sent events, one per state change.
 pub async fn sse(

@@ -1,23 +1,15 @@
 //! The body deadline middleware (`--body-timeout`, `--body-min-rate`).
 //! The limits themselves and the connection cap are [`crate::limits`]'.
 
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use crate::error::ApiError;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_server::accept::Accept;
 use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use crate::error::ApiError;
-use crate::limits::*;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// Middleware: the request body must keep to the deadline of [`Limits`];
 /// when it does not, the answer is 408 and the connection is closed.

@@ -1,18 +1,11 @@
 //! `GET /metrics` (Prometheus text) and the middleware that counts
 //! requests and their latency into [`crate::metrics::Metrics`].
 
-use std::sync::atomic::AtomicU64;
+use crate::Rws;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
-use crate::Rws;
-use crate::metrics::*;
 
 /// Route layer: latency of every matched request.
 pub async fn track(State(rws): State<Rws>, req: Request, next: Next) -> Response {

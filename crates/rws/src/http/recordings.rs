@@ -3,26 +3,18 @@
 //! Range). The recording rules are [`crate::recording`]'s, their
 //! application [`crate::recordings`]'.
 
-use std::time::Duration;
-use crate::store::Pool;
+use crate::Rws;
+use crate::error::ApiError;
+use crate::recording::{Rec, parse_time, rfc3339};
+use crate::recordings::{Source, read_cipher};
+use crate::store::recordings::{labels_of, of_call};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use media::crypt::{IndexEntry, decrypt_segment};
+use media::crypt::decrypt_segment;
 use serde_json::{Value, json};
-use crate::Rws;
-use crate::error::ApiError;
-use crate::lifecycle::LifecycleEvent;
-use crate::recording::rules::{self, Decision, Finish, FinishFacts, MediaTally};
-use crate::recording::{RecordingState, Timestamp};
-use crate::recording::{Rec, now, parse_time, rfc3339};
-use crate::store::recordings::{
-    active_for, by_upload_token, finished, get, labels_of, of_agent_between, of_call, open_links,
-    unfinished, unlink,
-};
-use crate::store::recordings::link;
-use crate::recordings::*;
+use std::time::Duration;
 
 fn offset_ms(from: &str, to: &str) -> Option<i64> {
     let (a, b) = (parse_time(from)?, parse_time(to)?);

@@ -3,31 +3,23 @@
 //! codes, the `Tus-Resumable` check). Appending, finishing and storing are
 //! [`crate::uploads`]'s.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use media::crypt::SegmentIndex;
-use proto::upload::{RecordingEnd, SEGMENTS_HEADER, meta};
-use sha1::Digest as _;
-use tokio::io::AsyncWriteExt;
 use crate::Rws;
 use crate::agent_input;
-use crate::auth;
 use crate::error::ApiError;
-use crate::recording::Rec;
 use crate::recording::RecordingState;
 use crate::recording::rules;
 use crate::recordings;
-use crate::segments;
 use crate::store;
-use crate::uploads::*;
+use crate::uploads::{
+    EXTENSIONS, MAX_MARKS, MAX_SIZE, TUS_VERSION, check_version, create_inner, offset_headers,
+    patch_inner, recording_of, staging_path, tus_error, tus_headers, upload_of,
+};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use proto::upload::RecordingEnd;
 
 /// `OPTIONS /api/v2/srs/uploads`: what this server supports.
 pub async fn options() -> Response {
@@ -171,7 +163,7 @@ pub async fn end(
         recordings::mark(&rws.db, &rec.id, &m.at, &m.kind, &reason).await?;
     }
     for (mid, _, _) in &open {
-        store(&rws, mid).await?;
+        crate::uploads::store(&rws, mid).await?;
     }
     let reason = rules::end_reason(
         end.interrupted,
