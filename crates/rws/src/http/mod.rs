@@ -156,3 +156,15 @@ async fn console_challenge(
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
+
+/// Fails when `body`'s JSON fields are not in the byte order of their names:
+/// the bodies used to be `json!` maps, which serde_json writes sorted, and a
+/// struct that lists its fields in that order writes the same bytes.
+#[cfg(test)]
+pub(crate) fn assert_json_order<T: serde::Serialize>(body: &T) {
+    let as_declared = serde_json::to_string(body).unwrap_or_default();
+    let sorted = serde_json::to_value(body)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert_eq!(as_declared, sorted, "declare the fields in JSON name order");
+}

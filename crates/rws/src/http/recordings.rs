@@ -5,7 +5,7 @@
 
 use crate::Rws;
 use crate::error::ApiError;
-use crate::recording::{Rec, parse_time, rfc3339};
+use crate::recording::{Rec, RecordingState, parse_time, rfc3339};
 use crate::recordings::{Source, read_cipher};
 use crate::store::recordings::{labels_of, of_call};
 use axum::body::Body;
@@ -13,12 +13,140 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use media::crypt::decrypt_segment;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::time::Duration;
 
 fn offset_ms(from: &str, to: &str) -> Option<i64> {
     let (a, b) = (parse_time(from)?, parse_time(to)?);
     Some((b - a).whole_milliseconds() as i64)
+}
+
+// The JSON bodies below are `Serialize` structs. Their fields are declared
+// in the byte order of their JSON names: that is the order `json!` (a
+// sorted map) wrote them in before, so the bytes on the wire did not change
+// (`tests::fields_are_in_json_name_order` keeps it so).
+
+/// `GET /api/v2/recordings/{call_id}`: a call's screen recordings in the
+/// GIR recording-resource shape.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecordings {
+    id: String,
+    media_files: Vec<MediaFile>,
+    screen_recordings: Vec<ScreenRecording>,
+    start_time: Option<String>,
+    stop_time: Option<String>,
+}
+
+/// One media file of a call (GIR `mediaFiles[]`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaFile {
+    duration: String,
+    media_id: String,
+    media_uri: String,
+    parameters: MediaParameters,
+    size: String,
+    start_time: String,
+    stop_time: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// `mediaFiles[].parameters`: screenrec's own facts about a media file.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaParameters {
+    agent_id: String,
+    conn_id: String,
+    monitor: Value,
+    monitor_geometry: Value,
+    recording_id: String,
+    state: RecordingState,
+    stored: bool,
+    stream: String,
+    upload_complete: bool,
+    uploaded_bytes: String,
+}
+
+/// One screen recording of a call (`screenRecordings[]`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScreenRecording {
+    agent_id: String,
+    caller_phone_number: Option<String>,
+    conn_id: String,
+    dialed_phone_number: Option<String>,
+    dn: Option<String>,
+    hold_reason: Option<String>,
+    id: String,
+    interactions: Vec<InteractionLink>,
+    labels: Vec<String>,
+    legal_hold: bool,
+    marks: Vec<Mark>,
+    media: String,
+    reason: Option<String>,
+    start_time: String,
+    state: RecordingState,
+    stop_time: Option<String>,
+}
+
+/// An interaction a screen recording overlaps, with offsets into it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InteractionLink {
+    dn: Option<String>,
+    id: String,
+    media: String,
+    start_offset: Option<String>,
+    start_time: String,
+    stop_offset: Option<String>,
+    stop_time: Option<String>,
+}
+
+/// A pause or resume on a recording's timeline.
+#[derive(Debug, Serialize)]
+pub struct Mark {
+    offset: Option<String>,
+    reason: String,
+    time: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// One recording as the search lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingSummary {
+    agent_id: String,
+    call_id: String,
+    caller_phone_number: Option<String>,
+    dialed_phone_number: Option<String>,
+    dn: Option<String>,
+    duration: String,
+    has_pause: bool,
+    id: String,
+    labels: Vec<String>,
+    legal_hold: bool,
+    media: String,
+    media_files: Vec<SummaryFile>,
+    reason: Option<String>,
+    start_time: String,
+    state: RecordingState,
+    stop_time: Option<String>,
+}
+
+/// A media file in a search result.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryFile {
+    duration: String,
+    media_id: String,
+    media_uri: String,
+    monitor: Value,
+    size: String,
+    stored: bool,
 }
 
 /// `GET /api/v2/recordings/{call_id}` (admin, supervisor): the call's
@@ -27,7 +155,7 @@ pub async fn resource(
     State(rws): State<Rws>,
     headers: HeaderMap,
     Path(call_id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<CallRecordings>, ApiError> {
     let (_, vis) = crate::compliance::viewer(&rws, &headers).await?;
     let recs: Vec<Rec> = of_call(&rws.db, &call_id)
         .await?
@@ -60,75 +188,82 @@ pub async fn resource(
             let stop_time = parse_time(&m.started_at)
                 .map(|t| rfc3339(t + Duration::from_millis(m.end_ms.max(0) as u64)))
                 .unwrap_or_default();
-            media_files.push(json!({
-                "mediaId": m.id,
-                "mediaUri": format!("/api/v2/recordings/{call_id}/play/{}", m.id),
-                "type": "video/mp4",
-                "startTime": m.started_at,
-                "stopTime": stop_time,
-                "duration": m.end_ms.to_string(),
-                "size": size.to_string(),
-                "parameters": {
-                    "agentId": rec.username,
-                    "connId": rec.interaction_id,
-                    "recordingId": rec.id,
-                    "stream": m.stream.to_string(),
-                    "monitor": monitor.get("name").cloned().unwrap_or(Value::Null),
-                    "monitorGeometry": monitor,
-                    "state": rec.state,
-                    "stored": m.object_path.is_some(),
-                    "uploadedBytes": m.upload_offset.to_string(),
-                    "uploadComplete": m.upload_length == Some(m.upload_offset),
+            media_files.push(MediaFile {
+                media_uri: format!("/api/v2/recordings/{call_id}/play/{}", m.id),
+                media_id: m.id,
+                kind: "video/mp4",
+                start_time: m.started_at,
+                stop_time,
+                duration: m.end_ms.to_string(),
+                size: size.to_string(),
+                parameters: MediaParameters {
+                    agent_id: rec.username.clone(),
+                    conn_id: rec.interaction_id.clone(),
+                    recording_id: rec.id.clone(),
+                    stream: m.stream.to_string(),
+                    monitor: monitor.get("name").cloned().unwrap_or(Value::Null),
+                    monitor_geometry: monitor,
+                    state: rec.state,
+                    stored: m.object_path.is_some(),
+                    uploaded_bytes: m.upload_offset.to_string(),
+                    upload_complete: m.upload_length == Some(m.upload_offset),
                 },
-            }));
+            });
         }
         let links = crate::store::recordings::links_of(&rws.db, &rec.id).await?;
-        let interactions: Vec<Value> = links
-            .iter()
-            .map(|l| {
-                let (iid, media, dn, s, e) = (&l.interaction_id, &l.media, &l.dn, &l.start_at, &l.end_at);
-                json!({
-                    "id": iid, "media": media, "dn": dn,
-                    "startTime": s, "stopTime": e,
-                    "startOffset": offset_ms(&rec_start, s).map(|o| o.max(0).to_string()),
-                    "stopOffset": e.as_deref().and_then(|e| offset_ms(&rec_start, e)).map(|o| o.max(0).to_string()),
-                })
+        let interactions: Vec<InteractionLink> = links
+            .into_iter()
+            .map(|l| InteractionLink {
+                start_offset: offset_ms(&rec_start, &l.start_at).map(|o| o.max(0).to_string()),
+                stop_offset: l
+                    .end_at
+                    .as_deref()
+                    .and_then(|e| offset_ms(&rec_start, e))
+                    .map(|o| o.max(0).to_string()),
+                id: l.interaction_id,
+                media: l.media,
+                dn: l.dn,
+                start_time: l.start_at,
+                stop_time: l.end_at,
             })
             .collect();
         let marks = crate::store::recordings::marks_of(&rws.db, &rec.id).await?;
-        let marks: Vec<Value> = marks
-            .iter()
-            .map(|(at, kind, reason)| {
-                json!({"time": at, "offset": offset_ms(&rec_start, at).map(|o| o.max(0).to_string()), "type": kind, "reason": reason})
+        let marks: Vec<Mark> = marks
+            .into_iter()
+            .map(|(at, kind, reason)| Mark {
+                offset: offset_ms(&rec_start, &at).map(|o| o.max(0).to_string()),
+                time: at,
+                kind,
+                reason,
             })
             .collect();
         let labels = labels_of(&rws.db, &rec.id).await?;
-        screen.push(json!({
-            "labels": labels,
-            "legalHold": rec.legal_hold,
-            "holdReason": rec.hold_reason,
-            "callerPhoneNumber": rec.ani,
-            "dialedPhoneNumber": rec.dnis,
-            "id": rec.id,
-            "agentId": rec.username,
-            "dn": rec.dn,
-            "connId": rec.interaction_id,
-            "media": rec.media,
-            "state": rec.state,
-            "reason": rec.reason,
-            "startTime": rec_start,
-            "stopTime": rec.stopped_at,
-            "interactions": interactions,
-            "marks": marks,
-        }));
+        screen.push(ScreenRecording {
+            labels,
+            legal_hold: rec.legal_hold,
+            hold_reason: rec.hold_reason.clone(),
+            caller_phone_number: rec.ani.clone(),
+            dialed_phone_number: rec.dnis.clone(),
+            id: rec.id.clone(),
+            agent_id: rec.username.clone(),
+            dn: rec.dn.clone(),
+            conn_id: rec.interaction_id.clone(),
+            media: rec.media.clone(),
+            state: rec.state,
+            reason: rec.reason.clone(),
+            start_time: rec_start,
+            stop_time: rec.stopped_at.clone(),
+            interactions,
+            marks,
+        });
     }
-    Ok(axum::Json(json!({
-        "id": call_id,
-        "startTime": start,
-        "stopTime": stop,
-        "mediaFiles": media_files,
-        "screenRecordings": screen,
-    })))
+    Ok(axum::Json(CallRecordings {
+        id: call_id,
+        start_time: start,
+        stop_time: stop,
+        media_files,
+        screen_recordings: screen,
+    }))
 }
 
 /// Parses a single `bytes=` range against `len`: `Ok(None)` for no header
@@ -343,48 +478,142 @@ async fn serve_media(
 }
 
 /// One recording as the search lists it.
-pub async fn summary(rws: &Rws, rec: &Rec) -> Result<Value, ApiError> {
+pub async fn summary(rws: &Rws, rec: &Rec) -> Result<RecordingSummary, ApiError> {
     let media = crate::store::media::of_recording(&rws.db, &rec.id).await?;
     let labels = labels_of(&rws.db, &rec.id).await?;
     let paused = crate::store::recordings::pause_count(&rws.db, &rec.id).await?;
-    let mut files: Vec<Value> = Vec::with_capacity(media.len());
+    let mut files: Vec<SummaryFile> = Vec::with_capacity(media.len());
     for m in &media {
         let size = crate::store::media::plain_size(&rws.db, &m.id).await?;
         let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
-        files.push(json!({
-                "mediaId": m.id,
-                "mediaUri": format!("/api/v2/recordings/{}/play/{}", rec.interaction_id, m.id),
-                "duration": m.end_ms.to_string(),
-                "size": size.to_string(),
-                "monitor": monitor,
-                "stored": m.object_path.is_some(),
-        }));
+        files.push(SummaryFile {
+            media_id: m.id.clone(),
+            media_uri: format!("/api/v2/recordings/{}/play/{}", rec.interaction_id, m.id),
+            duration: m.end_ms.to_string(),
+            size: size.to_string(),
+            monitor,
+            stored: m.object_path.is_some(),
+        });
     }
     let duration = media.iter().map(|m| m.end_ms).max().unwrap_or(0);
-    Ok(json!({
-        "id": rec.id,
-        "callId": rec.interaction_id,
-        "agentId": rec.username,
-        "dn": rec.dn,
-        "media": rec.media,
-        "state": rec.state,
-        "reason": rec.reason,
-        "startTime": rec.started_at.clone().unwrap_or(rec.requested_at.clone()),
-        "stopTime": rec.stopped_at,
-        "duration": duration.to_string(),
-        "callerPhoneNumber": rec.ani,
-        "dialedPhoneNumber": rec.dnis,
-        "labels": labels,
-        "hasPause": paused > 0,
-        "legalHold": rec.legal_hold,
-        "mediaFiles": files,
-    }))
+    Ok(RecordingSummary {
+        id: rec.id.clone(),
+        call_id: rec.interaction_id.clone(),
+        agent_id: rec.username.clone(),
+        dn: rec.dn.clone(),
+        media: rec.media.clone(),
+        state: rec.state,
+        reason: rec.reason.clone(),
+        start_time: rec.started_at.clone().unwrap_or(rec.requested_at.clone()),
+        stop_time: rec.stopped_at.clone(),
+        duration: duration.to_string(),
+        caller_phone_number: rec.ani.clone(),
+        dialed_phone_number: rec.dnis.clone(),
+        labels,
+        has_pause: paused > 0,
+        legal_hold: rec.legal_hold,
+        media_files: files,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::recording::{parse_time, rfc3339};
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    /// Every field filled (an absent field would hide a misplaced one).
+    #[test]
+    fn fields_are_in_json_name_order() {
+        let s = |v: &str| v.to_string();
+        let call = CallRecordings {
+            id: s("call"),
+            media_files: vec![MediaFile {
+                duration: s("1"),
+                media_id: s("m"),
+                media_uri: s("/u"),
+                parameters: MediaParameters {
+                    agent_id: s("a"),
+                    conn_id: s("c"),
+                    monitor: Value::from("HDMI-1"),
+                    monitor_geometry: serde_json::json!({"name": "HDMI-1", "width": 1}),
+                    recording_id: s("r"),
+                    state: RecordingState::Completed,
+                    stored: true,
+                    stream: s("0"),
+                    upload_complete: true,
+                    uploaded_bytes: s("9"),
+                },
+                size: s("9"),
+                start_time: s("t0"),
+                stop_time: s("t1"),
+                kind: "video/mp4",
+            }],
+            screen_recordings: vec![ScreenRecording {
+                agent_id: s("a"),
+                caller_phone_number: some("1"),
+                conn_id: s("c"),
+                dialed_phone_number: some("2"),
+                dn: some("dn"),
+                hold_reason: some("why"),
+                id: s("r"),
+                interactions: vec![InteractionLink {
+                    dn: some("dn"),
+                    id: s("i"),
+                    media: s("voice"),
+                    start_offset: some("0"),
+                    start_time: s("t0"),
+                    stop_offset: some("5"),
+                    stop_time: some("t1"),
+                }],
+                labels: vec![s("l")],
+                legal_hold: true,
+                marks: vec![Mark {
+                    offset: some("1"),
+                    reason: s("agent"),
+                    time: s("t"),
+                    kind: s("pause"),
+                }],
+                media: s("voice"),
+                reason: some("x"),
+                start_time: s("t0"),
+                state: RecordingState::Partial,
+                stop_time: some("t1"),
+            }],
+            start_time: some("t0"),
+            stop_time: some("t1"),
+        };
+        crate::http::assert_json_order(&call);
+        let summary = RecordingSummary {
+            agent_id: s("a"),
+            call_id: s("c"),
+            caller_phone_number: some("1"),
+            dialed_phone_number: some("2"),
+            dn: some("dn"),
+            duration: s("1"),
+            has_pause: true,
+            id: s("r"),
+            labels: vec![s("l")],
+            legal_hold: false,
+            media: s("voice"),
+            media_files: vec![SummaryFile {
+                duration: s("1"),
+                media_id: s("m"),
+                media_uri: s("/u"),
+                monitor: serde_json::json!({"name": "HDMI-1"}),
+                size: s("9"),
+                stored: true,
+            }],
+            reason: None,
+            start_time: s("t0"),
+            state: RecordingState::Recording,
+            stop_time: None,
+        };
+        crate::http::assert_json_order(&summary);
+    }
 
     #[test]
     fn ranges() {

@@ -11,6 +11,7 @@
 use crate::Rws;
 use crate::compliance::{Visibility, viewer};
 use crate::error::ApiError;
+use crate::http::recordings::RecordingSummary;
 use crate::recording::RecordingState;
 use crate::recording::{Rec, parse_time, rfc3339};
 use axum::Json;
@@ -18,8 +19,8 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Largest page.
 pub const MAX_LIMIT: u32 = 200;
@@ -104,7 +105,7 @@ pub async fn search(
     State(rws): State<Rws>,
     headers: HeaderMap,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchPage>, ApiError> {
     let (_, vis) = viewer(&rws, &headers).await?;
     let Query(q) = query.map_err(|e| {
         ApiError::invalid(format!(
@@ -223,7 +224,11 @@ pub async fn search(
     if let Visibility::Agents(a) = &vis
         && a.is_empty()
     {
-        return Ok(Json(json!({"recordings": [], "next": null, "prev": null})));
+        return Ok(Json(SearchPage {
+            next: None,
+            prev: None,
+            recordings: Vec::new(),
+        }));
     }
 
     // Going backwards (a `prev` cursor) reads in the opposite order, then flips.
@@ -283,7 +288,20 @@ pub async fn search(
     for rec in &recs {
         out.push(crate::http::recordings::summary(&rws, rec).await?);
     }
-    Ok(Json(json!({"recordings": out, "next": next, "prev": prev})))
+    Ok(Json(SearchPage {
+        next,
+        prev,
+        recordings: out,
+    }))
+}
+
+/// One page of `GET /api/v2/recordings` (fields in JSON name order, see
+/// [`crate::http::recordings`]).
+#[derive(Debug, Serialize)]
+pub struct SearchPage {
+    next: Option<String>,
+    prev: Option<String>,
+    recordings: Vec<RecordingSummary>,
 }
 
 /// `a=b&c=d` of the non-empty parameters, percent-encoded.
