@@ -13,8 +13,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 /// Query of `GET /api/v2/audit`.
@@ -34,7 +33,7 @@ pub async fn audit_log(
     State(rws): State<Rws>,
     headers: HeaderMap,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditLog>, ApiError> {
     require_role(&rws.db, &headers, &["admin"]).await?;
     let Query(q) = query.map_err(|e| {
         ApiError::invalid(format!(
@@ -72,14 +71,20 @@ pub async fn audit_log(
         to: to.as_deref(),
         limit: i64::from(limit),
     };
-    let entries: Vec<Value> = store::audit::list(&rws.db, &filter)
+    let entries: Vec<AuditLine> = store::audit::list(&rws.db, &filter)
         .await?
         .into_iter()
-        .map(|e| {
-            json!({"id": e.id.to_string(), "time": e.at, "user": e.username, "action": e.action, "target": e.target, "detail": e.detail, "remote": e.remote})
+        .map(|e| AuditLine {
+            action: e.action,
+            detail: e.detail,
+            id: e.id.to_string(),
+            remote: e.remote,
+            target: e.target,
+            time: e.at,
+            user: e.username,
         })
         .collect();
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(AuditLog { entries }))
 }
 
 /// `DELETE /api/v2/recordings/{call_id}` (admin): deletes the call's screen
@@ -89,7 +94,7 @@ pub async fn delete(
     headers: HeaderMap,
     remote: crate::compliance::Remote,
     Path(call_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     let user = require_role(&rws.db, &headers, &["admin"]).await?;
     let recs = recordings::of_call(&rws.db, &call_id).await?;
     if recs.is_empty() {
@@ -123,7 +128,9 @@ pub async fn delete(
         )
         .await?;
     }
-    Ok(Json(json!({"deleted": recs.len()})))
+    Ok(Json(Deleted {
+        deleted: recs.len(),
+    }))
 }
 
 /// Body of the hold endpoints.
@@ -174,7 +181,7 @@ pub async fn hold_call(
     remote: crate::compliance::Remote,
     Path(call_id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HoldChanged>, ApiError> {
     let user = require_role(&rws.db, &headers, &["admin"]).await?;
     let body = hold_body(&body)?;
     let recs = recordings::of_call(&rws.db, &call_id).await?;
@@ -184,7 +191,10 @@ pub async fn hold_call(
         )));
     }
     set_hold(&rws, &user, &recs, &body, remote.0).await?;
-    Ok(Json(json!({"recordings": recs.len(), "hold": body.hold})))
+    Ok(Json(HoldChanged {
+        hold: body.hold,
+        recordings: recs.len(),
+    }))
 }
 
 /// Body of `POST /api/v2/holds`.
@@ -210,7 +220,7 @@ pub async fn hold_agent(
     headers: HeaderMap,
     remote: crate::compliance::Remote,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HoldChanged>, ApiError> {
     let user = require_role(&rws.db, &headers, &["admin"]).await?;
     let b: AgentHold = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid(format!(
@@ -240,7 +250,10 @@ pub async fn hold_agent(
         reason: b.reason.clone(),
     };
     set_hold(&rws, &user, &recs, &hb, remote.0).await?;
-    Ok(Json(json!({"recordings": recs.len(), "hold": b.hold})))
+    Ok(Json(HoldChanged {
+        hold: b.hold,
+        recordings: recs.len(),
+    }))
 }
 
 fn check_label(label: &str) -> Result<(), ApiError> {
@@ -266,7 +279,7 @@ pub async fn label(
     method: axum::http::Method,
     remote: crate::compliance::Remote,
     Path((call_id, label)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LabelChanged>, ApiError> {
     // Authentication first (rule 10): a stranger learns nothing about labels.
     let (user, vis) = viewer(&rws, &headers).await?;
     if !user.has("admin") && !user.has("supervisor") {
@@ -302,9 +315,11 @@ pub async fn label(
         )
         .await?;
     }
-    Ok(Json(
-        json!({"recordings": recs.len(), "label": label, "added": add}),
-    ))
+    Ok(Json(LabelChanged {
+        added: add,
+        label,
+        recordings: recs.len(),
+    }))
 }
 
 /// `POST /api/v2/retention/run` (admin): applies the retention rules now.
@@ -325,4 +340,78 @@ pub async fn run_retention(
     )
     .await?;
     Ok(Json(report))
+}
+
+// Response bodies: fields in the byte order of their JSON names, the order
+// the `json!` maps they replace wrote them in (see `tests`).
+
+/// `GET /api/v2/audit`.
+#[derive(Debug, Serialize)]
+pub struct AuditLog {
+    entries: Vec<AuditLine>,
+}
+
+/// One audit entry.
+#[derive(Debug, Serialize)]
+pub struct AuditLine {
+    action: String,
+    detail: String,
+    id: String,
+    remote: Option<String>,
+    target: String,
+    time: String,
+    user: String,
+}
+
+/// `DELETE /api/v2/recordings/{call_id}`: how many recordings went.
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    deleted: usize,
+}
+
+/// A legal hold set or released, on how many recordings.
+#[derive(Debug, Serialize)]
+pub struct HoldChanged {
+    hold: bool,
+    recordings: usize,
+}
+
+/// A label added or removed, on how many recordings.
+#[derive(Debug, Serialize)]
+pub struct LabelChanged {
+    added: bool,
+    label: String,
+    recordings: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::assert_json_order;
+
+    #[test]
+    fn fields_are_in_json_name_order() {
+        let s = |v: &str| v.to_string();
+        assert_json_order(&AuditLog {
+            entries: vec![AuditLine {
+                action: s("delete"),
+                detail: s("d"),
+                id: s("1"),
+                remote: Some(s("127.0.0.1")),
+                target: s("t"),
+                time: s("t0"),
+                user: s("u"),
+            }],
+        });
+        assert_json_order(&Deleted { deleted: 1 });
+        assert_json_order(&HoldChanged {
+            hold: true,
+            recordings: 2,
+        });
+        assert_json_order(&LabelChanged {
+            added: true,
+            label: s("l"),
+            recordings: 2,
+        });
+    }
 }
