@@ -73,8 +73,11 @@ pub async fn console_login(
     )
     .await?;
     tracing::info!(user = %proto::logsafe::Escaped(&user.username), "console login");
-    let mut resp =
-        axum::Json(serde_json::json!({"user": user.resource(), "csrfToken": csrf})).into_response();
+    let mut resp = axum::Json(LoggedIn {
+        csrf_token: csrf,
+        user: crate::http::sorted_value(&user.resource()),
+    })
+    .into_response();
     let cookie = format!(
         "{CONSOLE_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         CONSOLE_SESSION_HOURS * 3600
@@ -94,7 +97,7 @@ pub async fn console_logout(
     if let Some(token) = cookie_token(&headers) {
         sessions::close_console_session(&rws.db, &token_hash(&token)).await?;
     }
-    let mut resp = axum::Json(serde_json::json!({"statusCode": 0})).into_response();
+    let mut resp = axum::Json(LoggedOut { status_code: 0 }).into_response();
     resp.headers_mut().insert(
         axum::http::header::SET_COOKIE,
         axum::http::HeaderValue::from_static(
@@ -144,4 +147,35 @@ pub async fn csrf_guard(
         }
     }
     next.run(req).await
+}
+
+/// `POST /api/v2/auth/login`: who logged in and the CSRF token the console
+/// sends back on every change (fields in JSON name order).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedIn {
+    csrf_token: String,
+    user: serde_json::Value,
+}
+
+/// `POST /api/v2/auth/logout`: the GWS "done".
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedOut {
+    status_code: i32,
+}
+
+#[cfg(test)]
+mod json_order_tests {
+    use super::*;
+    use crate::http::assert_json_order;
+
+    #[test]
+    fn fields_are_in_json_name_order() {
+        assert_json_order(&LoggedIn {
+            csrf_token: "t".into(),
+            user: serde_json::Value::Null,
+        });
+        assert_json_order(&LoggedOut { status_code: 0 });
+    }
 }

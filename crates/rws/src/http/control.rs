@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use proto::CaptureSettings;
 use proto::control::{ByeReason, ToAgent};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -105,22 +105,62 @@ pub async fn command(
     };
     let _ = store::sessions::set_next_seq(&rws.db, &id, (seq + 1) as i64).await;
     match tokio::time::timeout(timeout, waiter).await {
-        Ok(Ok(ack)) => Ok(
-            Json(serde_json::json!({"seq": seq, "ok": ack.ok, "error": ack.error})).into_response(),
-        ),
+        Ok(Ok(ack)) => Ok(Json(Acknowledged {
+            error: ack.error,
+            ok: ack.ok,
+            seq,
+        })
+        .into_response()),
         // Not an error of RWS's nor of the caller's: the command is queued and
         // delivered when the SRS (re)connects, so 202 Accepted, not a 5xx.
         _ => Ok((
             axum::http::StatusCode::ACCEPTED,
-            Json(serde_json::json!({
-                "seq": seq,
-                "queued": true,
-                "statusMessage": format!(
+            Json(Queued {
+                queued: true,
+                seq,
+                status_message: format!(
                     "SRS did not acknowledge command {seq} within {} s (it stays queued)",
                     timeout.as_secs()
                 ),
-            })),
+            }),
         )
             .into_response()),
+    }
+}
+
+/// The SRS acknowledged the command (fields in JSON name order).
+#[derive(Debug, Serialize)]
+pub struct Acknowledged {
+    error: Option<String>,
+    ok: bool,
+    seq: u64,
+}
+
+/// 202: the SRS did not acknowledge in time; the command stays queued.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Queued {
+    queued: bool,
+    seq: u64,
+    status_message: String,
+}
+
+#[cfg(test)]
+mod json_order_tests {
+    use super::*;
+    use crate::http::assert_json_order;
+
+    #[test]
+    fn fields_are_in_json_name_order() {
+        assert_json_order(&Acknowledged {
+            error: Some("no".into()),
+            ok: false,
+            seq: 1,
+        });
+        assert_json_order(&Queued {
+            queued: true,
+            seq: 1,
+            status_message: "queued".into(),
+        });
     }
 }

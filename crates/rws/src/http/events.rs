@@ -10,6 +10,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
@@ -123,7 +124,7 @@ pub async fn intake(
     State(rws): State<Rws>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     let Some(expected) = rws.config.integration_token.as_deref() else {
         return Err(ApiError::Unauthenticated(
             "event intake is off: start RWS with --integration-token-file (or SCREENREC_INTEGRATION_TOKEN)".into(),
@@ -168,9 +169,10 @@ pub async fn intake(
     crate::metrics::event(&rws, "accepted", accepted);
     crate::metrics::event(&rws, "duplicate", duplicates);
     tracing::debug!(accepted, duplicates, "events received");
-    Ok(Json(
-        serde_json::json!({"accepted": accepted, "duplicates": duplicates}),
-    ))
+    Ok(Json(Accepted {
+        accepted,
+        duplicates,
+    }))
 }
 
 /// `GET /api/v2/interactions/{id}/events`: the events of a call or
@@ -181,7 +183,7 @@ pub async fn timeline(
     State(rws): State<Rws>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let (_, visibility) = crate::compliance::viewer(&rws, &headers).await?;
     if let crate::compliance::Visibility::Agents(agents) = &visibility {
         let recorded_for = crate::store::recordings::agents_of_interaction(&rws.db, &id).await?;
@@ -197,5 +199,34 @@ pub async fn timeline(
     if events.is_empty() {
         return Err(ApiError::NotFound(format!("no events for '{id}'")));
     }
-    Ok(Json(serde_json::json!({ "events": events })))
+    Ok(Json(Timeline { events }))
+}
+
+/// `POST /api/v2/events`: how many events were new and how many repeats.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    accepted: u64,
+    duplicates: u64,
+}
+
+/// `GET /api/v2/interactions/{id}/events`: the events as they were posted
+/// (the stored JSON, returned as it came in).
+#[derive(Debug, Serialize)]
+pub struct Timeline {
+    events: Vec<Value>,
+}
+
+#[cfg(test)]
+mod json_order_tests {
+    use super::*;
+    use crate::http::assert_json_order;
+
+    #[test]
+    fn fields_are_in_json_name_order() {
+        assert_json_order(&Accepted {
+            accepted: 1,
+            duplicates: 2,
+        });
+        assert_json_order(&Timeline { events: Vec::new() });
+    }
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::Rws;
 
@@ -37,7 +36,13 @@ pub async fn readyz(State(rws): State<Rws>) -> Response {
     if database.is_ok() && storage.is_ok() {
         return (
             no_store,
-            axum::Json(json!({"status": "ready", "database": "ok", "storage": "ok"})),
+            axum::Json(Readiness {
+                database: "ok",
+                status: "ready",
+                status_code: None,
+                status_message: None,
+                storage: "ok",
+            }),
         )
             .into_response();
     }
@@ -49,13 +54,16 @@ pub async fn readyz(State(rws): State<Rws>) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         no_store,
-        axum::Json(json!({
-            "statusCode": 503,
-            "statusMessage": format!("not ready: {} unreachable (details in the RWS log)", down.join(" and ")),
-            "status": "not ready",
-            "database": word(&database),
-            "storage": word(&storage),
-        })),
+        axum::Json(Readiness {
+            database: word(&database),
+            status: "not ready",
+            status_code: Some(503),
+            status_message: Some(format!(
+                "not ready: {} unreachable (details in the RWS log)",
+                down.join(" and ")
+            )),
+            storage: word(&storage),
+        }),
     )
         .into_response()
 }
@@ -89,5 +97,36 @@ async fn check<E: std::fmt::Display>(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    }
+}
+
+/// `GET /readyz`; when not ready, also the GWS envelope's `statusCode` and
+/// `statusMessage` (fields in JSON name order).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    database: &'static str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_message: Option<String>,
+    storage: &'static str,
+}
+
+#[cfg(test)]
+mod json_order_tests {
+    use super::*;
+    use crate::http::assert_json_order;
+
+    #[test]
+    fn fields_are_in_json_name_order() {
+        assert_json_order(&Readiness {
+            database: "ok",
+            status: "not ready",
+            status_code: Some(503),
+            status_message: Some("down".into()),
+            storage: "unreachable",
+        });
     }
 }

@@ -13,11 +13,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use proto::{CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, StatusCode as Gws};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::Rws;
 use crate::auth::{self, authenticate, require_role};
 use crate::error::ApiError;
+use crate::http::sorted_value;
 use crate::hub::Live;
 
 /// Opens an SRS session.
@@ -196,13 +198,14 @@ pub async fn list(
             )));
         }
     };
-    let sessions: Vec<_> = rws
+    let sessions: Vec<Value> = rws
         .hub
         .list(standby)
         .into_iter()
         .filter(|s| vis.sees(&s.user))
+        .map(|s| sorted_value(&s))
         .collect();
-    Ok(Json(serde_json::json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
 /// Ends a session: its own SRS (bearer token) or an administrator.
@@ -238,7 +241,35 @@ pub async fn origins(State(rws): State<Rws>) -> Result<impl IntoResponse, ApiErr
         .await?
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
-    Ok(Json(
-        serde_json::json!({ "allowed_origins": allowed_origins }),
-    ))
+    Ok(Json(Origins { allowed_origins }))
+}
+
+/// `GET /api/v2/srs/sessions`: live sessions, each a
+/// [`proto::SessionSummary`] as a sorted JSON value
+/// ([`crate::http::sorted_value`]).
+#[derive(Debug, Serialize)]
+pub struct SessionList {
+    sessions: Vec<Value>,
+}
+
+/// `GET /api/v2/srs/origins`.
+#[derive(Debug, Serialize)]
+pub struct Origins {
+    allowed_origins: Vec<String>,
+}
+
+#[cfg(test)]
+mod json_order_tests {
+    use super::*;
+    use crate::http::assert_json_order;
+
+    #[test]
+    fn fields_are_in_json_name_order() {
+        assert_json_order(&SessionList {
+            sessions: Vec::new(),
+        });
+        assert_json_order(&Origins {
+            allowed_origins: vec!["https://a".into()],
+        });
+    }
 }

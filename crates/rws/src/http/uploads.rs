@@ -112,7 +112,7 @@ pub async fn end(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Ended>, ApiError> {
     agent_input::uuid("recording", &id)?;
     let rec = recording_of(&rws, &headers).await?;
     if rec.id != id {
@@ -129,7 +129,10 @@ pub async fn end(
     // A replayed end (its answer was lost, or a rogue agent's replay)
     // changes nothing once the recording is final: no marks are added.
     if rec.state.is_final() || rec.end_reported {
-        return Ok(Json(serde_json::json!({"id": rec.id, "state": rec.state})));
+        return Ok(Json(Ended {
+            id: rec.id,
+            state: rec.state.as_str(),
+        }));
     }
     if end.marks.len() > MAX_MARKS {
         return Err(ApiError::invalid(format!(
@@ -184,5 +187,27 @@ pub async fn end(
         .await?
         .map(|r| r.state.as_str())
         .unwrap_or_default();
-    Ok(Json(serde_json::json!({"id": rec.id, "state": state})))
+    Ok(Json(Ended { id: rec.id, state }))
+}
+
+/// `PUT /api/v2/srs/recordings/{id}/end`: the recording's state after the
+/// report.
+#[derive(Debug, serde::Serialize)]
+pub struct Ended {
+    id: String,
+    state: &'static str,
+}
+
+#[cfg(test)]
+mod json_order_tests {
+    use super::*;
+    use crate::http::assert_json_order;
+
+    #[test]
+    fn fields_are_in_json_name_order() {
+        assert_json_order(&Ended {
+            id: "r".into(),
+            state: "completed",
+        });
+    }
 }
