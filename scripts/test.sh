@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what is missing
-# (scripts/setup.sh), checks formatting and lints, builds once, then runs
+# (scripts/setup.sh), checks formatting, RWS's layering and lints, builds
+# once, then runs
 # the Rust unit and end-to-end tests (real screenrec processes, Xvfb,
 # ffprobe), the browser tests (playwright-core driving Debian's chromium)
 # and schema fuzzing of the RWS API (scripts/schemathesis.sh).
@@ -18,6 +19,9 @@ step() { echo; echo "== $*"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check || status=1
+
+step "layers (scripts/check-layers.py: RWS's imports point down, no cycle)"
+python3 scripts/check-layers.py || status=1
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings || status=1
