@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what is missing
 # (scripts/setup.sh), checks formatting, RWS's layering and lints, builds
-# once, then runs
-# the Rust unit and end-to-end tests (real screenrec processes, Xvfb,
-# ffprobe), the browser tests (playwright-core driving Debian's chromium)
+# once, then runs the Rust unit and end-to-end tests (real screenrec
+# processes, Xvfb, ffprobe), the browser tests (playwright-core driving Debian's chromium)
 # and schema fuzzing of the RWS API (scripts/schemathesis.sh).
 # Exits non-zero if anything failed; ends with one "N passed, N failed" line.
 set -uo pipefail
