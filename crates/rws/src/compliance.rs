@@ -15,25 +15,6 @@ use crate::error::ApiError;
 use crate::recording::{Rec, now, parse_time};
 use crate::recordings;
 
-/// The client's address, when the server knows it (audit "from where").
-pub struct Remote(pub Option<SocketAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Remote {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Remote(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
-    }
-}
-
 /// Whose recordings a user may see.
 #[derive(Debug, Clone)]
 pub enum Visibility {

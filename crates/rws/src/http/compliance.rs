@@ -3,16 +3,16 @@
 //! trail and the purge are [`crate::compliance`]'s.
 
 use crate::Rws;
-use crate::auth::{AuthUser, require_role};
-use crate::compliance::{PurgeReport, audit, purge, remove_recording, viewer};
+use crate::auth::AuthUser;
+use crate::compliance::{PurgeReport, audit, purge, remove_recording};
 use crate::error::ApiError;
+use crate::http::authz::{Admin, Viewer};
 use crate::recording::{Rec, parse_time};
 use crate::recordings;
 use crate::store::{self};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -31,10 +31,9 @@ pub struct AuditQuery {
 /// `GET /api/v2/audit` (admin): the audit log, newest first.
 pub async fn audit_log(
     State(rws): State<Rws>,
-    headers: HeaderMap,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    Admin(_): Admin,
 ) -> Result<Json<AuditLog>, ApiError> {
-    require_role(&rws.db, &headers, &["admin"]).await?;
     let Query(q) = query.map_err(|e| {
         ApiError::invalid(format!(
             "{} (parameters: user, action, target, from, to, limit)",
@@ -91,11 +90,10 @@ pub async fn audit_log(
 /// recordings. 409 when one is on legal hold or still recording.
 pub async fn delete(
     State(rws): State<Rws>,
-    headers: HeaderMap,
-    remote: crate::compliance::Remote,
+    remote: crate::http::authz::Remote,
     Path(call_id): Path<String>,
+    Admin(user): Admin,
 ) -> Result<Json<Deleted>, ApiError> {
-    let user = require_role(&rws.db, &headers, &["admin"]).await?;
     let recs = recordings::of_call(&rws.db, &call_id).await?;
     if recs.is_empty() {
         return Err(ApiError::NotFound(format!(
@@ -177,12 +175,11 @@ fn hold_body(body: &Bytes) -> Result<HoldBody, ApiError> {
 /// places or releases a legal hold on the call's screen recordings.
 pub async fn hold_call(
     State(rws): State<Rws>,
-    headers: HeaderMap,
-    remote: crate::compliance::Remote,
+    remote: crate::http::authz::Remote,
     Path(call_id): Path<String>,
+    Admin(user): Admin,
     body: Bytes,
 ) -> Result<Json<HoldChanged>, ApiError> {
-    let user = require_role(&rws.db, &headers, &["admin"]).await?;
     let body = hold_body(&body)?;
     let recs = recordings::of_call(&rws.db, &call_id).await?;
     if recs.is_empty() {
@@ -217,11 +214,10 @@ fn yes() -> bool {
 /// legal hold on every recording of an agent that started in the range.
 pub async fn hold_agent(
     State(rws): State<Rws>,
-    headers: HeaderMap,
-    remote: crate::compliance::Remote,
+    remote: crate::http::authz::Remote,
+    Admin(user): Admin,
     body: Bytes,
 ) -> Result<Json<HoldChanged>, ApiError> {
-    let user = require_role(&rws.db, &headers, &["admin"]).await?;
     let b: AgentHold = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid(format!(
             "request body: {e} (expected {{\"agent\", \"from\", \"to\", \"reason\"}})"
@@ -275,13 +271,16 @@ fn check_label(label: &str) -> Result<(), ApiError> {
 /// supervisor who sees the recordings): adds or removes a label.
 pub async fn label(
     State(rws): State<Rws>,
-    headers: HeaderMap,
     method: axum::http::Method,
-    remote: crate::compliance::Remote,
+    remote: crate::http::authz::Remote,
     Path((call_id, label)): Path<(String, String)>,
+    viewer: Viewer,
 ) -> Result<Json<LabelChanged>, ApiError> {
     // Authentication first (rule 10): a stranger learns nothing about labels.
-    let (user, vis) = viewer(&rws, &headers).await?;
+    let Viewer {
+        user,
+        visibility: vis,
+    } = viewer;
     if !user.has("admin") && !user.has("supervisor") {
         return Err(ApiError::Forbidden(
             "labels need the role admin or supervisor".into(),
@@ -325,10 +324,9 @@ pub async fn label(
 /// `POST /api/v2/retention/run` (admin): applies the retention rules now.
 pub async fn run_retention(
     State(rws): State<Rws>,
-    headers: HeaderMap,
-    remote: crate::compliance::Remote,
+    remote: crate::http::authz::Remote,
+    Admin(user): Admin,
 ) -> Result<Json<PurgeReport>, ApiError> {
-    let user = require_role(&rws.db, &headers, &["admin"]).await?;
     let report = purge(&rws).await?;
     audit(
         &rws.db,

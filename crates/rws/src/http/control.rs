@@ -5,8 +5,9 @@
 
 use crate::Rws;
 use crate::agent_input;
-use crate::auth::{self, require_role};
+use crate::auth::{self};
 use crate::error::ApiError;
+use crate::http::authz::Admin;
 use crate::hub::run_channel;
 use crate::store;
 use axum::Json;
@@ -68,12 +69,11 @@ pub struct CommandQuery {
 /// Sends a command to a session's SRS and reports its acknowledgement.
 pub async fn command(
     State(rws): State<Rws>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<CommandQuery>,
+    Admin(_): Admin,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_role(&rws.db, &headers, &["admin"]).await?;
     let req: CommandRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid(format!(
             "request body: {e} (expected {{\"command\": \"config\" | \"bye\", ...}})"

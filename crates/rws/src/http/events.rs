@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::Rws;
 use crate::auth;
 use crate::error::ApiError;
+use crate::http::authz::Viewer;
 
 /// Voice event types (they need `call_id`).
 pub const VOICE_TYPES: [&str; 10] = [
@@ -181,10 +182,9 @@ pub async fn intake(
 /// see — the same rule as the recordings, answered 404 otherwise.
 pub async fn timeline(
     State(rws): State<Rws>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    Viewer { visibility, .. }: Viewer,
 ) -> Result<Json<Timeline>, ApiError> {
-    let (_, visibility) = crate::compliance::viewer(&rws, &headers).await?;
     if let crate::compliance::Visibility::Agents(agents) = &visibility {
         let recorded_for = crate::store::recordings::agents_of_interaction(&rws.db, &id).await?;
         if !recorded_for.iter().any(|u| agents.contains(u)) {

@@ -4,8 +4,8 @@
 
 use crate::Rws;
 use crate::error::ApiError;
+use crate::http::authz::Viewer;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use std::convert::Infallible;
@@ -16,11 +16,10 @@ use tokio_stream::wrappers::BroadcastStream;
 /// `GET /api/v2/recordings/events`: server-sent events, one per state change.
 pub async fn sse(
     State(rws): State<Rws>,
-    headers: HeaderMap,
+    Viewer { user, visibility }: Viewer,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     // The same visibility as the REST endpoints (rule 7): a supervisor gets
     // the events of their groups' agents only.
-    let (user, visibility) = crate::compliance::viewer(&rws, &headers).await?;
     if !(user.has("admin") || user.has("supervisor")) {
         return Err(ApiError::Forbidden(
             "this needs the role admin or supervisor".into(),

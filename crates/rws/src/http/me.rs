@@ -4,18 +4,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::Rws;
 use crate::compliance::{may_download, setting_true};
 use crate::error::ApiError;
+use crate::http::authz::User;
 use crate::http::sorted_value;
 
 /// `GET /api/v2/me` (any authenticated user; cookie or Basic).
-pub async fn me(State(rws): State<Rws>, headers: HeaderMap) -> Result<Json<Me>, ApiError> {
-    let user = crate::auth::authenticate(&rws.db, &headers).await?;
+pub async fn me(State(rws): State<Rws>, User(user): User) -> Result<Json<Me>, ApiError> {
     let groups = crate::store::directory::memberships(&rws.db, &user.username).await?;
     let agents_see_own = setting_true(&rws.db, "agents_see_own", false).await?;
     let supervisors_may_download = setting_true(&rws.db, "supervisors_may_download", true).await?;

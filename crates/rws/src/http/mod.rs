@@ -11,6 +11,7 @@
 //! and the request metrics ([`metrics`]).
 
 pub mod auth;
+pub mod authz;
 pub mod compliance;
 pub mod control;
 pub mod events;

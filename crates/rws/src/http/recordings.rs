@@ -5,6 +5,7 @@
 
 use crate::Rws;
 use crate::error::ApiError;
+use crate::http::authz::Viewer;
 use crate::recording::{Rec, RecordingState, parse_time, rfc3339};
 use crate::recordings::{Source, read_cipher};
 use crate::store::recordings::{labels_of, of_call};
@@ -153,10 +154,11 @@ pub struct SummaryFile {
 /// screen recordings in the GIR recording-resource shape.
 pub async fn resource(
     State(rws): State<Rws>,
-    headers: HeaderMap,
     Path(call_id): Path<String>,
+    Viewer {
+        visibility: vis, ..
+    }: Viewer,
 ) -> Result<axum::Json<CallRecordings>, ApiError> {
-    let (_, vis) = crate::compliance::viewer(&rws, &headers).await?;
     let recs: Vec<Rec> = of_call(&rws.db, &call_id)
         .await?
         .into_iter()
@@ -319,7 +321,7 @@ fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64
 pub async fn play(
     State(rws): State<Rws>,
     headers: HeaderMap,
-    remote: crate::compliance::Remote,
+    remote: crate::http::authz::Remote,
     Path((call_id, media_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     serve_media(rws, headers, remote.0, call_id, media_id, false).await
@@ -330,7 +332,7 @@ pub async fn play(
 pub async fn download(
     State(rws): State<Rws>,
     headers: HeaderMap,
-    remote: crate::compliance::Remote,
+    remote: crate::http::authz::Remote,
     Path((call_id, media_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     serve_media(rws, headers, remote.0, call_id, media_id, true).await

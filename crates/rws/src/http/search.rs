@@ -9,14 +9,14 @@
 //! new recordings arrive.
 
 use crate::Rws;
-use crate::compliance::{Visibility, viewer};
+use crate::compliance::Visibility;
 use crate::error::ApiError;
+use crate::http::authz::Viewer;
 use crate::http::recordings::RecordingSummary;
 use crate::recording::RecordingState;
 use crate::recording::{Rec, parse_time, rfc3339};
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
@@ -103,10 +103,11 @@ fn decode_cursor(c: &str) -> Result<(char, String, String), ApiError> {
 /// `GET /api/v2/recordings` (admin; supervisors: their groups' agents).
 pub async fn search(
     State(rws): State<Rws>,
-    headers: HeaderMap,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+    Viewer {
+        visibility: vis, ..
+    }: Viewer,
 ) -> Result<Json<SearchPage>, ApiError> {
-    let (_, vis) = viewer(&rws, &headers).await?;
     let Query(q) = query.map_err(|e| {
         ApiError::invalid(format!(
             "{} (parameters: agent, group, from, to, call_id, state, label, has_pause, min_duration, max_duration, caller, dialed, sort, limit, cursor)",

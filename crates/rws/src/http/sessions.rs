@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Rws;
-use crate::auth::{self, authenticate, require_role};
+use crate::auth::{self, require_role};
 use crate::error::ApiError;
+use crate::http::authz::{Overseer, User, Viewer};
 use crate::http::sorted_value;
 use crate::hub::Live;
 
@@ -26,9 +27,9 @@ use crate::hub::Live;
 pub async fn open(
     State(rws): State<Rws>,
     headers: HeaderMap,
+    User(user): User,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let user = authenticate(&rws.db, &headers).await?;
     let req: OpenSessionRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
             code: Gws::ValidationError,
@@ -183,12 +184,13 @@ pub struct ListQuery {
 /// Lists live sessions (admin or supervisor).
 pub async fn list(
     State(rws): State<Rws>,
-    headers: HeaderMap,
     Query(q): Query<ListQuery>,
-) -> Result<impl IntoResponse, ApiError> {
-    require_role(&rws.db, &headers, &["admin", "supervisor"]).await?;
+    Overseer(_): Overseer,
     // Supervisors see their groups' agents only.
-    let (_, vis) = crate::compliance::viewer(&rws, &headers).await?;
+    Viewer {
+        visibility: vis, ..
+    }: Viewer,
+) -> Result<impl IntoResponse, ApiError> {
     let standby = match q.include.as_deref() {
         None => false,
         Some("standby") => true,
