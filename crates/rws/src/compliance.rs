@@ -1,7 +1,7 @@
 //! Who sees which recordings, and what happens to them over time: groups
 //! (supervisors see their groups' agents), labels, legal hold, deletion,
 //! retention, and the audit log of every playback, download, delete, hold
-//! and purge.
+//! and purge. The endpoints are [`crate::http::compliance`].
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

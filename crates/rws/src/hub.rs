@@ -1,5 +1,6 @@
 //! The control hub: every live SRS session, its control channel, its
-//! command queue.
+//! command queue. The WebSocket upgrade and the administrators' command
+//! endpoint are [`crate::http::control`].
 //!
 //! A session is a row in `srs_sessions` (so it survives an RWS restart) plus
 //! a [`Live`] entry in memory with what changes often: state, last time SRS

@@ -1,30 +1,25 @@
 //! The Recording Web Service (RWS): the server side of screenrec.
 //!
-//! * [`directory`]: the directory file (users, places, DNs, roles), imported
-//!   idempotently into SQLite at every start.
-//! * [`sessions`]: `POST/GET/DELETE /api/v2/srs/sessions`: an SRS opens a
-//!   session with the agent's credentials; RWS checks them and the place
-//!   rules against the directory.
-//! * [`hub`]: the control channel (`GET /api/v2/srs/control`, WebSocket):
-//!   sequenced, acknowledged commands, heartbeats, the silence timeout, and
-//!   `POST /api/v2/srs/sessions/{id}/commands` for administrators.
-//! * [`events`]: `POST /api/v2/events` (integration token), idempotent by
-//!   event id; the interaction timeline read back in timestamp order.
-//! * [`keys`]: the tenant's age key pairs; private keys encrypted at rest
-//!   with the master key; SRS only ever receives recipients.
-//! * [`dispatch`]: the recording policy applied to events: start, link,
-//!   pause, resume and stop commands to the agents' SRS.
-//! * [`uploads`]: tus 1.0 media upload from SRS, the end-of-recording report.
-//! * [`storage`]: media objects through `object_store`.
-//! * [`recording`]: the recording rules — states, allowed moves, finishing,
+//! Three layers, dependencies pointing down only (`docs/architecture.md`,
+//! checked by `scripts/check-layers.py`):
+//!
+//! * [`http`]: thin axum handlers, one module per resource, the router and
+//!   the middleware; authorization as extractors ([`http::authz`]).
+//! * the core, the modules at this level: the control hub ([`hub`]), the
+//!   recording policy ([`dispatch`], [`policy`]), uploads ([`uploads`]),
+//!   applying the recording rules and the playback read plan
+//!   ([`recordings`]), state-change events ([`lifecycle`]), tenant keys
+//!   ([`keys`], [`custody`]), the directory ([`directory`]), visibility,
+//!   holds, retention and audit ([`compliance`]), authentication ([`auth`],
+//!   [`password_pool`], [`throttle`]), limits ([`limits`]), media objects
+//!   ([`storage`]), metrics ([`metrics`]), hostile-input checks
+//!   ([`segments`], [`agent_input`]).
+//! * [`store`]: every SQL statement, returning domain types; below it
+//!   [`recording`]: the recording rules — states, allowed moves, finishing,
 //!   orphans, maximum duration — pure and unit-tested (no SQL, no HTTP).
-//! * [`recordings`]: applies those rules to stored recordings; the read
-//!   path (GIR recording resource, decrypting playback with Range).
-//! * [`lifecycle`]: state changes as server-sent events and webhooks.
-//! * [`search`]: `GET /api/v2/recordings` with filters and cursor pages.
-//! * [`compliance`]: groups and visibility, labels, legal hold, delete,
-//!   retention, the audit log.
-//! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
+//!
+//! This file is the composition root: [`Config`], [`Rws`] (the shared
+//! state every layer above `store` reads) and start-up.
 //!
 //! Entry points: [`Rws::open`] (data dir, migrations, directory import) and
 //! [`serve`] with a bound listener and a shutdown future; [`router`] builds

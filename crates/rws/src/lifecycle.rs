@@ -1,7 +1,8 @@
 //! Recording lifecycle events: every state change of a recording is
 //! published to server-sent-event subscribers (`GET
 //! /api/v2/recordings/events`, admin and supervisor, each seeing only the
-//! agents [`crate::compliance::viewer`] lets them see) and POSTed to the
+//! agents [`crate::compliance::viewer`] lets them see; the endpoint is
+//! [`crate::http::lifecycle`]) and POSTed to the
 //! configured webhooks (every event: webhooks are set by the administrator
 //! who runs RWS, not by users), retried with back-off (1 s doubling to 5 min, for
 //! about a day) until the receiver answers 2xx.

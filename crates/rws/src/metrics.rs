@@ -1,7 +1,8 @@
 //! Prometheus metrics at `GET /metrics` (OpenMetrics text, with the
 //! `prometheus-client` crate): SRS sessions by state, recordings by state,
 //! upload bytes and lag, event intake, HTTP latency by route. Gauges that
-//! describe the database are computed at scrape time.
+//! describe the database are computed at scrape time. The endpoint and the
+//! request-counting middleware are [`crate::http::metrics`].
 
 use std::sync::atomic::AtomicU64;
 

@@ -1,6 +1,7 @@
 //! Screen recordings: their state machine, links to interactions, pause
-//! marks, and the read path (`GET /api/v2/recordings/{call_id}` in the GIR
-//! shape, `GET /api/v2/recordings/{call_id}/play/{mediaId}` with Range).
+//! marks, and the playback read plan (where a media file's ciphertext is,
+//! [`Source`], and one bounded segment read, [`read_cipher`]). The
+//! endpoints that render them are [`crate::http::recordings`].
 //!
 //! The states and the rules that move a recording between them are in
 //! [`crate::recording`]; this module reads the facts those rules need from

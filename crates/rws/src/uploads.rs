@@ -2,6 +2,9 @@
 //! termination, checksum) under `/api/v2/srs/uploads`, one upload per media
 //! file, authorised by the recording's upload token (`Authorization: Bearer`),
 //! and `PUT /api/v2/srs/recordings/{id}/end` when SRS has uploaded all.
+//! The HTTP side (the handlers) is [`crate::http::uploads`]; this module
+//! checks, appends, stores and finishes, and closes the uploads of
+//! recordings whose SRS went silent ([`sweep_orphans`]).
 //!
 //! Bytes are appended to a staging file under `<data-dir>/uploads` and
 //! `fdatasync`'d before the offset moves in the database, so an RWS crash

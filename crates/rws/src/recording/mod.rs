@@ -43,11 +43,11 @@
 //! - `crate::dispatch::stop` — the policy (call released, voice recording
 //!   stopped) and the max-duration sweep ([`rules::over_max_duration`])
 //!   move it to `finalizing`;
-//! - `crate::uploads::end` — SRS's end report: `finalizing`, then
+//! - `crate::http::uploads::end` — SRS's end report: `finalizing`, then
 //!   `crate::recordings::try_finish` ([`rules::finish`]);
 //! - `crate::uploads` PATCH — the last bytes of a media file arrive:
 //!   `try_finish` again;
-//! - `crate::recordings::sweep_orphans` — SRS went silent
+//! - `crate::uploads::sweep_orphans` — SRS went silent
 //!   ([`rules::is_orphaned`], [`rules::orphan`]): `partial` or `failed`.
 //!
 //! Every change is published as a lifecycle event ([`crate::lifecycle`]).
