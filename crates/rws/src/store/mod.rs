@@ -30,3 +30,4 @@ pub type Pool = sqlx::Pool<Db>;
 pub type Row = <Db as sqlx::Database>::Row;
 /// A transaction.
 pub type Tx<'c> = sqlx::Transaction<'c, Db>;
+pub mod connect;
