@@ -231,7 +231,7 @@ impl Rws {
     pub async fn open(config: Config) -> Result<Rws, StartError> {
         let db = match &config.database {
             None => open_db(&config.data_dir).await?,
-            Some(url) => open_db_url(url).await?,
+            Some(url) => open_db_url(&config.data_dir, url).await?,
         };
         let master = keys::MasterKey::load(&config.data_dir)?;
         let key = keys::ensure(&db, &master).await?;
@@ -327,8 +327,16 @@ pub async fn open_db(data_dir: &Path) -> Result<Pool, StartError> {
 /// queries still run on SQLite's pool: a PostgreSQL URL is refused until
 /// `store::Db` becomes `sqlx::Any` (`store::connect` already connects and
 /// migrates both).
-async fn open_db_url(url: &store::connect::DatabaseUrl) -> Result<Pool, StartError> {
+async fn open_db_url(
+    data_dir: &Path,
+    url: &store::connect::DatabaseUrl,
+) -> Result<Pool, StartError> {
     use store::connect::DatabaseUrl;
+    // The data dir still holds the master key.
+    private_files::private_dir(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
     let path = match url {
         DatabaseUrl::Sqlite(path) => path,
         DatabaseUrl::Postgres(_) => {

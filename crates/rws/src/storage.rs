@@ -166,6 +166,7 @@ impl Storage {
             .await
             .map_err(|e| fail("write", e))?;
         probe.delete(&key).await.map_err(|e| fail("delete", e))?;
+        tracing::info!(store = %self.describe, "media store reachable and writable");
         Ok(())
     }
 
