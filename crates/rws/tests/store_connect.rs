@@ -418,10 +418,32 @@ async fn a_wrong_password_is_an_error_without_the_password() {
         .replace(backends::PG_PASSWORD, "not-the-Password-91");
     let err = connect(&DatabaseUrl::parse(&raw).unwrap())
         .await
-        .err()
-        .expect("a wrong password connects")
+        .expect_err("a wrong password connects")
         .to_string();
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(!err.contains("not-the-Password-91"), "{err}");
     assert!(err.contains("***"), "{err}");
+}
+
+#[tokio::test]
+async fn sslmode_require_connects_over_tls() {
+    let pg = PgServer::start_tls();
+    let db = pg.create_database();
+    let ssl_in_use = "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) \
+                      FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let tls = connect(&DatabaseUrl::parse(&format!("{}?sslmode=require", pg.url(&db))).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(one_i64(&tls, ssl_in_use).await, 1);
+    let plain = connect(&DatabaseUrl::parse(&format!("{}?sslmode=disable", pg.url(&db))).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(one_i64(&plain, ssl_in_use).await, 0, "the check can tell");
+    // A certificate no CA vouches for is refused when it is verified.
+    let err =
+        connect(&DatabaseUrl::parse(&format!("{}?sslmode=verify-full", pg.url(&db))).unwrap())
+            .await
+            .expect_err("an unknown certificate was accepted")
+            .to_string();
+    assert!(!err.contains(backends::PG_PASSWORD), "{err}");
 }

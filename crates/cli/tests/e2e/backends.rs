@@ -183,6 +183,8 @@ pub struct PgServer {
     pub dir: PathBuf,
     /// TCP port on 127.0.0.1.
     pub port: u16,
+    /// Server options beyond port and socket (TLS).
+    options: String,
     watchdog: Watchdog,
 }
 
@@ -196,6 +198,16 @@ impl PgServer {
     /// `initdb` a new cluster and start it (waits until it accepts
     /// connections). Dropping it stops it and removes its files.
     pub fn start() -> PgServer {
+        Self::start_with(false)
+    }
+
+    /// Same, with TLS on (a self-signed certificate made by `openssl`);
+    /// clients may still connect without TLS.
+    pub fn start_tls() -> PgServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> PgServer {
         let bin = pg_bin_dir().expect(
             "PostgreSQL server programs (initdb, pg_ctl): run scripts/setup.sh or set SCREENREC_PG_BIN",
         );
@@ -241,11 +253,43 @@ impl PgServer {
             shell_quote(&dir)
         );
         let watchdog = Watchdog::start("", &cleanup);
+        let mut options = String::new();
+        if tls {
+            let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+            run(
+                "openssl req",
+                Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert),
+            );
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("key mode");
+            if as_root() {
+                run(
+                    "chown key",
+                    Command::new("chown")
+                        .arg("nobody:nogroup")
+                        .arg(&key)
+                        .arg(&cert),
+                );
+            }
+            options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            );
+        }
         let server = PgServer {
             bin,
             data,
             dir,
             port,
+            options,
             watchdog,
         };
         server.start_again();
@@ -255,9 +299,10 @@ impl PgServer {
     /// `pg_ctl start` on the same port and files (after [`PgServer::stop`]).
     pub fn start_again(&self) {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.options
         );
         run(
             "pg_ctl start",
