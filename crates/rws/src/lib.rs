@@ -58,6 +58,7 @@ pub mod throttle;
 pub mod uploads;
 pub mod web;
 
+pub mod h2_host;
 pub mod me;
 pub mod private_files;
 pub mod rejection;
@@ -466,6 +467,7 @@ pub fn router(rws: Rws) -> Router {
             rws.clone(),
             security_headers::add,
         ))
+        .layer(axum::middleware::from_fn(h2_host::add))
         .with_state(rws)
 }
 
