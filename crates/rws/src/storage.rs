@@ -248,3 +248,22 @@ fn redact_url(raw: &str) -> String {
         Err(_) => "an endpoint that is not a URL".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_need_a_bucket_and_endpoints_are_shown_without_credentials() {
+        let dir = std::env::temp_dir();
+        let err = Storage::open(Some("s3:///media"), &dir)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("no bucket"), "{err}");
+        assert_eq!(
+            redact_url("http://key:secret@s3.example:9000/"),
+            "http://s3.example:9000"
+        );
+        assert_eq!(redact_url("not a url"), "an endpoint that is not a URL");
+    }
+}
