@@ -213,8 +213,7 @@ async fn connect_sqlite(url: &DatabaseUrl, path: &Path) -> Result<AnyPool, Conne
     let dir = path
         .parent()
         .ok_or_else(|| files_error("no folder".to_string()))?;
-    crate::private_files::private_dir(dir)
-        .map_err(|e| files_error(format!("{}: {e}", dir.display())))?;
+    private_dir(dir).map_err(|e| files_error(format!("{}: {e}", dir.display())))?;
     let options = sqlite_options(path);
     // `sqlx::any` opens SQLite from a URL, which carries the file and the
     // open mode but not the pragmas: one native connection first creates
@@ -262,21 +261,34 @@ async fn connect_postgres(url: &DatabaseUrl, raw: &str) -> Result<AnyPool, Conne
         .map_err(|e| database_error(url, raw, &e.to_string()))
 }
 
+// The modes of `crate::private_files` (threat model, rule 8), written out
+// here because the store imports no service module (scripts/check-layers.py).
+
+/// Creates `dir` (and missing parents) 0700, or sets 0700 on it.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Sets 0600 on the database file and its `-wal`/`-shm` (those that exist).
 fn private_sqlite_files(url: &DatabaseUrl, path: &Path) -> Result<(), ConnectError> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Ok(());
-    };
-    let name = name.to_string_lossy();
-    let files = [
-        name.to_string(),
-        format!("{name}-wal"),
-        format!("{name}-shm"),
-    ];
-    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
-    crate::private_files::private_files(dir, &refs).map_err(|e| ConnectError::Files {
-        url: url.to_string(),
-        why: e.to_string(),
-    })
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.map_err(|e| ConnectError::Files {
+                url: url.to_string(),
+                why: format!("{}: {e}", Path::new(&file).display()),
+            })?,
+        }
+    }
+    Ok(())
 }
 
 fn database_error(url: &DatabaseUrl, raw: &str, why: &str) -> ConnectError {
