@@ -89,15 +89,18 @@ fn as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// A command as the server user (`runuser -u nobody --` when root).
+/// A command as the server user (`runuser -u nobody --` when root), run
+/// from the temp dir (the test's own folder may be closed to `nobody`).
 fn server_command(program: &Path) -> Command {
-    if as_root() {
+    let mut c = if as_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "nobody", "--"]).arg(program);
         c
     } else {
         Command::new(program)
-    }
+    };
+    c.current_dir(std::env::temp_dir());
+    c
 }
 
 /// A folder of the server user's, in the temp dir.
