@@ -12,6 +12,8 @@ mode=${1:-test}
 packages=(nasm g++ pkg-config)
 if [ "$mode" != build ]; then
   packages+=(xvfb x11-apps x11-utils x11-xserver-utils xterm xdotool ffmpeg age chromium fonts-dejavu-core time bc procps curl prometheus systemd desktop-file-utils)
+  # PostgreSQL's server programs (initdb, pg_ctl): the tests start their own cluster in a temp dir.
+  packages+=(postgresql)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -46,4 +48,11 @@ fi
 if [ "$mode" != build ] && ! command -v cargo-deb >/dev/null; then
   echo "setup: installing cargo-deb" >&2
   cargo install cargo-deb --locked
+fi
+
+# The S3 server of the tests (docs/rws.md, "PostgreSQL and S3"): moto's server mode in a venv under target/.
+if [ "$mode" != build ] && [ ! -x target/moto-venv/bin/moto_server ]; then
+  echo "setup: installing moto (S3 test server) in target/moto-venv" >&2
+  python3 -m venv target/moto-venv
+  target/moto-venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 fi

@@ -39,7 +39,7 @@ enum Command {
     /// Run the agent-side Screen Recording Service (loopback API for the desktop).
     Srs(srs_cmd::Args),
     /// Run the Recording Web Service (server), or manage its data.
-    Rws(rws_cmd::Args),
+    Rws(Box<rws_cmd::Args>),
     /// Record the local screen to fragmented MP4 files, without a server.
     Record(record_cmd::Args),
     /// Post scripted call/chat scenarios to RWS's event intake.
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Srs(args) => srs_cmd::run(args),
-        Command::Rws(args) => rws_cmd::run(args),
+        Command::Rws(args) => rws_cmd::run(*args),
         Command::Record(args) => record_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),

@@ -55,9 +55,17 @@ pub struct Args {
     /// A recording whose SRS sends nothing for this long is closed with what arrived (e.g. 15m).
     #[arg(long, env = "SCREENREC_RWS_ORPHAN_AFTER", value_parser = humantime::parse_duration)]
     orphan_after: Option<Duration>,
-    /// Media storage URL (file:///path, or s3://bucket/prefix in builds with the s3 feature); default <data-dir>/media.
+    /// Media storage URL (file:///path, or s3://bucket/prefix with the AWS_* environment); default <data-dir>/media.
     #[arg(long, env = "SCREENREC_RWS_STORAGE")]
     storage: Option<String>,
+    /// Database URL: sqlite:///path/screenrec.db (default <data-dir>/screenrec.db) or postgres://user:password@host:port/database.
+    #[arg(
+        long,
+        env = "SCREENREC_RWS_DATABASE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database: Option<String>,
     /// URL that receives every recording state change as a JSON POST (retried until 2xx); repeatable.
     #[arg(long = "webhook", value_name = "URL")]
     webhooks: Vec<String>,
@@ -123,6 +131,7 @@ struct FileConfig {
     max_recording_duration: Option<String>,
     orphan_after: Option<String>,
     storage: Option<String>,
+    database: Option<String>,
     #[serde(default)]
     webhooks: Vec<String>,
     tls_cert: Option<PathBuf>,
@@ -295,7 +304,15 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         (Some(_), None) => bail!("--tls-cert needs --tls-key (tls_key in --config)"),
         (None, Some(_)) => bail!("--tls-key needs --tls-cert (tls_cert in --config)"),
     };
+    // Parsed here, not by clap, whose error would repeat the value (and its password).
+    let database = args
+        .database
+        .or(file.database)
+        .map(|raw| rws::store::connect::DatabaseUrl::parse(&raw))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
     let config = rws::Config {
+        database,
         limits,
         integration_token,
         data_dir,
@@ -312,6 +329,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if args.print_config {
         println!("listen = \"{listen}\"");
         println!("data_dir = {:?}", config.data_dir.display().to_string());
+        if let Some(d) = &config.database {
+            println!("database = {:?}", d.to_string());
+        }
         if let Some(d) = &directory {
             println!("directory = {:?}", d.display().to_string());
         }

@@ -96,6 +96,8 @@ pub struct Config {
     pub https: bool,
     /// Password pool, login throttle, timeouts, connection cap.
     pub limits: limits::Limits,
+    /// `--database`; `None`: `<data-dir>/screenrec.db`.
+    pub database: Option<store::connect::DatabaseUrl>,
 }
 
 impl std::fmt::Debug for Config {
@@ -111,6 +113,7 @@ impl std::fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("https", &self.https)
             .field("limits", &self.limits)
+            .field("database", &self.database)
             .field(
                 "integration_token",
                 &self.integration_token.as_ref().map(|_| "<redacted>"),
@@ -134,6 +137,7 @@ impl Default for Config {
             purge_interval: Duration::from_secs(3600),
             https: false,
             limits: limits::Limits::default(),
+            database: None,
         }
     }
 }
@@ -177,6 +181,12 @@ pub enum StartError {
     /// The media store cannot be opened.
     #[error("media storage: {0}")]
     Storage(String),
+    /// `--database` names a backend RWS cannot run on yet.
+    #[error("--database {0}: {1}")]
+    DatabaseUrl(store::connect::DatabaseUrl, &'static str),
+    /// The database of `--database` cannot be opened or migrated.
+    #[error(transparent)]
+    Connect(#[from] store::connect::ConnectError),
 }
 
 /// Shared state of the handlers.
@@ -210,13 +220,17 @@ impl Rws {
     /// Creates the data dir and database (running migrations) and loads the
     /// sessions that were live when RWS last stopped.
     pub async fn open(config: Config) -> Result<Rws, StartError> {
-        let db = open_db(&config.data_dir).await?;
+        let db = match &config.database {
+            None => open_db(&config.data_dir).await?,
+            Some(url) => open_db_url(&config.data_dir, url).await?,
+        };
         let master = keys::MasterKey::load(&config.data_dir)?;
         let key = keys::ensure(&db, &master).await?;
         tracing::info!(key = %key.id, recipient = %key.recipient, "tenant key ready");
         let hub = Arc::new(hub::Hub::default());
         let storage = storage::Storage::open(config.storage.as_deref(), &config.data_dir)
             .map_err(StartError::Storage)?;
+        storage.check().await.map_err(StartError::Storage)?;
         private_files::private_files(&config.data_dir, &["master.key"]).map_err(|source| {
             StartError::DataDir {
                 path: config.data_dir.clone(),
@@ -301,6 +315,43 @@ pub async fn open_db(data_dir: &Path) -> Result<Pool, StartError> {
             source,
         }
     })?;
+    Ok(db)
+}
+
+/// Opens the database of `--database` and runs the migrations. RWS's
+/// queries still run on SQLite's pool: a PostgreSQL URL is refused until
+/// `store::Db` becomes `sqlx::Any` (`store::connect` already connects and
+/// migrates both).
+async fn open_db_url(
+    data_dir: &Path,
+    url: &store::connect::DatabaseUrl,
+) -> Result<Pool, StartError> {
+    use store::connect::DatabaseUrl;
+    // The data dir still holds the master key.
+    private_files::private_dir(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let path = match url {
+        DatabaseUrl::Sqlite(path) => path,
+        DatabaseUrl::Postgres(_) => {
+            return Err(StartError::DatabaseUrl(
+                url.clone(),
+                "PostgreSQL is not available in this version yet (use sqlite://)",
+            ));
+        }
+    };
+    let db_err = |source| StartError::Database {
+        path: path.clone(),
+        source,
+    };
+    // Creates the folder and file with their private modes, WAL on.
+    store::connect::connect(url).await?.close().await;
+    let db = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(store::connect::sqlite_options(path))
+        .await
+        .map_err(db_err)?;
     Ok(db)
 }
 

@@ -128,6 +128,7 @@ pub struct Rws {
     pub proc: Proc,
     pub url: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     dir: std::path::PathBuf,
 }
 
@@ -139,6 +140,14 @@ impl Rws {
 
     /// Same, with extra flags.
     pub fn start_with(dir: &Path, name: &str, extra: &[&str]) -> Rws {
+        Self::start_with_env(dir, name, extra, &[])
+    }
+
+    /// Same, with extra environment; the database and media store are those
+    /// of `SCREENREC_TEST_BACKEND` ([`crate::backends::rws_backend`]).
+    pub fn start_with_env(dir: &Path, name: &str, extra: &[&str], env: &[(String, String)]) -> Rws {
+        let (backend_args, mut backend_env) = crate::backends::rws_backend(extra);
+        backend_env.extend(env.iter().cloned());
         let directory = dir.join("directory.toml");
         if !directory.exists() {
             std::fs::write(&directory, DIRECTORY).unwrap();
@@ -162,9 +171,10 @@ impl Rws {
         .iter()
         .chain(extra)
         .map(|s| s.to_string())
+        .chain(backend_args)
         .collect();
         let mut rws = Rws {
-            proc: spawn(name, dir, &args),
+            proc: spawn(name, dir, &args, &backend_env),
             url: format!(
                 "{}://127.0.0.1:{port}",
                 if extra.contains(&"--tls-cert") {
@@ -174,6 +184,7 @@ impl Rws {
                 }
             ),
             args,
+            env: backend_env,
             dir: dir.to_path_buf(),
         };
         rws.wait_healthy();
@@ -190,7 +201,7 @@ impl Rws {
     /// kill -9, then start again on the same port and data dir.
     pub fn restart(&mut self, name: &str) {
         self.proc.kill9();
-        self.proc = spawn(name, &self.dir, &self.args);
+        self.proc = spawn(name, &self.dir, &self.args, &self.env);
         self.wait_healthy();
     }
 
@@ -201,7 +212,7 @@ impl Rws {
 
     /// Starts RWS again after [`Rws::kill`] (same port, same data dir).
     pub fn start_again(&mut self, name: &str) {
-        self.proc = spawn(name, &self.dir, &self.args);
+        self.proc = spawn(name, &self.dir, &self.args, &self.env);
         self.wait_healthy();
     }
 
@@ -294,9 +305,10 @@ impl Rws {
     }
 }
 
-fn spawn(name: &str, dir: &Path, args: &[String]) -> Proc {
+fn spawn(name: &str, dir: &Path, args: &[String], env: &[(String, String)]) -> Proc {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Proc::screenrec(name, dir, &refs, &[])
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Proc::screenrec(name, dir, &refs, &env)
 }
 
 /// A running SRS.

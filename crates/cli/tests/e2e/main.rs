@@ -18,6 +18,7 @@ fn xvfb_helper_starts_a_display() {
     assert!(info.contains("640x480 pixels"), "{info}");
 }
 mod agent_notice;
+mod backends;
 mod compliance;
 mod console_polish;
 mod control_channel;
@@ -33,6 +34,7 @@ mod masking_rws;
 mod metrics;
 mod openapi;
 mod ops;
+mod pg_s3;
 mod rbac;
 mod record;
 mod recording;

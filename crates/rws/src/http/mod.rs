@@ -5,16 +5,17 @@
 //! `store/`'s). Nothing below this module imports it
 //! (`scripts/check-layers.py`).
 //!
-//! Middleware, outermost first: security headers, the body deadline
-//! ([`limits`]), the console's Basic challenge, the Basic gate and the CSRF
-//! check ([`auth`]), the rejection envelope ([`rejection`]), the body limit
-//! and the request metrics ([`metrics`]).
+//! Middleware, outermost first: the HTTP/2 `Host` ([`h2_host`]), security
+//! headers, the body deadline ([`limits`]), the console's Basic challenge,
+//! the Basic gate and the CSRF check ([`auth`]), the rejection envelope
+//! ([`rejection`]), the body limit and the request metrics ([`metrics`]).
 
 pub mod auth;
 pub mod authz;
 pub mod compliance;
 pub mod control;
 pub mod events;
+pub mod h2_host;
 pub mod lifecycle;
 pub mod limits;
 pub mod me;
@@ -126,6 +127,7 @@ pub fn router(rws: Rws) -> Router {
             rws.clone(),
             security_headers::add,
         ))
+        .layer(axum::middleware::from_fn(h2_host::add))
         .with_state(rws)
 }
 

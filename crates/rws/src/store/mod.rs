@@ -35,6 +35,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod compliance;
+pub mod connect;
 pub mod directory;
 pub mod events;
 pub mod health;
