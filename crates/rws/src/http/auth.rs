@@ -3,10 +3,11 @@
 //! ([`crate::auth::authenticate`]) is the core's.
 
 use crate::auth::{
-    CONSOLE_COOKIE, CONSOLE_SESSION_HOURS, ClientIp, GATE_VERIFIED, basic_credentials, client_ip,
-    cookie_token, new_token, token_hash,
+    CONSOLE_COOKIE, CONSOLE_SESSION_HOURS, GATE_VERIFIED, basic_credentials, cookie_token,
+    new_token, token_hash,
 };
 use crate::error::ApiError;
+use crate::http::authz::{ClientIp, client_ip};
 use crate::store::auth as sessions;
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;

@@ -90,3 +90,18 @@ impl FromRequestParts<Rws> for Viewer {
         Ok(Viewer { user, visibility })
     }
 }
+
+/// The client's address as the socket saw it (unspecified when RWS is
+/// called without a socket, as in unit tests).
+pub fn client_ip(req: &axum::extract::Request) -> std::net::IpAddr {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+            c.0.ip()
+        })
+}
+
+/// The client's address, for handlers that check passwords from a body
+/// (set by [`crate::http::auth::basic_gate`] on every request).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
