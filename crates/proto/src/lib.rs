@@ -27,6 +27,6 @@ pub mod upload;
 
 pub use envelope::{Envelope, StatusCode};
 pub use session::{
-    CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, SessionState, SessionSummary,
-    UserResource,
+    CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, SessionKind, SessionState,
+    SessionSummary, UserResource,
 };

@@ -35,6 +35,7 @@
 
 pub mod agent_input;
 pub mod auth;
+pub mod browser;
 pub mod compliance;
 pub mod custody;
 pub mod directory;

@@ -65,10 +65,11 @@ pub async fn open(
         req.standby,
         req.srs_version.clone(),
         req.hostname.clone(),
-    );
+    )
+    .with_kind(req.kind);
     let session_id = live.id.clone();
     rws.hub.open(&rws, live).await?;
-    tracing::info!(session = %session_id, user = %user.username, place = %place, standby = req.standby, "SRS session opened");
+    tracing::info!(session = %session_id, user = %user.username, place = %place, standby = req.standby, kind = ?req.kind, "SRS session opened");
 
     let response = OpenSessionResponse {
         session_id,

@@ -1,0 +1,142 @@
+//! The edges RWS shows the browser recorder (`web/srs-browser.js`, issue
+//! 15): an SRS that runs in the agent's desktop page rather than on the PC.
+//!
+//! It speaks the same session API, control channel and tus uploads as the
+//! native SRS; two things differ because a page is not a program:
+//!
+//! * **The control channel's token.** A page's `WebSocket` cannot set an
+//!   `Authorization` header, so the session token rides in the
+//!   `Sec-WebSocket-Protocol` list as `screenrec-token.<token>` beside
+//!   [`CONTROL_PROTOCOL`], which RWS selects in its answer. (A token in the
+//!   URL would end up in access logs and proxies; this header does not.)
+//! * **The page's `Origin`.** Browsers always send it on a WebSocket
+//!   handshake, and a hostile page the agent visits could otherwise drive
+//!   the channel with a token it obtained. Any handshake that carries an
+//!   `Origin` must name one of the directory's `allowed_origins`, checked
+//!   before the upgrade, so a foreign page never gets a frame. The native
+//!   SRS sends no `Origin` and is not affected.
+
+use axum::http::HeaderMap;
+use axum::http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};
+
+use crate::Rws;
+use crate::error::ApiError;
+
+/// The subprotocol a page asks for, and RWS selects, on the control channel.
+pub const CONTROL_PROTOCOL: &str = "screenrec-control.v1";
+
+/// Prefix of the subprotocol entry that carries the session token.
+pub const TOKEN_PROTOCOL_PREFIX: &str = "screenrec-token.";
+
+/// The session token a page sent in `Sec-WebSocket-Protocol`, if any.
+pub fn protocol_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(TOKEN_PROTOCOL_PREFIX))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// Refuses (403) a control-channel handshake whose `Origin` is not in the
+/// directory's `allowed_origins`; a handshake without `Origin` (the native
+/// SRS) passes.
+pub async fn check_origin(rws: &Rws, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("(not ASCII)");
+    let allowed = allowed_origins(rws).await?;
+    if origin_allowed(&allowed, origin) {
+        return Ok(());
+    }
+    let shown = crate::agent_input::bounded(origin, 128);
+    tracing::warn!(origin = %proto::logsafe::Escaped(&shown), "control channel: page origin not in allowed_origins; refused");
+    Err(ApiError::Forbidden(format!(
+        "origin '{shown}' is not in the directory's allowed_origins: a page there may not open the control channel"
+    )))
+}
+
+/// True when `origin` is one of `allowed` (scheme, host and port compared
+/// as the browser serialises them; a trailing slash in the directory is
+/// forgiven).
+fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+/// The directory's `allowed_origins` (a JSON list in `settings`).
+// FIXME(store): one read of `settings`; it joins the other settings
+// queries when they move into `crate::store`.
+async fn allowed_origins(rws: &Rws) -> Result<Vec<String>, ApiError> {
+    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind("allowed_origins")
+        .fetch_optional(&rws.db)
+        .await?;
+    Ok(v.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(protocols: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for p in protocols {
+            h.append(
+                SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_str(p).unwrap_or(HeaderValue::from_static("x")),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn token_from_the_protocol_list() {
+        let cases: &[(&[&str], Option<&str>)] = &[
+            (&[], None),
+            (&["screenrec-control.v1"], None),
+            (
+                &["screenrec-control.v1, screenrec-token.abc_-9"],
+                Some("abc_-9"),
+            ),
+            (
+                &["screenrec-control.v1", "screenrec-token.xyz"],
+                Some("xyz"),
+            ),
+            (&["screenrec-control.v1, screenrec-token."], None),
+            (&["other.screenrec-token.abc"], None),
+        ];
+        for (given, want) in cases {
+            assert_eq!(
+                protocol_token(&headers(given)).as_deref(),
+                *want,
+                "{given:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn origins_compare_whole() {
+        let allowed = vec![
+            "https://desk.example.com".to_string(),
+            "http://127.0.0.1:8080/".to_string(),
+        ];
+        assert!(origin_allowed(&allowed, "https://desk.example.com"));
+        assert!(origin_allowed(&allowed, "http://127.0.0.1:8080"));
+        assert!(!origin_allowed(
+            &allowed,
+            "https://desk.example.com.evil.net"
+        ));
+        assert!(!origin_allowed(&allowed, "http://desk.example.com"));
+        assert!(!origin_allowed(&allowed, "http://127.0.0.1:8081"));
+        assert!(!origin_allowed(&allowed, "null"));
+        assert!(!origin_allowed(&[], "https://desk.example.com"));
+    }
+}
