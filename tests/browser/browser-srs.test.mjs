@@ -1,0 +1,175 @@
+// The browser recorder (issue 15): web/srs-browser.js in Chromium *headful* on
+// Xvfb (headless cannot capture a screen) against a real RWS. A page on an
+// allowed origin logs agent1 in with BrowserSrs; a call is recorded from the
+// real X screen, encrypted in the page, uploaded with tus, and RWS has it within
+// 3 s of the call's end; ffmpeg finds the red window where it is on the screen,
+// black while paused; the independent `age` CLI opens an uploaded segment.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startProduct, waitFor, basic, bin, serveWebElsewhere } from './harness.mjs';
+import { startXvfb, paintScene, launchHeadful } from './xscreen.mjs';
+
+const TOKEN = 'browser-srs-integration-token-42';
+const admin = { Authorization: basic('admin', 'adminpw') };
+let x;
+let scene;
+let product;
+let browser;
+let work;
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-srs-'));
+  x = await startXvfb(1280, 720);
+  scene = await paintScene(x.display);
+  product = await startProduct({ rwsArgs: ['--integration-token', TOKEN], srsArgs: ['--source', 'synthetic:160x120'] });
+  browser = await launchHeadful(x.display);
+});
+
+after(async () => {
+  await browser?.close();
+  await product?.stop();
+  for (const p of scene?.procs ?? []) p.kill('SIGKILL');
+  x?.stop();
+  if (work && !process.env.KEEP) rmSync(work, { recursive: true, force: true });
+});
+
+async function event(type, call, dn = '1001') {
+  const r = await fetch(`${product.rwsUrl}/api/v2/events`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: `${call}-${type}`, type, call_id: call, dn, switch: 'SIP_Switch', timestamp: new Date().toISOString() }),
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+async function recordingOf(call) {
+  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: admin });
+  return r.ok ? r.json() : null;
+}
+
+/**
+ * A page on RWS's origin (an allowed origin) with BrowserSrs on `window.srs`;
+ * its fetch keeps the segments headers of the PATCHes RWS accepted and the
+ * first PATCH body (base64), its events land in `window.notices`.
+ */
+async function browserPage() {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (process.env.DEBUG) console.log('page:', m.text()); });
+  await page.goto(`${product.rwsUrl}/desktop/`);
+  await page.evaluate(async () => {
+    const { BrowserSrs } = await import('/srs-browser.js');
+    window.patches = [];
+    window.notices = [];
+    window.errors = [];
+    const spy = async (url, init = {}) => {
+      const r = await fetch(url, init);
+      const seg = init.headers?.['screenrec-segments'];
+      if (init.method === 'PATCH' && seg && r.status === 204) {
+        const first = window.patches.length === 0 ? btoa(Array.from(init.body, (b) => String.fromCharCode(b)).join('')) : null;
+        window.patches.push({ segments: seg, body: first });
+      }
+      return r;
+    };
+    window.srs = new BrowserSrs({ fetch: spy });
+    window.srs.addEventListener('recordingchange', (e) => window.notices.push(e.detail));
+    window.srs.addEventListener('error', (e) => window.errors.push(String(e.detail.error?.message ?? e.detail.error)));
+  });
+  return page;
+}
+
+const mediaMs = (page) => page.evaluate(() => window.srs._active?.recorder.mediaMs ?? 0);
+const segmentsSent = (page) => page.evaluate(() => window.patches.reduce((n, p) => n + p.segments.split(',').length, 0));
+
+/** RGB of pixel (x, y) of the frame at `seconds` of the MP4 `file`, decoded by ffmpeg. */
+function pixel(file, seconds, x0, y0, width) {
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-ss', String(seconds), '-i', file, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 64 << 20 });
+  const i = (y0 * width + x0) * 3;
+  return [raw[i], raw[i + 1], raw[i + 2]];
+}
+
+const near = (got, want, tol = 40) => got.every((v, i) => Math.abs(v - want[i]) <= tol);
+
+test('a call is recorded in the page: on RWS within 3 s, plays, shows the red window, black while paused', async () => {
+  const page = await browserPage();
+  await page.evaluate(() => window.srs.login({ username: 'agent1', password: 'pw1' }));
+  const sessions = await product.sessions();
+  const mine = sessions.find((s) => s.user === 'agent1');
+  assert.equal(mine?.kind, 'browser', JSON.stringify(sessions));
+  assert.equal(mine.state, 'connected');
+
+  await event('recording.started', 'call-b1');
+  await page.waitForFunction(() => window.notices.some((n) => n.state === 'recording'), null, { timeout: 10000 });
+  await waitFor('RWS recording', async () => (await recordingOf('call-b1'))?.screenRecordings?.[0]?.state === 'recording', 10000);
+  // Fragments stream while the call goes on.
+  await waitFor('2 s of screen uploaded', async () => (await mediaMs(page)) > 2500 && (await segmentsSent(page)) >= 2, 15000);
+
+  const pausedAt = await page.evaluate(async () => { await window.srs.pause(); return window.srs._active.recorder.mediaMs; });
+  await waitFor('2 s paused', async () => (await mediaMs(page)) > pausedAt + 2500, 10000);
+  const resumedAt = await page.evaluate(async () => { await window.srs.resume(); return window.srs._active.recorder.mediaMs; });
+  await waitFor('1.5 s more', async () => (await mediaMs(page)) > resumedAt + 1500, 10000);
+  const states = await page.evaluate(() => window.notices.map((n) => n.state + (n.reason ? `(${n.reason})` : '')));
+  assert.deepEqual(states, ['idle', 'recording', 'paused(desktop)', 'recording(desktop)']);
+
+  await event('call.released', 'call-b1');
+  const released = Date.now();
+  const rec = await waitFor('completed on RWS', async () => {
+    const j = await recordingOf('call-b1');
+    return j?.screenRecordings?.[0]?.state === 'completed' && j;
+  }, 10000);
+  const after = (Date.now() - released) / 1000;
+  assert.ok(after <= 3, `recording complete ${after.toFixed(1)} s after the call ended`);
+  await page.waitForFunction(() => window.notices.at(-1).state === 'idle', null, { timeout: 5000 });
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+
+  // Played (decrypted by RWS) and judged by ffprobe/ffmpeg.
+  assert.equal(rec.mediaFiles.length, 1, JSON.stringify(rec));
+  const media = rec.mediaFiles[0];
+  assert.equal(media.parameters.monitorGeometry.width, 1280);
+  const played = await fetch(`${product.rwsUrl}${media.mediaUri}`, { headers: admin });
+  assert.equal(played.status, 200);
+  const file = path.join(work, 'call-b1.mp4');
+  writeFileSync(file, Buffer.from(await played.arrayBuffer()));
+  const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height:format=duration', '-of', 'json', file]).toString());
+  assert.equal(probe.streams[0].codec_name, 'h264');
+  assert.equal(probe.streams[0].width, 1280);
+  assert.equal(probe.streams[0].height, 720);
+  const duration = Number(probe.format.duration);
+  assert.ok(duration > (resumedAt + 1000) / 1000, `duration ${duration} s covers the call`);
+
+  const { x: rx, y: ry, width: rw, height: rh } = scene.geometry;
+  const cx = rx + Math.floor(rw / 2);
+  const cy = ry + Math.floor(rh / 2);
+  const before = pixel(file, 1.0, cx, cy, 1280);
+  assert.ok(near(before, [255, 0, 0]), `red window at (${cx}, ${cy}) before the pause: ${before}`);
+  const root = pixel(file, 1.0, 40, 40, 1280);
+  assert.ok(near(root, [0, 0, 255]), `blue root at (40, 40): ${root}`);
+  const paused = pixel(file, (pausedAt + resumedAt) / 2000, cx, cy, 1280);
+  assert.ok(near(paused, [0, 0, 0], 20), `black while paused: ${paused}`);
+  const resumed = pixel(file, (resumedAt + 1000) / 1000, cx, cy, 1280);
+  assert.ok(near(resumed, [255, 0, 0]), `red again after resume: ${resumed}`);
+
+  // The independent age CLI opens the first uploaded segment with the tenant key.
+  const first = await page.evaluate(() => window.patches[0]);
+  const cipherLen = Number(first.segments.split(',')[0].split(':')[0]);
+  const plainLen = Number(first.segments.split(',')[0].split(':')[1]);
+  const segment = Buffer.from(first.body, 'base64').subarray(0, cipherLen);
+  assert.equal(segment.subarray(0, 22).toString(), 'age-encryption.org/v1\n');
+  writeFileSync(path.join(work, 'seg0.age'), segment);
+  execFileSync('age-keygen', ['-o', path.join(work, 'custodian.txt')], { stdio: 'ignore' });
+  const custodian = execFileSync('age-keygen', ['-y', path.join(work, 'custodian.txt')]).toString().trim();
+  execFileSync(bin, ['rws', 'keys', 'export', '--data-dir', path.join(product.dir, 'rws'), '--out', path.join(work, 'keys.age'), '--to', custodian]);
+  writeFileSync(path.join(work, 'keys.txt'), execFileSync('age', ['-d', '-i', path.join(work, 'custodian.txt'), path.join(work, 'keys.age')]));
+  const plain = execFileSync('age', ['-d', '-i', path.join(work, 'keys.txt'), path.join(work, 'seg0.age')]);
+  assert.equal(plain.length, plainLen);
+  assert.equal(plain.subarray(4, 8).toString(), 'ftyp', 'the first segment is the MP4 init segment');
+  const played0 = Buffer.from(readFileSync(file)).subarray(0, plainLen);
+  assert.ok(plain.equals(played0), 'what age decrypts is what RWS plays');
+
+  await page.evaluate(() => window.srs.logout());
+  assert.equal((await product.sessions()).some((s) => s.user === 'agent1'), false, 'logout ends the session');
+  await page.close();
+});

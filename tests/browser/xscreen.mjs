@@ -1,0 +1,58 @@
+// A real X screen for the browser recorder's tests (issue 15): Xvfb with a
+// blue root window and a red window at a known place, and Chromium *headful*
+// on it (headless Chromium cannot capture a screen), with the switch that
+// picks "Entire screen" in the share picker.
+import { spawn, execFileSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+import { waitFor } from './harness.mjs';
+
+/** Xvfb on a free display (-displayfd); resolves to {display, proc, stop()}. */
+export async function startXvfb(width = 1280, height = 720) {
+  const proc = spawn('Xvfb', ['-displayfd', '1', '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-noreset'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  const n = await waitFor('Xvfb display number', () => /^\d+\n/.test(out) && out.trim(), 15000);
+  const display = `:${n}`;
+  return { display, proc, stop: () => proc.kill('SIGKILL') };
+}
+
+/** The geometry of the X window titled `title`: {x, y, width, height}. */
+export function windowGeometry(display, title) {
+  const text = execFileSync('xwininfo', ['-name', title], { env: { ...process.env, DISPLAY: display }, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const num = (label) => Number(new RegExp(`${label}:\\s+(-?\\d+)`).exec(text)?.[1]);
+  return { x: num('Absolute upper-left X'), y: num('Absolute upper-left Y'), width: num('Width'), height: num('Height') };
+}
+
+/**
+ * The scene: a blue root, a red xterm (text drawn red on red, so the whole
+ * window is one colour) at (100, 100). Resolves to the red window's geometry
+ * and the processes to kill.
+ */
+export async function paintScene(display) {
+  const env = { ...process.env, DISPLAY: display };
+  execFileSync('xsetroot', ['-solid', '#0000ff'], { env });
+  const red = spawn('xterm', ['-title', 'redwin', '-bg', '#ff0000', '-fg', '#ff0000', '-cr', '#ff0000', '-geometry', '40x12+100+100', '-e', 'sleep', '3600'], { env, stdio: 'ignore' });
+  const geometry = await waitFor('red window', () => {
+    try {
+      const g = windowGeometry(display, 'redwin');
+      return g.width > 0 ? g : null;
+    } catch {
+      return null;
+    }
+  }, 15000);
+  return { geometry, procs: [red] };
+}
+
+/** Chromium headful on `display`, sharing the entire screen without a picker. */
+export async function launchHeadful(display, extraArgs = []) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: false,
+    env: { ...process.env, DISPLAY: display },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--auto-select-desktop-capture-source=Entire screen',
+      // Out of the red window's way: the recording must show the red, not the browser.
+      '--window-position=640,360', '--window-size=600,340', ...extraArgs],
+  });
+}
