@@ -181,7 +181,14 @@ export class BrowserSrs extends EventTarget {
       throw err;
     }
     this.stream = stream;
+    // 'ended' fires when the agent clicks "Stop sharing" (or the screen goes
+    // away); a track stopped by script fires nothing, so its state is also
+    // watched.
     track.addEventListener('ended', () => this._onStopSharing(stream));
+    clearInterval(this._watchTimer);
+    this._watchTimer = setInterval(() => {
+      if (track.readyState === 'ended') this._onStopSharing(stream);
+    }, 500);
     if (this.recording?.state === 'stopped_by_agent') this._notice('idle');
     return stream;
   }
@@ -217,6 +224,7 @@ export class BrowserSrs extends EventTarget {
     } catch {
       // RWS drops a silent session by itself
     }
+    clearInterval(this._watchTimer);
     this.stream?.getTracks().forEach((t) => t.stop());
     this.stream = null;
     this.session = null;
@@ -448,6 +456,7 @@ export class BrowserSrs extends EventTarget {
 
   _onStopSharing(stream) {
     if (this.stream !== stream) return;
+    clearInterval(this._watchTimer);
     this.stream = null;
     const a = this._active;
     this._notice('stopped_by_agent', a ? { recordingId: a.id, interactionId: a.interactionId } : {});

@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startProduct, waitFor, basic, bin, serveWebElsewhere } from './harness.mjs';
-import { startXvfb, paintScene, launchHeadful } from './xscreen.mjs';
+import { startXvfb, paintScene, launchHeadful, clickStopSharing } from './xscreen.mjs';
 
 const TOKEN = 'browser-srs-integration-token-42';
 const admin = { Authorization: basic('admin', 'adminpw') };
@@ -19,13 +19,38 @@ let x;
 let scene;
 let product;
 let browser;
+let agentContext;
 let work;
 
 before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-srs-'));
   x = await startXvfb(1280, 720);
   scene = await paintScene(x.display);
-  product = await startProduct({ rwsArgs: ['--integration-token', TOKEN], srsArgs: ['--source', 'synthetic:160x120'] });
+  product = await startProduct({ rwsArgs: ['--integration-token', TOKEN], srsArgs: ['--source', 'synthetic:160x120'], directory: (origins) => `
+allowed_origins = [${origins}]
+[[switch]]
+name = "SIP_Switch"
+[[place]]
+name = "Place_1001"
+devices = [{ dn = "1001", switch = "SIP_Switch" }]
+[[place]]
+name = "Place_2001"
+devices = [{ dn = "2001", switch = "SIP_Switch" }]
+[[user]]
+username = "agent1"
+password = "pw1"
+roles = ["agent"]
+default_place = "Place_1001"
+[[user]]
+username = "agent2"
+password = "pw2"
+roles = ["agent"]
+default_place = "Place_2001"
+[[user]]
+username = "admin"
+password = "adminpw"
+roles = ["admin"]
+` });
   browser = await launchHeadful(x.display);
 });
 
@@ -57,7 +82,10 @@ async function recordingOf(call) {
  * first PATCH body (base64), its events land in `window.notices`.
  */
 async function browserPage() {
-  const page = await browser.newPage();
+  // One browser profile for every page, as for a real agent: what a closed
+  // tab left in OPFS is there for the next one.
+  agentContext ??= await browser.newContext();
+  const page = await agentContext.newPage();
   page.on('console', (m) => { if (process.env.DEBUG) console.log('page:', m.text()); });
   await page.goto(`${product.rwsUrl}/desktop/`);
   await page.evaluate(async () => {
@@ -172,4 +200,112 @@ test('a call is recorded in the page: on RWS within 3 s, plays, shows the red wi
   await page.evaluate(() => window.srs.logout());
   assert.equal((await product.sessions()).some((s) => s.user === 'agent1'), false, 'logout ends the session');
   await page.close();
+});
+
+test('"Stop sharing": the recording ends stopped_by_agent, partial, on the failures page; share() asks again', async () => {
+  const page = await browserPage();
+  await page.evaluate(() => window.srs.login({ username: 'agent1', password: 'pw1' }));
+  await event('recording.started', 'call-b2');
+  await waitFor('a fragment uploaded', async () => (await segmentsSent(page)) >= 2, 15000);
+
+  // The agent clicks Chrome's own "Stop sharing" bar on the X screen.
+  clickStopSharing(x.display);
+  await page.waitForFunction(() => window.notices.at(-1).state === 'stopped_by_agent', null, { timeout: 5000 });
+  const rec = await waitFor('partial on RWS', async () => {
+    const r = (await recordingOf('call-b2'))?.screenRecordings?.[0];
+    return r?.state === 'partial' && r;
+  }, 10000);
+  assert.equal(rec.reason, 'stopped_by_agent');
+
+  // A call while nothing is shared cannot be recorded, and says why.
+  await event('recording.started', 'call-b2b');
+  const failed = await waitFor('failed on RWS', async () => {
+    const r = (await recordingOf('call-b2b'))?.screenRecordings?.[0];
+    return r?.state === 'failed' && r;
+  }, 10000);
+  assert.match(failed.reason, /stopped_by_agent/);
+  await event('call.released', 'call-b2b');
+  await event('call.released', 'call-b2');
+
+  // Supervisors see both on the console's failures page.
+  const console_ = await browser.newPage();
+  await console_.goto(`${product.rwsUrl}/console/`);
+  await console_.waitForSelector('#login:not([hidden])');
+  await console_.fill('input[name=username]', 'admin');
+  await console_.fill('input[name=password]', 'adminpw');
+  await console_.click('#login button');
+  await console_.waitForSelector('#view-search:not([hidden])');
+  await console_.goto(`${product.rwsUrl}/console/#/failures`);
+  await console_.waitForSelector('#failures tr[data-call=call-b2]', { timeout: 10000 });
+  const row = await console_.textContent('#failures tr[data-call=call-b2]');
+  assert.match(row, /partial/);
+  assert.match(row, /stopped_by_agent/);
+  assert.match(await console_.textContent('#failures tr[data-call=call-b2b]'), /stopped_by_agent/);
+  await console_.close();
+
+  // The module asks again; the next call is recorded.
+  await page.evaluate(() => window.srs.share());
+  await page.waitForFunction(() => window.notices.at(-1).state === 'idle', null, { timeout: 5000 });
+  await event('recording.started', 'call-b3');
+  await waitFor('a fragment of call-b3', async () => (await mediaMs(page)) > 2500, 15000);
+  // A track stopped by script (no 'ended' event) is noticed too.
+  await page.evaluate(() => window.srs.stream.getVideoTracks()[0].stop());
+  const b3 = await waitFor('call-b3 partial', async () => {
+    const r = (await recordingOf('call-b3'))?.screenRecordings?.[0];
+    return r?.state === 'partial' && r;
+  }, 10000);
+  assert.equal(b3.reason, 'stopped_by_agent');
+  await event('call.released', 'call-b3');
+  assert.deepEqual(await page.evaluate(() => window.errors.filter((e) => !/not sharing a screen/.test(e))), []);
+  await page.evaluate(() => window.srs.logout());
+  await page.close();
+});
+
+test('a tab closed mid-call: its spooled segments upload at the next login and the recording ends partial with the gap', async () => {
+  const page = await browserPage();
+  await page.evaluate(() => window.srs.login({ username: 'agent1', password: 'pw1' }));
+  await event('recording.started', 'call-b4');
+  await waitFor('a fragment uploaded', async () => (await segmentsSent(page)) >= 2, 15000);
+  const sentBefore = await segmentsSent(page);
+  // RWS becomes unreachable for uploads: segments stay in OPFS.
+  await page.route('**/api/v2/srs/uploads/**', (route) => route.abort());
+  await waitFor('3 segments spooled, unsent', () => page.evaluate(() => {
+    const m = window.srs._active.uploader.m;
+    return m.segments.length - m.sent >= 3;
+  }), 20000);
+  const spooled = await page.evaluate(() => {
+    const m = window.srs._active.uploader.m;
+    return { id: m.recordingId, segments: m.segments.length, endMs: m.segments.at(-1).end_ms };
+  });
+  assert.equal(await segmentsSent(page), sentBefore, 'nothing reached RWS while blocked');
+  await page.close(); // the tab is gone, mid-call
+  await event('call.released', 'call-b4');
+  const releasedAt = new Date();
+  assert.notEqual((await recordingOf('call-b4')).screenRecordings[0].state, 'partial');
+
+  // The agent opens the desktop again and logs in: the spool is sent.
+  const again = await browserPage();
+  await again.evaluate(() => window.srs.login({ username: 'agent1', password: 'pw1', share: false }));
+  const rec = await waitFor('partial on RWS', async () => {
+    const j = await recordingOf('call-b4');
+    return j?.screenRecordings?.[0]?.state === 'partial' && j;
+  }, 20000);
+  const screen = rec.screenRecordings[0];
+  assert.equal(screen.id ?? spooled.id, spooled.id);
+  assert.equal(screen.reason, 'srs_restarted');
+  // The gap: the recording stops where the spool stops, before the call ended.
+  assert.ok(Date.parse(screen.stopTime) < releasedAt.getTime(), `${screen.stopTime} before ${releasedAt.toISOString()}`);
+  const media = rec.mediaFiles[0];
+  assert.equal(Number(media.duration), spooled.endMs, 'every spooled segment reached RWS');
+  const played = await fetch(`${product.rwsUrl}${media.mediaUri}`, { headers: admin });
+  const file = path.join(work, 'call-b4.mp4');
+  writeFileSync(file, Buffer.from(await played.arrayBuffer()));
+  const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'json', file]).toString());
+  assert.ok(Math.abs(Number(probe.format.duration) * 1000 - spooled.endMs) < 1000, `plays ${probe.format.duration} s of ${spooled.endMs} ms`);
+  const red = pixel(file, 1.0, scene.geometry.x + 20, scene.geometry.y + 20, 1280);
+  assert.ok(near(red, [255, 0, 0]), `the red window: ${red}`);
+  // The spool is empty afterwards.
+  await again.waitForFunction(async () => (await window.srs._spool.list()).length === 0, null, { timeout: 10000 });
+  await again.evaluate(() => window.srs.logout());
+  await again.close();
 });

@@ -56,3 +56,17 @@ export async function launchHeadful(display, extraArgs = []) {
       '--window-position=640,360', '--window-size=600,340', ...extraArgs],
   });
 }
+
+/**
+ * Clicks Chromium's own "Stop sharing" button (the bar "… is sharing your
+ * screen." is an X window; the button sits 118 px left of its right edge),
+ * as the agent would.
+ */
+export function clickStopSharing(display) {
+  const env = { ...process.env, DISPLAY: display };
+  const tree = execFileSync('xwininfo', ['-root', '-tree'], { env }).toString();
+  const m = /"[^"]* is sharing your screen\.": \(\)\s+(\d+)x(\d+)\+(-?\d+)\+(-?\d+)/.exec(tree);
+  if (!m) throw new Error('no "is sharing your screen" bar on the X screen');
+  const [w, h, x, y] = m.slice(1).map(Number);
+  execFileSync('xdotool', ['mousemove', String(x + w - 118), String(y + Math.floor(h / 2)), 'click', '1'], { env });
+}
