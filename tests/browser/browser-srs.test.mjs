@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -52,6 +53,9 @@ password = "adminpw"
 roles = ["admin"]
 ` });
   browser = await launchHeadful(x.display);
+  // One browser profile for every agent page, as for a real agent: what a
+  // closed tab left in OPFS is there for the next one.
+  agentContext = await browser.newContext();
 });
 
 after(async () => {
@@ -82,9 +86,6 @@ async function recordingOf(call) {
  * first PATCH body (base64), its events land in `window.notices`.
  */
 async function browserPage() {
-  // One browser profile for every page, as for a real agent: what a closed
-  // tab left in OPFS is there for the next one.
-  agentContext ??= await browser.newContext();
   const page = await agentContext.newPage();
   page.on('console', (m) => { if (process.env.DEBUG) console.log('page:', m.text()); });
   await page.goto(`${product.rwsUrl}/desktop/`);
@@ -308,4 +309,104 @@ test('a tab closed mid-call: its spooled segments upload at the next login and t
   await again.waitForFunction(async () => (await window.srs._spool.list()).length === 0, null, { timeout: 10000 });
   await again.evaluate(() => window.srs.logout());
   await again.close();
+});
+
+/** A raw WebSocket handshake to the control channel; resolves to {status, body} (101: upgraded). */
+function handshake(headers) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${product.rwsUrl}/api/v2/srs/control`);
+    const req = httpRequest({
+      host: u.hostname, port: u.port, path: u.pathname,
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
+    });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode, body: '' }); });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Opens a browser-kind session for `user` from node; returns RWS's answer. */
+async function openSession(user, password, extra = {}) {
+  const r = await fetch(`${product.rwsUrl}/api/v2/srs/sessions`, {
+    method: 'POST',
+    headers: { Authorization: basic(user, password), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ srs_version: 'test', kind: 'browser', ...extra }),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+test('hostile pages and agents: a foreign origin gets no control channel; agent2 cannot touch agent1\'s recording or place', async () => {
+  // Rule: the page's Origin is checked before the upgrade, even with a valid token.
+  const s = await openSession('agent1', 'pw1');
+  assert.equal(s.status, 201, JSON.stringify(s.body));
+  const protocols = `screenrec-control.v1, screenrec-token.${s.body.token}`;
+  const foreign = await handshake({ Origin: 'http://evil.example', 'Sec-WebSocket-Protocol': protocols });
+  assert.equal(foreign.status, 403);
+  assert.equal(JSON.parse(foreign.body).statusCode, 3, foreign.body);
+  assert.match(JSON.parse(foreign.body).statusMessage, /allowed_origins/);
+  // The same token from the allowed origin upgrades (so the 403 was the origin).
+  assert.equal((await handshake({ Origin: product.rwsUrl, 'Sec-WebSocket-Protocol': protocols })).status, 101);
+  // A real page on another origin: its WebSocket never opens, and the session never connects.
+  const s2 = await openSession('agent1', 'pw1');
+  const elsewhere = await serveWebElsewhere();
+  const evil = await agentContext.newPage();
+  await evil.goto(`${elsewhere.url}/desktop/`);
+  const outcome = await evil.evaluate(({ url, token }) => new Promise((resolve) => {
+    const ws = new WebSocket(url, ['screenrec-control.v1', `screenrec-token.${token}`]);
+    ws.onopen = () => resolve('open');
+    ws.onclose = () => resolve('closed');
+  }), { url: s2.body.control_url, token: s2.body.token });
+  assert.equal(outcome, 'closed');
+  const state = (await product.sessions()).find((x) => x.session_id === s2.body.session_id)?.state;
+  assert.equal(state, 'opened', 'the foreign page never connected the session');
+  await evil.close();
+  await elsewhere.close();
+  // The page that is allowed takes the place back (same user: hot seating replaces those sessions).
+  const page1 = await browserPage();
+  await page1.evaluate(() => window.srs.login({ username: 'agent1', password: 'pw1' }));
+  assert.deepEqual((await product.sessions()).filter((x) => x.user === 'agent1').map((x) => x.kind), ['browser']);
+
+  // One live session per place: agent2 cannot claim agent1's place.
+  const claim = await openSession('agent2', 'pw2', { place: 'Place_1001' });
+  assert.equal(claim.status, 409);
+  assert.match(claim.body.statusMessage, /held by user 'agent1'/);
+
+  // agent2 records nothing of agent1's: forged status frames on its own channel change nothing.
+  const page2 = await browserPage();
+  await page2.evaluate(() => window.srs.login({ username: 'agent2', password: 'pw2', share: false }));
+  await event('recording.started', 'call-b5');
+  const id = await waitFor('agent1 recording', async () => {
+    const r = (await recordingOf('call-b5'))?.screenRecordings?.[0];
+    return r?.state === 'recording' && r.id;
+  }, 10000);
+  await page2.evaluate((rid) => {
+    const at = new Date().toISOString();
+    for (const state of ['paused', 'stopped', 'failed']) {
+      window.srs._ws.send(JSON.stringify({ type: 'status', recording_id: rid, state, reason: 'stopped_by_agent', at, bytes_spooled: 0 }));
+    }
+    window.srs._ws.send(JSON.stringify({ type: 'heartbeat' }));
+  }, id);
+  // agent2's session token is no upload token for agent1's recording either.
+  const end = await fetch(`${product.rwsUrl}/api/v2/srs/recordings/${id}/end`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${await page2.evaluate(() => window.srs.session.token)}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ reason: 'stopped_by_agent', interrupted: true, stopped_at: new Date().toISOString(), media_files: 1, marks: [] }),
+  });
+  assert.equal(end.status, 401);
+  await waitFor('agent1 still uploading', async () => (await segmentsSent(page1)) >= 2, 15000);
+  const r5 = (await recordingOf('call-b5')).screenRecordings[0];
+  assert.equal(r5.state, 'recording', 'the forged frames changed nothing');
+  assert.deepEqual(r5.marks, [], 'no forged pause mark');
+  assert.match(product.logs(), /status for a recording this session does not own; refused/);
+  await event('call.released', 'call-b5');
+  await waitFor('completed', async () => (await recordingOf('call-b5'))?.screenRecordings?.[0]?.state === 'completed', 10000);
+  await page2.evaluate(() => window.srs.logout());
+  await page1.evaluate(() => window.srs.logout());
+  await page1.close();
+  await page2.close();
 });
