@@ -207,6 +207,20 @@ export class BrowserSrs extends EventTarget {
     return { paused: false, recording: !!this._active };
   }
 
+  /** srs-client.js names, so a desktop switches with one line. */
+  pauseRecording() {
+    return this.pause();
+  }
+
+  resumeRecording() {
+    return this.resume();
+  }
+
+  /** The last RecordingNotice (events push changes; nothing to poll). */
+  async pollRecording() {
+    return this.recording;
+  }
+
   /** Ends the session: a running recording stops (reason logout) and is uploaded. */
   async logout() {
     const session = this.session;

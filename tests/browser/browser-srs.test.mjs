@@ -410,3 +410,34 @@ test('hostile pages and agents: a foreign origin gets no control channel; agent2
   await page1.close();
   await page2.close();
 });
+
+test('the demo desktop\'s "Record in this browser": one click logs in and shares; the indicator follows the call', async () => {
+  const page = await agentContext.newPage();
+  await page.goto(`${product.rwsUrl}/desktop/`);
+  await page.check('#in-browser');
+  await page.fill('#username', 'agent1');
+  await page.fill('#password', 'pw1');
+  await page.click('#login-button');
+  await page.waitForSelector('[data-testid=recording][data-state=idle]', { timeout: 10000 });
+  assert.equal((await product.sessions()).find((s) => s.user === 'agent1')?.kind, 'browser');
+  await event('recording.started', 'call-b6');
+  await page.waitForSelector('[data-testid=recording][data-state=recording]', { timeout: 10000 });
+  await page.click('#pci');
+  await page.waitForSelector('[data-testid=recording][data-state=paused]', { timeout: 5000 });
+  assert.match(await page.textContent('[data-testid=recording]'), /Paused \(card details\)/);
+  await page.click('#pci');
+  await page.waitForSelector('[data-testid=recording][data-state=recording]', { timeout: 5000 });
+  await event('call.released', 'call-b6');
+  await page.waitForSelector('[data-testid=recording][data-state=idle]', { timeout: 5000 });
+  await waitFor('completed', async () => (await recordingOf('call-b6'))?.screenRecordings?.[0]?.state === 'completed', 10000);
+  // Stop sharing shows on the desktop, with a button to share again.
+  clickStopSharing(x.display);
+  await page.waitForSelector('[data-testid=recording][data-state=stopped_by_agent]', { timeout: 5000 });
+  assert.equal(await page.isVisible('#share'), true);
+  await page.click('#share');
+  await page.waitForSelector('[data-testid=recording][data-state=idle]', { timeout: 5000 });
+  assert.equal(await page.isHidden('#share'), true);
+  await page.click('#logout');
+  await page.waitForSelector('[data-testid=state].loggedOut');
+  await page.close();
+});

@@ -59,14 +59,17 @@ export async function launchHeadful(display, extraArgs = []) {
 
 /**
  * Clicks Chromium's own "Stop sharing" button (the bar "… is sharing your
- * screen." is an X window; the button sits 118 px left of its right edge),
+ * screen." is an X window, raised first; the button sits 118 px left of its
+ * right edge),
  * as the agent would.
  */
 export function clickStopSharing(display) {
   const env = { ...process.env, DISPLAY: display };
   const tree = execFileSync('xwininfo', ['-root', '-tree'], { env }).toString();
-  const m = /"[^"]* is sharing your screen\.": \(\)\s+(\d+)x(\d+)\+(-?\d+)\+(-?\d+)/.exec(tree);
+  const m = /(0x[0-9a-f]+) "[^"]* is sharing your screen\.": \(\)\s+(\d+)x(\d+)\+(-?\d+)\+(-?\d+)/.exec(tree);
   if (!m) throw new Error('no "is sharing your screen" bar on the X screen');
-  const [w, h, x, y] = m.slice(1).map(Number);
+  const [w, h, x, y] = m.slice(2).map(Number);
+  // No window manager: the browser window may have been raised over the bar.
+  execFileSync('xdotool', ['windowraise', String(Number(m[1]))], { env });
   execFileSync('xdotool', ['mousemove', String(x + w - 118), String(y + Math.floor(h / 2)), 'click', '1'], { env });
 }
