@@ -22,6 +22,7 @@ pub mod control;
 pub mod envelope;
 pub mod logsafe;
 pub mod metrics_text;
+pub mod origin;
 pub mod session;
 pub mod upload;
 

@@ -60,13 +60,13 @@ pub async fn check_origin(rws: &Rws, headers: &HeaderMap) -> Result<(), ApiError
     )))
 }
 
-/// True when `origin` is one of `allowed` (scheme, host and port compared
-/// as the browser serialises them; a trailing slash in the directory is
-/// forgiven).
+/// True when `origin` matches one of the `allowed` patterns (the same
+/// rules as SRS's CORS: [`proto::origin::OriginPattern`], wildcards as
+/// leftmost host labels); a pattern that does not parse matches nothing.
 fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     allowed
         .iter()
-        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        .any(|a| proto::origin::OriginPattern::parse(a).is_ok_and(|p| p.matches(origin)))
 }
 
 /// The directory's `allowed_origins` (a JSON list in `settings`).
@@ -127,8 +127,11 @@ mod tests {
         let allowed = vec![
             "https://desk.example.com".to_string(),
             "http://127.0.0.1:8080/".to_string(),
+            "https://*.agents.example.org".to_string(),
         ];
         assert!(origin_allowed(&allowed, "https://desk.example.com"));
+        assert!(origin_allowed(&allowed, "https://eu.agents.example.org"));
+        assert!(!origin_allowed(&allowed, "https://agents.example.org"));
         assert!(origin_allowed(&allowed, "http://127.0.0.1:8080"));
         assert!(!origin_allowed(
             &allowed,
