@@ -6,12 +6,12 @@
 // black while paused; the independent `age` CLI opens an uploaded segment.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startProduct, waitFor, basic, bin, serveWebElsewhere } from './harness.mjs';
+import { startProduct, waitFor, basic, bin, serveWebElsewhere, freePort } from './harness.mjs';
 import { startXvfb, paintScene, launchHeadful, clickStopSharing } from './xscreen.mjs';
 
 const TOKEN = 'browser-srs-integration-token-42';
@@ -440,4 +440,48 @@ test('the demo desktop\'s "Record in this browser": one click logs in and shares
   await page.click('#logout');
   await page.waitForSelector('[data-testid=state].loggedOut');
   await page.close();
+});
+
+test('screenrec demo --record-in-browser prints the desktop URL; a tab there records the demo calls', async () => {
+  const dir = path.join(work, 'demo');
+  const rwsPort = await freePort();
+  const srsPort = await freePort();
+  const env = { ...process.env };
+  delete env.DISPLAY; // the demo's own SRS stays idle on its synthetic source
+  const demo = spawn(bin, ['demo', '--record-in-browser', '--data-dir', dir, '--rws-listen', `127.0.0.1:${rwsPort}`,
+    '--srs-listen', `127.0.0.1:${srsPort}`, '--every', '8s', '--call-length', '4s'], { env });
+  const output = [];
+  demo.stdout.on('data', (d) => output.push(d));
+  demo.stderr.on('data', (d) => output.push(d));
+  try {
+    const banner = await waitFor('demo banner', () => {
+      const text = Buffer.concat(output).toString();
+      return text.includes('screenrec demo is running') && text;
+    }, 30000);
+    const url = /open (http:\/\/\S+\/desktop\/\?recorder=browser) in Chrome or Edge, log in as agent1 \/ agent1-demo/.exec(banner)?.[1];
+    assert.ok(url, banner);
+    const page = await agentContext.newPage();
+    await page.goto(url);
+    assert.equal(await page.isChecked('#in-browser'), true, '?recorder=browser ticks the option');
+    await page.fill('#username', 'agent1');
+    await page.fill('#password', 'agent1-demo');
+    await page.click('#login-button');
+    await page.waitForSelector('[data-testid=recording][data-state=idle]', { timeout: 10000 });
+    // The next demo call is recorded in this tab, and completes on the demo's RWS.
+    await page.waitForSelector('[data-testid=recording][data-state=recording]', { timeout: 20000 });
+    await page.waitForSelector('[data-testid=recording][data-state=idle]', { timeout: 15000 });
+    const demoAdmin = { Authorization: basic('admin', 'admin-demo') };
+    const done = await waitFor('a completed demo recording', async () => {
+      const r = await fetch(`http://127.0.0.1:${rwsPort}/api/v2/recordings?state=completed`, { headers: demoAdmin });
+      const list = r.ok ? (await r.json()).recordings : [];
+      return list.length > 0 && list;
+    }, 10000);
+    assert.equal(done[0].agentId, 'agent1');
+    const sessions = await (await fetch(`http://127.0.0.1:${rwsPort}/api/v2/srs/sessions`, { headers: demoAdmin })).json();
+    assert.deepEqual(sessions.sessions.map((x) => [x.user, x.kind]), [['agent1', 'browser']], 'the demo left agent1 to the browser');
+    await page.click('#logout');
+    await page.close();
+  } finally {
+    demo.kill('SIGKILL');
+  }
 });

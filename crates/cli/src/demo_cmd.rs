@@ -75,7 +75,14 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
 
     // RWS.
     let directory = args.data_dir.join("demo-directory.toml");
-    std::fs::write(&directory, DIRECTORY).context("writing the demo directory")?;
+    // The demo directory allows the desktop on the default port; on another
+    // --rws-listen port the desktop's origin is that port's (the browser
+    // recorder's control channel and SRS's CORS check it).
+    let port = args.rws_listen.port().to_string();
+    let text = DIRECTORY
+        .replace("//127.0.0.1:8090\"", &format!("//127.0.0.1:{port}\""))
+        .replace("//localhost:8090\"", &format!("//localhost:{port}\""));
+    std::fs::write(&directory, text).context("writing the demo directory")?;
     let config = rws::Config {
         data_dir: args.data_dir.join("rws"),
         integration_token: Some(token.clone()),
