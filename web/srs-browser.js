@@ -36,6 +36,8 @@ import { Recorder } from './srs-browser/recorder.js';
 export const VERSION = 'srs-browser/0.1.0';
 
 const CONTROL_PROTOCOL = 'screenrec-control.v1';
+/** How long logout waits for uploads before leaving the rest to the spool. */
+const LOGOUT_UPLOAD_WAIT_MS = 10000;
 const b64 = (s) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
 
 /** An error answered by RWS in the GWS envelope, or a network failure. */
@@ -229,7 +231,11 @@ export class BrowserSrs extends EventTarget {
       return;
     }
     if (this._active) await this._stopRecording(this._active.id, 'logout');
-    await Promise.all([...this._uploaders].map((u) => u.kick()));
+    // Give the uploads a few seconds; what is left stays in the spool for the next login.
+    const uploads = Promise.all([...this._uploaders].map((u) => u.kick()));
+    await Promise.race([uploads, new Promise((r) => setTimeout(r, LOGOUT_UPLOAD_WAIT_MS))]);
+    for (const u of this._uploaders) u.close();
+    this._uploaders.clear();
     this._closeChannel();
     try {
       await this._fetch(`${this.server}/api/v2/srs/sessions/${session.session_id}`, {
@@ -355,6 +361,21 @@ export class BrowserSrs extends EventTarget {
       this._error(e);
     }
     this._send({ type: 'ack', seq: msg.seq, ok, ...(error ? { error: error.slice(0, 200) } : {}) });
+    const after = this._afterAck;
+    this._afterAck = null;
+    if (after) await after();
+  }
+
+  /** RWS ended the session (bye): the recording stops, the screen is released. */
+  async _ended(reason) {
+    if (this._active) await this._stopRecording(this._active.id, reason);
+    this._closeChannel();
+    clearInterval(this._watchTimer);
+    this.stream?.getTracks().forEach((t) => t.stop());
+    this.stream = null;
+    this.session = null;
+    this._notice('idle');
+    this._set('loggedOut');
   }
 
   async _apply(cmd) {
@@ -373,10 +394,8 @@ export class BrowserSrs extends EventTarget {
         if (cmd.type === 'pause' || !this._desktopPaused) this._setPaused(cmd.type === 'pause', cmd.reason);
         return;
       case 'bye':
-        if (this._active) await this._stopRecording(this._active.id, 'session_replaced');
-        this._closeChannel();
-        this.session = null;
-        this._set('loggedOut');
+        // Acknowledged first (RWS ends the session on that ack), then closed.
+        this._afterAck = () => this._ended(cmd.reason === 'session_replaced' ? 'session_replaced' : 'session_ended');
         return;
       default:
         throw new Error(`unknown command '${cmd.type}'`);

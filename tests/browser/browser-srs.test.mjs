@@ -406,7 +406,14 @@ test('hostile pages and agents: a foreign origin gets no control channel; agent2
   await event('call.released', 'call-b5');
   await waitFor('completed', async () => (await recordingOf('call-b5'))?.screenRecordings?.[0]?.state === 'completed', 10000);
   await page2.evaluate(() => window.srs.logout());
-  await page1.evaluate(() => window.srs.logout());
+  // Hot seating: agent1 logs in elsewhere; this tab is told bye, acks it and lets the screen go.
+  const elsewhereLogin = await openSession('agent1', 'pw1');
+  assert.equal(elsewhereLogin.status, 201);
+  await page1.waitForFunction(() => window.srs.state === 'loggedOut' && window.srs.stream === null, null, { timeout: 10000 });
+  await waitFor('only the new session', async () => {
+    const mine = (await product.sessions()).filter((x) => x.user === 'agent1');
+    return mine.length === 1 && mine[0].session_id === elsewhereLogin.body.session_id;
+  }, 10000);
   await page1.close();
   await page2.close();
 });
