@@ -55,7 +55,9 @@ roles = ["admin"]
   browser = await launchHeadful(x.display);
   // One browser profile for every agent page, as for a real agent: what a
   // closed tab left in OPFS is there for the next one.
-  agentContext = await browser.newContext();
+  // No viewport emulation: Playwright's default would also shrink what
+  // Chromium reports as the screen, and so the captured size.
+  agentContext = await browser.newContext({ viewport: null });
 });
 
 after(async () => {

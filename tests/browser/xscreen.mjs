@@ -6,14 +6,36 @@ import { spawn, execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { waitFor } from './harness.mjs';
 
-/** Xvfb on a free display (-displayfd); resolves to {display, proc, stop()}. */
+/**
+ * Xvfb on a display of its own; resolves to {display, proc, stop()}.
+ *
+ * Not `-displayfd`: on a machine where other sandboxes run their own Xvfb,
+ * the lowest free number here may be one whose abstract socket another
+ * server holds, and X clients (Chromium, xterm) try that socket first — they
+ * would draw on, and capture, someone else's screen. So a random high
+ * number, kept only when the server that answers there is ours (it has the
+ * size we asked for, and our process is alive).
+ */
 export async function startXvfb(width = 1280, height = 720) {
-  const proc = spawn('Xvfb', ['-displayfd', '1', '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-noreset'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (d) => { out += d; });
-  const n = await waitFor('Xvfb display number', () => /^\d+\n/.test(out) && out.trim(), 15000);
-  const display = `:${n}`;
-  return { display, proc, stop: () => proc.kill('SIGKILL') };
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const n = 200 + Math.floor(Math.random() * 700);
+    const display = `:${n}`;
+    const proc = spawn('Xvfb', [display, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-noreset'], { stdio: 'ignore' });
+    let exited = false;
+    proc.on('exit', () => { exited = true; });
+    const size = await waitFor(`Xvfb ${display}`, () => {
+      if (exited) return 'exited';
+      try {
+        const info = execFileSync('xdpyinfo', ['-display', display], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+        return /dimensions:\s+(\d+x\d+)/.exec(info)?.[1] ?? null;
+      } catch {
+        return null;
+      }
+    }, 15000).catch(() => 'timeout');
+    if (size === `${width}x${height}` && !exited) return { display, proc, stop: () => proc.kill('SIGKILL') };
+    proc.kill('SIGKILL');
+  }
+  throw new Error('no free X display found for Xvfb');
 }
 
 /** The geometry of the X window titled `title`: {x, y, width, height}. */
