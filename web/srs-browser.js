@@ -58,9 +58,12 @@ export class BrowserSrs extends EventTarget {
    * @param {typeof fetch} [options.fetch] fetch implementation (tests).
    * @param {(constraints: object) => Promise<MediaStream>} [options.getDisplayMedia]
    *   how to ask for the screen (default: navigator.mediaDevices.getDisplayMedia).
+   * @param {number} [options.fragmentSeconds] seconds between key frames and fragments
+   *   (default 4: what a crashed tab can lose, against file size).
    */
-  constructor({ server, fetch: f, getDisplayMedia } = {}) {
+  constructor({ server, fetch: f, getDisplayMedia, fragmentSeconds } = {}) {
     super();
+    this.fragmentSeconds = fragmentSeconds;
     this.server = (server ?? globalThis.location?.origin ?? '').replace(/\/+$/, '');
     this._fetch = f ?? globalThis.fetch.bind(globalThis);
     this._getDisplayMedia = getDisplayMedia ?? ((c) => navigator.mediaDevices.getDisplayMedia(c));
@@ -423,6 +426,7 @@ export class BrowserSrs extends EventTarget {
       track,
       fps: cmd.capture?.fps ?? 5,
       recipients: cmd.recipients,
+      fragmentSeconds: this.fragmentSeconds,
       onSegment: async (cipher, plainLen, endMs) => {
         active.bytes += cipher.length;
         await (await ready).add(cipher, plainLen, endMs);

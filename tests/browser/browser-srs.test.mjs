@@ -115,9 +115,14 @@ async function browserPage() {
 const mediaMs = (page) => page.evaluate(() => window.srs._active?.recorder.mediaMs ?? 0);
 const segmentsSent = (page) => page.evaluate(() => window.patches.reduce((n, p) => n + p.segments.split(',').length, 0));
 
-/** RGB of pixel (x, y) of the frame at `seconds` of the MP4 `file`, decoded by ffmpeg. */
+/**
+ * RGB of pixel (x, y) of what the MP4 `file` shows at `seconds`, decoded by
+ * ffmpeg. Frames come only when the screen changed (variable frame rate), so
+ * the stream is first made constant-rate (`fps`: the last frame repeats) and
+ * then cut at `seconds`: the frame on screen then, not the next one.
+ */
 function pixel(file, seconds, x0, y0, width) {
-  const raw = execFileSync('ffmpeg', ['-v', 'error', '-ss', String(seconds), '-i', file, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 64 << 20 });
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-vf', 'fps=10', '-ss', String(seconds), '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 64 << 20 });
   const i = (y0 * width + x0) * 3;
   return [raw[i], raw[i + 1], raw[i + 2]];
 }
@@ -275,7 +280,7 @@ test('a tab closed mid-call: its spooled segments upload at the next login and t
   await waitFor('3 segments spooled, unsent', () => page.evaluate(() => {
     const m = window.srs._active.uploader.m;
     return m.segments.length - m.sent >= 3;
-  }), 20000);
+  }), 40000);
   const spooled = await page.evaluate(() => {
     const m = window.srs._active.uploader.m;
     return { id: m.recordingId, segments: m.segments.length, endMs: m.segments.at(-1).end_ms };

@@ -16,8 +16,13 @@
 import { Output, Mp4OutputFormat, NullTarget, EncodedVideoPacketSource, EncodedPacket } from '../vendor/mediabunny.js';
 import { Encrypter } from '../vendor/age-encryption.js';
 
-/** Seconds between key frames (and so between fragments) at most. */
-const FRAGMENT_S = 2;
+/**
+ * Default seconds between key frames, and so between fragments (mediabunny
+ * starts a fragment only at a key frame). Shorter: less lost when a tab
+ * crashes, sooner on RWS; longer: smaller files (a 1080p key frame is
+ * ~150 KB, a text-screen delta frame well under 1 KB).
+ */
+export const FRAGMENT_SECONDS = 4;
 
 function concat(parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -55,12 +60,13 @@ export class Recorder {
   /**
    * @param {{track: MediaStreamTrack, fps: number, recipients: string[],
    *          onSegment: (cipher: Uint8Array, plainLen: number, endMs: number) => Promise<void>,
-   *          onError: (e: Error) => void}} o
+   *          onError: (e: Error) => void, fragmentSeconds?: number}} o
    */
-  constructor({ track, fps, recipients, onSegment, onError }) {
+  constructor({ track, fps, recipients, onSegment, onError, fragmentSeconds = FRAGMENT_SECONDS }) {
     if (!recipients?.length) throw new Error('RWS sent no recipients: a recording cannot be encrypted');
     this.track = track;
     this.fps = Math.min(Math.max(fps || 5, 1), 30);
+    this.fragmentS = Math.min(Math.max(fragmentSeconds, 1), 60);
     this.recipients = recipients;
     this.onSegment = onSegment;
     this.onError = onError;
@@ -92,7 +98,7 @@ export class Recorder {
       target: new NullTarget(),
       format: new Mp4OutputFormat({
         fastStart: 'fragmented',
-        minimumFragmentDuration: FRAGMENT_S * 0.5,
+        minimumFragmentDuration: this.fragmentS * 0.5,
         onFtyp: (d) => this._init.push(d.slice()),
         onMoov: (d) => {
           this._init.push(d.slice());
@@ -171,7 +177,7 @@ export class Recorder {
     if (this._stopped || this.encoder.state !== 'configured') return;
     const now = this._nowUs();
     if (now <= this._lastEncodeUs) return;
-    const keyDue = forceKey || now - this._lastKeyUs >= FRAGMENT_S * 1e6;
+    const keyDue = forceKey || now - this._lastKeyUs >= this.fragmentS * 1e6;
     let source = null;
     if (this.paused) {
       if (keyDue) source = this._black();
