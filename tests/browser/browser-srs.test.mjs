@@ -21,13 +21,16 @@ let scene;
 let product;
 let browser;
 let agentContext;
+let desk;
 let work;
 
 before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-srs-'));
   x = await startXvfb(1280, 720);
   scene = await paintScene(x.display);
-  product = await startProduct({ rwsArgs: ['--integration-token', TOKEN], srsArgs: ['--source', 'synthetic:160x120'], directory: (origins) => `
+  // A desktop on another origin that the directory allows (the usual case: the CRM).
+  desk = await serveWebElsewhere();
+  product = await startProduct({ extraOrigins: [desk.url], rwsArgs: ['--integration-token', TOKEN], srsArgs: ['--source', 'synthetic:160x120'], directory: (origins) => `
 allowed_origins = [${origins}]
 [[switch]]
 name = "SIP_Switch"
@@ -62,6 +65,7 @@ roles = ["admin"]
 
 after(async () => {
   await browser?.close();
+  await desk?.close();
   await product?.stop();
   for (const p of scene?.procs ?? []) p.kill('SIGKILL');
   x?.stop();
@@ -498,4 +502,46 @@ test('screenrec demo --record-in-browser prints the desktop URL; a tab there rec
   } finally {
     demo.kill('SIGKILL');
   }
+});
+
+test('a desktop on another allowed origin loads the module from RWS and records (CORS); a foreign one cannot load it', async () => {
+  const page = await agentContext.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${desk.url}/desktop/`);
+  await page.evaluate(async (server) => {
+    const { BrowserSrs } = await import(`${server}/srs-browser.js`);
+    window.notices = [];
+    window.srs = new BrowserSrs({ server });
+    window.srs.addEventListener('recordingchange', (e) => window.notices.push(e.detail.state));
+    await window.srs.login({ username: 'agent2', password: 'pw2' });
+  }, product.rwsUrl);
+  assert.equal((await product.sessions()).find((s) => s.user === 'agent2')?.kind, 'browser');
+  await event('recording.started', 'call-b7', '2001');
+  await page.waitForFunction(() => window.notices.includes('recording'), null, { timeout: 10000 });
+  await waitFor('a fragment', () => page.evaluate(() => (window.srs._active?.recorder.mediaMs ?? 0) > 2500), 15000);
+  await event('call.released', 'call-b7', '2001');
+  const rec = await waitFor('completed', async () => {
+    const j = await recordingOf('call-b7');
+    return j?.screenRecordings?.[0]?.state === 'completed' && j;
+  }, 10000);
+  assert.equal(rec.screenRecordings[0].agentId, 'agent2');
+  assert.ok(Number(rec.mediaFiles[0].size) > 0);
+  await page.evaluate(() => window.srs.logout());
+  assert.deepEqual(errors, []);
+  await page.close();
+
+  // A page on an origin the directory does not list gets no CORS answer: the import fails.
+  const foreign = await serveWebElsewhere();
+  const evil = await agentContext.newPage();
+  await evil.goto(`${foreign.url}/desktop/`);
+  const loaded = await evil.evaluate((server) => import(`${server}/srs-browser.js`).then(() => 'loaded', (e) => `refused: ${e.message}`), product.rwsUrl);
+  assert.match(loaded, /^refused/);
+  const opened = await evil.evaluate((server) => fetch(`${server}/api/v2/srs/sessions`, {
+    method: 'POST', headers: { Authorization: 'Basic ' + btoa('agent2:pw2'), 'Content-Type': 'application/json' }, body: '{"srs_version":"x"}',
+  }).then((r) => `read ${r.status}`, (e) => `refused: ${e.message}`), product.rwsUrl);
+  assert.match(opened, /^refused/);
+  assert.equal((await product.sessions()).some((s) => s.user === 'agent2'), false, 'the pre-flight failed: no session was opened');
+  await evil.close();
+  await foreign.close();
 });

@@ -15,9 +15,22 @@
 //!   `Origin` must name one of the directory's `allowed_origins`, checked
 //!   before the upgrade, so a foreign page never gets a frame. The native
 //!   SRS sends no `Origin` and is not affected.
+//! * **CORS.** The agent's desktop usually lives on another origin (the
+//!   CRM) than RWS: [`cors`] lets the directory's `allowed_origins` load the
+//!   module (`/srs-browser.js`, `/srs-browser/`, `/vendor/`) and call the
+//!   SRS endpoints it needs (sessions, tus uploads, the end report), with
+//!   explicit `Authorization` headers and no cookies. Other origins get no
+//!   CORS headers, so their browsers neither load nor read any of it.
 
-use axum::http::HeaderMap;
-use axum::http::header::{ORIGIN, SEC_WEBSOCKET_PROTOCOL};
+use axum::extract::{Request, State};
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN,
+    SEC_WEBSOCKET_PROTOCOL, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use crate::Rws;
 use crate::error::ApiError;
@@ -39,6 +52,73 @@ pub fn protocol_token(headers: &HeaderMap) -> Option<String> {
         .find_map(|p| p.strip_prefix(TOKEN_PROTOCOL_PREFIX))
         .filter(|t| !t.is_empty())
         .map(str::to_string)
+}
+
+/// Paths a page on an allowed origin may use across origins.
+fn cors_path(path: &str) -> bool {
+    path == "/srs-browser.js"
+        || [
+            "/srs-browser/",
+            "/vendor/",
+            "/api/v2/srs/uploads",
+            "/api/v2/srs/recordings/",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/api/v2/srs/sessions"
+        || path.starts_with("/api/v2/srs/sessions/") && !path.ends_with("/commands")
+}
+
+const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+const ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Offset, \
+Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Checksum, screenrec-segments";
+const EXPOSE_HEADERS: &str =
+    "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Tus-Resumable, Tus-Version";
+
+/// Middleware: CORS for the browser recorder's paths and the directory's
+/// `allowed_origins` (pre-flights answered here, before authentication,
+/// which a pre-flight never carries).
+pub async fn cors(State(rws): State<Rws>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(ORIGIN).cloned();
+    let Some(origin) = origin.filter(|_| cors_path(req.uri().path())) else {
+        return next.run(req).await;
+    };
+    let allowed = match allowed_origins(&rws).await {
+        Ok(list) => origin.to_str().is_ok_and(|o| origin_allowed(&list, o)),
+        Err(e) => return e.into_response(),
+    };
+    let preflight = req.method() == Method::OPTIONS
+        && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+    if preflight {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        if allowed {
+            let h = resp.headers_mut();
+            h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            h.insert(
+                ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(ALLOW_METHODS),
+            );
+            h.insert(
+                ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(ALLOW_HEADERS),
+            );
+            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        }
+        resp.headers_mut()
+            .insert(VARY, HeaderValue::from_static("Origin"));
+        return resp;
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if allowed {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSE_HEADERS),
+        );
+    }
+    h.append(VARY, HeaderValue::from_static("Origin"));
+    resp
 }
 
 /// Refuses (403) a control-channel handshake whose `Origin` is not in the
@@ -119,6 +199,32 @@ mod tests {
                 *want,
                 "{given:?}"
             );
+        }
+    }
+
+    #[test]
+    fn cors_only_where_the_page_needs_it() {
+        for p in [
+            "/srs-browser.js",
+            "/srs-browser/upload.js",
+            "/vendor/mediabunny.js",
+            "/api/v2/srs/sessions",
+            "/api/v2/srs/sessions/abc",
+            "/api/v2/srs/uploads",
+            "/api/v2/srs/uploads/abc",
+            "/api/v2/srs/recordings/abc/end",
+        ] {
+            assert!(cors_path(p), "{p}");
+        }
+        for p in [
+            "/api/v2/srs/sessions/abc/commands",
+            "/api/v2/srs/control",
+            "/api/v2/recordings",
+            "/console/",
+            "/srs-client.js",
+            "/api/v2/me",
+        ] {
+            assert!(!cors_path(p), "{p}");
         }
     }
 

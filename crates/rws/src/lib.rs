@@ -414,6 +414,10 @@ pub fn router(rws: Rws) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             rws.clone(),
+            browser::cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
             security_headers::add,
         ))
         .with_state(rws)
