@@ -71,6 +71,7 @@ export class Uploader {
 
   /** Keeps a new encrypted segment (spool first, then the manifest) and sends it. */
   async add(cipher, plainLen, endMs) {
+    if (this._closed) return; // RWS refused the recording for good, or logged out
     const n = this.m.segments.length;
     await this.rec.putSegment(n, cipher);
     this.m.segments.push({ cipher_len: cipher.length, plain_len: plainLen, end_ms: Math.max(0, Math.round(endMs)) });
@@ -124,6 +125,7 @@ export class Uploader {
           // RWS will not take it (recording final, token unknown): nothing
           // to retry, and keeping it would resend it at every login.
           this.lastError = e.message;
+          this._closed = true;
           this._onError(e);
           await this.rec.remove();
           this._onDone({ error: e.message });
