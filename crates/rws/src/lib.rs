@@ -23,6 +23,8 @@
 //! * [`compliance`]: groups and visibility, labels, legal hold, delete,
 //!   retention, the audit log.
 //! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
+//! * [`browser`]: the browser recorder's edges (`/srs-browser.js`): its
+//!   control-channel token and `Origin` check, CORS for allowed desktops.
 //!
 //! Entry points: [`Rws::open`] (data dir, migrations, directory import) and
 //! [`serve`] with a bound listener and a shutdown future; [`router`] builds
