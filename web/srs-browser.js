@@ -145,7 +145,20 @@ export class BrowserSrs extends EventTarget {
     this._lastSeq = 0;
     this._done.clear();
     this._spool = await Spool.open(await namespaceOf(this.server, username));
-    await this._connect();
+    try {
+      await this._connect();
+    } catch (e) {
+      // No control channel (this origin is not allowed, or RWS went away): no session.
+      const session = this.session;
+      this.session = null;
+      this._closeChannel();
+      this._fetch(`${this.server}/api/v2/srs/sessions/${session.session_id}`, {
+        method: 'DELETE', headers: { Authorization: `Bearer ${session.token}` }, credentials: 'omit',
+      }).catch(() => {});
+      this._set('loggedOut');
+      this._error(e);
+      throw e;
+    }
     this._heartbeats();
     this._set('connected');
     this._notice('idle');
@@ -272,6 +285,7 @@ export class BrowserSrs extends EventTarget {
       let opened = false;
       ws.addEventListener('open', () => {
         opened = true;
+        this._wsDownSince = null;
         this._send(this._hello());
         resolve();
       });
@@ -280,8 +294,16 @@ export class BrowserSrs extends EventTarget {
         if (this._ws !== ws) return;
         this._ws = null;
         if (!opened) reject(new BrowserSrsError('RWS refused the control channel (origin not allowed, or the session ended)'));
-        // Reconnect while the session lasts (RWS resends unacknowledged commands).
-        if (this.session === s) this._wsTimer = setTimeout(() => this._connect().catch((err) => this._error(err)), 2000);
+        if (this.session !== s) return;
+        // Reconnect while the session lasts (RWS resends unacknowledged
+        // commands); past RWS's silence timeout it has dropped the session.
+        this._wsDownSince ??= Date.now();
+        if (Date.now() - this._wsDownSince > ((s.silence_timeout_s ?? 60) + 15) * 1000) {
+          this._error(new BrowserSrsError('RWS ended the session (no control channel for too long): log in again'));
+          this._ended('session_ended').catch((err) => this._error(err));
+          return;
+        }
+        this._wsTimer = setTimeout(() => this._connect().catch((err) => this._error(err)), 2000);
       });
     });
   }

@@ -56,8 +56,9 @@ export async function paintScene(display) {
   const red = spawn('xterm', ['-title', 'redwin', '-bg', '#ff0000', '-fg', '#ff0000', '-cr', '#ff0000', '-geometry', '40x12+100+100', '-e', 'sleep', '3600'], { env, stdio: 'ignore' });
   const geometry = await waitFor('red window', () => {
     try {
+      // xterm maps a small window first, then its 40x12 size at (100, 100).
       const g = windowGeometry(display, 'redwin');
-      return g.width > 0 ? g : null;
+      return g.width > 100 && g.height > 100 && g.x >= 100 ? g : null;
     } catch {
       return null;
     }
