@@ -133,6 +133,22 @@ function pixel(file, seconds, x0, y0, width) {
 
 const near = (got, want, tol = 40) => got.every((v, i) => Math.abs(v - want[i]) <= tol);
 
+/**
+ * Clicks Chrome's "Stop sharing" until `page` shows `done` (a page
+ * expression): a click that lands while the bar is still being laid out is
+ * clicked again; once the bar is gone there is nothing left to click.
+ */
+async function stopSharing(page, done) {
+  await waitFor('Stop sharing taken', async () => {
+    try {
+      clickStopSharing(x.display);
+    } catch {
+      // no bar any more
+    }
+    return page.waitForFunction(done, null, { timeout: 1500 }).then(() => true, () => false);
+  }, 10000);
+}
+
 test('a call is recorded in the page: on RWS within 3 s, plays, shows the red window, black while paused', async () => {
   const page = await browserPage();
   await page.evaluate(() => window.srs.login({ username: 'agent1', password: 'pw1' }));
@@ -221,8 +237,7 @@ test('"Stop sharing": the recording ends stopped_by_agent, partial, on the failu
   await waitFor('a fragment uploaded', async () => (await segmentsSent(page)) >= 2, 15000);
 
   // The agent clicks Chrome's own "Stop sharing" bar on the X screen.
-  clickStopSharing(x.display);
-  await page.waitForFunction(() => window.notices.at(-1).state === 'stopped_by_agent', null, { timeout: 5000 });
+  await stopSharing(page, () => window.notices.at(-1).state === 'stopped_by_agent');
   const rec = await waitFor('partial on RWS', async () => {
     const r = (await recordingOf('call-b2'))?.screenRecordings?.[0];
     return r?.state === 'partial' && r;
@@ -449,8 +464,7 @@ test('the demo desktop\'s "Record in this browser": one click logs in and shares
   await page.waitForSelector('[data-testid=recording][data-state=idle]', { timeout: 5000 });
   await waitFor('completed', async () => (await recordingOf('call-b6'))?.screenRecordings?.[0]?.state === 'completed', 10000);
   // Stop sharing shows on the desktop, with a button to share again.
-  clickStopSharing(x.display);
-  await page.waitForSelector('[data-testid=recording][data-state=stopped_by_agent]', { timeout: 5000 });
+  await stopSharing(page, () => document.querySelector('[data-testid=recording]')?.dataset.state === 'stopped_by_agent');
   assert.equal(await page.isVisible('#share'), true);
   await page.click('#share');
   await page.waitForSelector('[data-testid=recording][data-state=idle]', { timeout: 5000 });
