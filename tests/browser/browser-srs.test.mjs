@@ -316,7 +316,7 @@ test('a tab closed mid-call: its spooled segments upload at the next login and t
   const rec = await waitFor('partial on RWS', async () => {
     const j = await recordingOf('call-b4');
     return j?.screenRecordings?.[0]?.state === 'partial' && j;
-  }, 20000);
+  }, 30000);
   const screen = rec.screenRecordings[0];
   assert.equal(screen.id ?? spooled.id, spooled.id);
   assert.equal(screen.reason, 'srs_restarted');
@@ -332,7 +332,7 @@ test('a tab closed mid-call: its spooled segments upload at the next login and t
   const red = pixel(file, 1.0, scene.geometry.x + 20, scene.geometry.y + 20, 1280);
   assert.ok(near(red, [255, 0, 0]), `the red window: ${red}`);
   // The spool is empty afterwards.
-  await again.waitForFunction(async () => (await window.srs._spool.list()).length === 0, null, { timeout: 10000 });
+  await waitFor('the spool is empty', () => again.evaluate(async () => (await window.srs._spool.list()).length === 0), 10000);
   await again.evaluate(() => window.srs.logout());
   await again.close();
 });
