@@ -163,7 +163,9 @@ export class BrowserSrs extends EventTarget {
     this._set('connected');
     this._notice('idle');
     this._resumeSpooled();
-    if (share) await this.share();
+    // A declined picker does not undo the login: share() has reported it
+    // ('error', and 'recordingchange' → stopped_by_agent) and can be called again.
+    if (share) await this.share().catch(() => {});
     return this.user;
   }
 
