@@ -88,6 +88,9 @@ $('login').addEventListener('submit', async (event) => {
       devices: parseDevices($('devices').value),
     });
     $('who').textContent = `${user.firstName} ${user.lastName} (${user.userName})`.trim();
+    $('how').textContent = inBrowser
+      ? 'This browser tab records the screen you shared (keep it open).'
+      : 'The SRS on this PC keeps its session with RWS while this page polls it.';
     client.pollRecording(); // show the indicator at once, not after the first period
   } catch (e) {
     show('loggedOut');
