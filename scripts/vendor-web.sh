@@ -28,6 +28,12 @@ banner() { echo "/* $1 — bundled by scripts/vendor-web.sh; licence: $2 (see we
 "$esbuild" age-entry.js --bundle --format=esm --minify --legal-comments=inline \
   --banner:js="$(banner 'age-encryption 0.3.1 with @noble/ciphers, @noble/curves, @noble/hashes, @noble/post-quantum, @scure/base' 'BSD-3-Clause and MIT')" \
   --outfile="$root/web/vendor/age-encryption.js"
+# Their licences travel with them (BSD and MIT ask for the notice to be kept).
+rm -rf "$root/web/vendor/licenses"
+mkdir -p "$root/web/vendor/licenses"
 for p in mediabunny age-encryption @noble/ciphers @noble/curves @noble/hashes @noble/post-quantum @scure/base; do
   node -p "const j=require('./node_modules/$p/package.json'); j.name+' '+j.version+' '+j.license"
+  lic=$(ls node_modules/$p/LICEN[CS]E* node_modules/$p/license* 2>/dev/null | head -1 || true)
+  [ -n "$lic" ] || { echo "vendor-web.sh: no licence file in $p" >&2; exit 1; }
+  cp "$lic" "$root/web/vendor/licenses/$(echo "$p" | tr -d @ | tr / -).txt"
 done
