@@ -21,7 +21,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use proto::control::{ByeReason, FromAgent, ToAgent};
-use proto::{CaptureSettings, Device, SessionState, SessionSummary};
+use proto::{CaptureSettings, Device, SessionKind, SessionState, SessionSummary};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -65,6 +65,7 @@ pub struct Live {
     recording: Option<String>,
     upload_backlog_bytes: u64,
     last_error: Option<String>,
+    kind: SessionKind,
 }
 
 impl Live {
@@ -105,7 +106,15 @@ impl Live {
             recording: None,
             upload_backlog_bytes: 0,
             last_error: None,
+            kind: SessionKind::Native,
         }
+    }
+
+    /// The same session, opened by the given kind of SRS. (Kept in memory
+    /// only: a session restored after an RWS restart lists as native.)
+    pub fn with_kind(mut self, kind: SessionKind) -> Live {
+        self.kind = kind;
+        self
     }
 
     /// True when this session holds `place` or one of `devices`.
@@ -127,6 +136,7 @@ impl Live {
             recording: self.recording.clone(),
             upload_backlog_bytes: self.upload_backlog_bytes,
             last_error: self.last_error.clone(),
+            kind: self.kind,
         }
     }
 
@@ -374,9 +384,15 @@ pub async fn control(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let token = auth::bearer_token(&headers).ok_or_else(|| {
-        ApiError::Unauthenticated("Authorization: Bearer <session token> required".into())
-    })?;
+    // A page (the browser recorder) on a foreign origin is refused before
+    // anything else, so it learns nothing and never gets a frame.
+    crate::browser::check_origin(&rws, &headers).await?;
+    let from_page = crate::browser::protocol_token(&headers);
+    let token = auth::bearer_token(&headers)
+        .or_else(|| from_page.clone())
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("Authorization: Bearer <session token> required".into())
+        })?;
     let id = rws
         .hub
         .find_by_token(&auth::token_hash(&token))
@@ -388,6 +404,12 @@ pub async fn control(
     };
     // Rule 3: a frame larger than any real one is refused by the WebSocket
     // layer (the connection closes) before it is buffered whole.
+    // A page's WebSocket fails unless RWS selects a subprotocol it offered.
+    let ws = if from_page.is_some() {
+        ws.protocols([crate::browser::CONTROL_PROTOCOL])
+    } else {
+        ws
+    };
     Ok(ws
         .max_message_size(agent_input::MAX_FRAME)
         .max_frame_size(agent_input::MAX_FRAME)

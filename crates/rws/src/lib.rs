@@ -25,6 +25,8 @@
 //! * [`compliance`]: groups and visibility, labels, legal hold, delete,
 //!   retention, the audit log.
 //! * [`web`]: the web files embedded in the binary (`/desktop/`, `/srs-client.js`).
+//! * [`browser`]: the browser recorder's edges (`/srs-browser.js`): its
+//!   control-channel token and `Origin` check, CORS for allowed desktops.
 //!
 //! Entry points: [`Rws::open`] (data dir, migrations, directory import) and
 //! [`serve`] with a bound listener and a shutdown future; [`router`] builds
@@ -38,6 +40,7 @@
 pub mod agent_input;
 pub mod auth;
 pub mod backup;
+pub mod browser;
 pub mod compliance;
 pub mod custody;
 pub mod directory;
@@ -472,6 +475,10 @@ pub fn router(rws: Rws) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             rws.clone(),
             limits::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            browser::cors,
         ))
         .layer(axum::middleware::from_fn_with_state(
             rws.clone(),
