@@ -76,7 +76,10 @@ export async function startTwoAgents(product) {
   return srs2;
 }
 
-/** RWS + SRS on free ports with a directory that allows RWS's own origin. */
+/**
+ * RWS + SRS on free ports with a directory that allows RWS's own origin
+ * (`directory`: the TOML text, or a function of the allowed origins' TOML list).
+ */
 export async function startProduct({ extraOrigins = [], srsArgs = [], rwsArgs = [], srsScheme = 'http', srsPort: fixedSrsPort, directory } = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} not built (cargo build)`);
   const dir = mkdtempSync(path.join(tmpdir(), 'screenrec-browser-'));
@@ -85,7 +88,7 @@ export async function startProduct({ extraOrigins = [], srsArgs = [], rwsArgs = 
   const rwsUrl = `http://127.0.0.1:${rwsPort}`;
   const srsUrl = `${srsScheme}://127.0.0.1:${srsPort}`;
   const origins = [rwsUrl, ...extraOrigins].map((o) => JSON.stringify(o)).join(', ');
-  writeFileSync(path.join(dir, 'directory.toml'), directory ?? `
+  writeFileSync(path.join(dir, 'directory.toml'), typeof directory === 'function' ? directory(origins) : directory ?? `
 allowed_origins = [${origins}]
 [[switch]]
 name = "SIP_Switch"

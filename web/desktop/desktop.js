@@ -1,11 +1,15 @@
 // The demo agent desktop: the page an integrator copies. It uses ../srs-client.js
 // exactly as a custom desktop would. `?poll=MS` shortens the poll period and
-// `?recpoll=MS` the recording-state poll (tests).
+// `?recpoll=MS` the recording-state poll (tests). "Record in this browser"
+// (or `?recorder=browser`) uses ../srs-browser.js instead: the page itself
+// records the screen, no SRS on the PC (docs/browser-recorder.md).
 import { SrsClient } from '../srs-client.js';
+import { BrowserSrs } from '../srs-browser.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 $('server').value = location.origin;
+$('in-browser').checked = params.get('recorder') === 'browser';
 let client = null;
 
 function log(text, kind = 'info') {
@@ -34,7 +38,9 @@ function showRecording(notice) {
     masked: `● Recording, some windows hidden${why} since ${at}`,
     paused: `❚❚ Paused${why} since ${at}`,
     idle: `Not recording since ${at}`,
+    stopped_by_agent: `⚠ Not recording: screen sharing stopped at ${at}`,
   }[notice.state] ?? notice.state;
+  $('share').hidden = notice.state !== 'stopped_by_agent';
   el.className = `rec ${notice.state}`;
   el.dataset.state = notice.state;
   el.textContent = text;
@@ -54,12 +60,15 @@ function parseDevices(text) {
 
 $('login').addEventListener('submit', async (event) => {
   event.preventDefault();
-  client = new SrsClient({
-    srsUrl: $('srs').value,
-    pollIntervalMs: Number(params.get('poll')) || 30000,
-    recordingPollMs: Number(params.get('recpoll')) || 2000,
-    retryDelayMs: 1000,
-  });
+  const inBrowser = $('in-browser').checked;
+  client = inBrowser
+    ? new BrowserSrs({ server: $('server').value || undefined })
+    : new SrsClient({
+      srsUrl: $('srs').value,
+      pollIntervalMs: Number(params.get('poll')) || 30000,
+      recordingPollMs: Number(params.get('recpoll')) || 2000,
+      retryDelayMs: 1000,
+    });
   client.addEventListener('recordingchange', (e) => {
     showRecording(e.detail);
     log(`screen recording: ${e.detail.state}${e.detail.reason ? ` (${e.detail.reason})` : ''}`);
@@ -79,9 +88,21 @@ $('login').addEventListener('submit', async (event) => {
       devices: parseDevices($('devices').value),
     });
     $('who').textContent = `${user.firstName} ${user.lastName} (${user.userName})`.trim();
+    $('how').textContent = inBrowser
+      ? 'This browser tab records the screen you shared (keep it open).'
+      : 'The SRS on this PC keeps its session with RWS while this page polls it.';
     client.pollRecording(); // show the indicator at once, not after the first period
   } catch (e) {
     show('loggedOut');
+  }
+});
+
+// The browser recorder: the agent stopped sharing; ask for the screen again.
+$('share').addEventListener('click', async () => {
+  try {
+    await client.share();
+  } catch (e) {
+    log(`screen not shared: ${e.message}`, 'error');
   }
 });
 

@@ -37,6 +37,11 @@ pub struct Args {
     /// Length of each demo call.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     call_length: Duration,
+    /// Leave agent1 to the browser recorder: the demo does not log agent1 in
+    /// on its SRS (which would take the place back), and you record the calls
+    /// from a Chrome or Edge tab on the printed desktop URL.
+    #[arg(long, env = "SCREENREC_DEMO_RECORD_IN_BROWSER")]
+    record_in_browser: bool,
 }
 
 /// Runs `screenrec demo`.
@@ -70,7 +75,14 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
 
     // RWS.
     let directory = args.data_dir.join("demo-directory.toml");
-    std::fs::write(&directory, DIRECTORY).context("writing the demo directory")?;
+    // The demo directory allows the desktop on the default port; on another
+    // --rws-listen port the desktop's origin is that port's (the browser
+    // recorder's control channel and SRS's CORS check it).
+    let port = args.rws_listen.port().to_string();
+    let text = DIRECTORY
+        .replace("//127.0.0.1:8090\"", &format!("//127.0.0.1:{port}\""))
+        .replace("//localhost:8090\"", &format!("//localhost:{port}\""));
+    std::fs::write(&directory, text).context("writing the demo directory")?;
     let config = rws::Config {
         data_dir: args.data_dir.join("rws"),
         integration_token: Some(token.clone()),
@@ -131,10 +143,11 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    // The demo desktop: agent1 logged in, polling.
+    // The demo desktop: agent1 logged in, polling (unless agent1 records
+    // in a browser tab: a native login would replace that session).
     wait_healthy(&client, &format!("{rws_url}/healthz")).await?;
     wait_healthy(&client, &format!("{srs_url}/healthz")).await?;
-    {
+    if !args.record_in_browser {
         let client = client.clone();
         let me = format!("{srs_url}/api/v2/me");
         let ping = format!("{srs_url}/ping");
@@ -163,12 +176,18 @@ screenrec demo is running (data in {data})
   console       : {rws_url}/console/       log in as supervisor / supervisor-demo (or admin / admin-demo)
   recordings    : {rws_url}/recordings/    the recent recordings on one page
   agent desktop : {rws_url}/desktop/       (SRS {srs_url}; agents agent1 / agent1-demo, agent2 / agent2-demo)
+  in the browser: {browser}
   recording     : {recording_what}
   calls         : one every {every}, {len} long, on agent1's DN 1001
   integration   : screenrec sim --rws {rws_url} --token {token} --scenario transfer
 Ctrl-C stops it.
 ",
         data = args.data_dir.display(),
+        browser = if args.record_in_browser {
+            format!("open {rws_url}/desktop/?recorder=browser in Chrome or Edge, log in as agent1 / agent1-demo and share the entire screen: the calls are recorded in that tab")
+        } else {
+            "restart with --record-in-browser to record agent1 from a Chrome or Edge tab instead of the SRS (docs/browser-recorder.md)".to_string()
+        },
         every = humantime::format_duration(args.every),
         len = humantime::format_duration(args.call_length),
     );

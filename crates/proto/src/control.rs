@@ -161,6 +161,9 @@ pub enum StopReason {
     Shutdown,
     /// RWS ended the SRS session (it had heard nothing for too long).
     SessionEnded,
+    /// The agent stopped sharing the screen (the browser recorder: Chrome's
+    /// "Stop sharing" bar, or the screen's track ended).
+    StoppedByAgent,
 }
 
 impl StopReason {
@@ -179,6 +182,7 @@ impl StopReason {
             StopReason::SrsRestarted => "srs_restarted",
             StopReason::Shutdown => "shutdown",
             StopReason::SessionEnded => "session_ended",
+            StopReason::StoppedByAgent => "stopped_by_agent",
         }
     }
 }

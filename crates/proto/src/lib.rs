@@ -22,11 +22,12 @@ pub mod control;
 pub mod envelope;
 pub mod logsafe;
 pub mod metrics_text;
+pub mod origin;
 pub mod session;
 pub mod upload;
 
 pub use envelope::{Envelope, StatusCode};
 pub use session::{
-    CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, SessionState, SessionSummary,
-    UserResource,
+    CaptureSettings, Device, OpenSessionRequest, OpenSessionResponse, SessionKind, SessionState,
+    SessionSummary, UserResource,
 };

@@ -58,6 +58,28 @@ pub struct OpenSessionRequest {
     /// until SRS connects its control channel there.
     #[serde(default)]
     pub standby: bool,
+    /// What kind of SRS opens the session: the native `screenrec srs`
+    /// (default) or the recorder in the agent's browser (`srs-browser.js`).
+    #[serde(default, skip_serializing_if = "SessionKind::is_native")]
+    pub kind: SessionKind,
+}
+
+/// The kind of SRS behind a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// `screenrec srs` on the agent PC.
+    #[default]
+    Native,
+    /// `srs-browser.js` in the agent's desktop page (Chrome or Edge).
+    Browser,
+}
+
+impl SessionKind {
+    /// True for the native SRS (the default, left out of JSON).
+    pub fn is_native(&self) -> bool {
+        *self == SessionKind::Native
+    }
 }
 
 /// Capture settings RWS hands to SRS (at session open and in `config`).
@@ -162,4 +184,7 @@ pub struct SessionSummary {
     /// The last error SRS reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Native SRS or the browser recorder.
+    #[serde(default)]
+    pub kind: SessionKind,
 }

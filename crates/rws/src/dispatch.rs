@@ -242,7 +242,7 @@ async fn rule_of(rws: &Rws, username: &str) -> Result<Option<(String, String)>, 
     };
     let rule = match own {
         Some(r) => r,
-        None => crate::store::sessions::setting(&rws.db, "recording_when")
+        None => crate::store::directory::setting(&rws.db, "recording_when")
             .await?
             .filter(|s: &String| !s.is_empty())
             .unwrap_or_else(|| "always".into()),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use proto::control::{ByeReason, FromAgent, ToAgent};
-use proto::{Device, SessionState, SessionSummary};
+use proto::{Device, SessionKind, SessionState, SessionSummary};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,6 +60,7 @@ pub struct Live {
     recording: Option<String>,
     upload_backlog_bytes: u64,
     last_error: Option<String>,
+    kind: SessionKind,
 }
 
 impl Live {
@@ -100,7 +101,15 @@ impl Live {
             recording: None,
             upload_backlog_bytes: 0,
             last_error: None,
+            kind: SessionKind::Native,
         }
+    }
+
+    /// The same session, opened by the given kind of SRS. (Kept in memory
+    /// only: a session restored after an RWS restart lists as native.)
+    pub fn with_kind(mut self, kind: SessionKind) -> Live {
+        self.kind = kind;
+        self
     }
 
     /// True when this session holds `place` or one of `devices`.
@@ -122,6 +131,7 @@ impl Live {
             recording: self.recording.clone(),
             upload_backlog_bytes: self.upload_backlog_bytes,
             last_error: self.last_error.clone(),
+            kind: self.kind,
         }
     }
 

@@ -196,6 +196,7 @@ async fn open_on(
             .ok()
             .map(|h| h.trim().to_string()),
         standby,
+        kind: proto::SessionKind::Native,
     };
     let resp = srs
         .http()

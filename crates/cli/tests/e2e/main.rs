@@ -19,6 +19,7 @@ fn xvfb_helper_starts_a_display() {
 }
 mod agent_notice;
 mod backends;
+mod browser_session;
 mod compliance;
 mod console_polish;
 mod control_channel;

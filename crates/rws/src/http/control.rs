@@ -28,9 +28,15 @@ pub async fn control(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let token = auth::bearer_token(&headers).ok_or_else(|| {
-        ApiError::Unauthenticated("Authorization: Bearer <session token> required".into())
-    })?;
+    // A page (the browser recorder) on a foreign origin is refused before
+    // anything else, so it learns nothing and never gets a frame.
+    crate::http::browser::check_origin(&rws, &headers).await?;
+    let from_page = crate::http::browser::protocol_token(&headers);
+    let token = auth::bearer_token(&headers)
+        .or_else(|| from_page.clone())
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("Authorization: Bearer <session token> required".into())
+        })?;
     let id = rws
         .hub
         .find_by_token(&auth::token_hash(&token))
@@ -42,6 +48,12 @@ pub async fn control(
     };
     // Rule 3: a frame larger than any real one is refused by the WebSocket
     // layer (the connection closes) before it is buffered whole.
+    // A page's WebSocket fails unless RWS selects a subprotocol it offered.
+    let ws = if from_page.is_some() {
+        ws.protocols([crate::http::browser::CONTROL_PROTOCOL])
+    } else {
+        ws
+    };
     Ok(ws
         .max_message_size(agent_input::MAX_FRAME)
         .max_frame_size(agent_input::MAX_FRAME)

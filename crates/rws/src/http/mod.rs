@@ -6,12 +6,14 @@
 //! (`scripts/check-layers.py`).
 //!
 //! Middleware, outermost first: the HTTP/2 `Host` ([`h2_host`]), security
-//! headers, the body deadline ([`limits`]), the console's Basic challenge,
-//! the Basic gate and the CSRF check ([`auth`]), the rejection envelope
+//! headers, CORS for the browser recorder's allowed desktops ([`browser`]),
+//! the body deadline ([`limits`]), the console's Basic challenge, the Basic
+//! gate and the CSRF check ([`auth`]), the rejection envelope
 //! ([`rejection`]), the body limit and the request metrics ([`metrics`]).
 
 pub mod auth;
 pub mod authz;
+pub mod browser;
 pub mod compliance;
 pub mod control;
 pub mod events;
@@ -122,6 +124,10 @@ pub fn router(rws: Rws) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             rws.clone(),
             limits::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            rws.clone(),
+            browser::cors,
         ))
         .layer(axum::middleware::from_fn_with_state(
             rws.clone(),

@@ -68,10 +68,11 @@ pub async fn open(
         req.standby,
         req.srs_version.clone(),
         req.hostname.clone(),
-    );
+    )
+    .with_kind(req.kind);
     let session_id = live.id.clone();
     rws.hub.open(&rws, live).await?;
-    tracing::info!(session = %session_id, user = %user.username, place = %place, standby = req.standby, "SRS session opened");
+    tracing::info!(session = %session_id, user = %user.username, place = %place, standby = req.standby, kind = ?req.kind, "SRS session opened");
 
     let response = OpenSessionResponse {
         session_id,
@@ -91,7 +92,7 @@ pub async fn open(
 }
 
 async fn setting(rws: &Rws, key: &str) -> Result<Option<String>, ApiError> {
-    Ok(crate::store::sessions::setting(&rws.db, key).await?)
+    Ok(crate::store::directory::setting(&rws.db, key).await?)
 }
 
 async fn resolve_place(

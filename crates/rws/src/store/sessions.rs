@@ -129,14 +129,6 @@ pub async fn all(db: &Pool) -> Result<Vec<SessionRow>, sqlx::Error> {
         .collect())
 }
 
-/// A setting's value.
-pub async fn setting(db: &Pool, key: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(db)
-        .await
-}
-
 /// Whether a place exists.
 pub async fn place_exists(db: &Pool, place: &str) -> Result<bool, sqlx::Error> {
     let found: Option<String> = sqlx::query_scalar("SELECT name FROM places WHERE name = $1")
