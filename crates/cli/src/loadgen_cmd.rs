@@ -7,9 +7,9 @@
 //! command as SRS sends it) and, with `--upload`, tus uploads of small
 //! synthetic age-encrypted segments with the `screenrec-segments` header,
 //! then the end report. Meanwhile it posts call events at a fixed rate and
-//! measures event → command latency: from just before the `call.established`
-//! POST leaves to the `start` frame arriving at the simulated SRS that holds
-//! the call's DN.
+//! measures event → command latency: from just before the POST of a call's
+//! `call.established` + `recording.started` leaves to the `start` frame
+//! arriving at the simulated SRS that holds the call's DN.
 //!
 //! `screenrec loadgen make-directory` writes the directory it needs: agent
 //! `lg{i}` at place `LG_Place_{i}` with DN `{100000 + i}` on switch
@@ -184,6 +184,8 @@ struct Shared {
     segment_every: Duration,
     /// Agent `i` is in a call (no new call is given to it).
     busy: Vec<AtomicBool>,
+    /// Agent `i` has a recording running (or still uploading).
+    recording: Vec<AtomicBool>,
     /// Agent `i`'s control channel is up.
     connected: Vec<AtomicBool>,
     /// Calls posted and not yet started: call id → (agent, POST time).
@@ -274,6 +276,7 @@ fn run_load(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
             segment_bytes: a.segment_kib.max(1) * 1024,
             segment_every: Duration::from_millis(a.segment_ms.max(10)),
             busy: (0..a.agents).map(|_| AtomicBool::new(false)).collect(),
+            recording: (0..a.agents).map(|_| AtomicBool::new(false)).collect(),
             connected: (0..a.agents).map(|_| AtomicBool::new(false)).collect(),
             pending: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
@@ -332,7 +335,7 @@ fn run_load(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
         let (posted, skipped) = post_events(&shared, &a).await;
         // Let the last calls end (release, stop, upload, end report).
         let drain_until =
-            Instant::now() + Duration::from_secs_f64(a.call_secs) + Duration::from_secs(30);
+            Instant::now() + Duration::from_secs_f64(a.call_secs) + DRAIN + Duration::from_secs(5);
         while Instant::now() < drain_until && shared.busy.iter().any(|b| b.load(Ordering::Relaxed))
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -350,7 +353,8 @@ fn run_load(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
             .count();
         if still_busy > 0 {
             shared.error(format!(
-                "{still_busy} calls had not finished 30 s after their release"
+                "{still_busy} calls had not finished {} s after their release",
+                DRAIN.as_secs()
             ));
         }
         let _ = stop_tx.send(true);
@@ -502,7 +506,9 @@ async fn post_events(s: &Arc<Shared>, a: &RunArgs) -> (u64, u64) {
     (posted, skipped)
 }
 
-/// One call on agent `i`: established, `call_len`, released.
+/// One call on agent `i`: established with its voice recording running
+/// (one batch: `call.established`, `recording.started`, which is what makes
+/// RWS record a voice agent), `call_len`, released.
 async fn call(s: &Shared, i: usize, token: &str, call_len: Duration) {
     let call_id = uuid::Uuid::new_v4().to_string();
     let dn = (DN_BASE + i as u64).to_string();
@@ -510,7 +516,15 @@ async fn call(s: &Shared, i: usize, token: &str, call_len: Duration) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(call_id.clone(), (i, Instant::now()));
-    if let Err(e) = post_event(s, token, "call.established", &call_id, &dn).await {
+    if let Err(e) = post_event(
+        s,
+        token,
+        &["call.established", "recording.started"],
+        &call_id,
+        &dn,
+    )
+    .await
+    {
         s.error(format!("call.established for {dn}: {e:#}"));
         s.pending
             .lock()
@@ -520,46 +534,66 @@ async fn call(s: &Shared, i: usize, token: &str, call_len: Duration) {
         return;
     }
     tokio::time::sleep(call_len).await;
-    if let Err(e) = post_event(s, token, "call.released", &call_id, &dn).await {
+    if let Err(e) = post_event(s, token, &["call.released"], &call_id, &dn).await {
         s.error(format!("call.released for {dn}: {e:#}"));
     }
-    let started = !s
-        .pending
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(&call_id);
-    let mut calls = s.calls.lock().unwrap_or_else(|e| e.into_inner());
+    // The agent takes no new call until this one's recording has ended
+    // (stopped, uploaded, end reported): a call overlapping it would only
+    // be linked to it, with no `start` of its own.
+    let deadline = Instant::now() + DRAIN;
+    let started = loop {
+        let started = !s
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&call_id);
+        if (started && !s.recording[i].load(Ordering::Relaxed)) || Instant::now() > deadline {
+            break started;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     if !started {
-        // No start within the call: nothing will free the agent but us.
-        calls.push(CallRecord {
-            call_id,
-            dn,
-            agent: format!("lg{i}"),
-            recording_id: None,
-            latency_ms: None,
-        });
-        s.busy[i].store(false, Ordering::Relaxed);
+        s.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(CallRecord {
+                call_id,
+                dn,
+                agent: format!("lg{i}"),
+                recording_id: None,
+                latency_ms: None,
+            });
     }
+    s.busy[i].store(false, Ordering::Relaxed);
 }
 
+/// How long a call's recording may take to end after its release.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Posts one batch of voice events of `kinds` for the call, in that order.
 async fn post_event(
     s: &Shared,
     token: &str,
-    kind: &str,
+    kinds: &[&str],
     call_id: &str,
     dn: &str,
 ) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let body = serde_json::json!({
-        "id": uuid::Uuid::new_v4().to_string(),
-        "type": kind,
-        "call_id": call_id,
-        "dn": dn,
-        "switch": SWITCH,
-        "timestamp": now,
-    });
+    let body: Vec<serde_json::Value> = kinds
+        .iter()
+        .map(|kind| {
+            serde_json::json!({
+                "id": uuid::Uuid::new_v4().to_string(),
+                "type": kind,
+                "call_id": call_id,
+                "dn": dn,
+                "switch": SWITCH,
+                "timestamp": now,
+            })
+        })
+        .collect();
     let r = s
         .http
         .post(format!("{}/api/v2/events", s.url))
@@ -711,6 +745,7 @@ async fn agent(
                 }
                 let status = match cmd {
                     ToAgent::Start { recording_id, interaction_id, recipients, upload_url, upload_token, .. } => {
+                        s.recording[i].store(true, Ordering::Relaxed);
                         on_start(&s, i, &recording_id, &interaction_id);
                         let (stop_tx, stop_rx) = watch::channel(false);
                         if s.upload {
@@ -720,7 +755,7 @@ async fn agent(
                                 if let Err(e) = upload(&s, &rec, &recipients, &upload_url, &upload_token, stop_rx).await {
                                     s.error(format!("agent lg{i}: upload of {rec}: {e:#}"));
                                 }
-                                s.busy[i].store(false, Ordering::Relaxed);
+                                s.recording[i].store(false, Ordering::Relaxed);
                             });
                         }
                         active = Some(Active { recording_id: recording_id.clone(), stop: Some(stop_tx) });
@@ -734,7 +769,7 @@ async fn agent(
                             }
                         }
                         if !s.upload {
-                            s.busy[i].store(false, Ordering::Relaxed);
+                            s.recording[i].store(false, Ordering::Relaxed);
                         }
                         Some((recording_id, RecordingStatus::Stopped, Some(reason.as_str().to_string())))
                     }
@@ -877,9 +912,11 @@ async fn upload(
     .map(|(k, v)| format!("{k} {}", B64.encode(v)))
     .collect::<Vec<_>>()
     .join(",");
+    // RWS may give the creation URL relative to itself, as SRS resolves it.
+    let upload_url = url::Url::parse(&format!("{}/", s.url))?.join(upload_url)?;
     let r = s
         .http
-        .post(upload_url)
+        .post(upload_url.clone())
         .bearer_auth(token)
         .header("Tus-Resumable", "1.0.0")
         .header("Upload-Defer-Length", "1")
@@ -898,7 +935,7 @@ async fn upload(
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .context("create: no Location")?;
-    let url = url::Url::parse(upload_url)?.join(location)?.to_string();
+    let url = upload_url.join(location)?.to_string();
     let mut offset = 0u64;
     let mut end_ms = 0u64;
     let mut tick = tokio::time::interval(s.segment_every);
@@ -957,14 +994,9 @@ async fn upload(
         media_files: 1,
         marks: Vec::new(),
     };
-    let base = upload_url
-        .split("/api/v2/")
-        .next()
-        .unwrap_or(s.url.as_str())
-        .to_string();
     let r = s
         .http
-        .put(format!("{base}/api/v2/srs/recordings/{recording_id}/end"))
+        .put(upload_url.join(&format!("/api/v2/srs/recordings/{recording_id}/end"))?)
         .bearer_auth(token)
         .json(&end)
         .send()
