@@ -655,7 +655,7 @@ type Ws =
 /// The recording a simulated SRS is making: its uploader stops when told.
 struct Active {
     recording_id: String,
-    stop: Option<watch::Sender<bool>>,
+    stop: watch::Sender<bool>,
 }
 
 /// One simulated SRS from its open session on: control channel, acks,
@@ -758,16 +758,14 @@ async fn agent(
                                 s.recording[i].store(false, Ordering::Relaxed);
                             });
                         }
-                        active = Some(Active { recording_id: recording_id.clone(), stop: Some(stop_tx) });
+                        active = Some(Active { recording_id: recording_id.clone(), stop: stop_tx });
                         Some((recording_id, RecordingStatus::Recording, None))
                     }
                     ToAgent::Stop { recording_id, reason, .. } => {
                         s.stops.fetch_add(1, Ordering::Relaxed);
-                        if let Some(mut a) = active.take() {
-                            if let Some(t) = a.stop.take() {
-                                let _ = t.send(true);
-                            }
-                        }
+                        if let Some(a) = active.take() {
+            let _ = a.stop.send(true);
+        }
                         if !s.upload {
                             s.recording[i].store(false, Ordering::Relaxed);
                         }
@@ -790,10 +788,8 @@ async fn agent(
         }
     }
     s.connected[i].store(false, Ordering::Relaxed);
-    if let Some(mut a) = active.take() {
-        if let Some(t) = a.stop.take() {
-            let _ = t.send(true);
-        }
+    if let Some(a) = active.take() {
+        let _ = a.stop.send(true);
     }
     let _ = tx.send(Message::Close(None)).await;
 }
