@@ -621,6 +621,7 @@ async fn open_session(
         srs_version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: Some(format!("loadgen-{i}")),
         standby: false,
+        kind: Default::default(),
     };
     let auth = format!("Basic {}", B64.encode(format!("lg{i}:{}", s.password)));
     let mut wait = Duration::from_millis(100);
