@@ -49,6 +49,9 @@ rm -f target/deb-test.log
 timeout 600 bash scripts/test-deb.sh "$root/target/debug/screenrec" 2>&1 | tee target/deb-test.log
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
+step "RWS benchmark, CI size (scripts/bench-rws.sh --smoke: fails on errors, not on figures)"
+SCREENREC_BIN="$root/target/debug/screenrec" timeout 300 bash scripts/bench-rws.sh --smoke || status=1
+
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
   sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' target/cargo-test.log)

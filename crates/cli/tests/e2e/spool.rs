@@ -134,9 +134,12 @@ fn a_spool_written_by_the_previous_version_uploads_after_an_upgrade() {
     let rec_json = &r["screenRecordings"][0];
     assert_eq!(rec_json["state"], "partial", "{r:#}");
     assert_eq!(rec_json["reason"], "srs_restarted", "{r:#}");
-    assert!(
-        !rec.exists(),
-        "the spool folder is removed once RWS confirmed it"
+    // SRS removes the folder once its `end` report is answered, which may
+    // be just after RWS made the state final.
+    wait_for(
+        "the spool folder is removed once RWS confirmed it",
+        Duration::from_secs(10),
+        || (!rec.exists()).then_some(()),
     );
     // Every segment the old index listed arrived and plays: the media's
     // size is the index's plaintext, and playback returns it all.
