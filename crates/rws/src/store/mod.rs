@@ -23,7 +23,7 @@
 //! [`Row`] and [`Tx`], so the backend can change in one place.
 
 /// The database driver. (The PostgreSQL backend changes this one line.)
-pub type Db = sqlx::Sqlite;
+pub type Db = sqlx::Any;
 /// A connection pool.
 pub type Pool = sqlx::Pool<Db>;
 /// A result row.
