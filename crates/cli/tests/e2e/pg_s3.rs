@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backends::{PG_PASSWORD, PgServer, S3_SECRET, S3Server, cmdline, pids_named};
 use crate::fixture::{Rws, Srs, basic, http, metric};
-use crate::util::{Proc, decodes_cleanly, ffprobe, free_port, tempdir, wait_for};
+use crate::util::{Proc, bin, decodes_cleanly, ffprobe, free_port, tempdir, wait_for};
 
 /// `screenrec rws` with `args` (and a test data dir), expected to stop by
 /// itself; its exit status and output.
@@ -210,6 +210,31 @@ fn a_sqlite_database_elsewhere_is_created_private_and_used() {
         !dir.path().join("rws").join("screenrec.db").exists(),
         "the default database was made too"
     );
+    // `rws backup` takes the same SQLite URL (only PostgreSQL is refused):
+    // the snapshot holds the directory imported there.
+    let out = dir.path().join("backup");
+    let o = Command::new(bin())
+        .args(["rws", "backup", "--data-dir"])
+        .arg(dir.path().join("rws"))
+        .args(["--database", &url, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let snapshot = out.join("screenrec.db");
+    assert_eq!(mode(&snapshot), 0o600);
+    let users = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", snapshot.display()))
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = 'admin'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    });
+    assert_eq!(users, 1, "the snapshot is the database of --database");
 }
 
 /// Run only by [`test_servers_stop_when_the_test_process_ends`], as a child
