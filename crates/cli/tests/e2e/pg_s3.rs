@@ -31,7 +31,7 @@ fn rws_that_stops(dir: &Path, args: &[&str], env: &[(String, String)]) -> (bool,
 }
 
 /// Waits until every screen recording of `call` is final; the resource.
-fn wait_final(rws: &Rws, call: &str) -> serde_json::Value {
+pub(crate) fn wait_final(rws: &Rws, call: &str) -> serde_json::Value {
     wait_for(
         &format!("the recording of {call} to be final"),
         Duration::from_secs(30),
