@@ -143,6 +143,45 @@ impl Rws {
         Self::start_with_env(dir, name, extra, &[])
     }
 
+    /// The media objects RWS holds, wherever its `--storage` puts them (the
+    /// data dir's `media/` folder or an S3 bucket): the same assertion then
+    /// holds on every `SCREENREC_TEST_BACKEND`.
+    pub fn media_objects(&self) -> Vec<String> {
+        let arg = |flag: &str| {
+            let i = self.args.iter().position(|a| a == flag)?;
+            self.args.get(i + 1).cloned()
+        };
+        if let Some(s3) = arg("--storage")
+            .as_deref()
+            .and_then(|s| s.strip_prefix("s3://"))
+        {
+            let (bucket, prefix) = s3.split_once('/').unwrap_or((s3, ""));
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", prefix.trim_end_matches('/'))
+            };
+            return crate::backends::S3Server::shared().list(bucket, &prefix);
+        }
+        let folder = match arg("--storage") {
+            Some(file) => std::path::PathBuf::from(file.trim_start_matches("file://")),
+            None => Path::new(&arg("--data-dir").unwrap()).join("media"),
+        };
+        fn walk(p: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&folder, &mut out);
+        out
+    }
+
     /// Same, with extra environment; the database and media store are those
     /// of `SCREENREC_TEST_BACKEND` ([`crate::backends::rws_backend`]).
     pub fn start_with_env(dir: &Path, name: &str, extra: &[&str], env: &[(String, String)]) -> Rws {

@@ -164,8 +164,8 @@ fn database_urls_are_validated_and_their_password_is_never_shown() {
     assert!(out.contains("postgres://"), "says what is accepted: {out}");
     assert!(!out.contains("Hunter2pw"), "{out}");
 
-    // A PostgreSQL URL: shown redacted by --print-config and in the
-    // start-up error (RWS's queries do not run on PostgreSQL yet).
+    // A PostgreSQL URL: shown redacted by --print-config and in a start-up
+    // error (here a wrong password, from the environment).
     let pg = PgServer::shared();
     let url = pg.url(&pg.create_database());
     let (ok, out) = rws_that_stops(dir.path(), &["--database", &url, "--print-config"], &[]);
@@ -176,14 +176,13 @@ fn database_urls_are_validated_and_their_password_is_never_shown() {
     );
     assert!(out.contains(&shown), "{out}");
     assert!(!out.contains(PG_PASSWORD), "{out}");
-    let env = vec![("SCREENREC_RWS_DATABASE".to_string(), url)];
+    let wrong = url.replace(PG_PASSWORD, "Wrong-Hunter2pw");
+    let env = vec![("SCREENREC_RWS_DATABASE".to_string(), wrong)];
     let (ok, out) = rws_that_stops(dir.path(), &[], &env);
     assert!(!ok, "{out}");
-    assert!(
-        out.contains("--database postgres://screenrec:***@"),
-        "{out}"
-    );
-    assert!(!out.contains(PG_PASSWORD), "{out}");
+    assert!(out.contains("postgres://screenrec:***@"), "{out}");
+    assert!(out.contains("password authentication failed"), "{out}");
+    assert!(!out.contains("Hunter2pw"), "{out}");
 }
 
 #[test]
