@@ -132,6 +132,19 @@ pub struct Rws {
     dir: std::path::PathBuf,
 }
 
+/// Flags that keep the RWS `name` in `dir` on SQLite and the filesystem of
+/// its data dir whatever `SCREENREC_TEST_BACKEND` says: for the few tests
+/// whose subject is those files (their modes, their bytes, a SQLite backup).
+pub fn sqlite_fs(dir: &Path, name: &str) -> Vec<String> {
+    let data = dir.join(name);
+    vec![
+        "--database".into(),
+        format!("sqlite://{}", data.join("screenrec.db").display()),
+        "--storage".into(),
+        format!("file://{}", data.join("media").display()),
+    ]
+}
+
 impl Rws {
     /// Starts RWS with the test directory; heartbeat 1 s, silence timeout 3 s.
     pub fn start(dir: &Path, name: &str) -> Rws {
@@ -141,6 +154,17 @@ impl Rws {
     /// Same, with extra flags.
     pub fn start_with(dir: &Path, name: &str, extra: &[&str]) -> Rws {
         Self::start_with_env(dir, name, extra, &[])
+    }
+
+    /// `SCREENREC_RWS_DATABASE` of this RWS's `--database` (none for the
+    /// default): for maintenance commands run on its data dir
+    /// (`rws import-directory`, `rws keys`), which then open the same
+    /// database whatever `SCREENREC_TEST_BACKEND` chose.
+    pub fn database_env(&self) -> Vec<(String, String)> {
+        let i = self.args.iter().position(|a| a == "--database");
+        i.and_then(|i| self.args.get(i + 1))
+            .map(|url| vec![("SCREENREC_RWS_DATABASE".to_string(), url.clone())])
+            .unwrap_or_default()
     }
 
     /// The media objects RWS holds, wherever its `--storage` puts them (the
