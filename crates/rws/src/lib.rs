@@ -1,7 +1,7 @@
 //! The Recording Web Service (RWS): the server side of screenrec.
 //!
 //! * [`directory`]: the directory file (users, places, DNs, roles), imported
-//!   idempotently into SQLite at every start.
+//!   idempotently into the database at every start.
 //! * [`sessions`]: `POST/GET/DELETE /api/v2/srs/sessions`: an SRS opens a
 //!   session with the agent's credentials; RWS checks them and the place
 //!   rules against the directory.
