@@ -159,8 +159,9 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(RwsCommand::Backup(a)) = args.command {
         return crate::backup_cmd::run(a).await;
     }
-    // The maintenance subcommands open the database of `--database`
-    // (`SCREENREC_RWS_DATABASE`), as RWS itself does; default the data dir's.
+    // The maintenance subcommands open the database RWS uses: that of
+    // `SCREENREC_RWS_DATABASE` (clap reads it into `--database`, a flag that
+    // cannot itself precede a subcommand), else the data dir's.
     let database_arg = args.database.clone();
     let database = |data_dir: &Path| -> anyhow::Result<rws::store::connect::DatabaseUrl> {
         match &database_arg {
