@@ -32,6 +32,15 @@ step "cargo test"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/cargo-test.log
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
+# The same e2e binary (no new build) with RWS on PostgreSQL + S3 (servers
+# the tests start: initdb/pg_ctl, moto). The SQLite pass above stays the
+# default; this one proves the second backend (issue 11, docs/testing.md).
+step "e2e on PostgreSQL + S3 (SCREENREC_TEST_BACKEND=postgres-s3)"
+pg_start=$(date +%s)
+SCREENREC_TEST_BACKEND=postgres-s3 cargo test -p cli --test e2e --locked --no-fail-fast 2>&1 | tee target/cargo-test-postgres.log
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+echo "postgres-s3 pass: $(( $(date +%s) - pg_start )) s"
+
 if [ -d tests/browser ] && ls tests/browser/*.test.mjs >/dev/null 2>&1; then
   step "browser tests (node --test, headless chromium)"
   (cd tests/browser && SCREENREC_BIN="$root/target/debug/screenrec" \
@@ -54,7 +63,7 @@ SCREENREC_BIN="$root/target/debug/screenrec" timeout 300 bash scripts/bench-rws.
 
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
-  sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' target/cargo-test.log)
+  sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' target/cargo-test.log target/cargo-test-postgres.log)
 if [ -f target/browser-test.log ]; then
   p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' target/browser-test.log | tail -1)
   f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' target/browser-test.log | tail -1)

@@ -84,21 +84,32 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Some(path) => read_config(path)?,
         None => Keys::default(),
     };
-    if let Some(url) = args.database.or(file.database) {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!(
-                "--database is PostgreSQL: `screenrec rws backup` copies the embedded SQLite database only; back PostgreSQL up with pg_dump (docs/operations.md, \"Backup\")"
-            );
-        }
+    // Parsed, not matched on text, so `postgresql://` and upper-case schemes
+    // are caught too, and an error never repeats a password.
+    let database = args
+        .database
+        .or(file.database)
+        .map(|raw| rws::store::connect::DatabaseUrl::parse(&raw))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
+    if let Some(url @ rws::store::connect::DatabaseUrl::Postgres(_)) = &database {
         bail!(
-            "--database {url:?}: `screenrec rws backup` copies the embedded SQLite database in the data dir only (no --database)"
+            "--database {url} is PostgreSQL: `screenrec rws backup` copies a SQLite database only; back PostgreSQL up with pg_dump (docs/operations.md, \"Backup\")"
         );
     }
     let Some(data_dir) = args.data_dir.or(file.data_dir) else {
         bail!("--data-dir is required (or data_dir in --config)");
     };
-    if !data_dir.join("screenrec.db").is_file() {
-        return Err(rws::backup::BackupError::NoDatabase(data_dir).into());
+    // A SQLite `--database` may live outside the data dir; the snapshot is
+    // still written as `<out>/screenrec.db`.
+    let database =
+        database.unwrap_or_else(|| rws::store::connect::DatabaseUrl::default_for(&data_dir));
+    let db_file = match &database {
+        rws::store::connect::DatabaseUrl::Sqlite(path) => path.clone(),
+        rws::store::connect::DatabaseUrl::Postgres(_) => data_dir.join("screenrec.db"),
+    };
+    if !db_file.is_file() {
+        return Err(rws::backup::BackupError::NoDatabase(db_file).into());
     }
     same_user_as(&data_dir)?;
     let storage = args.storage.or(file.storage);
@@ -117,7 +128,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<ExitCode> {
         }
     };
     rws::backup::prepare_out(&args.out)?;
-    let db = rws::open_db(&data_dir).await?;
+    let db = rws::open_db_url(&data_dir, &database).await?;
     let report = rws::backup::run(&db, &data_dir, media.as_deref(), &args.out).await?;
     db.close().await;
     println!(

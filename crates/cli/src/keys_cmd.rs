@@ -98,7 +98,11 @@ fn passphrase_from_tty(confirm: bool) -> anyhow::Result<SecretString> {
 }
 
 /// Runs `keys export`.
-pub async fn export(data_dir: &Path, args: ExportArgs) -> anyhow::Result<ExitCode> {
+pub async fn export(
+    data_dir: &Path,
+    database: &rws::store::connect::DatabaseUrl,
+    args: ExportArgs,
+) -> anyhow::Result<ExitCode> {
     let protection = if args.to.is_empty() {
         let p = match &args.passphrase_file {
             Some(f) => passphrase_from_file(f)?,
@@ -122,10 +126,12 @@ pub async fn export(data_dir: &Path, args: ExportArgs) -> anyhow::Result<ExitCod
             args.out.display()
         );
     }
-    if !data_dir.join("screenrec.db").exists() {
-        bail!("{}: no RWS database here", data_dir.display());
+    if let rws::store::connect::DatabaseUrl::Sqlite(file) = database
+        && !file.exists()
+    {
+        bail!("{}: no RWS database here", file.display());
     }
-    let db = rws::open_db(data_dir).await?;
+    let db = rws::open_db_url(data_dir, database).await?;
     let master = custody::existing_master_key(data_dir)?;
     let keys = custody::collect(&db, &master).await?;
     if keys.is_empty() {
@@ -197,7 +203,11 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
 }
 
 /// Runs `keys import`.
-pub async fn import(data_dir: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
+pub async fn import(
+    data_dir: &Path,
+    database: &rws::store::connect::DatabaseUrl,
+    args: ImportArgs,
+) -> anyhow::Result<ExitCode> {
     let name = args.file.display().to_string();
     let meta = std::fs::metadata(&args.file).with_context(|| name.clone())?;
     // The ciphertext is a little larger than the plaintext bound.
@@ -226,7 +236,7 @@ pub async fn import(data_dir: &Path, args: ImportArgs) -> anyhow::Result<ExitCod
     };
     let plain = custody::open(&bytes, &opener, &name)?;
     let keys = custody::parse(plain.expose_secret()).with_context(|| name.clone())?;
-    let db = rws::open_db(data_dir).await?;
+    let db = rws::open_db_url(data_dir, database).await?;
     let master = rws::keys::MasterKey::load(data_dir)?;
     let report = custody::import(&db, &master, &keys, args.rewrap).await?;
     let detail = format!(

@@ -5,7 +5,7 @@
 //! `SCREENREC_RWS_*` environment variables, then flags.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -159,9 +159,20 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(RwsCommand::Backup(a)) = args.command {
         return crate::backup_cmd::run(a).await;
     }
-    if let Some(RwsCommand::ImportDirectory { file, data_dir }) = args.command {
-        let db = rws::open_db(&data_dir).await?;
-        let report = rws::import_directory_file(&db, &file).await?;
+    // The maintenance subcommands open the database RWS uses: that of
+    // `SCREENREC_RWS_DATABASE` (clap reads it into `--database`, a flag that
+    // cannot itself precede a subcommand), else the data dir's.
+    let database_arg = args.database.clone();
+    let database = |data_dir: &Path| -> anyhow::Result<rws::store::connect::DatabaseUrl> {
+        match &database_arg {
+            Some(raw) => rws::store::connect::DatabaseUrl::parse(raw)
+                .map_err(|e| anyhow::anyhow!("--database: {e}")),
+            None => Ok(rws::store::connect::DatabaseUrl::default_for(data_dir)),
+        }
+    };
+    if let Some(RwsCommand::ImportDirectory { file, data_dir }) = &args.command {
+        let db = rws::open_db_url(data_dir, &database(data_dir)?).await?;
+        let report = rws::import_directory_file(&db, file).await?;
         println!(
             "{}: imported ({} added, {} updated, {} removed)",
             file.display(),
@@ -175,12 +186,13 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         let Some(data_dir) = data_dir else {
             bail!("--data-dir is required");
         };
+        let url = database(&data_dir)?;
         let action = match action {
-            KeysAction::Export(a) => return crate::keys_cmd::export(&data_dir, a).await,
-            KeysAction::Import(a) => return crate::keys_cmd::import(&data_dir, a).await,
+            KeysAction::Export(a) => return crate::keys_cmd::export(&data_dir, &url, a).await,
+            KeysAction::Import(a) => return crate::keys_cmd::import(&data_dir, &url, a).await,
             other => other,
         };
-        let db = rws::open_db(&data_dir).await?;
+        let db = rws::open_db_url(&data_dir, &url).await?;
         let master = rws::keys::MasterKey::load(&data_dir)?;
         if let KeysAction::Rotate = action {
             let first = rws::keys::list(&db).await?.is_empty();

@@ -18,6 +18,9 @@ CREATE TABLE places (
     name TEXT PRIMARY KEY
 );
 CREATE TABLE devices (
+    -- SQLite's implicit rowid, made explicit: the order of insertion, which
+    -- the store's `ORDER BY rowid` reads (a place's devices as listed).
+    rowid  BIGINT GENERATED ALWAYS AS IDENTITY,
     dn     TEXT NOT NULL,
     switch TEXT NOT NULL REFERENCES switches(name),
     place  TEXT NOT NULL REFERENCES places(name) ON DELETE CASCADE,
@@ -60,6 +63,7 @@ CREATE TABLE tenant_keys (
 
 -- 0003: telephony and chat events posted by integrations; the interaction timeline.
 CREATE TABLE events (
+    rowid          BIGINT GENERATED ALWAYS AS IDENTITY, -- SQLite's implicit rowid made explicit: arrival order for `ORDER BY ts, rowid`
     id             TEXT PRIMARY KEY,           -- the sender's event id: intake is idempotent by it
     type           TEXT NOT NULL,
     call_id        TEXT,

@@ -39,7 +39,7 @@ pub enum BackupError {
     #[error("--out {0}: exists and is not empty; give a new directory for each backup")]
     OutNotEmpty(PathBuf),
     /// The data dir has no database.
-    #[error("{0}: no screenrec.db here; is this RWS's data dir?")]
+    #[error("{0}: no such database file; is this RWS's data dir (or --database)?")]
     NoDatabase(PathBuf),
     /// The snapshot failed.
     #[error("database snapshot into {path}: {source}")]

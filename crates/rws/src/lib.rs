@@ -57,12 +57,10 @@ pub mod uploads;
 pub mod private_files;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::store::Pool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 pub use error::ApiError;
 pub use http::router;
@@ -153,11 +151,11 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// The database cannot be opened or migrated.
-    #[error("database {path}: {source}")]
+    /// The database cannot be read at start.
+    #[error("database {url}: {source}")]
     Database {
-        /// The path.
-        path: PathBuf,
+        /// The database (its password redacted when shown).
+        url: store::connect::DatabaseUrl,
         /// Why.
         source: sqlx::Error,
     },
@@ -181,9 +179,6 @@ pub enum StartError {
     /// The media store cannot be opened.
     #[error("media storage: {0}")]
     Storage(String),
-    /// `--database` names a backend RWS cannot run on yet.
-    #[error("--database {0}: {1}")]
-    DatabaseUrl(store::connect::DatabaseUrl, &'static str),
     /// The database of `--database` cannot be opened or migrated.
     #[error(transparent)]
     Connect(#[from] store::connect::ConnectError),
@@ -220,10 +215,11 @@ impl Rws {
     /// Creates the data dir and database (running migrations) and loads the
     /// sessions that were live when RWS last stopped.
     pub async fn open(config: Config) -> Result<Rws, StartError> {
-        let db = match &config.database {
-            None => open_db(&config.data_dir).await?,
-            Some(url) => open_db_url(&config.data_dir, url).await?,
-        };
+        let url = config
+            .database
+            .clone()
+            .unwrap_or_else(|| store::connect::DatabaseUrl::default_for(&config.data_dir));
+        let db = open_db_url(&config.data_dir, &url).await?;
         let master = keys::MasterKey::load(&config.data_dir)?;
         let key = keys::ensure(&db, &master).await?;
         tracing::info!(key = %key.id, recipient = %key.recipient, "tenant key ready");
@@ -261,10 +257,7 @@ impl Rws {
         };
         hub::load_sessions(&rws)
             .await
-            .map_err(|source| StartError::Database {
-                path: rws.config.data_dir.join("screenrec.db"),
-                source,
-            })?;
+            .map_err(|source| StartError::Database { url, source })?;
         Ok(rws)
     }
 
@@ -279,79 +272,36 @@ impl Rws {
     }
 }
 
-/// Opens (creating) `<data_dir>/screenrec.db` and runs the migrations.
+/// Opens (creating) `<data_dir>/screenrec.db` and runs the migrations:
+/// the default `--database`, also what the maintenance subcommands open.
 pub async fn open_db(data_dir: &Path) -> Result<Pool, StartError> {
-    private_files::private_dir(data_dir).map_err(|source| StartError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    let path = data_dir.join("screenrec.db");
-    let db_err = |source| StartError::Database {
-        path: path.clone(),
-        source,
-    };
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-        .map_err(db_err)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true);
-    let db = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .map_err(db_err)?;
-    sqlx::migrate!("./migrations")
-        .run(&db)
-        .await
-        .map_err(|e| db_err(e.into()))?;
-    // Segment indexes of a database older than the `segments` table.
-    store::media::convert_segment_index(&db)
-        .await
-        .map_err(db_err)?;
-    // SQLite created the files with the umask's mode; -wal/-shm follow the database's.
-    private_files::private_files(data_dir, private_files::DATABASE_FILES).map_err(|source| {
-        StartError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        }
-    })?;
-    Ok(db)
+    open_db_url(
+        data_dir,
+        &store::connect::DatabaseUrl::default_for(data_dir),
+    )
+    .await
 }
 
-/// Opens the database of `--database` and runs the migrations. RWS's
-/// queries still run on SQLite's pool: a PostgreSQL URL is refused until
-/// `store::Db` becomes `sqlx::Any` (`store::connect` already connects and
-/// migrates both).
-async fn open_db_url(
+/// Opens the database of `--database` (SQLite or PostgreSQL), runs its
+/// migrations and moves old segment indexes into rows.
+pub async fn open_db_url(
     data_dir: &Path,
     url: &store::connect::DatabaseUrl,
 ) -> Result<Pool, StartError> {
-    use store::connect::DatabaseUrl;
-    // The data dir still holds the master key.
+    // The data dir holds the master key (and, by default, the database).
     private_files::private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.to_path_buf(),
         source,
     })?;
-    let path = match url {
-        DatabaseUrl::Sqlite(path) => path,
-        DatabaseUrl::Postgres(_) => {
-            return Err(StartError::DatabaseUrl(
-                url.clone(),
-                "PostgreSQL is not available in this version yet (use sqlite://)",
-            ));
-        }
-    };
-    let db_err = |source| StartError::Database {
-        path: path.clone(),
-        source,
-    };
-    // Creates the folder and file with their private modes, WAL on.
-    store::connect::connect(url).await?.close().await;
-    let db = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(store::connect::sqlite_options(path))
+    // Creates a SQLite file and its folder with their private modes, WAL on.
+    let db = store::connect::connect(url).await?;
+    // Segment indexes of a database older than the `segments` table.
+    store::media::convert_segment_index(&db)
         .await
-        .map_err(db_err)?;
+        .map_err(|source| StartError::Database {
+            url: url.clone(),
+            source,
+        })?;
     Ok(db)
 }
 

@@ -336,7 +336,7 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
         404,
         "h-2 purged"
     );
-    let objects = walk(&dir.path().join("rws").join("media"));
+    let objects = rws.media_objects();
     assert_eq!(
         objects.len(),
         1,
@@ -372,10 +372,7 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
     );
     assert_eq!(req("DELETE", "/api/v2/recordings/h-1", None).status, 200);
     assert_eq!(get_as(&rws, admin, "/api/v2/recordings/h-1").status, 404);
-    assert!(
-        walk(&dir.path().join("rws").join("media")).is_empty(),
-        "media removed"
-    );
+    assert!(rws.media_objects().is_empty(), "media removed");
 
     // Agent-wide hold covers recordings in the range.
     call(&rws, "h-3", "1002", json!({}));
@@ -430,21 +427,6 @@ fn legal_hold_blocks_delete_and_purge_and_everything_is_audited() {
         1
     );
     assert_eq!(get_as(&rws, admin, "/api/v2/audit?from=nope").status, 400);
-}
-
-fn walk(p: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 /// The console session: cookie login, CSRF on changes, logout, lock-out

@@ -132,6 +132,19 @@ pub struct Rws {
     dir: std::path::PathBuf,
 }
 
+/// Flags that keep the RWS `name` in `dir` on SQLite and the filesystem of
+/// its data dir whatever `SCREENREC_TEST_BACKEND` says: for the few tests
+/// whose subject is those files (their modes, their bytes, a SQLite backup).
+pub fn sqlite_fs(dir: &Path, name: &str) -> Vec<String> {
+    let data = dir.join(name);
+    vec![
+        "--database".into(),
+        format!("sqlite://{}", data.join("screenrec.db").display()),
+        "--storage".into(),
+        format!("file://{}", data.join("media").display()),
+    ]
+}
+
 impl Rws {
     /// Starts RWS with the test directory; heartbeat 1 s, silence timeout 3 s.
     pub fn start(dir: &Path, name: &str) -> Rws {
@@ -141,6 +154,56 @@ impl Rws {
     /// Same, with extra flags.
     pub fn start_with(dir: &Path, name: &str, extra: &[&str]) -> Rws {
         Self::start_with_env(dir, name, extra, &[])
+    }
+
+    /// `SCREENREC_RWS_DATABASE` of this RWS's `--database` (none for the
+    /// default): for maintenance commands run on its data dir
+    /// (`rws import-directory`, `rws keys`), which then open the same
+    /// database whatever `SCREENREC_TEST_BACKEND` chose.
+    pub fn database_env(&self) -> Vec<(String, String)> {
+        let i = self.args.iter().position(|a| a == "--database");
+        i.and_then(|i| self.args.get(i + 1))
+            .map(|url| vec![("SCREENREC_RWS_DATABASE".to_string(), url.clone())])
+            .unwrap_or_default()
+    }
+
+    /// The media objects RWS holds, wherever its `--storage` puts them (the
+    /// data dir's `media/` folder or an S3 bucket): the same assertion then
+    /// holds on every `SCREENREC_TEST_BACKEND`.
+    pub fn media_objects(&self) -> Vec<String> {
+        let arg = |flag: &str| {
+            let i = self.args.iter().position(|a| a == flag)?;
+            self.args.get(i + 1).cloned()
+        };
+        if let Some(s3) = arg("--storage")
+            .as_deref()
+            .and_then(|s| s.strip_prefix("s3://"))
+        {
+            let (bucket, prefix) = s3.split_once('/').unwrap_or((s3, ""));
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", prefix.trim_end_matches('/'))
+            };
+            return crate::backends::S3Server::shared().list(bucket, &prefix);
+        }
+        let folder = match arg("--storage") {
+            Some(file) => std::path::PathBuf::from(file.trim_start_matches("file://")),
+            None => Path::new(&arg("--data-dir").unwrap()).join("media"),
+        };
+        fn walk(p: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&folder, &mut out);
+        out
     }
 
     /// Same, with extra environment; the database and media store are those

@@ -487,6 +487,7 @@ fn rule4_a_cached_credential_ends_when_the_password_changes() {
         .arg(&changed)
         .arg("--data-dir")
         .arg(dir.path().join("rws"))
+        .envs(rws.database_env())
         .output()
         .unwrap();
     assert!(

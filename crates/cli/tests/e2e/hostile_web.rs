@@ -262,7 +262,11 @@ fn rule8_rws_files_are_private_whatever_the_umask() {
         libc::umask(0o022);
     }
     let dir = tempdir();
-    let mut rws = start_rws(dir.path());
+    // SQLite + filesystem on every backend: the subject is their files.
+    write_directory(dir.path(), TWO_GROUPS);
+    let pinned = crate::fixture::sqlite_fs(dir.path(), "rws");
+    let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
+    let mut rws = Rws::start_with(dir.path(), "rws", &pinned);
     // A write, so SQLite has its -wal and -shm files.
     let r = rws.post_events(&json!({"id": "e1", "type": "call.established", "call_id": "c1", "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}));
     assert_eq!(r.status, 200, "{}", r.text);

@@ -392,7 +392,11 @@ fn download(rws: &Rws, id: &str) -> crate::fixture::Response {
 #[test]
 fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_is_audited() {
     let dir = tempdir();
-    let mut rws = Rws::start(dir.path(), "rws");
+    // SQLite + filesystem on every backend: the test opens a stored media
+    // object from the data dir with the exported key, outside screenrec.
+    let pinned = crate::fixture::sqlite_fs(dir.path(), "rws");
+    let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
+    let mut rws = Rws::start_with(dir.path(), "rws", &pinned);
     let data = dir.path().join("rws");
     let d = data.to_str().unwrap();
     let srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));

@@ -36,6 +36,7 @@ mod masking_rws;
 mod metrics;
 mod openapi;
 mod ops;
+mod pg_restart;
 mod pg_s3;
 mod rbac;
 mod record;

@@ -81,7 +81,11 @@ fn hold() {
 
 fn start_rws(dir: &Path) -> Rws {
     std::fs::write(dir.join("directory.toml"), DIRECTORY).unwrap();
-    Rws::start_with(dir, "rws", &[])
+    // SQLite + filesystem on every backend: the tests grep every file RWS
+    // and SRS wrote (the database included) for the window title.
+    let pinned = crate::fixture::sqlite_fs(dir, "rws");
+    let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
+    Rws::start_with(dir, "rws", &pinned)
 }
 
 fn start_srs(dir: &Path, rws: &Rws, x: &Xvfb, user: &str, pass: &str) -> Srs {

@@ -20,7 +20,10 @@ fn readyz(rws: &Rws) -> crate::fixture::Response {
 #[test]
 fn readyz_is_503_naming_the_storage_while_the_media_folder_is_gone() {
     let dir = tempdir();
-    let rws = Rws::start(dir.path(), "rws");
+    // Filesystem media on every backend: the test removes the folder.
+    let pinned = crate::fixture::sqlite_fs(dir.path(), "rws");
+    let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
+    let rws = Rws::start_with(dir.path(), "rws", &pinned);
     let r = readyz(&rws);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
@@ -113,7 +116,11 @@ fn restore(backup: &Path, data_dir: &Path) {
 #[test]
 fn backup_while_recording_restores_into_a_new_data_dir_and_the_recording_plays() {
     let dir = tempdir();
-    let rws = Rws::start(dir.path(), "rws");
+    // SQLite + filesystem on every backend: `rws backup` copies those
+    // (PostgreSQL is backed up with pg_dump, S3 with the store's tools).
+    let pinned = crate::fixture::sqlite_fs(dir.path(), "rws");
+    let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
+    let rws = Rws::start_with(dir.path(), "rws", &pinned);
     let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     start_call(&rws, "bk-1");
     end_call(&rws, "bk-1");
@@ -166,7 +173,9 @@ fn backup_while_recording_restores_into_a_new_data_dir_and_the_recording_plays()
     let restored_dir = dir.path().join("restored");
     std::fs::create_dir(&restored_dir).unwrap();
     restore(&out, &restored_dir);
-    let restored = Rws::start(dir.path(), "restored");
+    let pinned = crate::fixture::sqlite_fs(dir.path(), "restored");
+    let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
+    let restored = Rws::start_with(dir.path(), "restored", &pinned);
     let after = recording(&restored, "bk-1").expect("bk-1 in the restored RWS");
     assert_eq!(after["screenRecordings"][0]["state"], "completed");
     assert_eq!(

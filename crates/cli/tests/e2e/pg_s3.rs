@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backends::{PG_PASSWORD, PgServer, S3_SECRET, S3Server, cmdline, pids_named};
 use crate::fixture::{Rws, Srs, basic, http, metric};
-use crate::util::{Proc, decodes_cleanly, ffprobe, free_port, tempdir, wait_for};
+use crate::util::{Proc, bin, decodes_cleanly, ffprobe, free_port, tempdir, wait_for};
 
 /// `screenrec rws` with `args` (and a test data dir), expected to stop by
 /// itself; its exit status and output.
@@ -31,7 +31,7 @@ fn rws_that_stops(dir: &Path, args: &[&str], env: &[(String, String)]) -> (bool,
 }
 
 /// Waits until every screen recording of `call` is final; the resource.
-fn wait_final(rws: &Rws, call: &str) -> serde_json::Value {
+pub(crate) fn wait_final(rws: &Rws, call: &str) -> serde_json::Value {
     wait_for(
         &format!("the recording of {call} to be final"),
         Duration::from_secs(30),
@@ -164,8 +164,8 @@ fn database_urls_are_validated_and_their_password_is_never_shown() {
     assert!(out.contains("postgres://"), "says what is accepted: {out}");
     assert!(!out.contains("Hunter2pw"), "{out}");
 
-    // A PostgreSQL URL: shown redacted by --print-config and in the
-    // start-up error (RWS's queries do not run on PostgreSQL yet).
+    // A PostgreSQL URL: shown redacted by --print-config and in a start-up
+    // error (here a wrong password, from the environment).
     let pg = PgServer::shared();
     let url = pg.url(&pg.create_database());
     let (ok, out) = rws_that_stops(dir.path(), &["--database", &url, "--print-config"], &[]);
@@ -176,14 +176,13 @@ fn database_urls_are_validated_and_their_password_is_never_shown() {
     );
     assert!(out.contains(&shown), "{out}");
     assert!(!out.contains(PG_PASSWORD), "{out}");
-    let env = vec![("SCREENREC_RWS_DATABASE".to_string(), url)];
+    let wrong = url.replace(PG_PASSWORD, "Wrong-Hunter2pw");
+    let env = vec![("SCREENREC_RWS_DATABASE".to_string(), wrong)];
     let (ok, out) = rws_that_stops(dir.path(), &[], &env);
     assert!(!ok, "{out}");
-    assert!(
-        out.contains("--database postgres://screenrec:***@"),
-        "{out}"
-    );
-    assert!(!out.contains(PG_PASSWORD), "{out}");
+    assert!(out.contains("postgres://screenrec:***@"), "{out}");
+    assert!(out.contains("password authentication failed"), "{out}");
+    assert!(!out.contains("Hunter2pw"), "{out}");
 }
 
 #[test]
@@ -210,6 +209,31 @@ fn a_sqlite_database_elsewhere_is_created_private_and_used() {
         !dir.path().join("rws").join("screenrec.db").exists(),
         "the default database was made too"
     );
+    // `rws backup` takes the same SQLite URL (only PostgreSQL is refused):
+    // the snapshot holds the directory imported there.
+    let out = dir.path().join("backup");
+    let o = Command::new(bin())
+        .args(["rws", "backup", "--data-dir"])
+        .arg(dir.path().join("rws"))
+        .args(["--database", &url, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let snapshot = out.join("screenrec.db");
+    assert_eq!(mode(&snapshot), 0o600);
+    let users = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", snapshot.display()))
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = 'admin'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    });
+    assert_eq!(users, 1, "the snapshot is the database of --database");
 }
 
 /// Run only by [`test_servers_stop_when_the_test_process_ends`], as a child

@@ -47,13 +47,21 @@ fn first_start_makes_a_key_encrypted_at_rest_and_sessions_get_only_the_recipient
         "no private key leaves RWS"
     );
 
-    // Nothing on disk holds a private key in the clear.
+    // Nothing on disk holds a private key in the clear (the data dir's
+    // files: on the postgres-s3 pass the rows are in PostgreSQL, written
+    // by the same code).
     for f in ["screenrec.db", "screenrec.db-wal"] {
         let bytes = std::fs::read(data.join(f)).unwrap_or_default();
         assert!(!bytes.windows(14).any(|w| w == b"AGE-SECRET-KEY"), "{f}");
     }
 
-    let list = keys(&data, "list", &[]);
+    // The same database RWS uses, whatever SCREENREC_TEST_BACKEND chose.
+    let db_env = rws.database_env();
+    let db_env: Vec<(&str, &str)> = db_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let list = keys(&data, "list", &db_env);
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(
         list.status.success(),

@@ -38,9 +38,13 @@ fn line(co: u64, cl: u64, po: u64, pl: u64, end: u64) -> String {
 #[test]
 fn an_old_segment_index_is_moved_into_rows_and_a_corrupt_one_stops_rws_with_a_reason() {
     let dir = tempdir();
-    let mut rws = Rws::start(dir.path(), "rws");
-    rws.kill();
+    // SQLite on every SCREENREC_TEST_BACKEND, by design: the old column's
+    // JSON lines exist only in SQLite databases (no PostgreSQL database
+    // predates segment rows), and the test writes into the file itself.
     let db = dir.path().join("rws").join("screenrec.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut rws = Rws::start_with(dir.path(), "rws", &["--database", &url]);
+    rws.kill();
     // A completed recording whose media file has the old column: two
     // segments (80 + 30 plaintext bytes) and a torn last line.
     let old = format!(

@@ -22,8 +22,12 @@
 //! Code outside this module names the database only through [`Pool`],
 //! [`Row`] and [`Tx`], so the backend can change in one place.
 
-/// The database driver. (The PostgreSQL backend changes this one line.)
-pub type Db = sqlx::Sqlite;
+/// The database driver: `sqlx::Any`, so one pool type serves SQLite and
+/// PostgreSQL ([`connect::connect`] picks by URL). Under `Any`, flags are
+/// read as `i64` (a `bool` does not decode from an integer), and
+/// `sqlx::QueryBuilder` is not used (it writes `?` placeholders, which
+/// PostgreSQL refuses; see `search.rs`).
+pub type Db = sqlx::Any;
 /// A connection pool.
 pub type Pool = sqlx::Pool<Db>;
 /// A result row.

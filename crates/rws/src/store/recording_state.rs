@@ -45,22 +45,19 @@ impl<'r> Decode<'r, Db> for RecordingState {
 mod tests {
     use crate::recording::RecordingState;
 
-    /// Through a real (in-memory SQLite) database: a state column encodes
-    /// and decodes as TEXT; a garbage stored value is a decode error that
-    /// names it, never a default state.
+    /// Through a real (SQLite, opened as RWS opens it) database: a state
+    /// column encodes and decodes as TEXT; a garbage stored value is a
+    /// decode error that names it, never a default state.
     #[tokio::test]
     async fn a_state_column_is_text_and_garbage_is_an_error() {
-        let db = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .expect("in-memory database");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = crate::open_db(dir.path()).await.expect("database");
         sqlx::query("CREATE TABLE t (state TEXT NOT NULL)")
             .execute(&db)
             .await
             .expect("table");
         for s in RecordingState::ALL {
-            sqlx::query("INSERT INTO t(state) VALUES (?)")
+            sqlx::query("INSERT INTO t(state) VALUES ($1)")
                 .bind(s)
                 .execute(&db)
                 .await

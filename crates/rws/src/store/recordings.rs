@@ -313,7 +313,7 @@ pub async fn leg_link(
     // `dn IS $2` is SQLite's null-safe equality; this form is both engines'.
     sqlx::query_as(
         "SELECT recording_id, end_at FROM recording_interactions
-         WHERE interaction_id = $1 AND (dn = $2 OR (dn IS NULL AND $2 IS NULL))
+         WHERE interaction_id = $1 AND (dn = $2 OR (dn IS NULL AND CAST($2 AS TEXT) IS NULL))
          ORDER BY start_at DESC LIMIT 1",
     )
     .bind(interaction_id)

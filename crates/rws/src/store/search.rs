@@ -2,9 +2,9 @@
 //! in keyset pages (start time, then id) so pages stay stable while new
 //! recordings arrive.
 
-use sqlx::QueryBuilder;
+use std::fmt::Write as _;
 
-use super::{Db, Pool};
+use super::Pool;
 use crate::recording::Rec;
 use crate::store::recordings::{rec_of, select_rec};
 
@@ -55,16 +55,67 @@ fn like(pattern: &str) -> String {
         .replace('*', "%")
 }
 
+/// A value bound to a placeholder of the search.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Arg {
+        Arg::Text(v)
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+
+/// The search's SQL and its arguments, with `$N` placeholders. Not
+/// `sqlx::QueryBuilder`: under `sqlx::Any` it writes `?`, which PostgreSQL
+/// does not read.
+struct Search {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Search {
+    fn push(&mut self, sql: &str) -> &mut Search {
+        self.sql.push_str(sql);
+        self
+    }
+
+    fn push_bind(&mut self, arg: impl Into<Arg>) -> &mut Search {
+        self.args.push(arg.into());
+        // Writing to a String cannot fail.
+        let _ = write!(self.sql, "${}", self.args.len());
+        self
+    }
+
+    /// `(v1, v2, …)` of `values` bound.
+    fn push_list(&mut self, values: impl IntoIterator<Item = String>) -> &mut Search {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push_bind(v);
+        }
+        self.push(")")
+    }
+}
+
 /// The recordings that match, in start order, at most `limit`.
 pub async fn recordings(db: &Pool, f: &Filter<'_>) -> Result<Vec<Rec>, sqlx::Error> {
-    let mut qb: QueryBuilder<Db> = QueryBuilder::new(select_rec!("r WHERE 1 = 1"));
+    let mut qb = Search {
+        sql: select_rec!("r WHERE 1 = 1").to_string(),
+        args: Vec::new(),
+    };
     if let Some(agents) = &f.visible {
-        qb.push(" AND r.username IN (");
-        let mut sep = qb.separated(", ");
-        for a in agents {
-            sep.push_bind(a.to_string());
-        }
-        qb.push(")");
+        qb.push(" AND r.username IN ")
+            .push_list(agents.iter().map(|a| a.to_string()));
     }
     if let Some(a) = f.agent {
         qb.push(" AND r.username = ").push_bind(a.to_string());
@@ -89,12 +140,8 @@ pub async fn recordings(db: &Pool, f: &Filter<'_>) -> Result<Vec<Rec>, sqlx::Err
             .push("))");
     }
     if !f.states.is_empty() {
-        qb.push(" AND r.state IN (");
-        let mut sep = qb.separated(", ");
-        for s in &f.states {
-            sep.push_bind(s.to_string());
-        }
-        qb.push(")");
+        qb.push(" AND r.state IN ")
+            .push_list(f.states.iter().map(|s| s.to_string()));
     }
     if let Some(l) = f.label {
         qb.push(" AND EXISTS (SELECT 1 FROM recording_labels l WHERE l.recording_id = r.id AND l.label = ")
@@ -140,7 +187,14 @@ pub async fn recordings(db: &Pool, f: &Filter<'_>) -> Result<Vec<Rec>, sqlx::Err
         " ORDER BY r.requested_at DESC, r.id DESC"
     });
     qb.push(" LIMIT ").push_bind(f.limit);
-    qb.build().fetch_all(db).await?.iter().map(rec_of).collect()
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(qb.sql));
+    for arg in qb.args {
+        query = match arg {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+        };
+    }
+    query.fetch_all(db).await?.iter().map(rec_of).collect()
 }
 
 #[cfg(test)]
