@@ -336,7 +336,7 @@ struct BitWriter {
 impl BitWriter {
     fn bits(&mut self, value: u32, n: u32) {
         for i in (0..n).rev() {
-            if self.used % 8 == 0 {
+            if self.used.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             let bit = ((value >> i) & 1) as u8;
@@ -372,7 +372,7 @@ impl BitWriter {
     /// The RBSP stop bit and zero bits up to the byte boundary.
     fn trailing(&mut self) {
         self.bits(1, 1);
-        while self.used % 8 != 0 {
+        while !self.used.is_multiple_of(8) {
             self.bits(0, 1);
         }
     }
