@@ -251,6 +251,15 @@ impl Storage {
             .map_err(|e| e.to_string())
     }
 
+    /// The size of object `key`, `None` if there is none.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, String> {
+        match self.store.head(&self.path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Removes object `key` (missing is fine).
     pub async fn delete(&self, key: &str) -> Result<(), String> {
         match self.store.delete(&self.path(key)).await {

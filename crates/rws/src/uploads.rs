@@ -671,6 +671,23 @@ async fn first_segment_opens(
     Ok(())
 }
 
+/// Where the bytes of a complete upload are when it is stored.
+enum Complete {
+    /// Its staged parts (the usual case).
+    Staged(crate::storage::staging::Parts),
+    /// Already in its media object (this key).
+    Composed(String),
+}
+
+impl Complete {
+    async fn read(&self, rws: &Rws, range: std::ops::Range<u64>) -> Result<Vec<u8>, String> {
+        match self {
+            Complete::Staged(parts) => parts.read(&rws.storage, range).await,
+            Complete::Composed(key) => rws.storage.get_range(key, range).await.map(|b| b.to_vec()),
+        }
+    }
+}
+
 /// Largest upload RWS indexes by scanning (one sent without a segments
 /// header): the scan holds the file in memory.
 pub const MAX_SCAN: u64 = 256 << 20;
@@ -685,17 +702,17 @@ pub const MAX_SCAN: u64 = 256 << 20;
 async fn scan_index(
     rws: &Rws,
     id: &str,
-    parts: &crate::storage::staging::Parts,
+    size: u64,
+    bytes: &Complete,
 ) -> Result<(SegmentIndex, u64), ApiError> {
-    let size = parts.len();
     if size > MAX_SCAN {
         tracing::warn!(media = %id, size, max = MAX_SCAN, "upload without segments header too large to index");
         return Ok((SegmentIndex::default(), 0));
     }
-    let cipher = parts
-        .read(&rws.storage, 0..size)
+    let cipher = bytes
+        .read(rws, 0..size)
         .await
-        .map_err(|e| ApiError::Internal(format!("reading the staged media {id}: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("reading the media {id}: {e}")))?;
     let identities = crate::keys::all_identities(&rws.db, &rws.master)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -743,19 +760,27 @@ async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
     else {
         return Ok(());
     };
-    let parts = rws
-        .storage
-        .parts(id, size.max(0) as u64)
-        .await
-        .map_err(|e| ApiError::Internal(format!("storing media {id}: {e}")))?;
+    let key = format!("recordings/{recording_id}/{id}.mp4.age");
+    let committed = size.max(0) as u64;
+    let bytes = match rws.storage.parts(id, committed).await {
+        Ok(parts) => Complete::Staged(parts),
+        // No parts, but the media object is there whole: composed before a
+        // crash (or a backup copied) between composing and the row naming
+        // it. Anything else is the database and the store disagreeing.
+        Err(e) => match rws.storage.size(&key).await {
+            Ok(Some(n)) if n == committed && committed > 0 => Complete::Composed(key.clone()),
+            _ => return Err(ApiError::Internal(format!("storing media {id}: {e}"))),
+        },
+    };
     if size > 0 && store::media::last_segment(&rws.db, id).await?.is_none() {
-        let (index, end_ms) = scan_index(rws, id, &parts).await?;
+        let (index, end_ms) = scan_index(rws, id, committed, &bytes).await?;
         store::media::set_scanned_index(&rws.db, id, &index, end_ms as i64).await?;
     }
-    let key = format!("recordings/{recording_id}/{id}.mp4.age");
-    if size > 0 {
+    if let Complete::Staged(parts) = &bytes
+        && size > 0
+    {
         rws.storage
-            .compose(&key, &parts)
+            .compose(&key, parts)
             .await
             .map_err(|e| ApiError::Internal(format!("storing media {id}: {e}")))?;
     }

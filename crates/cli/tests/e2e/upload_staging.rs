@@ -104,7 +104,8 @@ fn resource(rws: &Rws, call: &str) -> Option<Value> {
 }
 
 /// The call's one media file once it holds more than `more_than` plaintext
-/// bytes and is not stored yet (acknowledged PATCHes, still uploading).
+/// bytes and at least a second of video, and is not stored yet
+/// (acknowledged PATCHes, still uploading).
 fn wait_staged(rws: &Rws, call: &str, more_than: u64) -> Value {
     wait_for(
         &format!("media of {call} staged past {more_than} bytes"),
@@ -113,7 +114,8 @@ fn wait_staged(rws: &Rws, call: &str, more_than: u64) -> Value {
             let r = resource(rws, call)?;
             let m = r["mediaFiles"].get(0)?.clone();
             let size: u64 = m["size"].as_str()?.parse().ok()?;
-            (m["stored"] == false && size > more_than).then_some(m)
+            let ms: u64 = m["duration"].as_str()?.parse().ok()?;
+            (m["parameters"]["stored"] == false && size > more_than && ms >= 1000).then_some(m)
         },
     )
 }
@@ -197,7 +199,7 @@ fn an_upload_resumes_on_a_fresh_rws_with_an_empty_data_dir_and_plays() {
     assert_eq!(r["screenRecordings"][0]["state"], "completed", "{r:#}");
     let media = &r["mediaFiles"][0];
     assert_eq!(media["mediaId"], media_id.as_str());
-    assert_eq!(media["stored"], true);
+    assert_eq!(media["parameters"]["stored"], true);
     let out = dir.path().join("fresh.mp4");
     play(&rws, media, &out);
     assert!(duration(&out) >= 1.0, "{} s", duration(&out));
