@@ -455,17 +455,18 @@ fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64
     Ok(Some(range))
 }
 
-/// Where a media file's ciphertext is.
+/// Where a media file's ciphertext is: its object, or (still uploading)
+/// its staged parts as they were when playback began.
 #[derive(Clone)]
 enum Source {
     Stored(String),
-    Staging(std::path::PathBuf),
+    Staged(std::sync::Arc<crate::storage::staging::Parts>),
 }
 
 /// Reads one segment's ciphertext. The index came from a client's header
 /// (checked on upload, but an old database may hold anything): the read is
-/// bounded by [`crate::segments::MAX_SEGMENT`] and, for a staging file, by
-/// the bytes the file has — never a buffer sized by an unchecked number.
+/// bounded by [`crate::segments::MAX_SEGMENT`] and, for staged media, by
+/// the bytes staged — never a buffer sized by an unchecked number.
 async fn read_cipher(rws: &Rws, src: &Source, e: &IndexEntry) -> Result<Vec<u8>, String> {
     let too_big = || {
         format!(
@@ -488,29 +489,7 @@ async fn read_cipher(rws: &Rws, src: &Source, e: &IndexEntry) -> Result<Vec<u8>,
             .get_range(key, e.cipher_offset..end)
             .await
             .map(|b| b.to_vec()),
-        Source::Staging(path) => {
-            use tokio::io::{AsyncReadExt, AsyncSeekExt};
-            let mut f = tokio::fs::File::open(path)
-                .await
-                .map_err(|err| err.to_string())?;
-            let have = f.metadata().await.map_err(|err| err.to_string())?.len();
-            if end > have {
-                return Err(format!(
-                    "segment {}..{end} is past the {have} bytes uploaded so far",
-                    e.cipher_offset
-                ));
-            }
-            f.seek(std::io::SeekFrom::Start(e.cipher_offset))
-                .await
-                .map_err(|err| err.to_string())?;
-            // Bounded above: at most MAX_SEGMENT and within the file.
-            let mut buf = Vec::with_capacity(e.cipher_len as usize);
-            f.take(e.cipher_len)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(|err| err.to_string())?;
-            Ok(buf)
-        }
+        Source::Staged(parts) => parts.read(&rws.storage, e.cipher_offset..end).await,
     }
 }
 
@@ -534,6 +513,42 @@ pub async fn download(
     Path((call_id, media_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     serve_media(rws, headers, remote.0, call_id, media_id, true).await
+}
+
+/// Where to read `m` from. For media still uploading, the parts up to the
+/// offset committed *after* the segment index was read, so every segment
+/// the index has is in them; if the upload was stored meanwhile, the object.
+async fn staged_or_stored(
+    rws: &Rws,
+    m: &crate::store::media::MediaRow,
+) -> Result<Source, ApiError> {
+    if let Some(key) = &m.object_path {
+        return Ok(Source::Stored(key.clone()));
+    }
+    let now = crate::store::media::get(&rws.db, &m.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("media '{}' was removed", m.id)))?;
+    if let Some(key) = now.object_path {
+        return Ok(Source::Stored(key));
+    }
+    match rws
+        .storage
+        .parts(&m.id, now.upload_offset.max(0) as u64)
+        .await
+    {
+        Ok(parts) => Ok(Source::Staged(std::sync::Arc::new(parts))),
+        // Stored (and its parts removed) between the two reads.
+        Err(e) => match crate::store::media::get(&rws.db, &m.id).await? {
+            Some(crate::store::media::MediaRow {
+                object_path: Some(key),
+                ..
+            }) => Ok(Source::Stored(key)),
+            _ => Err(ApiError::Internal(format!(
+                "the staged parts of media {}: {e}",
+                m.id
+            ))),
+        },
+    }
 }
 
 async fn serve_media(
@@ -563,10 +578,7 @@ async fn serve_media(
     };
     let index = crate::store::media::segments(&rws.db, &m.id).await?;
     let len = index.plain_len();
-    let src = match &m.object_path {
-        Some(key) => Source::Stored(key.clone()),
-        None => Source::Staging(crate::uploads::staging_path(&rws, &m.id)),
-    };
+    let src = staged_or_stored(&rws, &m).await?;
     let range = match parse_range(headers.get(header::RANGE), len) {
         Ok(r) => r,
         Err(()) => {
