@@ -6,6 +6,10 @@
 //! automatic intra period: keyframes are forced by the caller from wall time.
 //! Output is split into NAL units: SPS/PPS go to the MP4 `avcC` box, the rest
 //! become one length-prefixed AVC sample per frame.
+//!
+//! [`H264Encoder::repeat_frame`] makes a picture identical to the previous
+//! one without running OpenH264 (see [`crate::skip`]): the recorder's
+//! heartbeat on a still screen.
 
 use openh264::OpenH264API;
 use openh264::Timestamp;
@@ -15,6 +19,7 @@ use openh264::encoder::{
 };
 
 use crate::convert::I420Frame;
+use crate::skip::SkipWriter;
 use crate::{MediaError, Result};
 
 /// Encoder settings.
@@ -62,6 +67,11 @@ pub struct H264Encoder {
     inner: Encoder,
     sps: Option<Vec<u8>>,
     pps: Option<Vec<u8>>,
+    /// Set up from the first parameter sets; `None` when they use features
+    /// it does not handle (then there are no repeat frames, only encodes).
+    skip: Option<SkipWriter>,
+    /// The SPS was seen and [`SkipWriter::new`] tried.
+    skip_tried: bool,
 }
 
 impl H264Encoder {
@@ -85,6 +95,8 @@ impl H264Encoder {
             inner,
             sps: None,
             pps: None,
+            skip: None,
+            skip_tried: false,
         })
     }
 
@@ -135,15 +147,51 @@ impl H264Encoder {
         if sample.is_empty() {
             return Ok(None);
         }
+        if !self.skip_tried
+            && let (Some(sps), Some(pps)) = (&self.sps, &self.pps)
+        {
+            self.skip_tried = true;
+            self.skip = SkipWriter::new(sps, pps);
+            if self.skip.is_none() {
+                tracing::info!(
+                    "parameter sets not handled by the skip writer: heartbeats are encoded"
+                );
+            }
+        }
+        if let Some(skip) = &mut self.skip {
+            // Only the first picture can reach here before the SPS is
+            // rewritten, and it is the IDR picture the SPS came with.
+            match skip.rewrite(&sample) {
+                Some(rewritten) => sample = rewritten,
+                None => {
+                    return Err(MediaError::Encoder(
+                        "an encoded slice header could not be parsed".into(),
+                    ));
+                }
+            }
+        }
         Ok(Some(EncodedFrame { sample, keyframe }))
     }
 
-    /// SPS and PPS, known after the first keyframe.
+    /// A picture identical to the last one encoded, made without the
+    /// encoder (a few bytes, microseconds); `None` before the first encode
+    /// or when the stream's parameter sets do not allow it.
+    pub fn repeat_frame(&mut self) -> Option<EncodedFrame> {
+        let skip = self.skip.as_mut()?;
+        Some(EncodedFrame {
+            sample: skip.skip_frame(),
+            keyframe: false,
+        })
+    }
+
+    /// SPS and PPS, known after the first keyframe (the SPS as rewritten
+    /// for repeat frames, when they are possible).
     pub fn parameter_sets(&self) -> Option<(&[u8], &[u8])> {
-        match (&self.sps, &self.pps) {
-            (Some(s), Some(p)) => Some((s, p)),
-            _ => None,
-        }
+        let sps = match &self.skip {
+            Some(skip) => skip.sps(),
+            None => self.sps.as_deref()?,
+        };
+        Some((sps, self.pps.as_deref()?))
     }
 }
 

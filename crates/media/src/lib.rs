@@ -18,7 +18,8 @@
 //! Seams: this crate knows nothing of screens, HTTP, SQL or async runtimes.
 //! The muxer returns segments as bytes; what to do with them is the sink's
 //! business. [`paused::paused_frame`] draws the flat frame used while a
-//! recording is blanked.
+//! recording is blanked. [`skip`] writes the all-skip pictures that repeat
+//! the previous one without the encoder (the heartbeat of a still screen).
 
 pub mod convert;
 pub mod crypt;
@@ -27,6 +28,7 @@ pub mod fmp4;
 pub mod paused;
 pub mod segment_index;
 pub mod sink;
+pub mod skip;
 
 /// `false` when OpenH264 was built without its assembly (no `nasm` at build
 /// time, allowed only with `SCREENREC_ALLOW_NO_NASM=1`): encoding then costs

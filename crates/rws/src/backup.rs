@@ -3,12 +3,16 @@
 //! a data dir so that restoring is copying it back.
 //!
 //! Order matters for consistency: the database snapshot is taken first
-//! (`VACUUM INTO`, one instant), then the upload staging files and the
-//! media are copied. Media and staging files only grow or appear after a
-//! row names them, so every object the snapshot refers to is in the copy;
-//! objects written after the snapshot are extra and harmless. A staging
-//! file copied longer than the snapshot's offset is cut back to that offset
-//! by the next PATCH (tus resumes from the offset in the database).
+//! (`VACUUM INTO`, one instant), then the staged parts of uploads in
+//! progress (`media/staging/`, objects of the media store), then the rest
+//! of the media. A part is written before the offset that counts it is
+//! committed, and a media object before its parts are deleted, so every
+//! byte the snapshot refers to is in the copy (as parts, or as the media
+//! object of an upload that finished meanwhile); objects written after the
+//! snapshot are extra and harmless: a part past the snapshot's offset is
+//! replaced by the next PATCH (tus resumes from the offset in the
+//! database). `uploads/` is copied too: the staging files of an RWS from
+//! before staging moved into the store, which it moves there at start.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -25,7 +29,8 @@ pub struct Report {
     pub media_files: u64,
     /// Bytes of the media files.
     pub media_bytes: u64,
-    /// Upload staging files copied (uploads in progress).
+    /// Uploads in progress whose staged bytes were copied (parts in the
+    /// media store, or staging files of an earlier RWS).
     pub staging_files: u64,
     /// Whether `master.key` was copied (false: the key comes from
     /// `SCREENREC_MASTER_KEY` and must be kept apart).
@@ -99,10 +104,16 @@ pub async fn run(
         })?;
     set_private(&snapshot)?;
     report.database_bytes = std::fs::metadata(&snapshot).map_err(io(&snapshot))?.len();
-    let (staging, _) = copy_tree(&data_dir.join("uploads"), &out.join("uploads"))?;
-    report.staging_files = staging;
+    let (legacy, _) = copy_tree(&data_dir.join("uploads"), &out.join("uploads"))?;
+    report.staging_files = legacy;
     if let Some(media) = media {
-        let (files, bytes) = copy_tree(media, &out.join("media"))?;
+        let staging = crate::storage::staging::STAGING;
+        // Parts first: see the module doc.
+        copy_tree(&media.join(staging), &out.join("media").join(staging))?;
+        report.staging_files += std::fs::read_dir(out.join("media").join(staging))
+            .map(|rd| rd.count() as u64)
+            .unwrap_or(0);
+        let (files, bytes) = copy_tree_except(media, &out.join("media"), staging)?;
         report.media_files = files;
         report.media_bytes = bytes;
     }
@@ -126,6 +137,11 @@ fn set_private(path: &Path) -> Result<(), BackupError> {
 /// names hold a `#`), which become real objects only by a rename.
 /// Returns (files, bytes).
 fn copy_tree(from: &Path, to: &Path) -> Result<(u64, u64), BackupError> {
+    copy_tree_except(from, to, "")
+}
+
+/// [`copy_tree`] without `from`'s top-level entry `skip` (if not empty).
+fn copy_tree_except(from: &Path, to: &Path, skip: &str) -> Result<(u64, u64), BackupError> {
     let entries = match std::fs::read_dir(from) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
@@ -138,6 +154,9 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(u64, u64), BackupError> {
         let path = entry.path();
         let name = entry.file_name();
         let kind = entry.file_type().map_err(io(&path))?;
+        if !skip.is_empty() && name == skip {
+            continue;
+        }
         if kind.is_dir() {
             let (f, b) = copy_tree(&path, &to.join(&name))?;
             files += f;
@@ -208,6 +227,11 @@ mod tests {
         std::fs::write(data.join("master.key"), "k").unwrap();
         std::fs::create_dir_all(data.join("media/rec")).unwrap();
         std::fs::write(data.join("media/rec/m1"), "media").unwrap();
+        // An upload in progress: two staged parts in the store …
+        std::fs::create_dir_all(data.join("media/staging/u2")).unwrap();
+        std::fs::write(data.join("media/staging/u2/00000000000000000000"), "ab").unwrap();
+        std::fs::write(data.join("media/staging/u2/00000000000000000002"), "c").unwrap();
+        // … and a staging file of an earlier RWS.
         std::fs::create_dir_all(data.join("uploads")).unwrap();
         std::fs::write(data.join("uploads/u1"), "up").unwrap();
         let out = dir.path().join("out");
@@ -218,7 +242,12 @@ mod tests {
         assert!(report.master_key);
         assert!(report.database_bytes > 0);
         assert_eq!((report.media_files, report.media_bytes), (1, 5));
-        assert_eq!(report.staging_files, 1);
+        assert_eq!(report.staging_files, 2);
+        assert_eq!(
+            std::fs::read(out.join("media/staging/u2/00000000000000000002")).unwrap(),
+            b"c"
+        );
+        assert_eq!(std::fs::read(out.join("uploads/u1")).unwrap(), b"up");
         assert_eq!(mode(&out.join("screenrec.db")), 0o600);
         assert_eq!(mode(&out.join("master.key")), 0o600);
         assert_eq!(std::fs::read(out.join("media/rec/m1")).unwrap(), b"media");

@@ -121,14 +121,17 @@ pub async fn may_download(db: &Pool, user: &AuthUser) -> Result<bool, sqlx::Erro
         || (user.has("supervisor") && setting_true(db, "supervisors_may_download", true).await?))
 }
 
-/// Removes a recording: media objects, staging files, metadata.
+/// Removes a recording: media objects, staged parts, metadata.
 pub async fn remove_recording(rws: &Rws, rec: &Rec) -> Result<(), ApiError> {
     let media = store::compliance::media_objects(&rws.db, &rec.id).await?;
     for m in &media {
         if let Some(k) = &m.object_path {
             rws.storage.delete(k).await.map_err(ApiError::Internal)?;
         }
-        let _ = tokio::fs::remove_file(crate::uploads::staging_path(rws, &m.id)).await;
+        rws.storage
+            .delete_staging(&m.id)
+            .await
+            .map_err(ApiError::Internal)?;
     }
     store::compliance::delete_recording(&rws.db, &rec.id).await?;
     Ok(())

@@ -255,6 +255,10 @@ impl Rws {
             throttle,
             passwords,
         };
+        // Uploads in progress across an upgrade from local staging files.
+        uploads::adopt_local_staging(&rws)
+            .await
+            .map_err(StartError::Storage)?;
         hub::load_sessions(&rws)
             .await
             .map_err(|source| StartError::Database { url, source })?;

@@ -12,6 +12,7 @@ use crate::store::Pool;
 use media::crypt::IndexEntry;
 
 use crate::Rws;
+use crate::error::ApiError;
 use crate::lifecycle::LifecycleEvent;
 use crate::recording::RecordingState;
 use crate::recording::rules::{self, Decision, Finish, FinishFacts, MediaTally};
@@ -195,17 +196,18 @@ pub async fn try_finish(rws: &Rws, id: &str) -> Result<(), sqlx::Error> {
 // ---------------------------------------------------------------------------
 // Read path
 
-/// Where a media file's ciphertext is.
+/// Where a media file's ciphertext is: its object, or (still uploading)
+/// its staged parts as they were when playback began.
 #[derive(Clone)]
 pub(crate) enum Source {
     Stored(String),
-    Staging(std::path::PathBuf),
+    Staged(std::sync::Arc<crate::storage::staging::Parts>),
 }
 
 /// Reads one segment's ciphertext. The index came from a client's header
 /// (checked on upload, but an old database may hold anything): the read is
-/// bounded by [`crate::segments::MAX_SEGMENT`] and, for a staging file, by
-/// the bytes the file has — never a buffer sized by an unchecked number.
+/// bounded by [`crate::segments::MAX_SEGMENT`] and, for staged media, by
+/// the bytes staged — never a buffer sized by an unchecked number.
 pub(crate) async fn read_cipher(
     rws: &Rws,
     src: &Source,
@@ -232,28 +234,42 @@ pub(crate) async fn read_cipher(
             .get_range(key, e.cipher_offset..end)
             .await
             .map(|b| b.to_vec()),
-        Source::Staging(path) => {
-            use tokio::io::{AsyncReadExt, AsyncSeekExt};
-            let mut f = tokio::fs::File::open(path)
-                .await
-                .map_err(|err| err.to_string())?;
-            let have = f.metadata().await.map_err(|err| err.to_string())?.len();
-            if end > have {
-                return Err(format!(
-                    "segment {}..{end} is past the {have} bytes uploaded so far",
-                    e.cipher_offset
-                ));
-            }
-            f.seek(std::io::SeekFrom::Start(e.cipher_offset))
-                .await
-                .map_err(|err| err.to_string())?;
-            // Bounded above: at most MAX_SEGMENT and within the file.
-            let mut buf = Vec::with_capacity(e.cipher_len as usize);
-            f.take(e.cipher_len)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(|err| err.to_string())?;
-            Ok(buf)
-        }
+        Source::Staged(parts) => parts.read(&rws.storage, e.cipher_offset..end).await,
+    }
+}
+
+/// Where to read `m` from. For media still uploading, the parts up to the
+/// offset committed *after* the segment index was read, so every segment
+/// the index has is in them; if the upload was stored meanwhile, the object.
+pub(crate) async fn staged_or_stored(
+    rws: &Rws,
+    m: &crate::store::media::MediaRow,
+) -> Result<Source, ApiError> {
+    if let Some(key) = &m.object_path {
+        return Ok(Source::Stored(key.clone()));
+    }
+    let now = crate::store::media::get(&rws.db, &m.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("media '{}' was removed", m.id)))?;
+    if let Some(key) = now.object_path {
+        return Ok(Source::Stored(key));
+    }
+    match rws
+        .storage
+        .parts(&m.id, now.upload_offset.max(0) as u64)
+        .await
+    {
+        Ok(parts) => Ok(Source::Staged(std::sync::Arc::new(parts))),
+        // Stored (and its parts removed) between the two reads.
+        Err(e) => match crate::store::media::get(&rws.db, &m.id).await? {
+            Some(crate::store::media::MediaRow {
+                object_path: Some(key),
+                ..
+            }) => Ok(Source::Stored(key)),
+            _ => Err(ApiError::Internal(format!(
+                "the staged parts of media {}: {e}",
+                m.id
+            ))),
+        },
     }
 }

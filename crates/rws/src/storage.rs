@@ -11,7 +11,13 @@
 //! start (threat model, rule 8).
 //!
 //! Media is stored as uploaded: concatenated age streams, one per fMP4
-//! segment. Nothing here ever sees plaintext.
+//! segment. Nothing here ever sees plaintext. Uploads still in progress
+//! are staged here too, as one object per acknowledged PATCH
+//! ([`staging`]), so no upload needs a node's local disk.
+//!
+//! A local folder is written with `fsync` (file and directory) before a
+//! write returns, as S3 is durable before it answers: a staged part is
+//! acknowledged to SRS only once it would survive a power cut.
 
 use std::ops::Range;
 use std::path::Path;
@@ -23,6 +29,8 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart};
 use tokio::io::AsyncReadExt;
+
+pub mod staging;
 
 /// The media store.
 #[derive(Clone)]
@@ -50,14 +58,7 @@ impl Storage {
                 let dir = data_dir.join("media");
                 crate::private_files::private_dir(&dir)
                     .map_err(|e| format!("{}: {e}", dir.display()))?;
-                let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
-                Ok(Storage {
-                    store: Arc::new(store),
-                    prefix: ObjectPath::default(),
-                    probe: None,
-                    describe: dir.display().to_string(),
-                })
+                Self::open_local(&dir)
             }
             Some(raw) => {
                 let url = url::Url::parse(raw)
@@ -70,6 +71,7 @@ impl Storage {
                 {
                     crate::private_files::private_dir(&p)
                         .map_err(|e| format!("{}: {e}", p.display()))?;
+                    return Self::open_local(&p);
                 }
                 let (store, prefix) = object_store::parse_url_opts(&url, std::env::vars())
                     .map_err(|e| format!("--storage '{raw}': {e}"))?;
@@ -86,6 +88,21 @@ impl Storage {
                 })
             }
         }
+    }
+
+    /// A local folder (already made private): fsync'd writes, and empty
+    /// folders removed when their last object is (staging leaves none).
+    fn open_local(dir: &Path) -> Result<Storage, String> {
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        Ok(Storage {
+            store: Arc::new(store),
+            prefix: ObjectPath::default(),
+            probe: None,
+            describe: dir.display().to_string(),
+        })
     }
 
     /// `s3://bucket/prefix`, everything else from the `AWS_*` environment.
@@ -177,11 +194,13 @@ impl Storage {
             .collect()
     }
 
-    /// Copies a local file into the store as `key`, streaming in 8 MiB parts.
-    pub async fn put_file(&self, key: &str, file: &Path) -> Result<u64, String> {
-        let mut f = tokio::fs::File::open(file)
+    /// Copies the first `len` bytes of a local file into the store as
+    /// `key`, streaming in 8 MiB parts; an error if the file is shorter.
+    pub async fn put_file_prefix(&self, key: &str, file: &Path, len: u64) -> Result<u64, String> {
+        let f = tokio::fs::File::open(file)
             .await
             .map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut f = f.take(len);
         let upload = self
             .store
             .put_multipart(&self.path(key))
@@ -205,6 +224,10 @@ impl Storage {
             writer.write(&buf[..n]);
             total += n as u64;
         }
+        if total != len {
+            writer.abort().await.map_err(|e| e.to_string())?;
+            return Err(format!("{}: {total} bytes, expected {len}", file.display()));
+        }
         writer.finish().await.map_err(|e| e.to_string())?;
         Ok(total)
     }
@@ -226,6 +249,15 @@ impl Storage {
             .bytes()
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// The size of object `key`, `None` if there is none.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, String> {
+        match self.store.head(&self.path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Removes object `key` (missing is fine).

@@ -6,12 +6,16 @@
 //! checks, appends, stores and finishes, and closes the uploads of
 //! recordings whose SRS went silent ([`sweep_orphans`]).
 //!
-//! Bytes are appended to a staging file under `<data-dir>/uploads` and
-//! `fdatasync`'d before the offset moves in the database, so an RWS crash
-//! never acknowledges bytes it does not have; a PATCH that fails half-way
-//! is dropped whole (the offset stays), which keeps uploads aligned with
-//! segments. A complete upload is copied into [`crate::storage`] and its
-//! staging file removed. Written by us rather than taken from `tus-axum`
+//! Each PATCH body is written as its own part in the media store
+//! ([`crate::storage::staging`]: durable, on no node's local disk) before
+//! the offset moves in the database, so an RWS crash never acknowledges
+//! bytes it does not have, and any RWS with the same database and store
+//! can take the upload on; a PATCH that fails half-way is dropped whole
+//! (the offset stays, its part is an orphan the re-sent PATCH replaces),
+//! which keeps uploads aligned with segments. A complete upload's parts are
+//! composed into its media object and deleted. Staging files of an RWS from
+//! before (`<data-dir>/uploads/<media>`) are moved into the store at start
+//! ([`adopt_local_staging`]). Written by us rather than taken from `tus-axum`
 //! (brand new, process-local locking only): the protocol is small, and
 //! conformance is checked with the independent `tus-js-client`.
 
@@ -27,7 +31,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use media::crypt::SegmentIndex;
 use proto::upload::{SEGMENTS_HEADER, meta};
 use sha1::Digest as _;
-use tokio::io::AsyncWriteExt;
 
 use crate::Rws;
 use crate::agent_input;
@@ -67,9 +70,55 @@ impl UploadLocks {
     }
 }
 
-/// The staging file of an upload.
-pub fn staging_path(rws: &Rws, media_id: &str) -> PathBuf {
-    rws.config.data_dir.join("uploads").join(media_id)
+/// Where an RWS from before staging moved into the media store kept the
+/// bytes of an upload in progress (read only by [`adopt_local_staging`]).
+fn legacy_staging_path(data_dir: &std::path::Path, media_id: &str) -> PathBuf {
+    data_dir.join("uploads").join(media_id)
+}
+
+/// At start: moves the staging files an older RWS left in
+/// `<data-dir>/uploads` into the media store (the first `upload_offset`
+/// bytes of each, as its part at offset 0), then removes them, so uploads
+/// in progress across the upgrade resume and finish. A file whose upload
+/// is gone or already stored is removed (the old RWS would have). Returns
+/// how many were moved; an error stops RWS with the file named (a file
+/// shorter than its committed offset is not silently dropped).
+pub async fn adopt_local_staging(rws: &Rws) -> Result<u64, String> {
+    let dir = rws.config.data_dir.join("uploads");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut moved = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // object_store never wrote here; only the old RWS's media ids.
+        if uuid::Uuid::parse_str(&name).is_err() {
+            continue;
+        }
+        let path = legacy_staging_path(&rws.config.data_dir, &name);
+        let row = store::media::get(&rws.db, &name)
+            .await
+            .map_err(|e| format!("media {name}: {e}"))?;
+        if let Some(m) = row.filter(|m| m.object_path.is_none()) {
+            let committed = m.upload_offset.max(0) as u64;
+            rws.storage
+                .adopt_file(&name, &path, committed)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "moving the staging file {} into the media store: {e}",
+                        path.display()
+                    )
+                })?;
+            tracing::info!(media = %name, bytes = committed, store = %rws.storage.describe, "staging file of an earlier RWS moved into the media store");
+            moved += 1;
+        }
+        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(moved)
 }
 
 pub(crate) fn tus_headers(resp: &mut Response) {
@@ -244,8 +293,6 @@ pub(crate) async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Respo
         None => {
             check_session_quota(rws, &rec, length.unwrap_or(0), true).await?;
             let id = uuid::Uuid::new_v4().to_string();
-            std::fs::create_dir_all(rws.config.data_dir.join("uploads"))
-                .map_err(|e| ApiError::Internal(format!("uploads dir: {e}")))?;
             store::media::insert(
                 &rws.db,
                 &store::media::NewMedia {
@@ -471,27 +518,19 @@ pub(crate) async fn patch_inner(
     }
 
     if !body.is_empty() {
-        let path = staging_path(rws, id);
-        let write = async {
-            let mut f = tokio::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .open(&path)
-                .await?;
-            // Bytes past the offset are from a PATCH that failed half-way.
-            f.set_len(offset).await?;
-            use tokio::io::AsyncSeekExt;
-            f.seek(std::io::SeekFrom::Start(offset)).await?;
-            f.write_all(&body).await?;
-            f.sync_data().await
-        };
-        write.await.map_err(|e| {
-            ApiError::Status(
-                StatusCode::INSUFFICIENT_STORAGE,
-                format!("cannot store the bytes: {e}"),
-            )
-        })?;
+        // Durable in the media store before the offset moves: a part left
+        // by a crash here is an orphan at the committed offset, which the
+        // re-sent PATCH overwrites.
+        rws.storage
+            .put_part(id, offset, body.clone())
+            .await
+            .map_err(|e| {
+                tracing::error!(media = %id, offset, error = %e, "staging a PATCH");
+                ApiError::Status(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    format!("cannot store the bytes: {e}"),
+                )
+            })?;
     }
     // Only the last segment matters here: the new ones follow it.
     let last = store::media::last_segment(&rws.db, id).await?;
@@ -585,6 +624,23 @@ async fn first_segment_opens(
     Ok(())
 }
 
+/// Where the bytes of a complete upload are when it is stored.
+enum Complete {
+    /// Its staged parts (the usual case).
+    Staged(crate::storage::staging::Parts),
+    /// Already in its media object (this key).
+    Composed(String),
+}
+
+impl Complete {
+    async fn read(&self, rws: &Rws, range: std::ops::Range<u64>) -> Result<Vec<u8>, String> {
+        match self {
+            Complete::Staged(parts) => parts.read(&rws.storage, range).await,
+            Complete::Composed(key) => rws.storage.get_range(key, range).await.map(|b| b.to_vec()),
+        }
+    }
+}
+
 /// Largest upload RWS indexes by scanning (one sent without a segments
 /// header): the scan holds the file in memory.
 pub const MAX_SCAN: u64 = 256 << 20;
@@ -598,16 +654,18 @@ pub const MAX_SCAN: u64 = 256 << 20;
 /// ends `failed`: nothing in it is playable).
 async fn scan_index(
     rws: &Rws,
-    path: &std::path::Path,
+    id: &str,
     size: u64,
+    bytes: &Complete,
 ) -> Result<(SegmentIndex, u64), ApiError> {
     if size > MAX_SCAN {
-        tracing::warn!(file = %path.display(), size, max = MAX_SCAN, "upload without segments header too large to index");
+        tracing::warn!(media = %id, size, max = MAX_SCAN, "upload without segments header too large to index");
         return Ok((SegmentIndex::default(), 0));
     }
-    let cipher = tokio::fs::read(path)
+    let cipher = bytes
+        .read(rws, 0..size)
         .await
-        .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+        .map_err(|e| ApiError::Internal(format!("reading the media {id}: {e}")))?;
     let identities = crate::keys::all_identities(&rws.db, &rws.master)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -655,20 +713,36 @@ pub(crate) async fn store(rws: &Rws, id: &str) -> Result<(), ApiError> {
     else {
         return Ok(());
     };
-    let path = staging_path(rws, id);
+    let key = format!("recordings/{recording_id}/{id}.mp4.age");
+    let committed = size.max(0) as u64;
+    let bytes = match rws.storage.parts(id, committed).await {
+        Ok(parts) => Complete::Staged(parts),
+        // No parts, but the media object is there whole: composed before a
+        // crash (or a backup copied) between composing and the row naming
+        // it. Anything else is the database and the store disagreeing.
+        Err(e) => match rws.storage.size(&key).await {
+            Ok(Some(n)) if n == committed && committed > 0 => Complete::Composed(key.clone()),
+            _ => return Err(ApiError::Internal(format!("storing media {id}: {e}"))),
+        },
+    };
     if size > 0 && store::media::last_segment(&rws.db, id).await?.is_none() {
-        let (index, end_ms) = scan_index(rws, &path, size as u64).await?;
+        let (index, end_ms) = scan_index(rws, id, committed, &bytes).await?;
         store::media::set_scanned_index(&rws.db, id, &index, end_ms as i64).await?;
     }
-    let key = format!("recordings/{recording_id}/{id}.mp4.age");
-    if size > 0 {
+    if let Complete::Staged(parts) = &bytes
+        && size > 0
+    {
         rws.storage
-            .put_file(&key, &path)
+            .compose(&key, parts)
             .await
             .map_err(|e| ApiError::Internal(format!("storing media {id}: {e}")))?;
     }
     store::media::set_object_path(&rws.db, id, &key).await?;
-    let _ = tokio::fs::remove_file(&path).await;
+    // The media object is complete and named: the parts are only a copy.
+    // Left behind by a crash here, they are removed with the recording.
+    if let Err(e) = rws.storage.delete_staging(id).await {
+        tracing::warn!(media = %id, error = %e, "removing the staged parts of stored media");
+    }
     tracing::info!(recording = %recording_id, media = %id, bytes = size, store = %rws.storage.describe, "media stored");
     Ok(())
 }

@@ -279,6 +279,17 @@ impl Rws {
         self.wait_healthy();
     }
 
+    /// Starts RWS again after [`Rws::kill`] as a fresh node: same port,
+    /// flags, database and store, but a new, empty data dir `name` (the
+    /// database and store must be given by flags, not live in the old one).
+    pub fn start_fresh(&mut self, name: &str) {
+        let data = self.dir.join(name).to_string_lossy().into_owned();
+        if let Some(i) = self.args.iter().position(|a| a == "--data-dir") {
+            self.args[i + 1] = data;
+        }
+        self.start_again(name);
+    }
+
     /// `POST /api/v2/events` with the integration token.
     pub fn post_events(&self, body: &serde_json::Value) -> Response {
         http(

@@ -48,3 +48,4 @@ mod segments_upgrade;
 mod spool;
 mod srs_conformance;
 mod upload_rate_rws;
+mod upload_staging;

@@ -202,13 +202,31 @@ fn median(d: &[Duration]) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// The bytes of the one upload staged under `staging` (its parts, without
+/// object_store's half-written files, whose names hold a `#`).
+fn staged_bytes(staging: &Path) -> u64 {
+    std::fs::read_dir(staging)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .next()
+        .and_then(|media| std::fs::read_dir(media.path()).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|p| !p.file_name().to_string_lossy().contains('#'))
+        .filter_map(|p| p.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// An index entry seen from outside: its cipher end, when it appeared in
-/// the spool index, when RWS's staging file first held its last byte.
+/// the spool index, when RWS's staged parts first held its last byte.
 type Seen = (u64, Instant, Option<Instant>);
 
 /// A segment written wakes the uploader at once. Measured two ways: from
 /// SRS's log (segment spooled → PATCH starting; asserted), and from outside
-/// (the spool index gaining an entry → RWS's staging file holding it;
+/// (the spool index gaining an entry → RWS's staged parts holding it;
 /// printed, the figure comparable with an SRS binary from before the event
 /// loop: set `SCREENREC_E2E_SRS_BIN`, and `SCREENREC_E2E_WAKE_SEGMENTS` for
 /// more than 8 segments).
@@ -241,10 +259,12 @@ fn a_written_segment_wakes_the_uploader_at_once() {
     voice(&rws, "w1", "recording.started", "call-wake");
     let rec = rec_dir(&spool);
     let idx = rec.join("stream-0.age.idx");
-    let staging = dir.path().join("rws").join("uploads");
+    // Staged parts: one object per PATCH in the media store (a local
+    // folder here), `staging/<media>/<offset>`.
+    let staging = dir.path().join("rws").join("media").join("staging");
 
     // Outside view, polled every millisecond: when each index entry
-    // appeared, and when RWS's staging file first held its last byte.
+    // appeared, and when RWS's staged parts first held its last byte.
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
@@ -252,11 +272,7 @@ fn a_written_segment_wakes_the_uploader_at_once() {
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
                 let ends = idx_ends(&idx);
-                let staged = std::fs::read_dir(&staging)
-                    .ok()
-                    .and_then(|rd| rd.flatten().next())
-                    .and_then(|e| e.metadata().ok())
-                    .map_or(0, |m| m.len());
+                let staged = staged_bytes(&staging);
                 let now = Instant::now();
                 let mut s = seen.lock().unwrap();
                 for &end in ends.iter().skip(s.len()) {

@@ -7,7 +7,7 @@ use crate::Rws;
 use crate::error::ApiError;
 use crate::http::authz::Viewer;
 use crate::recording::{Rec, RecordingState, parse_time, rfc3339};
-use crate::recordings::{Source, read_cipher};
+use crate::recordings::{read_cipher, staged_or_stored};
 use crate::store::recordings::{labels_of, of_call};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -365,10 +365,7 @@ async fn serve_media(
     };
     let index = crate::store::media::segments(&rws.db, &m.id).await?;
     let len = index.plain_len();
-    let src = match &m.object_path {
-        Some(key) => Source::Stored(key.clone()),
-        None => Source::Staging(crate::uploads::staging_path(&rws, &m.id)),
-    };
+    let src = staged_or_stored(&rws, &m).await?;
     let range = match parse_range(headers.get(header::RANGE), len) {
         Ok(r) => r,
         Err(()) => {

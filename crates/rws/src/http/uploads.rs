@@ -12,7 +12,7 @@ use crate::recordings;
 use crate::store;
 use crate::uploads::{
     EXTENSIONS, MAX_MARKS, MAX_SIZE, TUS_VERSION, check_version, create_inner, offset_headers,
-    patch_inner, recording_of, staging_path, tus_error, tus_headers, upload_of,
+    patch_inner, recording_of, tus_error, tus_headers, upload_of,
 };
 use axum::Json;
 use axum::body::Bytes;
@@ -94,8 +94,11 @@ pub async fn terminate(
         if let Some(key) = &up.object_path {
             rws.storage.delete(key).await.map_err(ApiError::Internal)?;
         }
+        rws.storage
+            .delete_staging(&id)
+            .await
+            .map_err(ApiError::Internal)?;
         store::media::delete(&rws.db, &id).await?;
-        let _ = tokio::fs::remove_file(staging_path(&rws, &id)).await;
         tracing::info!(recording = %rec.id, media = %id, "upload terminated");
         let mut resp = StatusCode::NO_CONTENT.into_response();
         tus_headers(&mut resp);
