@@ -237,7 +237,11 @@ fn a_written_segment_wakes_the_uploader_at_once() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
     let dir = tempdir();
-    let rws = Rws::start(dir.path(), "rws");
+    // It watches the parts arrive in the local media folder: SQLite + files
+    // whatever the backend of the run.
+    let pinned = crate::fixture::sqlite_fs(dir.path(), "rws");
+    let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
+    let rws = Rws::start_with(dir.path(), "rws", &pinned);
     let port = free_port();
     let spool = dir.path().join("srs-spool");
     let bin = std::env::var_os("SCREENREC_E2E_SRS_BIN")
