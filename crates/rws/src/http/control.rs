@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// Read and write buffer of one control channel (see `control`).
+const CHANNEL_BUFFER: usize = 4 << 10;
+
 /// `GET /api/v2/srs/control`: the WebSocket of one session.
 pub async fn control(
     State(rws): State<Rws>,
@@ -54,7 +57,13 @@ pub async fn control(
     } else {
         ws
     };
+    // Control frames are small, and a 2-core node holds 10,000 channels:
+    // tungstenite's default 128 KiB read buffer stays resident per channel
+    // (~140 KiB a session measured by `scripts/bench-rws.sh`). A larger
+    // frame (up to MAX_FRAME) still arrives; it is read in more chunks.
     Ok(ws
+        .read_buffer_size(CHANNEL_BUFFER)
+        .write_buffer_size(CHANNEL_BUFFER)
         .max_message_size(agent_input::MAX_FRAME)
         .max_frame_size(agent_input::MAX_FRAME)
         .on_upgrade(move |socket| run_channel(rws, id, socket)))
