@@ -334,6 +334,93 @@ mod json_order_tests {
     }
 }
 
+/// The tus headers → typed requests: what is taken, what is refused with
+/// which status (the core never sees a header).
+#[cfg(test)]
+mod request_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use sha2::Digest as _;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn status(e: ApiError) -> u16 {
+        e.into_response().status().as_u16()
+    }
+
+    const OCTETS: (&str, &str) = ("content-type", "application/offset+octet-stream");
+
+    #[test]
+    fn a_patch_becomes_an_append_request() {
+        let sha = B64.encode(sha2::Sha256::digest(b"abc"));
+        let h = headers(&[
+            OCTETS,
+            ("upload-offset", "42"),
+            ("upload-length", "100"),
+            ("upload-checksum", &format!("sha256 {sha}")),
+            ("screenrec-segments", "58:10:1000"),
+        ]);
+        let req = append_request(&h).unwrap();
+        assert_eq!(req.offset, 42);
+        assert_eq!(req.length, Some(100));
+        assert_eq!(req.segments.as_deref(), Some(&b"58:10:1000"[..]));
+        let c = req.checksum.unwrap();
+        assert_eq!(c.algorithm, ChecksumAlgorithm::Sha256);
+        assert!(c.verify(b"abc").is_ok());
+        assert_eq!(status(c.verify(b"abd").unwrap_err()), 460);
+    }
+
+    #[test]
+    fn a_patch_without_its_content_type_or_offset_is_refused() {
+        let no_type = headers(&[("upload-offset", "0")]);
+        assert_eq!(status(append_request(&no_type).unwrap_err()), 415);
+        let other_type = headers(&[("content-type", "video/mp4"), ("upload-offset", "0")]);
+        assert_eq!(status(append_request(&other_type).unwrap_err()), 415);
+        let no_offset = headers(&[OCTETS]);
+        assert_eq!(status(append_request(&no_offset).unwrap_err()), 400);
+        for bad in ["-1", "1e3", "18446744073709551616", "0x10"] {
+            let h = headers(&[OCTETS, ("upload-offset", bad)]);
+            assert_eq!(status(append_request(&h).unwrap_err()), 400, "{bad}");
+        }
+        let md5 = headers(&[
+            OCTETS,
+            ("upload-offset", "0"),
+            ("upload-checksum", "md5 AAAA"),
+        ]);
+        assert_eq!(status(append_request(&md5).unwrap_err()), 400);
+    }
+
+    #[test]
+    fn a_creation_declares_its_length_or_defers_it() {
+        let declared = create_request(&headers(&[("upload-length", "10")])).unwrap();
+        assert_eq!(declared.length, Some(10));
+        let deferred = create_request(&headers(&[("upload-defer-length", "1")])).unwrap();
+        assert_eq!(deferred.length, None);
+        let stream = B64.encode("3");
+        let md = create_request(&headers(&[
+            ("upload-length", "10"),
+            ("upload-metadata", &format!("stream {stream}")),
+        ]))
+        .unwrap();
+        assert_eq!(md.metadata.get("stream").map(String::as_str), Some("3"));
+        for refused in [
+            headers(&[]),
+            headers(&[("upload-length", "10"), ("upload-defer-length", "1")]),
+            headers(&[("upload-defer-length", "0")]),
+            headers(&[("upload-length", "ten")]),
+        ] {
+            assert_eq!(status(create_request(&refused).unwrap_err()), 400);
+        }
+    }
+}
+
 /// Property tests (issue 10, rule 3): the tus and segment headers a client
 /// sends, random or mutated, give a value or a 4xx, never a panic.
 #[cfg(test)]
