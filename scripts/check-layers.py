@@ -20,7 +20,8 @@ crate::{a, b::c}` too), maps each file to its top-level module (`store/x.rs`
   defines is the node `crate`);
 - `recording` imports anything of the crate, or `store` anything but
   `recording` (and `error`, whose types it returns);
-- anything below `http` imports `http`.
+- anything below `http` imports `http`;
+- `http` imports `store` (handlers call the core, never a SQL statement).
 
 Test modules (`#[cfg(test)] mod … { … }`) are left out: a test may open a
 database through the composition root (`crate::open_db`) without that
@@ -41,6 +42,9 @@ ALLOWED = {
     "store": {"recording", "error"},
 }
 TOP = "http"
+# What the top layer may not import: it parses, authorizes, calls the core
+# and renders; the store is the core's.
+TOP_FORBIDDEN = {"store"}
 
 
 def strip_comments(text):
@@ -134,6 +138,9 @@ def main():
         if low in graph:
             for t in sorted(graph[low] - allowed):
                 errors.append(f"{low} must not import {t}")
+    if TOP in graph:
+        for t in sorted(graph[TOP] & TOP_FORBIDDEN):
+            errors.append(f"{TOP} must not import {t} (call the core)")
     for m in sorted(graph):
         if m != TOP and TOP in graph[m]:
             errors.append(f"{m} is below {TOP} and must not import it")
@@ -176,7 +183,7 @@ def main():
         for e in errors:
             print(f"  {e}")
         return 1
-    print("layers ok: no cycle, lower layers do not import upper ones")
+    print("layers ok: no cycle, lower layers do not import upper ones, http does not import store")
     return 0
 
 

@@ -8,7 +8,7 @@
 //! * `screenrec record`: record the local screen to MP4 files ([`record_cmd`]).
 //! * `screenrec sim`: post scripted call/chat scenarios to RWS ([`sim_cmd`]).
 //! * `screenrec demo`: everything in one process, a call a minute ([`demo_cmd`]).
-//! * `screenrec loadgen`: N simulated SRS against one RWS, measured ([`loadgen_cmd`]).
+//! * `screenrec loadgen`: N simulated SRS against one RWS, measured ([`loadgen`]).
 //!
 //! Errors are printed once, with their chain, and mapped to exit codes here.
 
@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 mod backup_cmd;
 mod demo_cmd;
 mod keys_cmd;
-mod loadgen_cmd;
+mod loadgen;
 mod record_cmd;
 mod rws_cmd;
 mod sim_cmd;
@@ -49,7 +49,7 @@ enum Command {
     /// Run RWS + SRS + a recorded call every minute, in one process.
     Demo(demo_cmd::Args),
     /// Load RWS with N simulated SRS sessions and call events; measure it.
-    Loadgen(loadgen_cmd::Args),
+    Loadgen(loadgen::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
-        Command::Loadgen(args) => loadgen_cmd::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+
+/// Console sessions (cookie login) as the store keeps them.
+pub mod console_sessions {
+    pub use crate::store::auth::{
+        NewConsoleSession, close_console_session, console_session_csrf, open_console_session,
+    };
+}
 use crate::store::{auth as sessions, directory as users};
 
 /// An authenticated directory user.

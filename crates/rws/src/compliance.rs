@@ -220,3 +220,205 @@ pub async fn scheduler(rws: Rws) {
         }
     }
 }
+
+/// The groups a user belongs to (and in which role), for `GET /api/v2/me`.
+pub use crate::store::directory::memberships;
+
+/// One audit entry, and the filter of the audit log.
+pub use crate::store::audit::{AuditEntry, AuditFilter};
+
+/// The audit log, newest first (`GET /api/v2/audit`).
+pub async fn audit_log(db: &Pool, filter: &AuditFilter<'_>) -> Result<Vec<AuditEntry>, ApiError> {
+    Ok(store::audit::list(db, filter).await?)
+}
+
+/// A call's screen recordings that `vis` sees; 404 when there is none.
+pub async fn recordings_of_call(
+    db: &Pool,
+    call_id: &str,
+    vis: &Visibility,
+) -> Result<Vec<Rec>, ApiError> {
+    let recs: Vec<Rec> = recordings::of_call(db, call_id)
+        .await?
+        .into_iter()
+        .filter(|r| vis.sees(&r.username))
+        .collect();
+    if recs.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no screen recording for '{call_id}'"
+        )));
+    }
+    Ok(recs)
+}
+
+/// Deletes a call's screen recordings (audited, one entry each); 409 when
+/// one is on legal hold or still recording, and then none is deleted.
+/// Returns how many went.
+pub async fn delete_call(
+    rws: &Rws,
+    user: &AuthUser,
+    call_id: &str,
+    remote: Option<SocketAddr>,
+) -> Result<usize, ApiError> {
+    let recs = recordings_of_call(&rws.db, call_id, &Visibility::All).await?;
+    if let Some(r) = recs.iter().find(|r| r.legal_hold) {
+        return Err(ApiError::Conflict(format!(
+            "recording {} is on legal hold ({}): release the hold first",
+            r.id,
+            r.hold_reason.as_deref().unwrap_or("no reason given")
+        )));
+    }
+    if let Some(r) = recs.iter().find(|r| !r.state.is_final()) {
+        return Err(ApiError::Conflict(format!(
+            "recording {} is still {}: delete it once it has ended",
+            r.id, r.state
+        )));
+    }
+    for r in &recs {
+        remove_recording(rws, r).await?;
+        audit(
+            &rws.db,
+            &user.username,
+            "delete",
+            &r.id,
+            &format!("call {call_id}, agent {}", r.username),
+            remote,
+        )
+        .await?;
+    }
+    Ok(recs.len())
+}
+
+/// A legal hold to place (with its reason) or release.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    /// Place (`true`) or release.
+    pub hold: bool,
+    /// Why; required to place a hold.
+    pub reason: String,
+}
+
+impl Hold {
+    /// 400 for a hold placed without a reason.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.hold && self.reason.trim().is_empty() {
+            return Err(ApiError::invalid(
+                "'reason' is required to place a legal hold",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Places or releases a legal hold on `recs` (audited, one entry each).
+async fn set_hold(
+    rws: &Rws,
+    user: &AuthUser,
+    recs: &[Rec],
+    hold: &Hold,
+    remote: Option<SocketAddr>,
+) -> Result<(), ApiError> {
+    hold.check()?;
+    for r in recs {
+        // The reason is kept only while the hold lasts.
+        let reason = hold.hold.then_some(hold.reason.as_str());
+        store::compliance::set_hold(&rws.db, &r.id, hold.hold, reason).await?;
+        let action = if hold.hold { "hold" } else { "release" };
+        audit(&rws.db, &user.username, action, &r.id, &hold.reason, remote).await?;
+    }
+    Ok(())
+}
+
+/// Legal hold on a call's screen recordings; returns how many.
+pub async fn hold_call(
+    rws: &Rws,
+    user: &AuthUser,
+    call_id: &str,
+    hold: &Hold,
+    remote: Option<SocketAddr>,
+) -> Result<usize, ApiError> {
+    hold.check()?;
+    let recs = recordings_of_call(&rws.db, call_id, &Visibility::All).await?;
+    set_hold(rws, user, &recs, hold, remote).await?;
+    Ok(recs.len())
+}
+
+/// Legal hold on every recording of `agent` that started between `from`
+/// and `to` (RFC 3339); returns how many (none is not an error).
+pub async fn hold_agent(
+    rws: &Rws,
+    user: &AuthUser,
+    agent: &str,
+    (from, to): (&str, &str),
+    hold: &Hold,
+    remote: Option<SocketAddr>,
+) -> Result<usize, ApiError> {
+    let (Some(from), Some(to)) = (parse_time(from), parse_time(to)) else {
+        return Err(ApiError::invalid("'from' and 'to' must be RFC 3339 times"));
+    };
+    if to < from {
+        return Err(ApiError::invalid("'to' is before 'from'"));
+    }
+    hold.check()?;
+    let recs: Vec<Rec> = recordings::of_agent_between(
+        &rws.db,
+        agent,
+        &recordings::rfc3339(from),
+        &recordings::rfc3339(to),
+    )
+    .await?;
+    set_hold(rws, user, &recs, hold, remote).await?;
+    Ok(recs.len())
+}
+
+/// 400 unless `label` is 1 to 64 characters of `A-Z a-z 0-9 - _ .`.
+pub fn check_label(label: &str) -> Result<(), ApiError> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "label '{label}': 1 to 64 characters of A-Z a-z 0-9 - _ ."
+        )))
+    }
+}
+
+/// Adds (`add`) or removes a label on the call's screen recordings that
+/// `vis` sees (audited); returns how many. Admins and supervisors only.
+pub async fn label_call(
+    rws: &Rws,
+    (user, vis): (&AuthUser, &Visibility),
+    call_id: &str,
+    label: &str,
+    add: bool,
+    remote: Option<SocketAddr>,
+) -> Result<usize, ApiError> {
+    if !user.has("admin") && !user.has("supervisor") {
+        return Err(ApiError::Forbidden(
+            "labels need the role admin or supervisor".into(),
+        ));
+    }
+    check_label(label)?;
+    let recs = recordings_of_call(&rws.db, call_id, vis).await?;
+    for r in &recs {
+        if add {
+            store::compliance::add_label(&rws.db, &r.id, label).await?;
+        } else {
+            store::compliance::remove_label(&rws.db, &r.id, label).await?;
+        }
+        audit(
+            &rws.db,
+            &user.username,
+            if add { "label" } else { "unlabel" },
+            &r.id,
+            label,
+            remote,
+        )
+        .await?;
+    }
+    Ok(recs.len())
+}

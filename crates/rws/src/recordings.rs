@@ -24,6 +24,9 @@ pub use crate::store::recordings::{
     unfinished, unlink,
 };
 
+/// Read by `/metrics`: recordings per state, the oldest unfinished activity.
+pub use crate::store::recordings::{count_by_state, oldest_activity};
+
 /// What a new recording is for.
 pub struct NewRecording<'a> {
     /// Agent.

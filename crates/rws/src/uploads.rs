@@ -2,9 +2,11 @@
 //! termination, checksum) under `/api/v2/srs/uploads`, one upload per media
 //! file, authorised by the recording's upload token (`Authorization: Bearer`),
 //! and `PUT /api/v2/srs/recordings/{id}/end` when SRS has uploaded all.
-//! The HTTP side (the handlers) is [`crate::http::uploads`]; this module
-//! checks, appends, stores and finishes, and closes the uploads of
-//! recordings whose SRS went silent ([`sweep_orphans`]).
+//! The HTTP side is [`crate::http::uploads`]: it turns the tus headers into
+//! typed requests ([`CreateRequest`], [`AppendRequest`]) and renders the
+//! answers; this module never sees a header. It checks, appends, stores
+//! and finishes ([`end`]), and closes the uploads of recordings whose SRS
+//! went silent ([`sweep_orphans`]).
 //!
 //! Each PATCH body is written as its own part in the media store
 //! ([`crate::storage::staging`]: durable, on no node's local disk) before
@@ -24,21 +26,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use axum::http::StatusCode;
 use media::crypt::SegmentIndex;
-use proto::upload::{SEGMENTS_HEADER, meta};
+use proto::upload::{RecordingEnd, meta};
 use sha1::Digest as _;
 
 use crate::Rws;
 use crate::agent_input;
 use crate::auth;
 use crate::error::ApiError;
-use crate::recording::Rec;
 use crate::recording::Timestamp;
 use crate::recording::rules;
+use crate::recording::{Rec, RecordingState};
 use crate::recordings::{self, apply, unfinished};
 use crate::segments;
 use crate::store;
@@ -55,8 +54,6 @@ pub const SESSION_OPEN_BYTES: u64 = MAX_SIZE;
 pub const SESSION_OPEN_UPLOADS: i64 = 64;
 /// Most pause/resume marks one end report may carry.
 pub(crate) const MAX_MARKS: usize = 10_000;
-pub(crate) const TUS_VERSION: &str = "1.0.0";
-pub(crate) const EXTENSIONS: &str = "creation,creation-defer-length,termination,checksum";
 
 /// One lock per upload so that two PATCHes never interleave.
 #[derive(Default)]
@@ -121,43 +118,9 @@ pub async fn adopt_local_staging(rws: &Rws) -> Result<u64, String> {
     Ok(moved)
 }
 
-pub(crate) fn tus_headers(resp: &mut Response) {
-    let h = resp.headers_mut();
-    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
-    h.insert(
-        axum::http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-}
-
-pub(crate) fn tus_error(e: ApiError) -> Response {
-    let precondition =
-        matches!(&e, ApiError::Status(s, _) if *s == StatusCode::PRECONDITION_FAILED);
-    let mut resp = e.into_response();
-    tus_headers(&mut resp);
-    if precondition {
-        resp.headers_mut()
-            .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-    }
-    resp
-}
-
-pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
-        Some(other) => Err(ApiError::Status(
-            StatusCode::PRECONDITION_FAILED,
-            format!("Tus-Resumable {other} is not supported (1.0.0)"),
-        )),
-        None => Err(ApiError::Status(
-            StatusCode::PRECONDITION_FAILED,
-            "Tus-Resumable: 1.0.0 header required".into(),
-        )),
-    }
-}
-
 /// A PATCH body of at most [`MAX_PATCH`] bytes, read once the request is
-/// authenticated; never a buffer sized by the client's `Content-Length`.
+/// authenticated and the offset checked; never a buffer sized by the
+/// client's `Content-Length`.
 async fn read_body(body: axum::body::Body) -> Result<Bytes, ApiError> {
     use futures_util::StreamExt;
     let too_large = || {
@@ -178,85 +141,45 @@ async fn read_body(body: axum::body::Body) -> Result<Bytes, ApiError> {
     Ok(buf.freeze())
 }
 
-pub(crate) async fn recording_of(rws: &Rws, headers: &HeaderMap) -> Result<Rec, ApiError> {
-    let token = auth::bearer_token(headers).ok_or_else(|| {
+/// The recording an upload token (`Authorization: Bearer`, taken off the
+/// request by the handler) is for; 401 without one or for an unknown one.
+pub(crate) async fn recording_of(rws: &Rws, token: Option<&str>) -> Result<Rec, ApiError> {
+    let token = token.ok_or_else(|| {
         ApiError::Unauthenticated("Authorization: Bearer <upload token> required".into())
     })?;
-    recordings::by_upload_token(&rws.db, &auth::token_hash(&token))
+    recordings::by_upload_token(&rws.db, &auth::token_hash(token))
         .await?
         .ok_or_else(|| ApiError::Unauthenticated("unknown upload token".into()))
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid(format!("{name} must be a non-negative integer"))),
-    }
+/// A tus creation as the core takes it: the handler has read `Upload-Length`
+/// / `Upload-Defer-Length` and decoded `Upload-Metadata`.
+#[derive(Debug, Default)]
+pub struct CreateRequest {
+    /// The declared length; `None`: deferred (`Upload-Defer-Length: 1`).
+    pub length: Option<u64>,
+    /// `Upload-Metadata`, decoded (keys in [`proto::upload::meta`]).
+    pub metadata: HashMap<String, String>,
 }
 
-fn parse_metadata(headers: &HeaderMap) -> Result<HashMap<String, String>, ApiError> {
-    let mut out = HashMap::new();
-    let Some(v) = headers.get("upload-metadata") else {
-        return Ok(out);
-    };
-    let s = v
-        .to_str()
-        .map_err(|_| ApiError::invalid("Upload-Metadata is not ASCII"))?;
-    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = match pair.split_once(' ') {
-            Some((k, v)) => (k, v.trim()),
-            None => (pair, ""),
-        };
-        let decoded = B64.decode(value).map_err(|_| {
-            ApiError::invalid(format!("Upload-Metadata '{key}': value is not base64"))
-        })?;
-        let text = String::from_utf8(decoded).map_err(|_| {
-            ApiError::invalid(format!("Upload-Metadata '{key}': value is not UTF-8"))
-        })?;
-        out.insert(key.to_string(), text);
-    }
-    Ok(out)
-}
-
-pub(crate) async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let rec = recording_of(rws, headers).await?;
-    check_version(headers)?;
+/// Creates the upload of one media file of `rec` (or answers the existing
+/// one of the same stream: SRS crashed before keeping the URL). Returns
+/// the upload's id.
+pub(crate) async fn create(rws: &Rws, rec: &Rec, req: &CreateRequest) -> Result<String, ApiError> {
     if rec.state.is_final() {
         return Err(ApiError::Status(
             StatusCode::GONE,
             format!("recording {} is already {}", rec.id, rec.state),
         ));
     }
-    let length = header_u64(headers, "upload-length")?;
-    let deferred = headers
-        .get("upload-defer-length")
-        .map(|v| v.as_bytes() == b"1");
-    match (length, deferred) {
-        (Some(_), Some(true)) => {
-            return Err(ApiError::invalid(
-                "send Upload-Length or Upload-Defer-Length: 1, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "Upload-Length or Upload-Defer-Length: 1 required",
-            ));
-        }
-        (_, Some(false)) => return Err(ApiError::invalid("Upload-Defer-Length must be 1")),
-        _ => {}
-    }
+    let length = req.length;
     if length.is_some_and(|l| l > MAX_SIZE) {
         return Err(ApiError::Status(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("Upload-Length exceeds Tus-Max-Size {MAX_SIZE}"),
         ));
     }
-    let md = parse_metadata(headers)?;
+    let md = &req.metadata;
     if let Some(r) = md.get(meta::RECORDING_ID)
         && r != &rec.id
     {
@@ -291,7 +214,7 @@ pub(crate) async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Respo
     let id = match existing {
         Some(id) => id,
         None => {
-            check_session_quota(rws, &rec, length.unwrap_or(0), true).await?;
+            check_session_quota(rws, rec, length.unwrap_or(0), true).await?;
             let id = uuid::Uuid::new_v4().to_string();
             store::media::insert(
                 &rws.db,
@@ -310,12 +233,7 @@ pub(crate) async fn create_inner(rws: &Rws, headers: &HeaderMap) -> Result<Respo
         }
     };
     recordings::touch(&rws.db, &rec.id).await?;
-    let mut resp = StatusCode::CREATED.into_response();
-    tus_headers(&mut resp);
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2/srs/uploads/{id}")) {
-        resp.headers_mut().insert(axum::http::header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(id)
 }
 
 /// What the recording's SRS session has in unfinished uploads:
@@ -358,6 +276,7 @@ async fn check_session_quota(
     Ok(())
 }
 
+/// An upload (one media file) as the store has it.
 pub(crate) type Upload = store::media::MediaRow;
 
 pub(crate) async fn upload_of(rws: &Rws, rec: &Rec, id: &str) -> Result<Upload, ApiError> {
@@ -367,80 +286,102 @@ pub(crate) async fn upload_of(rws: &Rws, rec: &Rec, id: &str) -> Result<Upload, 
         .ok_or_else(|| ApiError::NotFound(format!("no upload '{id}' for this token")))
 }
 
-pub(crate) fn offset_headers(resp: &mut Response, up: &Upload) {
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&up.upload_offset.to_string()) {
-        h.insert("upload-offset", v);
-    }
-    match up.upload_length {
-        Some(l) => {
-            if let Ok(v) = HeaderValue::from_str(&l.to_string()) {
-                h.insert("upload-length", v);
-            }
-        }
-        None => {
-            h.insert("upload-defer-length", HeaderValue::from_static("1"));
-        }
-    }
-}
-
-fn checksum_ok(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-    let Some(v) = headers.get("upload-checksum") else {
-        return Ok(());
-    };
-    let s = v
-        .to_str()
-        .map_err(|_| ApiError::invalid("Upload-Checksum is not ASCII"))?;
-    let (algo, value) = s
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| ApiError::invalid("Upload-Checksum must be '<algorithm> <base64>'"))?;
-    let want = B64
-        .decode(value.trim())
-        .map_err(|_| ApiError::invalid("Upload-Checksum value is not base64"))?;
-    let got: Vec<u8> = match algo {
-        "sha1" => sha1::Sha1::digest(body).to_vec(),
-        "sha256" => sha2::Sha256::digest(body).to_vec(),
-        other => {
-            return Err(ApiError::invalid(format!(
-                "checksum algorithm '{other}' is not supported (sha1, sha256)"
-            )));
-        }
-    };
-    if got != want {
+/// Withdraws an upload (tus termination) while its recording is not final:
+/// its media object or staged parts, and its row.
+pub(crate) async fn terminate(rws: &Rws, rec: &Rec, id: &str) -> Result<(), ApiError> {
+    let up = upload_of(rws, rec, id).await?;
+    // Until the recording is final its uploads may be withdrawn, as tus
+    // termination allows; after that they are the recording.
+    if rec.state.is_final() {
         return Err(ApiError::Status(
-            StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-            "Checksum Mismatch: the body does not match Upload-Checksum; nothing was written"
-                .into(),
+            StatusCode::GONE,
+            format!(
+                "recording {} is {}: its uploads can no longer be terminated",
+                rec.id, rec.state
+            ),
         ));
     }
+    if let Some(key) = &up.object_path {
+        rws.storage.delete(key).await.map_err(ApiError::Internal)?;
+    }
+    rws.storage
+        .delete_staging(id)
+        .await
+        .map_err(ApiError::Internal)?;
+    store::media::delete(&rws.db, id).await?;
+    tracing::info!(recording = %rec.id, media = %id, "upload terminated");
     Ok(())
 }
 
-pub(crate) async fn patch_inner(
+/// The digest an `Upload-Checksum` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    /// `sha1`
+    Sha1,
+    /// `sha256`
+    Sha256,
+}
+
+/// `Upload-Checksum`: the digest the client computed over the PATCH body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    /// Which digest.
+    pub algorithm: ChecksumAlgorithm,
+    /// Its value (decoded from base64).
+    pub digest: Vec<u8>,
+}
+
+impl Checksum {
+    /// 460 (tus "Checksum Mismatch") when `body` does not match.
+    pub fn verify(&self, body: &[u8]) -> Result<(), ApiError> {
+        let got: Vec<u8> = match self.algorithm {
+            ChecksumAlgorithm::Sha1 => sha1::Sha1::digest(body).to_vec(),
+            ChecksumAlgorithm::Sha256 => sha2::Sha256::digest(body).to_vec(),
+        };
+        if got != self.digest {
+            return Err(ApiError::Status(
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+                "Checksum Mismatch: the body does not match Upload-Checksum; nothing was written"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A tus PATCH as the core takes it: the handler turned its headers into
+/// these typed fields; the body follows separately (read here, bounded by
+/// [`MAX_PATCH`], only once the offset is known to match).
+#[derive(Debug)]
+pub struct AppendRequest {
+    /// `Upload-Offset`: where the body goes.
+    pub offset: u64,
+    /// `Upload-Length`, when sent (declares a deferred length, or repeats
+    /// the known one).
+    pub length: Option<u64>,
+    /// `Upload-Checksum`, when sent.
+    pub checksum: Option<Checksum>,
+    /// The `screenrec-segments` header (where each age stream of the body
+    /// ends), checked against the body by [`segments::parse`] once it is
+    /// read: its bounds are the body's.
+    pub segments: Option<Vec<u8>>,
+}
+
+/// Appends a PATCH body to upload `id` of `rec` at `req.offset`: staged
+/// durably, then the offset and the segment index move; a complete upload
+/// is stored and may finish the recording. Returns the upload as it now is
+/// (its offset and length answer the PATCH).
+pub(crate) async fn append(
     rws: &Rws,
-    headers: &HeaderMap,
+    rec: &Rec,
     id: &str,
+    req: AppendRequest,
     body: axum::body::Body,
-) -> Result<Response, ApiError> {
-    // The upload token is checked before a byte of the body is read (up to
-    // MAX_PATCH): a stranger's body costs RWS nothing (threat model, rule 4).
-    let rec = recording_of(rws, headers).await?;
-    check_version(headers)?;
+) -> Result<Upload, ApiError> {
     let lock = rws.upload_locks.get(id);
     let _guard = lock.lock().await;
-    let up = upload_of(rws, &rec, id).await?;
-    if headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .is_none_or(|v| v.as_bytes() != b"application/offset+octet-stream")
-    {
-        return Err(ApiError::Status(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/offset+octet-stream".into(),
-        ));
-    }
-    let offset = header_u64(headers, "upload-offset")?
-        .ok_or_else(|| ApiError::invalid("Upload-Offset header required"))?;
+    let up = upload_of(rws, rec, id).await?;
+    let offset = req.offset;
     if offset != up.upload_offset as u64 {
         return Err(ApiError::Conflict(format!(
             "Upload-Offset {offset} does not match the upload's offset {}",
@@ -450,13 +391,10 @@ pub(crate) async fn patch_inner(
     let body = read_body(body).await?;
     if up.object_path.is_some()
         && body.is_empty()
-        && header_u64(headers, "upload-length")? == up.upload_length.map(|l| l as u64)
+        && req.length == up.upload_length.map(|l| l as u64)
     {
         // A repeated final PATCH (its answer was lost): nothing to do.
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        tus_headers(&mut resp);
-        offset_headers(&mut resp, &up);
-        return Ok(resp);
+        return Ok(up);
     }
     if rec.state.is_final() || up.object_path.is_some() {
         return Err(ApiError::Status(
@@ -467,7 +405,6 @@ pub(crate) async fn patch_inner(
             ),
         ));
     }
-    let new_len = header_u64(headers, "upload-length")?;
     let end = offset
         .checked_add(body.len() as u64)
         .filter(|e| *e <= MAX_SIZE)
@@ -480,7 +417,7 @@ pub(crate) async fn patch_inner(
                 ),
             )
         })?;
-    let length = match (up.upload_length, new_len) {
+    let length = match (up.upload_length, req.length) {
         (Some(a), Some(b)) if a as u64 != b => {
             return Err(ApiError::invalid(format!(
                 "Upload-Length is already {a}; it cannot change to {b}"
@@ -497,14 +434,16 @@ pub(crate) async fn patch_inner(
             format!("{end} bytes would exceed the Upload-Length {l}"),
         ));
     }
-    checksum_ok(headers, &body)?;
+    if let Some(c) = &req.checksum {
+        c.verify(&body)?;
+    }
     if up.upload_length.is_none() {
         // Deferred length: the bytes count against the session's quota as
         // they arrive.
-        check_session_quota(rws, &rec, body.len() as u64, false).await?;
+        check_session_quota(rws, rec, body.len() as u64, false).await?;
     }
-    let segments = match headers.get(HeaderName::from_static(SEGMENTS_HEADER)) {
-        Some(h) => Some(segments::parse(h.as_bytes(), &body)?),
+    let segments = match &req.segments {
+        Some(h) => Some(segments::parse(h, &body)?),
         None => None,
     };
     if let Some(first) = segments.as_deref().and_then(<[_]>::first)
@@ -578,11 +517,85 @@ pub(crate) async fn patch_inner(
         store(rws, id).await?;
         recordings::try_finish(rws, &rec.id).await?;
     }
-    let up = upload_of(rws, &rec, id).await?;
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    tus_headers(&mut resp);
-    offset_headers(&mut resp, &up);
-    Ok(resp)
+    upload_of(rws, rec, id).await
+}
+
+/// What SRS's end report leaves: the recording and its state.
+#[derive(Debug)]
+pub struct Ended {
+    /// The recording.
+    pub id: String,
+    /// Its state after the report.
+    pub state: RecordingState,
+}
+
+/// SRS's end report (`PUT /api/v2/srs/recordings/{id}/end`) for `rec`:
+/// checks the marks, refuses (409) while a media file is incomplete, keeps
+/// the marks, stores the uploads and finishes the recording. A replayed
+/// report changes nothing once the first was accepted.
+pub(crate) async fn end(rws: &Rws, rec: Rec, end: &RecordingEnd) -> Result<Ended, ApiError> {
+    // A replayed end (its answer was lost, or a rogue agent's replay)
+    // changes nothing once the recording is final: no marks are added.
+    if rec.state.is_final() || rec.end_reported {
+        return Ok(Ended {
+            id: rec.id,
+            state: rec.state,
+        });
+    }
+    if end.marks.len() > MAX_MARKS {
+        return Err(ApiError::invalid(format!(
+            "{} marks in one end report (at most {MAX_MARKS})",
+            end.marks.len()
+        )));
+    }
+    for m in &end.marks {
+        if recordings::parse_time(&m.at).is_none()
+            || !["paused", "resumed", "masked", "unmasked"].contains(&m.kind.as_str())
+        {
+            return Err(ApiError::invalid(format!(
+                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' paused, resumed, masked or unmasked",
+                agent_input::bounded(&m.at, 64),
+                agent_input::bounded(&m.kind, 32)
+            )));
+        }
+    }
+    let open = store::media::unstored(&rws.db, &rec.id).await?;
+    if let Some((mid, len, off)) = open.iter().find(|(_, l, o)| *l != Some(*o)) {
+        return Err(ApiError::Conflict(format!(
+            "media {mid} is not complete ({off} bytes of {})",
+            len.map(|l| l.to_string())
+                .unwrap_or_else(|| "an unknown length".into())
+        )));
+    }
+    // Marks are kept only once the end is accepted, so an end refused with
+    // 409 (media incomplete) and sent again does not add them twice.
+    for m in &end.marks {
+        let reason = agent_input::bounded(&m.reason, agent_input::MAX_KEPT);
+        recordings::mark(&rws.db, &rec.id, &m.at, &m.kind, &reason).await?;
+    }
+    for (mid, _, _) in &open {
+        store(rws, mid).await?;
+    }
+    let reason = rules::end_reason(
+        end.interrupted,
+        end.reason.as_str(),
+        rec.stop_reason.as_deref(),
+    );
+    store::recordings::set_end_reported(
+        &rws.db,
+        &rec.id,
+        end.interrupted,
+        end.media_files as i64,
+        &reason,
+    )
+    .await?;
+    recordings::transition(rws, &rec.id, RecordingState::Finalizing, Some(&reason)).await?;
+    recordings::try_finish(rws, &rec.id).await?;
+    let state = recordings::get(&rws.db, &rec.id)
+        .await?
+        .map(|r| r.state)
+        .unwrap_or(rec.state);
+    Ok(Ended { id: rec.id, state })
 }
 
 /// Refuses (422) a media file whose first segment is not an age stream
@@ -763,8 +776,6 @@ pub async fn store_all(rws: &Rws, recording_id: &str) {
     }
 }
 
-/// Property tests (issue 10, rule 3): the tus and segment headers a client
-/// sends, random or mutated, give a value or a 4xx, never a panic.
 /// Gives up on recordings whose SRS went silent for `orphan_after`
 /// ([`rules::is_orphaned`]): what was uploaded is kept (`partial`), or the
 /// recording is `failed` ([`rules::orphan`]).
@@ -789,126 +800,4 @@ pub async fn sweep_orphans(rws: &Rws) -> Result<(), sqlx::Error> {
         apply(rws, &rec.id, rec.state, &decision).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod proptests {
-    #![allow(clippy::unwrap_used)]
-
-    use axum::http::{HeaderMap, HeaderName, HeaderValue};
-    use proptest::prelude::*;
-
-    use super::{checksum_ok, header_u64, parse_metadata};
-    use crate::segments;
-
-    fn headers(name: &str, value: &[u8]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        if let Ok(v) = HeaderValue::from_bytes(value) {
-            h.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), v);
-        }
-        h
-    }
-
-    /// Header bytes: any visible byte (HeaderValue refuses controls).
-    fn value() -> impl Strategy<Value = Vec<u8>> {
-        prop::collection::vec(prop_oneof![32u8..127, 128u8..=255, Just(b'\t')], 0..200)
-    }
-
-    /// Segment triples, some near u64::MAX so sums overflow.
-    fn triples() -> impl Strategy<Value = String> {
-        let n = prop_oneof![0u64..100_000, (u64::MAX - 1000)..=u64::MAX, any::<u64>()];
-        prop::collection::vec((n.clone(), n.clone(), n), 0..8).prop_map(|v| {
-            v.iter()
-                .map(|(c, p, e)| format!("{c}:{p}:{e}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-    }
-
-    fn is_client_error(e: crate::error::ApiError) -> bool {
-        axum::response::IntoResponse::into_response(e)
-            .status()
-            .is_client_error()
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
-
-        #[test]
-        fn upload_offset_and_length_parse_or_are_refused(v in value()) {
-            for name in ["upload-offset", "upload-length"] {
-                match header_u64(&headers(name, &v), name) {
-                    Ok(Some(n)) => prop_assert_eq!(
-                        Some(n),
-                        std::str::from_utf8(&v).ok().and_then(|s| s.trim().parse().ok())
-                    ),
-                    Ok(None) => prop_assert!(HeaderValue::from_bytes(&v).is_err()),
-                    Err(e) => prop_assert!(is_client_error(e)),
-                }
-            }
-        }
-
-        #[test]
-        fn upload_metadata_parses_or_is_refused(v in value()) {
-            match parse_metadata(&headers("upload-metadata", &v)) {
-                // Never more entries than the header has pairs.
-                Ok(m) => prop_assert!(m.len() <= v.iter().filter(|b| **b == b',').count() + 1),
-                Err(e) => prop_assert!(is_client_error(e)),
-            }
-        }
-
-        #[test]
-        fn upload_metadata_mutations_of_a_valid_header(
-            cut in 0usize..80,
-            flip in 0usize..80,
-            byte in 32u8..127,
-        ) {
-            let mut v = b"recording_id MTIzNA==,stream MA==,filetype dmlkZW8vbXA0K2FnZQ==".to_vec();
-            if flip < v.len() {
-                v[flip] = byte;
-            }
-            v.truncate(cut.max(1));
-            if let Err(e) = parse_metadata(&headers("upload-metadata", &v)) {
-                prop_assert!(is_client_error(e));
-            }
-        }
-
-        #[test]
-        fn upload_checksum_matches_or_is_refused(
-            v in value(),
-            body in prop::collection::vec(any::<u8>(), 0..64),
-        ) {
-            if let Err(e) = checksum_ok(&headers("upload-checksum", &v), &body) {
-                prop_assert!(is_client_error(e));
-            }
-        }
-
-        #[test]
-        fn segments_header_is_bounded_by_the_body(s in triples(), body_len in 0usize..100_000) {
-            let body = vec![0u8; body_len];
-            match segments::parse(s.as_bytes(), &body) {
-                Ok(segs) => {
-                    let sum = segs.iter().try_fold(0u64, |a, g| a.checked_add(g.cipher_len));
-                    prop_assert_eq!(sum, Some(body_len as u64));
-                }
-                Err(e) => prop_assert!(is_client_error(e)),
-            }
-        }
-
-        #[test]
-        fn segments_header_random_bytes(v in value(), body_len in 0usize..1000) {
-            if let Err(e) = segments::parse(&v, &vec![0u8; body_len]) {
-                prop_assert!(is_client_error(e));
-            }
-        }
-    }
-
-    /// Found by `segments_header_is_bounded_by_the_body`: two cipher lengths
-    /// whose sum wraps to the body length (a panic in debug builds, accepted
-    /// in release).
-    #[test]
-    fn segments_whose_sizes_wrap_are_refused() {
-        let h = format!("{}:1:1,2:1:2", u64::MAX);
-        assert!(segments::parse(h.as_bytes(), &[0u8]).is_err());
-    }
 }

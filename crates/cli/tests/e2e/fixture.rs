@@ -619,3 +619,40 @@ pub async fn send(
         },
     }
 }
+
+/// Playback checks the recording tests share: a media file played back
+/// through RWS as the directory's supervisor `sup`, written out and judged
+/// by ffmpeg/ffprobe.
+impl Rws {
+    /// Plays `media` (one `mediaFiles[]` entry of the recording resource)
+    /// into `to`: 200, `video/mp4`, as many bytes as its `size` says, and
+    /// the MP4 decodes without an error.
+    pub fn play_media(&self, media: &serde_json::Value, to: &Path) {
+        let uri = media["mediaUri"].as_str().expect("mediaUri");
+        let r = get_as(self, ("sup", "suppw"), uri);
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.header("content-type"), Some("video/mp4"));
+        assert_eq!(
+            r.bytes.len().to_string(),
+            media["size"].as_str().expect("size")
+        );
+        std::fs::write(to, &r.bytes).expect("write the played media");
+        assert!(
+            crate::util::decodes_cleanly(to),
+            "{} does not decode",
+            to.display()
+        );
+    }
+
+    /// Plays `media` into `to` as [`Rws::play_media`] does, and ffprobe
+    /// finds an H.264 stream of `width`×`height` in it.
+    pub fn play_h264(&self, media: &serde_json::Value, to: &Path, (width, height): (u32, u32)) {
+        self.play_media(media, to);
+        let streams = crate::util::ffprobe(to, "stream=codec_name,width,height");
+        assert!(
+            streams.contains(&format!("codec_name=h264\nwidth={width}\nheight={height}")),
+            "{} is not H.264 {width}x{height}: {streams}",
+            to.display()
+        );
+    }
+}

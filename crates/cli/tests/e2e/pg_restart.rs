@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use crate::backends::{PgServer, S3Server};
-use crate::fixture::{Rws, Srs, basic, http, metric};
+use crate::fixture::{Rws, Srs, http, metric};
 use crate::pg_s3::wait_final;
-use crate::util::{decodes_cleanly, duration, ffprobe, tempdir, wait_for};
+use crate::util::{duration, tempdir, wait_for};
 
 /// `GET /readyz`: its status and body.
 fn readyz(rws: &Rws) -> (u16, serde_json::Value) {
@@ -82,21 +82,8 @@ fn postgresql_restart_mid_call_the_recording_completes() {
 
     let r = wait_final(&rws, "call-pg");
     assert_eq!(r["screenRecordings"][0]["state"], "completed", "{r:#}");
-    let media = &r["mediaFiles"][0];
-    let played = http(
-        "GET",
-        &format!("{}{}", rws.url, media["mediaUri"].as_str().unwrap()),
-        &[basic("sup", "suppw")],
-        None,
-    );
-    assert_eq!(played.status, 200, "{}", played.text);
     let mp4 = dir.path().join("pg-restart.mp4");
-    std::fs::write(&mp4, &played.bytes).unwrap();
-    assert!(decodes_cleanly(&mp4));
-    assert!(
-        ffprobe(&mp4, "stream=codec_name,width,height")
-            .contains("codec_name=h264\nwidth=160\nheight=120")
-    );
+    rws.play_h264(&r["mediaFiles"][0], &mp4, (160, 120));
     // The whole call is there: recorded before, during and after the
     // outage (SRS encodes at several frames a second).
     let seconds = duration(&mp4);

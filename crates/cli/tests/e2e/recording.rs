@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::{INTEGRATION_TOKEN, Rws, Srs, basic, http};
 use crate::util::{
-    Painter, Xvfb, decode_frames, decodes_cleanly, duration, ffprobe, frame_times, near, now, rgb,
-    tempdir, wait_for,
+    Painter, Xvfb, decode_frames, duration, frame_times, near, now, rgb, tempdir, wait_for,
 };
 
 /// Directory of these tests: voice, non-voice and blended agents.
@@ -152,20 +151,6 @@ fn wait_state(rws: &Rws, call: &str, state: &str) -> Value {
                 .then_some(r)
         },
     )
-}
-
-/// Downloads a media file through the play endpoint.
-fn download(rws: &Rws, media: &Value, to: &Path) {
-    let r = http(
-        "GET",
-        &format!("{}{}", rws.url, media["mediaUri"].as_str().unwrap()),
-        &[basic("sup", "suppw")],
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.header("content-type"), Some("video/mp4"));
-    assert_eq!(r.bytes.len().to_string(), media["size"].as_str().unwrap());
-    std::fs::write(to, &r.bytes).unwrap();
 }
 
 fn rec_of<'a>(r: &'a Value, agent: &str) -> Vec<&'a Value> {
@@ -344,12 +329,7 @@ fn basic_call_is_recorded_uploaded_and_playable() {
         "numbers as strings"
     );
     let out = dir.path().join("basic.mp4");
-    download(&rws, m, &out);
-    assert!(decodes_cleanly(&out));
-    assert!(
-        ffprobe(&out, "stream=codec_name,width,height")
-            .contains("codec_name=h264\nwidth=320\nheight=240")
-    );
+    rws.play_h264(m, &out, (320, 240));
     let d = duration(&out);
     assert!(
         (d - span).abs() <= 1.0,
@@ -531,7 +511,7 @@ fn pause_blanks_frames_over_the_paused_span() {
     );
     let m = media_of(&r, rec["id"].as_str().unwrap())[0];
     let out = dir.path().join("pause.mp4");
-    download(&rws, m, &out);
+    rws.play_media(m, &out);
     let start = m["startTime"].as_str().unwrap();
     let spans: Vec<(f64, f64)> = marks
         .chunks(2)
@@ -616,7 +596,7 @@ fn two_monitors_give_two_media_files() {
             "{m:#}"
         );
         let out = dir.path().join(format!("mon-{x0}.mp4"));
-        download(&rws, m, &out);
+        rws.play_media(m, &out);
         let frames = decode_frames(&out, 32, 24);
         assert!(
             near(rgb(&frames[frames.len() / 2], 32, 4, 4), colour),
@@ -917,8 +897,7 @@ fn srs_killed_mid_call_gives_a_partial_recording() {
     assert_eq!(rec["reason"], "srs_restarted");
     let m = &r["mediaFiles"][0];
     let out = dir.path().join("kill.mp4");
-    download(&rws, m, &out);
-    assert!(decodes_cleanly(&out));
+    rws.play_media(m, &out);
     let recorded_until = secs_between(
         m["startTime"].as_str().unwrap(),
         &killed_at
@@ -958,8 +937,7 @@ fn srs_gone_for_good_ends_partial_after_the_orphan_timeout_and_webhooks_retry() 
         "{r:#}"
     );
     let out = dir.path().join("orphan.mp4");
-    download(&rws, &r["mediaFiles"][0], &out);
-    assert!(decodes_cleanly(&out));
+    rws.play_media(&r["mediaFiles"][0], &out);
     assert!(duration(&out) >= 1.0, "{} s kept", duration(&out));
 
     let states = ["requested", "recording", "finalizing", "partial"];
@@ -1034,8 +1012,7 @@ fn rws_down_for_a_minute_loses_nothing() {
     let r = wait_final(&rws, "call-down", 1, Duration::from_secs(20));
     assert_eq!(r["screenRecordings"][0]["state"], "completed", "{r:#}");
     let out = dir.path().join("down.mp4");
-    download(&rws, &r["mediaFiles"][0], &out);
-    assert!(decodes_cleanly(&out));
+    rws.play_media(&r["mediaFiles"][0], &out);
     let d = duration(&out);
     assert!(
         (d - span).abs() <= 1.5,
@@ -1063,8 +1040,7 @@ fn spool_quota_stops_the_recording_with_its_reason() {
     assert_eq!(rec["state"], "partial", "{r:#}");
     assert_eq!(rec["reason"], "spool_full");
     let out = dir.path().join("quota.mp4");
-    download(&rws, &r["mediaFiles"][0], &out);
-    assert!(decodes_cleanly(&out));
+    rws.play_media(&r["mediaFiles"][0], &out);
     assert!(duration(&out) > 0.5);
 }
 
@@ -1249,7 +1225,6 @@ fn rws_over_https_with_a_private_certificate() {
     let r = wait_final(&rws, "call-tls", 1, Duration::from_secs(15));
     assert_eq!(r["screenRecordings"][0]["state"], "completed", "{r:#}");
     let out = dir.path().join("tls.mp4");
-    download(&rws, &r["mediaFiles"][0], &out);
-    assert!(decodes_cleanly(&out));
+    rws.play_media(&r["mediaFiles"][0], &out);
     assert!(duration(&out) >= 1.0);
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::backends::S3Server;
 use crate::fixture::{Rws, Srs, basic, http};
-use crate::util::{decodes_cleanly, duration, tempdir, wait_for};
+use crate::util::{duration, tempdir, wait_for};
 
 /// The key both nodes share (a fresh data dir has no `master.key`).
 const MASTER_KEY: &str = "5ea1ed0f5ea1ed0f5ea1ed0f5ea1ed0f5ea1ed0f5ea1ed0f5ea1ed0f5ea1ed0f";
@@ -134,22 +134,6 @@ fn wait_final(rws: &Rws, call: &str) -> Value {
     )
 }
 
-/// Plays `media` (its whole length as the resource gives it) into `to`;
-/// the MP4 decodes.
-fn play(rws: &Rws, media: &Value, to: &Path) {
-    let r = http(
-        "GET",
-        &format!("{}{}", rws.url, media["mediaUri"].as_str().unwrap()),
-        &[basic("sup", "suppw")],
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.header("content-type"), Some("video/mp4"));
-    assert_eq!(r.bytes.len().to_string(), media["size"].as_str().unwrap());
-    std::fs::write(to, &r.bytes).unwrap();
-    assert!(decodes_cleanly(to), "{} does not decode", to.display());
-}
-
 fn size(media: &Value) -> u64 {
     media["size"].as_str().unwrap().parse().unwrap()
 }
@@ -171,7 +155,7 @@ fn an_upload_resumes_on_a_fresh_rws_with_an_empty_data_dir_and_plays() {
     let before = wait_staged(&rws, "call-fresh", 0);
     let media_id = before["mediaId"].as_str().unwrap().to_string();
     // Playback while staged: read from the parts in the store.
-    play(&rws, &before, &dir.path().join("staged-a.mp4"));
+    rws.play_media(&before, &dir.path().join("staged-a.mp4"));
     let staged = store.staged();
     assert!(
         !staged.is_empty()
@@ -192,7 +176,7 @@ fn an_upload_resumes_on_a_fresh_rws_with_an_empty_data_dir_and_plays() {
     // SRS resumes on node B (HEAD answers the committed offset), and
     // node B plays what node A acknowledged plus what it took itself.
     let later = wait_staged(&rws, "call-fresh", size(&before));
-    play(&rws, &later, &dir.path().join("staged-b.mp4"));
+    rws.play_media(&later, &dir.path().join("staged-b.mp4"));
 
     rws.call_event("f3", "call.released", "call-fresh", "1001");
     let r = wait_final(&rws, "call-fresh");
@@ -201,7 +185,7 @@ fn an_upload_resumes_on_a_fresh_rws_with_an_empty_data_dir_and_plays() {
     assert_eq!(media["mediaId"], media_id.as_str());
     assert_eq!(media["parameters"]["stored"], true);
     let out = dir.path().join("fresh.mp4");
-    play(&rws, media, &out);
+    rws.play_media(media, &out);
     assert!(duration(&out) >= 1.0, "{} s", duration(&out));
     assert!(
         store.staged().is_empty(),
@@ -275,12 +259,12 @@ fn a_staging_file_of_an_earlier_rws_is_moved_into_the_store_and_finishes() {
     );
 
     let later = wait_staged(&rws, "call-legacy", size(&media));
-    play(&rws, &later, &dir.path().join("legacy-staged.mp4"));
+    rws.play_media(&later, &dir.path().join("legacy-staged.mp4"));
     rws.call_event("l3", "call.released", "call-legacy", "1001");
     let r = wait_final(&rws, "call-legacy");
     assert_eq!(r["screenRecordings"][0]["state"], "completed", "{r:#}");
     let out = dir.path().join("legacy.mp4");
-    play(&rws, &r["mediaFiles"][0], &out);
+    rws.play_media(&r["mediaFiles"][0], &out);
     assert!(duration(&out) >= 1.0, "{} s", duration(&out));
     assert!(store.staged().is_empty(), "{:?}", store.staged());
     drop(srs);

@@ -2,13 +2,13 @@
 //! any route and the console's CSRF check. Who a request is
 //! ([`crate::auth::authenticate`]) is the core's.
 
+use crate::auth::console_sessions as sessions;
 use crate::auth::{
     CONSOLE_COOKIE, CONSOLE_SESSION_HOURS, GATE_VERIFIED, basic_credentials, cookie_token,
     new_token, token_hash,
 };
 use crate::error::ApiError;
 use crate::http::authz::{ClientIp, client_ip};
-use crate::store::auth as sessions;
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 

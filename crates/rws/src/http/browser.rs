@@ -151,9 +151,7 @@ fn origin_allowed(allowed: &[String], origin: &str) -> bool {
 
 /// The directory's `allowed_origins` (a JSON list in `settings`).
 async fn allowed_origins(rws: &Rws) -> Result<Vec<String>, ApiError> {
-    let v = crate::store::directory::setting(&rws.db, "allowed_origins").await?;
-    Ok(v.and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default())
+    crate::srs_sessions::allowed_origins(rws).await
 }
 
 #[cfg(test)]

@@ -3,18 +3,17 @@
 //! trail and the purge are [`crate::compliance`]'s.
 
 use crate::Rws;
-use crate::auth::AuthUser;
-use crate::compliance::{PurgeReport, audit, purge, remove_recording};
+use crate::compliance::{
+    self, AuditFilter, Hold, PurgeReport, audit, delete_call, label_call, purge,
+};
 use crate::error::ApiError;
 use crate::http::authz::{Admin, Viewer};
-use crate::recording::{Rec, parse_time};
+use crate::recording::parse_time;
 use crate::recordings;
-use crate::store::{self};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 
 /// Query of `GET /api/v2/audit`.
 #[derive(Deserialize)]
@@ -62,7 +61,7 @@ pub async fn audit_log(
         q.to.as_deref()
             .and_then(parse_time)
             .map(recordings::rfc3339);
-    let filter = store::audit::AuditFilter {
+    let filter = AuditFilter {
         username: q.user.as_deref(),
         action: q.action.as_deref(),
         target: q.target.as_deref(),
@@ -70,7 +69,7 @@ pub async fn audit_log(
         to: to.as_deref(),
         limit: i64::from(limit),
     };
-    let entries: Vec<AuditLine> = store::audit::list(&rws.db, &filter)
+    let entries: Vec<AuditLine> = compliance::audit_log(&rws.db, &filter)
         .await?
         .into_iter()
         .map(|e| AuditLine {
@@ -94,41 +93,8 @@ pub async fn delete(
     Path(call_id): Path<String>,
     Admin(user): Admin,
 ) -> Result<Json<Deleted>, ApiError> {
-    let recs = recordings::of_call(&rws.db, &call_id).await?;
-    if recs.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "no screen recording for '{call_id}'"
-        )));
-    }
-    if let Some(r) = recs.iter().find(|r| r.legal_hold) {
-        return Err(ApiError::Conflict(format!(
-            "recording {} is on legal hold ({}): release the hold first",
-            r.id,
-            r.hold_reason.as_deref().unwrap_or("no reason given")
-        )));
-    }
-    if let Some(r) = recs.iter().find(|r| !r.state.is_final()) {
-        return Err(ApiError::Conflict(format!(
-            "recording {} is still {}: delete it once it has ended",
-            r.id, r.state
-        )));
-    }
-    let remote = remote.0;
-    for r in &recs {
-        remove_recording(&rws, r).await?;
-        audit(
-            &rws.db,
-            &user.username,
-            "delete",
-            &r.id,
-            &format!("call {call_id}, agent {}", r.username),
-            remote,
-        )
-        .await?;
-    }
-    Ok(Json(Deleted {
-        deleted: recs.len(),
-    }))
+    let deleted = delete_call(&rws, &user, &call_id, remote.0).await?;
+    Ok(Json(Deleted { deleted }))
 }
 
 /// Body of the hold endpoints.
@@ -140,37 +106,6 @@ struct HoldBody {
     reason: String,
 }
 
-async fn set_hold(
-    rws: &Rws,
-    user: &AuthUser,
-    recs: &[Rec],
-    body: &HoldBody,
-    remote: Option<SocketAddr>,
-) -> Result<(), ApiError> {
-    for r in recs {
-        // The reason is kept only while the hold lasts.
-        let reason = body.hold.then_some(body.reason.as_str());
-        store::compliance::set_hold(&rws.db, &r.id, body.hold, reason).await?;
-        let action = if body.hold { "hold" } else { "release" };
-        audit(&rws.db, &user.username, action, &r.id, &body.reason, remote).await?;
-    }
-    Ok(())
-}
-
-fn hold_body(body: &Bytes) -> Result<HoldBody, ApiError> {
-    let b: HoldBody = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(format!(
-            "request body: {e} (expected {{\"hold\": true|false, \"reason\": \"…\"}})"
-        ))
-    })?;
-    if b.hold && b.reason.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "'reason' is required to place a legal hold",
-        ));
-    }
-    Ok(b)
-}
-
 /// `PUT /api/v2/recordings/{call_id}/hold` (admin) `{"hold", "reason"}`:
 /// places or releases a legal hold on the call's screen recordings.
 pub async fn hold_call(
@@ -180,17 +115,19 @@ pub async fn hold_call(
     Admin(user): Admin,
     body: Bytes,
 ) -> Result<Json<HoldChanged>, ApiError> {
-    let body = hold_body(&body)?;
-    let recs = recordings::of_call(&rws.db, &call_id).await?;
-    if recs.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "no screen recording for '{call_id}'"
-        )));
-    }
-    set_hold(&rws, &user, &recs, &body, remote.0).await?;
+    let b: HoldBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "request body: {e} (expected {{\"hold\": true|false, \"reason\": \"…\"}})"
+        ))
+    })?;
+    let hold = Hold {
+        hold: b.hold,
+        reason: b.reason,
+    };
+    let recordings = compliance::hold_call(&rws, &user, &call_id, &hold, remote.0).await?;
     Ok(Json(HoldChanged {
-        hold: body.hold,
-        recordings: recs.len(),
+        hold: hold.hold,
+        recordings,
     }))
 }
 
@@ -223,48 +160,16 @@ pub async fn hold_agent(
             "request body: {e} (expected {{\"agent\", \"from\", \"to\", \"reason\"}})"
         ))
     })?;
-    let (Some(from), Some(to)) = (parse_time(&b.from), parse_time(&b.to)) else {
-        return Err(ApiError::invalid("'from' and 'to' must be RFC 3339 times"));
-    };
-    if to < from {
-        return Err(ApiError::invalid("'to' is before 'from'"));
-    }
-    if b.hold && b.reason.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "'reason' is required to place a legal hold",
-        ));
-    }
-    let recs: Vec<Rec> = recordings::of_agent_between(
-        &rws.db,
-        &b.agent,
-        &recordings::rfc3339(from),
-        &recordings::rfc3339(to),
-    )
-    .await?;
-    let hb = HoldBody {
+    let hold = Hold {
         hold: b.hold,
-        reason: b.reason.clone(),
+        reason: b.reason,
     };
-    set_hold(&rws, &user, &recs, &hb, remote.0).await?;
+    let range = (b.from.as_str(), b.to.as_str());
+    let recordings = compliance::hold_agent(&rws, &user, &b.agent, range, &hold, remote.0).await?;
     Ok(Json(HoldChanged {
-        hold: b.hold,
-        recordings: recs.len(),
+        hold: hold.hold,
+        recordings,
     }))
-}
-
-fn check_label(label: &str) -> Result<(), ApiError> {
-    let ok = !label.is_empty()
-        && label.len() <= 64
-        && label
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "label '{label}': 1 to 64 characters of A-Z a-z 0-9 - _ ."
-        )))
-    }
 }
 
 /// `PUT|DELETE /api/v2/recordings/{call_id}/labels/{label}` (admin, or a
@@ -281,43 +186,12 @@ pub async fn label(
         user,
         visibility: vis,
     } = viewer;
-    if !user.has("admin") && !user.has("supervisor") {
-        return Err(ApiError::Forbidden(
-            "labels need the role admin or supervisor".into(),
-        ));
-    }
-    check_label(&label)?;
-    let recs: Vec<Rec> = recordings::of_call(&rws.db, &call_id)
-        .await?
-        .into_iter()
-        .filter(|r| vis.sees(&r.username))
-        .collect();
-    if recs.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "no screen recording for '{call_id}'"
-        )));
-    }
     let add = method == axum::http::Method::PUT;
-    for r in &recs {
-        if add {
-            store::compliance::add_label(&rws.db, &r.id, &label).await?;
-        } else {
-            store::compliance::remove_label(&rws.db, &r.id, &label).await?;
-        }
-        audit(
-            &rws.db,
-            &user.username,
-            if add { "label" } else { "unlabel" },
-            &r.id,
-            &label,
-            remote.0,
-        )
-        .await?;
-    }
+    let recordings = label_call(&rws, (&user, &vis), &call_id, &label, add, remote.0).await?;
     Ok(Json(LabelChanged {
         added: add,
         label,
-        recordings: recs.len(),
+        recordings,
     }))
 }
 

@@ -9,7 +9,6 @@ use crate::auth::{self};
 use crate::error::ApiError;
 use crate::http::authz::Admin;
 use crate::hub::run_channel;
-use crate::store;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
@@ -124,7 +123,7 @@ pub async fn command(
         s.waiters.insert(seq, tx);
         (seq, rx)
     };
-    let _ = store::sessions::set_next_seq(&rws.db, &id, (seq + 1) as i64).await;
+    crate::srs_sessions::remember_next_seq(&rws, &id, (seq + 1) as i64).await;
     match tokio::time::timeout(timeout, waiter).await {
         Ok(Ok(ack)) => Ok(Json(Acknowledged {
             error: ack.error,

@@ -39,7 +39,7 @@ pub const INTERACTION_TYPES: [&str; 2] = ["interaction.started", "interaction.en
 /// Largest number of events in one request.
 pub const MAX_BATCH: usize = 1000;
 
-type Checked = crate::store::events::NewEvent;
+type Checked = crate::events::NewEvent;
 
 fn text(event: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>, ApiError> {
     match event.get(key) {
@@ -158,21 +158,10 @@ pub async fn intake(
         v => check(v, "").map(|c| vec![c]),
     }
     .inspect_err(|_| crate::metrics::event(&rws, "rejected", 1))?;
-    let received = crate::recording::now();
-    let accepted = crate::store::events::insert_all(&rws.db, &checked, &received).await?;
-    let calls = checked.iter().filter_map(|e| e.call_id.clone()).collect();
-    let interactions = checked
-        .iter()
-        .filter_map(|e| e.interaction_id.clone())
-        .collect();
-    crate::dispatch::on_events(&rws, calls, interactions).await;
-    let duplicates = checked.len() as u64 - accepted;
-    crate::metrics::event(&rws, "accepted", accepted);
-    crate::metrics::event(&rws, "duplicate", duplicates);
-    tracing::debug!(accepted, duplicates, "events received");
+    let intake = crate::events::accept(&rws, &checked).await?;
     Ok(Json(Accepted {
-        accepted,
-        duplicates,
+        accepted: intake.accepted,
+        duplicates: intake.duplicates,
     }))
 }
 
@@ -185,13 +174,7 @@ pub async fn timeline(
     Path(id): Path<String>,
     Viewer { visibility, .. }: Viewer,
 ) -> Result<Json<Timeline>, ApiError> {
-    if let crate::compliance::Visibility::Agents(agents) = &visibility {
-        let recorded_for = crate::store::recordings::agents_of_interaction(&rws.db, &id).await?;
-        if !recorded_for.iter().any(|u| agents.contains(u)) {
-            return Err(ApiError::NotFound(format!("no events for '{id}'")));
-        }
-    }
-    let rows = crate::store::events::bodies_of(&rws.db, &id).await?;
+    let rows = crate::events::timeline(&rws, &id, &visibility).await?;
     let events: Vec<Value> = rows
         .into_iter()
         .filter_map(|b| serde_json::from_str(&b).ok())

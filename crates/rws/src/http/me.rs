@@ -15,7 +15,7 @@ use crate::http::sorted_value;
 
 /// `GET /api/v2/me` (any authenticated user; cookie or Basic).
 pub async fn me(State(rws): State<Rws>, User(user): User) -> Result<Json<Me>, ApiError> {
-    let groups = crate::store::directory::memberships(&rws.db, &user.username).await?;
+    let groups = crate::compliance::memberships(&rws.db, &user.username).await?;
     let agents_see_own = setting_true(&rws.db, "agents_see_own", false).await?;
     let supervisors_may_download = setting_true(&rws.db, "supervisors_may_download", true).await?;
     let oversees = user.has("admin") || user.has("supervisor");

@@ -48,7 +48,7 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
             .get_or_create(&vec![("state".into(), state.into())])
             .set(n as i64);
     }
-    let counts = crate::store::recordings::count_by_state(&rws.db)
+    let counts = crate::recordings::count_by_state(&rws.db)
         .await
         .unwrap_or_default();
     for state in crate::recording::RecordingState::ALL.map(|s| s.as_str()) {
@@ -61,7 +61,7 @@ pub async fn scrape(State(rws): State<Rws>) -> Response {
             .get_or_create(&vec![("state".into(), state.into())])
             .set(n);
     }
-    let oldest = crate::store::recordings::oldest_activity(&rws.db)
+    let oldest = crate::recordings::oldest_activity(&rws.db)
         .await
         .unwrap_or(None);
     let lag = oldest

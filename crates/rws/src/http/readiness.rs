@@ -20,10 +20,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /readyz`.
 pub async fn readyz(State(rws): State<Rws>) -> Response {
-    let (database, storage) = tokio::join!(
-        check(crate::store::health::ping(&rws.db)),
-        check(storage(&rws))
-    );
+    let (database, storage) =
+        tokio::join!(check(crate::health::database(&rws)), check(storage(&rws)));
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readyz: the database does not answer");
     }

@@ -1,19 +1,19 @@
 //! The read path: `GET /api/v2/recordings/{call_id}` (the GIR recording
 //! resource) and `…/play|download/{mediaId}` (decrypting playback with
-//! Range). The recording rules are [`crate::recording`]'s, their
-//! application [`crate::recordings`]'.
+//! Range). The facts come from [`crate::call_view`] and
+//! [`crate::playback`] (which maps a Range to a read plan); this module
+//! shapes them into the GIR JSON and the HTTP answer.
 
 use crate::Rws;
+use crate::call_view::MediaView;
 use crate::error::ApiError;
 use crate::http::authz::Viewer;
+use crate::playback::{PlayRequest, Served};
 use crate::recording::{Rec, RecordingState, parse_time, rfc3339};
-use crate::recordings::{read_cipher, staged_or_stored};
-use crate::store::recordings::{labels_of, of_call};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use media::crypt::decrypt_segment;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -159,21 +159,13 @@ pub async fn resource(
         visibility: vis, ..
     }: Viewer,
 ) -> Result<axum::Json<CallRecordings>, ApiError> {
-    let recs: Vec<Rec> = of_call(&rws.db, &call_id)
-        .await?
-        .into_iter()
-        .filter(|r| vis.sees(&r.username))
-        .collect();
-    if recs.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "no screen recording for '{call_id}'"
-        )));
-    }
+    let views = crate::call_view::of_call(&rws, &call_id, &vis).await?;
     let mut media_files = Vec::new();
     let mut screen = Vec::new();
     let mut start: Option<String> = None;
     let mut stop: Option<String> = None;
-    for rec in &recs {
+    for view in views {
+        let rec = view.rec;
         let rec_start = rec.started_at.clone().unwrap_or(rec.requested_at.clone());
         if start.as_ref().is_none_or(|s| rec_start < *s) {
             start = Some(rec_start.clone());
@@ -183,10 +175,12 @@ pub async fn resource(
         {
             stop = Some(s.clone());
         }
-        let media = crate::store::media::of_recording(&rws.db, &rec.id).await?;
-        for m in media {
+        for MediaView {
+            row: m,
+            plain_size: size,
+        } in view.media
+        {
             let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
-            let size = crate::store::media::plain_size(&rws.db, &m.id).await?;
             let stop_time = parse_time(&m.started_at)
                 .map(|t| rfc3339(t + Duration::from_millis(m.end_ms.max(0) as u64)))
                 .unwrap_or_default();
@@ -212,8 +206,8 @@ pub async fn resource(
                 },
             });
         }
-        let links = crate::store::recordings::links_of(&rws.db, &rec.id).await?;
-        let interactions: Vec<InteractionLink> = links
+        let interactions: Vec<InteractionLink> = view
+            .links
             .into_iter()
             .map(|l| InteractionLink {
                 start_offset: offset_ms(&rec_start, &l.start_at).map(|o| o.max(0).to_string()),
@@ -229,8 +223,8 @@ pub async fn resource(
                 stop_time: l.end_at,
             })
             .collect();
-        let marks = crate::store::recordings::marks_of(&rws.db, &rec.id).await?;
-        let marks: Vec<Mark> = marks
+        let marks: Vec<Mark> = view
+            .marks
             .into_iter()
             .map(|(at, kind, reason)| Mark {
                 offset: offset_ms(&rec_start, &at).map(|o| o.max(0).to_string()),
@@ -239,9 +233,8 @@ pub async fn resource(
                 reason,
             })
             .collect();
-        let labels = labels_of(&rws.db, &rec.id).await?;
         screen.push(ScreenRecording {
-            labels,
+            labels: view.labels,
             legal_hold: rec.legal_hold,
             hold_reason: rec.hold_reason.clone(),
             caller_phone_number: rec.ani.clone(),
@@ -268,54 +261,6 @@ pub async fn resource(
     }))
 }
 
-/// Parses a single `bytes=` range against `len`: `Ok(None)` for no header
-/// and for one RFC 9110 §14.2 says to ignore (not `bytes`, malformed, last
-/// before first, several ranges): the whole file is served then.
-/// `Err(())` only for a valid range the media cannot satisfy (416).
-fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(v) = value else { return Ok(None) };
-    let Ok(s) = v.to_str() else { return Ok(None) };
-    let Some(spec) = s.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None); // several ranges: serve the whole file (allowed by RFC 9110)
-    }
-    let Some((a, b)) = spec.split_once('-') else {
-        return Ok(None);
-    };
-    let (a, b) = (a.trim(), b.trim());
-    // Digits only; a number too big for u64 is still valid (and past any end).
-    let number = |t: &str| -> Option<u64> {
-        (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
-            .then(|| t.parse().unwrap_or(u64::MAX))
-    };
-    let range = if a.is_empty() {
-        let Some(n) = number(b) else { return Ok(None) };
-        if n == 0 || len == 0 {
-            return Err(());
-        }
-        (len.saturating_sub(n), len - 1)
-    } else {
-        let Some(start) = number(a) else {
-            return Ok(None);
-        };
-        let end = if b.is_empty() {
-            u64::MAX
-        } else {
-            match number(b) {
-                Some(end) if end >= start => end,
-                _ => return Ok(None),
-            }
-        };
-        if start >= len {
-            return Err(());
-        }
-        (start, end.min(len - 1))
-    };
-    Ok(Some(range))
-}
-
 /// `GET /api/v2/recordings/{call_id}/play/{mediaId}` (admin, supervisor):
 /// the decrypted MP4, with HTTP Range (one range; several get the whole file).
 pub async fn play(
@@ -338,6 +283,8 @@ pub async fn download(
     serve_media(rws, headers, remote.0, call_id, media_id, true).await
 }
 
+/// Authenticates, hands the request (with the `Range` header's text) to
+/// [`crate::playback::serve`] and renders its answer.
 async fn serve_media(
     rws: Rws,
     headers: HeaderMap,
@@ -347,28 +294,15 @@ async fn serve_media(
     attachment: bool,
 ) -> Result<Response, ApiError> {
     let (user, vis) = crate::compliance::viewer(&rws, &headers).await?;
-    if attachment && !crate::compliance::may_download(&rws.db, &user).await? {
-        return Err(ApiError::Forbidden(
-            "downloading needs the admin role (supervisors_may_download is off)".into(),
-        ));
-    }
-    let recs: Vec<Rec> = of_call(&rws.db, &call_id)
-        .await?
-        .into_iter()
-        .filter(|r| vis.sees(&r.username))
-        .collect();
-    let m = crate::store::media::get(&rws.db, &media_id).await?;
-    let Some(m) = m.filter(|m| recs.iter().any(|r| r.id == m.recording_id)) else {
-        return Err(ApiError::NotFound(format!(
-            "no media '{media_id}' in the recordings of '{call_id}'"
-        )));
+    let req = PlayRequest {
+        call_id: &call_id,
+        media_id: &media_id,
+        range: headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+        download: attachment,
     };
-    let index = crate::store::media::segments(&rws.db, &m.id).await?;
-    let len = index.plain_len();
-    let src = staged_or_stored(&rws, &m).await?;
-    let range = match parse_range(headers.get(header::RANGE), len) {
-        Ok(r) => r,
-        Err(()) => {
+    let playback = match crate::playback::serve(&rws, (&user, &vis), req, remote).await? {
+        Served::Media(p) => p,
+        Served::Unsatisfiable { len } => {
             let mut resp = ApiError::Status(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 format!("Range not satisfiable: the media has {len} bytes"),
@@ -380,66 +314,7 @@ async fn serve_media(
             return Ok(resp);
         }
     };
-    let identities = crate::keys::all_identities(&rws.db, &rws.master)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    // The key this file was encrypted to: the one that opens its first segment.
-    let identity = match index.entries.first() {
-        None => None,
-        Some(first) => {
-            let cipher = read_cipher(&rws, &src, first).await.map_err(|e| {
-                ApiError::Status(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("media {media_id} cannot be read: {e}"),
-                )
-            })?;
-            identities
-                .into_iter()
-                .find(|id| decrypt_segment(&cipher, id).is_ok())
-        }
-    };
-    if identity.is_none() && !index.entries.is_empty() {
-        return Err(ApiError::Internal(format!(
-            "no tenant key opens media {media_id}"
-        )));
-    }
-    if attachment {
-        crate::compliance::audit(
-            &rws.db,
-            &user.username,
-            "download",
-            &media_id,
-            &format!("call {call_id}"),
-            remote,
-        )
-        .await?;
-    } else {
-        crate::compliance::audit_playback(&rws.db, &user.username, &media_id, &call_id, remote)
-            .await?;
-    }
-    let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
-    let body_len = if len == 0 { 0 } else { end - start + 1 };
-    // The read plan (which segments, which slice of each) and the decrypt
-    // step are media's, shared with `DecryptingReader`; this only fetches
-    // each segment's ciphertext (bounded) as the body is streamed.
-    let plan = if len == 0 {
-        Vec::new()
-    } else {
-        index.plan(start..=end).map_err(|e| {
-            ApiError::Internal(format!("the segment index of media {media_id}: {e}"))
-        })?
-    };
-    let state = (rws.clone(), src, identity, plan.into_iter());
-    let stream = futures_util::stream::unfold(state, |(rws, src, identity, mut plan)| async move {
-        let step = plan.next()?;
-        let identity_ref = identity.as_ref()?;
-        let chunk = match read_cipher(&rws, &src, &step.entry).await {
-            Ok(cipher) => step.cut(&cipher, identity_ref).map(bytes::Bytes::from),
-            Err(err) => Err(std::io::Error::other(err)),
-        };
-        Some((chunk, (rws, src, identity, plan)))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
+    let mut resp = Response::new(Body::from_stream(playback.body));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -447,7 +322,7 @@ async fn serve_media(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
-    if let Ok(v) = HeaderValue::from_str(&body_len.to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&playback.body_len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
     if attachment {
@@ -467,8 +342,9 @@ async fn serve_media(
             h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
-    if range.is_some() {
+    if let Some((start, end)) = playback.range {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let len = playback.len;
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
             resp.headers_mut().insert(header::CONTENT_RANGE, v);
         }
@@ -478,23 +354,20 @@ async fn serve_media(
 
 /// One recording as the search lists it.
 pub async fn summary(rws: &Rws, rec: &Rec) -> Result<RecordingSummary, ApiError> {
-    let media = crate::store::media::of_recording(&rws.db, &rec.id).await?;
-    let labels = labels_of(&rws.db, &rec.id).await?;
-    let paused = crate::store::recordings::pause_count(&rws.db, &rec.id).await?;
-    let mut files: Vec<SummaryFile> = Vec::with_capacity(media.len());
-    for m in &media {
-        let size = crate::store::media::plain_size(&rws.db, &m.id).await?;
-        let monitor: Value = serde_json::from_str(&m.monitor).unwrap_or(Value::Null);
-        files.push(SummaryFile {
-            media_id: m.id.clone(),
+    let view = crate::call_view::summary(rws, rec).await?;
+    let duration = view.media.iter().map(|m| m.row.end_ms).max().unwrap_or(0);
+    let files: Vec<SummaryFile> = view
+        .media
+        .into_iter()
+        .map(|MediaView { row: m, plain_size }| SummaryFile {
             media_uri: format!("/api/v2/recordings/{}/play/{}", rec.interaction_id, m.id),
+            media_id: m.id,
             duration: m.end_ms.to_string(),
-            size: size.to_string(),
-            monitor,
+            size: plain_size.to_string(),
+            monitor: serde_json::from_str(&m.monitor).unwrap_or(Value::Null),
             stored: m.object_path.is_some(),
-        });
-    }
-    let duration = media.iter().map(|m| m.end_ms).max().unwrap_or(0);
+        })
+        .collect();
     Ok(RecordingSummary {
         id: rec.id.clone(),
         call_id: rec.interaction_id.clone(),
@@ -508,8 +381,8 @@ pub async fn summary(rws: &Rws, rec: &Rec) -> Result<RecordingSummary, ApiError>
         duration: duration.to_string(),
         caller_phone_number: rec.ani.clone(),
         dialed_phone_number: rec.dnis.clone(),
-        labels,
-        has_pause: paused > 0,
+        labels: view.labels,
+        has_pause: view.has_pause,
         legal_hold: rec.legal_hold,
         media_files: files,
     })
@@ -615,49 +488,6 @@ mod tests {
     }
 
     #[test]
-    fn ranges() {
-        let h = |s: &str| HeaderValue::from_str(s).ok();
-        assert_eq!(parse_range(None, 100), Ok(None));
-        assert_eq!(parse_range(h("bytes=0-9").as_ref(), 100), Ok(Some((0, 9))));
-        assert_eq!(
-            parse_range(h("bytes=90-").as_ref(), 100),
-            Ok(Some((90, 99)))
-        );
-        assert_eq!(
-            parse_range(h("bytes=-10").as_ref(), 100),
-            Ok(Some((90, 99)))
-        );
-        assert_eq!(
-            parse_range(h("bytes=95-200").as_ref(), 100),
-            Ok(Some((95, 99)))
-        );
-        assert_eq!(parse_range(h("bytes=100-").as_ref(), 100), Err(()));
-        assert_eq!(parse_range(h("bytes=-0").as_ref(), 100), Err(()));
-        assert_eq!(
-            parse_range(h("bytes=99999999999999999999999-").as_ref(), 100),
-            Err(())
-        );
-        assert_eq!(
-            parse_range(h("bytes=0-99999999999999999999999").as_ref(), 100),
-            Ok(Some((0, 99)))
-        );
-        assert_eq!(parse_range(h("bytes=0-1,5-6").as_ref(), 100), Ok(None));
-        // Invalid: ignored (RFC 9110 §14.2), the whole file is served.
-        for bad in [
-            "bytes=5-2",
-            "items=0-1",
-            "bytes=abc",
-            "bytes=a-b",
-            "bytes=-",
-            "bytes=1-+2",
-            "bytes=--1",
-            "bytes 0-1",
-        ] {
-            assert_eq!(parse_range(h(bad).as_ref(), 100), Ok(None), "{bad}");
-        }
-    }
-
-    #[test]
     fn stored_times_have_one_width_so_text_order_is_time_order() {
         let t = |s: &str| rfc3339(parse_time(s).expect("test time parses"));
         assert_eq!(t("2026-01-05T10:00:00Z"), "2026-01-05T10:00:00.000Z");
@@ -677,61 +507,5 @@ mod tests {
         let by_time = text.clone();
         text.sort();
         assert_eq!(text, by_time);
-    }
-}
-
-/// Property tests (issue 10, rule 3): any `Range` header gives no range, a
-/// range inside the file, or a refusal; never a panic.
-#[cfg(test)]
-mod proptests {
-    #![allow(clippy::unwrap_used)]
-
-    use axum::http::HeaderValue;
-    use proptest::prelude::*;
-
-    use super::parse_range;
-
-    fn check(value: &[u8], len: u64) -> Result<(), TestCaseError> {
-        let Ok(v) = HeaderValue::from_bytes(value) else {
-            return Ok(());
-        };
-        if let Ok(Some((a, b))) = parse_range(Some(&v), len) {
-            prop_assert!(a <= b && b < len, "{a}-{b} outside 0..{len}");
-        }
-        Ok(())
-    }
-
-    fn number() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just(String::new()),
-            (0u64..2000).prop_map(|n| n.to_string()),
-            any::<u64>().prop_map(|n| n.to_string()),
-            Just(u64::MAX.to_string()),
-            Just("18446744073709551616".to_string()),
-            Just("-1".to_string()),
-            Just(" 7 ".to_string()),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
-
-        #[test]
-        fn range_random_bytes(
-            value in prop::collection::vec(any::<u8>(), 0..64),
-            len in prop_oneof![Just(0u64), 0u64..5000, any::<u64>()],
-        ) {
-            check(&value, len)?;
-        }
-
-        #[test]
-        fn range_bytes_spec(
-            a in number(),
-            b in number(),
-            sep in prop_oneof![Just("-"), Just("--"), Just(""), Just(",")],
-            len in prop_oneof![Just(0u64), 0u64..5000, Just(u64::MAX)],
-        ) {
-            check(format!("bytes={a}{sep}{b}").as_bytes(), len)?;
-        }
     }
 }

@@ -235,7 +235,7 @@ pub async fn search(
     // Going backwards (a `prev` cursor) reads in the opposite order, then flips.
     let backwards = cursor.as_ref().is_some_and(|c| c.0 == 'p');
     let read_ascending = ascending != backwards;
-    let filter = crate::store::search::Filter {
+    let filter = crate::search::Filter {
         visible: match &vis {
             Visibility::Agents(agents) => Some(agents.iter().map(String::as_str).collect()),
             _ => None,
@@ -258,7 +258,7 @@ pub async fn search(
         ascending: read_ascending,
         limit: limit as i64 + 1,
     };
-    let mut recs: Vec<Rec> = crate::store::search::recordings(&rws.db, &filter).await?;
+    let mut recs: Vec<Rec> = crate::search::recordings(&rws, &filter).await?;
     let more = recs.len() > limit as usize;
     recs.truncate(limit as usize);
     if backwards {
