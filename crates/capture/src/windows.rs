@@ -311,7 +311,8 @@ impl WindowTracker {
                     false,
                     self.root,
                     self.atoms.net_active_window,
-                    AtomEnum::WINDOW,
+                    // Any type: WINDOW from window managers, CARDINAL from tools.
+                    AtomEnum::ANY,
                     0,
                     1,
                 )

@@ -990,6 +990,7 @@ async fn upload(
         stopped_at: now(),
         media_files: 1,
         marks: Vec::new(),
+        apps: Vec::new(),
     };
     let r = s
         .http

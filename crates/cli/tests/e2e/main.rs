@@ -49,3 +49,4 @@ mod spool;
 mod srs_conformance;
 mod upload_rate_rws;
 mod upload_staging;
+mod app_lane;
