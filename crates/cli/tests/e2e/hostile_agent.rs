@@ -908,6 +908,22 @@ fn rule1_app_changes_land_only_on_the_senders_recording_and_are_bounded() {
         "{res}"
     );
     assert!(!res.to_string().contains("EvilApp") && !res.to_string().contains("App1000"));
+    // `app=` on the backend under test (SQLite or PostgreSQL): a
+    // case-insensitive glob on the class; `%`/`_` match themselves.
+    for (glob, hits) in [("crm", 1), ("X?ERM", 1), ("*term", 1), ("evil*", 0), ("%", 0)] {
+        let r = get_as(
+            &rws,
+            ("admin", "adminpw"),
+            &format!("/api/v2/recordings?app={}", glob.replace('%', "%25")),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.json()["recordings"].as_array().unwrap().len(),
+            hits,
+            "app={glob}: {}",
+            r.text
+        );
+    }
     // A replayed end on the final recording adds nothing.
     let r = end(&rws, t1, r1, body(vec![app("Replayed", Value::Null)]));
     assert_eq!(r.status, 200, "{}", r.text);
