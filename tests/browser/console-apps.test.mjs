@@ -23,6 +23,10 @@ password = "pw1"
 roles = ["agent"]
 default_place = "P1"
 [[user]]
+username = "admin"
+password = "adminpw"
+roles = ["admin"]
+[[user]]
 username = "sup"
 password = "suppw"
 roles = ["supervisor"]
