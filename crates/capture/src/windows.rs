@@ -248,12 +248,14 @@ impl WindowTracker {
     pub fn active(&self) -> Option<ActiveWindow> {
         let a = self.active.as_ref()?;
         let known = |id: Option<Window>| id.and_then(|id| self.index(id));
-        let i = known(a.ewmh_top).or_else(|| known(a.focus_top)).or_else(|| {
-            // No window manager and no focus: the top of the stacking order.
-            self.windows
-                .iter()
-                .rposition(|w| w.mapped && !(w.class.is_empty() && w.instance.is_empty()))
-        })?;
+        let i = known(a.ewmh_top)
+            .or_else(|| known(a.focus_top))
+            .or_else(|| {
+                // No window manager and no focus: the top of the stacking order.
+                self.windows
+                    .iter()
+                    .rposition(|w| w.mapped && !(w.class.is_empty() && w.instance.is_empty()))
+            })?;
         let w = &self.windows[i];
         let class = if w.class.is_empty() {
             w.instance.clone()

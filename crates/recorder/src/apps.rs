@@ -157,7 +157,10 @@ mod tests {
         assert_eq!(f.observe(t0, Some(&a)), None);
         assert_eq!(f.observe(ms(t0, 300), Some(&a)), None);
         let c = f.observe(ms(t0, 500), Some(&a)).expect("reported");
-        assert_eq!((c.class.as_str(), c.title.as_deref()), ("Alpha", Some("one")));
+        assert_eq!(
+            (c.class.as_str(), c.title.as_deref()),
+            ("Alpha", Some("one"))
+        );
         assert_eq!(c.since, t0);
         // Still the same window: nothing new.
         assert_eq!(f.observe(ms(t0, 2000), Some(&a)), None);
@@ -189,7 +192,10 @@ mod tests {
             .expect("reported");
         assert_eq!(c.title, None);
         f.observe(ms(t0, 600), Some(&win("Alpha", "secret two")));
-        assert_eq!(f.observe(ms(t0, 1500), Some(&win("Alpha", "secret two"))), None);
+        assert_eq!(
+            f.observe(ms(t0, 1500), Some(&win("Alpha", "secret two"))),
+            None
+        );
     }
 
     #[test]

@@ -205,7 +205,13 @@ fn app_lane_lists_class_changes_in_order_finds_them_and_never_shows_a_masked_tit
         // Mapped on top (no window manager, no focus): the top of the stack.
         let (a, a_id) = xterm(x, dir, "CrmDesk", "Customer 42", "40x10+10+10");
         hold();
-        let (b, _) = xterm(x, dir, "PayTerm", &format!("Card payment {SECRET}"), "40x10+300+10");
+        let (b, _) = xterm(
+            x,
+            dir,
+            "PayTerm",
+            &format!("Card payment {SECRET}"),
+            "40x10+300+10",
+        );
         hold();
         // The input focus wins over the stacking order.
         focus(x, &a_id);

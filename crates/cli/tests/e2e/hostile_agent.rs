@@ -866,16 +866,16 @@ fn rule1_app_changes_land_only_on_the_senders_recording_and_are_bounded() {
     let (t1, t2) = (str_of(&s1, "upload_token"), str_of(&s2, "upload_token"));
     let r1 = str_of(&s1, "recording_id");
     let app = |class: &str, title: Value| json!({"at": now(), "class": class, "title": title});
-    let body = |apps: Vec<Value>| {
-        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 0, "marks": [], "apps": apps})
-    };
+    let body = |apps: Vec<Value>| json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 0, "marks": [], "apps": apps});
     // Someone else's recording: 403, nothing kept.
     let r = end(&rws, t2, r1, body(vec![app("EvilApp", json!("planted"))]));
     assert_eq!(r.status, 403, "{}", r.text);
     call_released(&rws, "call-app-1", "1001");
     h1.expect("stop");
     // A flood: one more than the bound.
-    let flood: Vec<Value> = (0..1001).map(|i| app(&format!("App{i}"), Value::Null)).collect();
+    let flood: Vec<Value> = (0..1001)
+        .map(|i| app(&format!("App{i}"), Value::Null))
+        .collect();
     assert_refused(&end(&rws, t1, r1, body(flood)), 400, "at most 1000");
     for bad in [
         app(&"C".repeat(129), Value::Null),
@@ -910,7 +910,13 @@ fn rule1_app_changes_land_only_on_the_senders_recording_and_are_bounded() {
     assert!(!res.to_string().contains("EvilApp") && !res.to_string().contains("App1000"));
     // `app=` on the backend under test (SQLite or PostgreSQL): a
     // case-insensitive glob on the class; `%`/`_` match themselves.
-    for (glob, hits) in [("crm", 1), ("X?ERM", 1), ("*term", 1), ("evil*", 0), ("%", 0)] {
+    for (glob, hits) in [
+        ("crm", 1),
+        ("X?ERM", 1),
+        ("*term", 1),
+        ("evil*", 0),
+        ("%", 0),
+    ] {
         let r = get_as(
             &rws,
             ("admin", "adminpw"),

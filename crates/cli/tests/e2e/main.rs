@@ -18,6 +18,7 @@ fn xvfb_helper_starts_a_display() {
     assert!(info.contains("640x480 pixels"), "{info}");
 }
 mod agent_notice;
+mod app_lane;
 mod backends;
 mod browser_session;
 mod compliance;
@@ -49,4 +50,3 @@ mod spool;
 mod srs_conformance;
 mod upload_rate_rws;
 mod upload_staging;
-mod app_lane;

@@ -314,7 +314,11 @@ mod tests {
             ("crm%", vec![]),
             ("*", vec!["b", "a"]),
         ] {
-            assert_eq!(ids(&recordings(&db, &app(glob)).await.unwrap()), want, "{glob}");
+            assert_eq!(
+                ids(&recordings(&db, &app(glob)).await.unwrap()),
+                want,
+                "{glob}"
+            );
         }
     }
 }
