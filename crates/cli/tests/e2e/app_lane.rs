@@ -278,6 +278,12 @@ fn app_lane_lists_class_changes_in_order_finds_them_and_never_shows_a_masked_tit
     drop(rws);
     let hits = files_containing(dir, SECRET.as_bytes());
     assert!(hits.is_empty(), "the masked title is in {hits:?}");
+    // The search does read the database: an unmasked title is found there.
+    let control = files_containing(dir, b"Customer 42");
+    assert!(
+        control.iter().any(|p| p.contains("screenrec.db")),
+        "{control:?}"
+    );
 }
 
 #[test]
