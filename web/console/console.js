@@ -367,14 +367,17 @@ async function openRecording(callId, back) {
       else items.push({ offset: at(Date.parse(e.timestamp)), type: e.type, text });
     }
   }
-  // An app lane span lasts until the next app event (or the end).
-  apps.sort((a, b) => a.at - b.at);
-  const appSpans = apps.map((a, i) => ({ from: a.at, to: apps[i + 1]?.at ?? player?.duration ?? a.at, text: a.text }));
   const spans = [];
   for (const s of res.screenRecordings) {
     const open = {};
     for (const m of s.marks) {
       const offset = at(Date.parse(m.time));
+      // The agent switched windows (SRS's app lane): class, and the title
+      // unless the directory keeps none (a masked window's is its rule's name).
+      if (m.type === 'app') {
+        apps.push({ at: offset, text: `${m.class}${m.title ? ` — ${m.title}` : ''} (${s.agentId})` });
+        continue;
+      }
       items.push({ offset, type: `screen.${m.type}`, text: `screen ${m.type} — ${m.reason} (${s.agentId})` });
       const ender = Object.entries(open).find(([kind]) => spanEnd(kind) === m.type);
       if (ender) {
@@ -387,6 +390,9 @@ async function openRecording(callId, back) {
     // Still open at the end of the recording.
     for (const [kind, o] of Object.entries(open)) spans.push({ kind, from: o.offset, to: player?.duration ?? o.offset, text: `${kind} from ${fmtTime(o.offset)} — ${o.reason}` });
   }
+  // An app lane span lasts until the next app event (or the end).
+  apps.sort((a, b) => a.at - b.at);
+  const appSpans = apps.map((a, i) => ({ from: a.at, to: apps[i + 1]?.at ?? player?.duration ?? a.at, text: a.text }));
   items.sort((a, b) => a.offset - b.offset);
   drawTimeline(items, spans, appSpans);
   $('timeline').replaceChildren(...items.map((i) => {

@@ -128,6 +128,31 @@ pub trait Source: Send {
     fn active_masks(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Follows the active window from the next poll on (the timeline's app
+    /// lane). Sources without a window list ignore it.
+    fn track_active_window(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The active window as of the last poll, if followed and known.
+    fn active_window(&self) -> Option<ActiveWindow> {
+        None
+    }
+}
+
+/// The window the agent works in, as the timeline's app lane shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveWindow {
+    /// The class half of `WM_CLASS` (the instance half when it is empty).
+    pub class: String,
+    /// The instance half of `WM_CLASS`.
+    pub instance: String,
+    /// The window's title, or the masking rule's name when a rule matches
+    /// the window (its own title then never leaves this crate).
+    pub title: String,
+    /// The rule that matches the window, if any.
+    pub mask: Option<String>,
 }
 
 /// Errors of screen sources.

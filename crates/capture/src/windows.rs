@@ -12,6 +12,14 @@
 //! Events only queue work ([`WindowTracker::handle`] never blocks); the
 //! property reads happen in [`WindowTracker::refresh`], which the source calls
 //! after draining its event queue.
+//!
+//! Once [`WindowTracker::track_active`] is called it also follows the
+//! active window for the timeline's app lane: `_NET_ACTIVE_WINDOW` on the
+//! root (an EWMH window manager keeps it; `PropertyNotify` says when it
+//! changes), else the input focus (the source reports it from the round
+//! trip it makes every poll anyway), else the top of the stacking order.
+//! [`WindowTracker::active`] gives its class and title, the title replaced
+//! by the masking rule's name when a rule matches the window.
 
 use std::collections::HashMap;
 
@@ -25,7 +33,7 @@ use x11rb::protocol::xproto::{
 
 use crate::mask::{Rect, WindowShape};
 use crate::rules::{MaskAction, MaskRule};
-use crate::{CaptureError, Result};
+use crate::{ActiveWindow, CaptureError, Result};
 
 /// Most distinct shapes remembered while watching; beyond, the watch
 /// reports an overflow and the caller masks whole frames.
@@ -82,6 +90,28 @@ struct Atoms {
     net_wm_name: u32,
     utf8_string: u32,
     wm_state: u32,
+    net_active_window: u32,
+}
+
+/// Most parent links followed from a focused window up to its top-level.
+const MAX_DEPTH: usize = 32;
+
+/// The active-window state (only while [`WindowTracker::track_active`] is on).
+#[derive(Debug, Default)]
+struct ActiveState {
+    /// `_NET_ACTIVE_WINDOW` of the root: `None` when the root has no such
+    /// property (no EWMH window manager).
+    ewmh: Option<Window>,
+    /// The top-level the EWMH active window belongs to.
+    ewmh_top: Option<Window>,
+    /// The root property must be read again.
+    ewmh_dirty: bool,
+    /// The input focus as last reported.
+    focus: Window,
+    /// The top-level it belongs to.
+    focus_top: Option<Window>,
+    /// The focus changed since it was last resolved.
+    focus_dirty: bool,
 }
 
 /// The top-level windows of one screen, bottom to top.
@@ -94,6 +124,8 @@ pub struct WindowTracker {
     /// While watching: every shape a masked window had, and every window
     /// whose title or class changed (see [`WindowTracker::watch`]).
     watch: Option<Vec<WindowShape>>,
+    /// Followed only once [`WindowTracker::track_active`] is called.
+    active: Option<ActiveState>,
 }
 
 fn x11<E: std::fmt::Display>(e: E) -> CaptureError {
@@ -143,6 +175,7 @@ impl WindowTracker {
             net_wm_name: intern(b"_NET_WM_NAME")?,
             utf8_string: intern(b"UTF8_STRING")?,
             wm_state: intern(b"WM_STATE")?,
+            net_active_window: intern(b"_NET_ACTIVE_WINDOW")?,
         };
         let tree = conn.query_tree(root).map_err(x11)?.reply().map_err(x11)?;
         let mut tracker = WindowTracker {
@@ -152,6 +185,7 @@ impl WindowTracker {
             rules: Vec::new(),
             pending: HashMap::new(),
             watch: None,
+            active: None,
         };
         // query_tree lists children bottom to top, which is our order.
         for id in tree.children {
@@ -168,6 +202,146 @@ impl WindowTracker {
         for i in 0..self.windows.len() {
             self.rematch(i);
         }
+    }
+
+    /// True when masking rules are set (with none, nothing is ever painted).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// Starts following the active window (see the module docs): selects
+    /// `PropertyChange` on the root, next to `SubstructureNotify`, and reads
+    /// `_NET_ACTIVE_WINDOW` at the next [`WindowTracker::refresh`].
+    pub fn track_active(&mut self, conn: &impl Connection) -> Result<()> {
+        if self.active.is_some() {
+            return Ok(());
+        }
+        conn.change_window_attributes(
+            self.root,
+            &ChangeWindowAttributesAux::new()
+                .event_mask(EventMask::SUBSTRUCTURE_NOTIFY | EventMask::PROPERTY_CHANGE),
+        )
+        .map_err(x11)?
+        .check()
+        .map_err(x11)?;
+        self.active = Some(ActiveState {
+            ewmh_dirty: true,
+            ..ActiveState::default()
+        });
+        Ok(())
+    }
+
+    /// The input focus as the source last saw it (resolved to its top-level
+    /// at the next [`WindowTracker::refresh`] when it changed).
+    pub fn set_focus(&mut self, focus: Window) {
+        if let Some(a) = &mut self.active
+            && a.focus != focus
+        {
+            a.focus = focus;
+            a.focus_dirty = true;
+        }
+    }
+
+    /// The active window now, `None` when it is not known or has no
+    /// `WM_CLASS`. A window a masking rule matches has the rule's name as
+    /// its title: its own title never leaves this crate.
+    pub fn active(&self) -> Option<ActiveWindow> {
+        let a = self.active.as_ref()?;
+        let known = |id: Option<Window>| id.and_then(|id| self.index(id));
+        let i = known(a.ewmh_top)
+            .or_else(|| known(a.focus_top))
+            .or_else(|| {
+                // No window manager and no focus: the top of the stacking order.
+                self.windows
+                    .iter()
+                    .rposition(|w| w.mapped && !(w.class.is_empty() && w.instance.is_empty()))
+            })?;
+        let w = &self.windows[i];
+        let class = if w.class.is_empty() {
+            w.instance.clone()
+        } else {
+            w.class.clone()
+        };
+        if class.is_empty() {
+            return None;
+        }
+        let mask = w
+            .matched
+            .first()
+            .and_then(|&k| self.rules.get(k))
+            .map(|r| r.name().to_string());
+        Some(ActiveWindow {
+            class,
+            instance: w.instance.clone(),
+            title: mask.clone().unwrap_or_else(|| w.title.clone()),
+            mask,
+        })
+    }
+
+    /// The top-level window `w` belongs to (itself, the frame it was
+    /// reparented into, or an ancestor); `None` for none/root/pointer-root
+    /// or a window that is gone.
+    fn top_level_of(&self, conn: &impl Connection, mut w: Window) -> Result<Option<Window>> {
+        // 0 is None, 1 is PointerRoot.
+        if w <= 1 || w == self.root {
+            return Ok(None);
+        }
+        for _ in 0..MAX_DEPTH {
+            if let Some(t) = self.windows.iter().find(|t| t.id == w || t.client == w) {
+                return Ok(Some(t.id));
+            }
+            let Some(tree) = alive(conn.query_tree(w).map_err(x11)?.reply())? else {
+                return Ok(None);
+            };
+            if tree.parent == self.root || tree.parent == x11rb::NONE {
+                return Ok(None);
+            }
+            w = tree.parent;
+        }
+        Ok(None)
+    }
+
+    /// Reads `_NET_ACTIVE_WINDOW` and resolves the focus when they changed.
+    fn refresh_active(&mut self, conn: &impl Connection) -> Result<()> {
+        let Some(a) = &self.active else { return Ok(()) };
+        let (ewmh_dirty, focus_dirty, focus) = (a.ewmh_dirty, a.focus_dirty, a.focus);
+        let mut ewmh = a.ewmh;
+        let mut ewmh_top = a.ewmh_top;
+        if ewmh_dirty {
+            let reply = alive(
+                conn.get_property(
+                    false,
+                    self.root,
+                    self.atoms.net_active_window,
+                    // Any type: WINDOW from window managers, CARDINAL from tools.
+                    AtomEnum::ANY,
+                    0,
+                    1,
+                )
+                .map_err(x11)?
+                .reply(),
+            )?;
+            ewmh = reply
+                .filter(|r| r.type_ != x11rb::NONE)
+                .map(|r| r.value32().and_then(|mut v| v.next()).unwrap_or(0));
+            ewmh_top = match ewmh {
+                Some(w) => self.top_level_of(conn, w)?,
+                None => None,
+            };
+        }
+        let focus_top = if focus_dirty {
+            self.top_level_of(conn, focus)?
+        } else {
+            a.focus_top
+        };
+        if let Some(a) = &mut self.active {
+            a.ewmh = ewmh;
+            a.ewmh_top = ewmh_top;
+            a.ewmh_dirty = false;
+            a.focus_top = focus_top;
+            a.focus_dirty = false;
+        }
+        Ok(())
     }
 
     /// The windows as masking sees them, bottom to top.
@@ -248,6 +422,10 @@ impl WindowTracker {
     /// True while properties wait to be read ([`WindowTracker::refresh`]).
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
+            || self
+                .active
+                .as_ref()
+                .is_some_and(|a| a.ewmh_dirty || a.focus_dirty)
     }
 
     fn queue(&mut self, id: Window, need: Need) {
@@ -337,6 +515,13 @@ impl WindowTracker {
                     }
                 }
             }
+            PropertyNotify(e) if e.window == root => {
+                if let Some(a) = &mut self.active
+                    && e.atom == self.atoms.net_active_window
+                {
+                    a.ewmh_dirty = true;
+                }
+            }
             PropertyNotify(e) => {
                 let atom = e.atom;
                 let relevant = atom == u32::from(AtomEnum::WM_NAME)
@@ -386,7 +571,7 @@ impl WindowTracker {
             }
             self.rematch(i);
         }
-        Ok(())
+        self.refresh_active(conn)
     }
 
     /// Attributes, geometry and client of window `i`; false if it is gone.

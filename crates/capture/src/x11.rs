@@ -413,11 +413,16 @@ impl Source for X11Source {
 
     fn poll(&mut self) -> Result<bool> {
         // One round trip: every event the server sent before it is now queued.
-        self.conn
+        // Its answer is the input focus, the app lane's fallback.
+        let focus = self
+            .conn
             .get_input_focus()
             .map_err(x11)?
             .reply()
             .map_err(x11)?;
+        if let Some(w) = &mut self.windows {
+            w.set_focus(focus.focus);
+        }
         // An unfinished drain continues at the next one; grabs stay safe
         // (see paint_masks).
         self.drain()?;
@@ -512,7 +517,12 @@ impl Source for X11Source {
             return Ok(Grab::Unchanged);
         };
         self.fetch(monitor, rows.clone(), frame)?;
-        if self.windows.is_some() {
+        if !self.windows.as_ref().is_some_and(WindowTracker::has_rules) {
+            // Followed for the app lane only: nothing to paint.
+            if self.windows.is_some() {
+                self.painted.insert(monitor.name.clone(), Vec::new());
+            }
+        } else {
             let paint = self.paint_masks(monitor, before, frame)?;
             if paint != painted {
                 let mut band = Some(rows.clone());
@@ -555,6 +565,20 @@ impl Source for X11Source {
             .as_ref()
             .map(WindowTracker::active_rules)
             .unwrap_or_default()
+    }
+
+    fn track_active_window(&mut self) -> Result<()> {
+        if self.windows.is_none() {
+            self.windows = Some(WindowTracker::new(&self.conn, self.root)?);
+        }
+        if let Some(w) = &mut self.windows {
+            w.track_active(&self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn active_window(&self) -> Option<crate::ActiveWindow> {
+        self.windows.as_ref().and_then(WindowTracker::active)
     }
 
     fn set_cursor(&mut self, on: bool) {

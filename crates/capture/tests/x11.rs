@@ -458,3 +458,110 @@ fn a_client_reparented_into_a_window_manager_frame_is_masked_by_its_own_title() 
     });
     assert_eq!(src.active_masks(), Vec::<String>::new());
 }
+
+/// Polls the source until `want` holds for its active window (5 s deadline).
+fn active_until(
+    src: &mut X11Source,
+    what: &str,
+    want: impl Fn(&capture::ActiveWindow) -> bool,
+) -> capture::ActiveWindow {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        src.poll().unwrap();
+        let now = src.active_window();
+        if let Some(w) = now.as_ref().filter(|w| want(w)) {
+            return w.clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: active window {now:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_active_window_is_the_stack_top_then_the_focus_then_net_active_window_and_a_masked_title_is_the_rule_name()
+ {
+    use capture::{MaskAction, MaskRule};
+    use x11rb::protocol::xproto::{AtomEnum, InputFocus, PropMode};
+    let x = Xvfb::start(320, 240);
+    let p = Painter::new(&x.display);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
+    src.set_masks(vec![rule]).unwrap();
+    src.track_active_window().unwrap();
+    let label = |w: u32, class: &[u8], title: &[u8]| {
+        p.conn
+            .change_property8(
+                PropMode::REPLACE,
+                w,
+                AtomEnum::WM_CLASS,
+                AtomEnum::STRING,
+                class,
+            )
+            .unwrap();
+        p.conn
+            .change_property8(
+                PropMode::REPLACE,
+                w,
+                AtomEnum::WM_NAME,
+                AtomEnum::STRING,
+                title,
+            )
+            .unwrap();
+        p.conn.sync().unwrap();
+    };
+    let crm = p.rect(0, 0, 100, 100, 0x0000ff);
+    label(crm, b"crm\0Crm\0", b"Customer 42");
+    // A child of the CRM window (where the focus really goes in a toolkit).
+    let child = p.conn.generate_id().unwrap();
+    p.conn
+        .create_window(
+            0,
+            child,
+            crm,
+            10,
+            10,
+            20,
+            20,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new(),
+        )
+        .unwrap();
+    p.conn.map_window(child).unwrap();
+    let pay = p.rect(100, 0, 100, 100, 0x00ff00);
+    label(pay, b"pay\0PayApp\0", b"Card 4111");
+
+    // No window manager, no focus: the top of the stacking order.
+    let w = active_until(&mut src, "stack top", |w| w.class == "PayApp");
+    assert_eq!((w.title.as_str(), w.mask.as_deref()), ("pay", Some("pay")));
+
+    // The focus on a child of the CRM window: the CRM window.
+    p.conn
+        .set_input_focus(InputFocus::PARENT, child, x11rb::CURRENT_TIME)
+        .unwrap();
+    p.conn.sync().unwrap();
+    let w = active_until(&mut src, "focus", |w| w.class == "Crm");
+    assert_eq!(
+        (w.instance.as_str(), w.title.as_str()),
+        ("crm", "Customer 42")
+    );
+    assert_eq!(w.mask, None);
+
+    // _NET_ACTIVE_WINDOW (an EWMH window manager) wins over the focus.
+    let net = p
+        .conn
+        .intern_atom(false, b"_NET_ACTIVE_WINDOW")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    p.conn
+        .change_property32(PropMode::REPLACE, p.root, net, AtomEnum::WINDOW, &[pay])
+        .unwrap();
+    p.conn.sync().unwrap();
+    let w = active_until(&mut src, "_NET_ACTIVE_WINDOW", |w| w.class == "PayApp");
+    // Its own title never comes out: the rule's name does.
+    assert_eq!(w.title, "pay");
+}

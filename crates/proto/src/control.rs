@@ -85,6 +85,10 @@ pub enum ToAgent {
         /// rules and those of the agent's groups); absent from older RWS.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         masks: Vec<MaskSpec>,
+        /// Report window titles on the app lane (the directory's
+        /// `app_titles`; absent: yes). `false`: classes only.
+        #[serde(default = "yes", skip_serializing_if = "is_yes")]
+        app_titles: bool,
     },
     /// Stop recording; the last fragment is written and uploaded.
     Stop {
@@ -349,6 +353,14 @@ pub struct MaskSpec {
     /// `blank` or `pause`.
     #[serde(default = "blank")]
     pub action: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 fn blank() -> String {

@@ -50,6 +50,31 @@ pub struct RecordingEnd {
     /// (reason: why) and `masked`/`unmasked` (reason: the masking rule's name).
     #[serde(default)]
     pub marks: Vec<Mark>,
+    /// The app lane: active-window changes in order (absent from older SRS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppMark>,
+}
+
+/// Most app changes one recording reports (SRS stops adding at this many;
+/// RWS refuses an end report with more). With the longest class and title
+/// they fit RWS's 4 MiB limit on the end report.
+pub const MAX_APP_MARKS: usize = 1000;
+/// Longest `WM_CLASS` kept, in characters.
+pub const MAX_APP_CLASS_CHARS: usize = 128;
+/// Longest window title kept, in characters.
+pub const MAX_APP_TITLE_CHARS: usize = 256;
+
+/// The agent switched to another window: the timeline's app lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppMark {
+    /// When it became active (RFC 3339).
+    pub at: String,
+    /// Its `WM_CLASS` (class half).
+    pub class: String,
+    /// Its title; a masked window's is the masking rule's name; `None` when
+    /// the directory sets `app_titles = false`.
+    #[serde(default)]
+    pub title: Option<String>,
 }
 
 /// A pause or resume on the recording's timeline.

@@ -18,7 +18,11 @@
 //!   captured frame before it is returned, so conversion and encoding never
 //!   see them; the recorder reports when each rule starts and stops matching
 //!   a mapped window ([`RecorderEvent::MaskStarted`]/[`RecorderEvent::MaskEnded`],
-//!   by rule name, never by title) for the timeline.
+//!   by rule name, never by title) for the timeline;
+//! * **apps** — with [`RecorderConfig::apps`], the active window's class and
+//!   title (a masked window's title is its rule's name), debounced and
+//!   rate-limited by [`apps::AppFilter`], as [`RecorderEvent::AppChanged`];
+//!   nothing is reported while paused.
 //!
 //! Each finished segment goes to a [`media::sink::SegmentSink`] made by the
 //! caller's [`SinkFactory`] (plain MP4 files for `screenrec record`,
@@ -26,6 +30,7 @@
 //! goes on. What happened is reported as [`RecorderEvent`]s on a channel.
 //! This crate knows nothing of HTTP, SQL or async runtimes.
 
+pub mod apps;
 pub mod raw;
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -67,6 +72,8 @@ pub struct RecorderConfig {
     pub monitors: MonitorSelection,
     /// Windows to mask (none by default).
     pub masks: Vec<MaskRule>,
+    /// Follow the active window for the app lane (`None`: not followed).
+    pub apps: Option<apps::AppOptions>,
 }
 
 impl Default for RecorderConfig {
@@ -80,6 +87,7 @@ impl Default for RecorderConfig {
             cursor: true,
             monitors: MonitorSelection::All,
             masks: Vec::new(),
+            apps: None,
         }
     }
 }
@@ -140,6 +148,16 @@ pub enum RecorderEvent {
         /// The rule's name.
         rule: String,
         /// Media time of the first stream.
+        at: Duration,
+    },
+    /// Another window became active (see [`apps`]).
+    AppChanged {
+        /// Its `WM_CLASS` class, bounded.
+        class: String,
+        /// Its title (a masked window: the rule's name), bounded; `None`
+        /// when titles are off.
+        title: Option<String>,
+        /// Media time (of the first stream) it became active.
         at: Duration,
     },
     /// A monitor stream ended (its monitor disappeared, or the recording stopped).
@@ -291,6 +309,13 @@ impl Recorder {
         .check()?;
         source.set_cursor(config.cursor);
         source.set_masks(config.masks.clone())?;
+        if config.apps.is_some()
+            && let Err(e) = source.track_active_window()
+        {
+            // The recording matters more than its app lane.
+            tracing::warn!(error = %e, "cannot follow the active window: no app lane");
+        }
+        let apps = config.apps.map(|o| apps::AppFilter::new(o, Instant::now()));
         let (control, control_rx) = mpsc::channel();
         let (events_tx, events) = mpsc::channel();
         let stats = std::sync::Arc::new(RecorderStats::default());
@@ -317,6 +342,7 @@ impl Recorder {
                     selected: None,
                     stats: loop_stats,
                     masked: Vec::new(),
+                    apps,
                     called,
                 }
                 .run(control_rx);
@@ -429,6 +455,8 @@ struct Loop {
     stats: std::sync::Arc<RecorderStats>,
     /// Rules matching a mapped window as of the last tick.
     masked: Vec<String>,
+    /// The app lane's filter, when followed.
+    apps: Option<apps::AppFilter>,
     /// When `Recorder::start` was called (for the start-latency log line).
     called: Instant,
 }
@@ -625,7 +653,28 @@ impl Loop {
         self.streams = streams;
         let active = self.source.active_masks();
         self.report_masks(active);
+        self.report_app();
         result
+    }
+
+    /// Reports the active window once it changed and held (see [`apps`]).
+    fn report_app(&mut self) {
+        let Some(filter) = &mut self.apps else { return };
+        if self.paused {
+            filter.hold();
+            return;
+        }
+        let window = self.source.active_window();
+        if let Some(c) = filter.observe(Instant::now(), window.as_ref()) {
+            let at = c.since.saturating_duration_since(self.origin);
+            // The class only: titles are not logged.
+            tracing::debug!(class = ?c.class, at_ms = at.as_millis() as u64, "active window changed");
+            let _ = self.events.send(RecorderEvent::AppChanged {
+                class: c.class,
+                title: c.title,
+                at,
+            });
+        }
     }
 
     /// Reports the rules that started or stopped matching since the last tick.

@@ -32,8 +32,8 @@ pub struct RecordingView {
     pub media: Vec<MediaView>,
     /// The interactions it overlaps, by start.
     pub links: Vec<Link>,
-    /// Its marks `(at, kind, reason)`, by time.
-    pub marks: Vec<(String, String, String)>,
+    /// Its marks `(at, kind, reason, title)`, by time (only `app` marks have a title).
+    pub marks: Vec<(String, String, String, Option<String>)>,
     /// Its labels, sorted.
     pub labels: Vec<String>,
 }
@@ -71,7 +71,7 @@ pub async fn of_call(
         out.push(RecordingView {
             media: media_of(rws, &rec).await?,
             links: store::recordings::links_of(&rws.db, &rec.id).await?,
-            marks: store::recordings::marks_of(&rws.db, &rec.id).await?,
+            marks: store::recordings::timeline_of(&rws.db, &rec.id).await?,
             labels: store::recordings::labels_of(&rws.db, &rec.id).await?,
             rec,
         });

@@ -56,6 +56,7 @@ struct RawDirectory {
     agents_see_own: Option<bool>,
     supervisors_may_download: Option<bool>,
     upload_rate_kbit: Option<Spanned<toml::Value>>,
+    app_titles: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -294,6 +295,9 @@ pub struct Directory {
     pub supervisors_may_download: bool,
     /// Upload bandwidth caps.
     pub upload_rates: UploadRates,
+    /// The app lane keeps window titles (`app_titles`, default true);
+    /// false: classes only.
+    pub app_titles: bool,
 }
 
 /// What an import changed.
@@ -600,6 +604,7 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
         agents_see_own: raw.agents_see_own.unwrap_or(false),
         supervisors_may_download: raw.supervisors_may_download.unwrap_or(true),
         upload_rates,
+        app_titles: raw.app_titles.unwrap_or(true),
     })
 }
 
@@ -687,6 +692,12 @@ pub async fn upload_rate_for(pool: &Pool, username: &str) -> Result<Option<u32>,
         serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
     let groups = store::agent_groups(pool, username).await?;
     Ok(rates.resolve(username, &groups))
+}
+
+/// Whether the app lane keeps window titles (the directory's `app_titles`;
+/// yes until a directory says otherwise).
+pub async fn app_titles(pool: &Pool) -> Result<bool, sqlx::Error> {
+    Ok(store::setting(pool, "app_titles").await?.as_deref() != Some("false"))
 }
 
 /// Hashes a password with argon2id (default parameters: 19 MiB, t=2, p=1).
@@ -853,6 +864,7 @@ pub async fn import(pool: &Pool, dir: &Directory) -> Result<ImportReport, sqlx::
     for (key, value) in [
         ("agents_see_own", dir.agents_see_own),
         ("supervisors_may_download", dir.supervisors_may_download),
+        ("app_titles", dir.app_titles),
     ] {
         store::put_setting(&mut tx, key, &value.to_string()).await?;
     }

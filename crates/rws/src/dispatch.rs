@@ -351,6 +351,7 @@ async fn start(
     // Rules changed by a later directory import apply from the next start.
     let masks = crate::directory::masks_for(&rws.db, &rec.username).await?;
     let upload_rate_kbit = crate::directory::upload_rate_for(&rws.db, &rec.username).await?;
+    let app_titles = crate::directory::app_titles(&rws.db).await?;
     let cmd = |seq| ToAgent::Start {
         seq,
         recording_id: rec.id.clone(),
@@ -362,6 +363,7 @@ async fn start(
         upload_token: token,
         upload_rate_kbit,
         masks,
+        app_titles,
     };
     match rws.hub.send(rws, session, cmd).await {
         Some(ack) => {

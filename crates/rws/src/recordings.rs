@@ -143,6 +143,20 @@ pub async fn mark(
     crate::store::recordings::mark(db, id, &at, kind, reason).await
 }
 
+/// Records an active-window change on the app lane (idempotent).
+pub async fn mark_app(
+    db: &Pool,
+    id: &str,
+    at: &str,
+    class: &str,
+    title: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let at = parse_time(at)
+        .map(rfc3339)
+        .unwrap_or_else(|| at.to_string());
+    crate::store::recordings::mark_app(db, id, &at, class, title).await
+}
+
 /// Notes upload or state activity (the orphan sweep looks at it).
 pub async fn touch(db: &Pool, id: &str) -> Result<(), sqlx::Error> {
     crate::store::recordings::touch(db, id, &now()).await

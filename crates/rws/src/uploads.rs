@@ -559,6 +559,7 @@ pub(crate) async fn end(rws: &Rws, rec: Rec, end: &RecordingEnd) -> Result<Ended
             )));
         }
     }
+    check_apps(&end.apps)?;
     let open = store::media::unstored(&rws.db, &rec.id).await?;
     if let Some((mid, len, off)) = open.iter().find(|(_, l, o)| *l != Some(*o)) {
         return Err(ApiError::Conflict(format!(
@@ -572,6 +573,9 @@ pub(crate) async fn end(rws: &Rws, rec: Rec, end: &RecordingEnd) -> Result<Ended
     for m in &end.marks {
         let reason = agent_input::bounded(&m.reason, agent_input::MAX_KEPT);
         recordings::mark(&rws.db, &rec.id, &m.at, &m.kind, &reason).await?;
+    }
+    for a in &end.apps {
+        recordings::mark_app(&rws.db, &rec.id, &a.at, &a.class, a.title.as_deref()).await?;
     }
     for (mid, _, _) in &open {
         store(rws, mid).await?;
@@ -596,6 +600,34 @@ pub(crate) async fn end(rws: &Rws, rec: Rec, end: &RecordingEnd) -> Result<Ended
         .map(|r| r.state)
         .unwrap_or(rec.state);
     Ok(Ended { id: rec.id, state })
+}
+
+/// Checks the app lane of an end report: how many, and each one's time,
+/// class and title within bounds (a 400 saying which, never stored cut).
+fn check_apps(apps: &[proto::upload::AppMark]) -> Result<(), ApiError> {
+    use proto::upload::{MAX_APP_CLASS_CHARS, MAX_APP_MARKS, MAX_APP_TITLE_CHARS};
+    if apps.len() > MAX_APP_MARKS {
+        return Err(ApiError::invalid(format!(
+            "{} app changes in one end report (at most {MAX_APP_MARKS})",
+            apps.len()
+        )));
+    }
+    for a in apps {
+        let class_len = a.class.chars().count();
+        let title_len = a.title.as_deref().map_or(0, |t| t.chars().count());
+        if recordings::parse_time(&a.at).is_none()
+            || class_len == 0
+            || class_len > MAX_APP_CLASS_CHARS
+            || title_len > MAX_APP_TITLE_CHARS
+        {
+            return Err(ApiError::invalid(format!(
+                "app change at '{}' class '{}': 'at' must be RFC 3339, 'class' 1 to {MAX_APP_CLASS_CHARS} characters, 'title' at most {MAX_APP_TITLE_CHARS}",
+                agent_input::bounded(&a.at, 64),
+                agent_input::bounded(&a.class, 64)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses (422) a media file whose first segment is not an age stream

@@ -538,6 +538,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
             upload_token,
             upload_rate_kbit,
             masks,
+            app_titles,
             ..
         } => {
             let cmd = crate::recording::StartCommand {
@@ -551,6 +552,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
                 server: rws.server.clone(),
                 upload_rate_kbit: *upload_rate_kbit,
                 masks: masks.clone(),
+                app_titles: *app_titles,
             };
             let srs = srs.clone();
             return tokio::task::spawn_blocking(move || crate::recording::start(&srs, cmd))

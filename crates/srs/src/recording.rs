@@ -3,6 +3,11 @@
 //! spool encrypted, one folder per recording (layout and manifest:
 //! [`crate::spool`]).
 //!
+//! The active window's changes (the app lane) come from the recorder as
+//! events and are kept in the manifest next to the marks; they reach RWS
+//! with the end report, like the marks: crash-safe with the spool, and
+//! authorised by the recording's own upload token.
+//!
 //! Commands are idempotent by recording id. The manifest says `recording`
 //! until the recorder has stopped and written its last fragment; a manifest
 //! still saying `recording` when SRS starts means SRS died mid-recording:
@@ -257,6 +262,8 @@ pub struct StartCommand {
     pub upload_rate_kbit: Option<u32>,
     /// Masking rules from the directory.
     pub masks: Vec<proto::control::MaskSpec>,
+    /// Report window titles on the app lane (the directory's `app_titles`).
+    pub app_titles: bool,
 }
 
 /// Compiles the masking rules of a `start`. A rule SRS cannot compile
@@ -367,6 +374,7 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         interrupted: false,
         stopped_at: None,
         marks: Vec::new(),
+        apps: Vec::new(),
         upload_rate_kbit: cmd.upload_rate_kbit.filter(|k| *k > 0),
     };
     dir.save_manifest(&manifest)
@@ -378,6 +386,9 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         cursor: cmd.capture.cursor,
         monitors: MonitorSelection::All,
         masks,
+        apps: Some(recorder::apps::AppOptions {
+            titles: cmd.app_titles,
+        }),
         ..RecorderConfig::default()
     };
     let sinks = SpoolSinks {
@@ -555,6 +566,28 @@ fn mask_mark(a: &mut Active, rule: &str, on: bool, at: Duration) {
     }
 }
 
+/// Keeps an active-window change for the app lane, at media time `at`
+/// after the start (the recorder debounced, bounded and rate-limited it; a
+/// masked window's title is already its rule's name). At most
+/// [`proto::upload::MAX_APP_MARKS`] per recording: the rest are dropped.
+fn app_mark(a: &mut Active, class: String, title: Option<String>, at: Duration) {
+    if a.manifest.apps.len() >= proto::upload::MAX_APP_MARKS {
+        return;
+    }
+    let when = time::Duration::try_from(at)
+        .ok()
+        .and_then(|d| a.started.checked_add(d))
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    a.manifest.apps.push(proto::upload::AppMark {
+        at: rfc3339(when),
+        class,
+        title,
+    });
+    if let Err(e) = a.dir.save_manifest(&a.manifest) {
+        tracing::warn!(error = %e, "saving the recording manifest");
+    }
+}
+
 /// Keeps the mask spans of recorder events; true when a segment was written.
 fn apply_events(a: &mut Active, events: Vec<recorder::RecorderEvent>) -> bool {
     let mut wrote = false;
@@ -563,6 +596,9 @@ fn apply_events(a: &mut Active, events: Vec<recorder::RecorderEvent>) -> bool {
             recorder::RecorderEvent::SegmentWritten { .. } => wrote = true,
             recorder::RecorderEvent::MaskStarted { rule, at, .. } => mask_mark(a, &rule, true, at),
             recorder::RecorderEvent::MaskEnded { rule, at } => mask_mark(a, &rule, false, at),
+            recorder::RecorderEvent::AppChanged { class, title, at } => {
+                app_mark(a, class, title, at)
+            }
             _ => {}
         }
     }

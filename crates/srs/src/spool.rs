@@ -61,6 +61,9 @@ pub struct Manifest {
     /// Pauses and resumes.
     #[serde(default)]
     pub marks: Vec<Mark>,
+    /// Active-window changes (the app lane).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<proto::upload::AppMark>,
     /// Upload cap RWS sent with `start` (kbit/s), kept for uploads after a
     /// restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]

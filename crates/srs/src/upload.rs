@@ -278,6 +278,7 @@ async fn upload_recording(
         stopped_at: m.stopped_at.clone().unwrap_or_else(recording::now_rfc3339),
         media_files: streams.len() as u32,
         marks: m.marks.clone(),
+        apps: m.apps.clone(),
     };
     let url = format!(
         "{}/api/v2/srs/recordings/{}/end",

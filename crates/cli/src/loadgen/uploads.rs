@@ -112,6 +112,7 @@ pub(super) async fn upload(
         stopped_at: now(),
         media_files: 1,
         marks: Vec::new(),
+        apps: Vec::new(),
     };
     let end_url = upload_url.join(&format!("/api/v2/srs/recordings/{recording_id}/end"))?;
     request("end", StatusCode::OK, Retry::Never, || {

@@ -850,3 +850,90 @@ fn rule1_a_session_uses_only_its_own_uploads() {
     assert_eq!(create_upload(&rws, t2, 5, None).status, 410);
     drop(h1);
 }
+
+/// The app lane rides on the end report: agent2's token cannot put app
+/// changes on agent1's recording; a flood of changes, an endless class or
+/// title, or a bad time is a 400 that stores nothing; a valid lane is kept
+/// in order with `title` null where none was sent.
+#[test]
+fn rule1_app_changes_land_only_on_the_senders_recording_and_are_bounded() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let (h1, s1) = recording_agent(&rws, "call-app-1");
+    let h2 = Hostile::login(&rws, "agent2", "pw2", None);
+    call_starts(&rws, "call-app-2", "1002");
+    let s2 = h2.expect("start");
+    let (t1, t2) = (str_of(&s1, "upload_token"), str_of(&s2, "upload_token"));
+    let r1 = str_of(&s1, "recording_id");
+    let app = |class: &str, title: Value| json!({"at": now(), "class": class, "title": title});
+    let body = |apps: Vec<Value>| json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 0, "marks": [], "apps": apps});
+    // Someone else's recording: 403, nothing kept.
+    let r = end(&rws, t2, r1, body(vec![app("EvilApp", json!("planted"))]));
+    assert_eq!(r.status, 403, "{}", r.text);
+    call_released(&rws, "call-app-1", "1001");
+    h1.expect("stop");
+    // A flood: one more than the bound.
+    let flood: Vec<Value> = (0..1001)
+        .map(|i| app(&format!("App{i}"), Value::Null))
+        .collect();
+    assert_refused(&end(&rws, t1, r1, body(flood)), 400, "at most 1000");
+    for bad in [
+        app(&"C".repeat(129), Value::Null),
+        app("", Value::Null),
+        app("Ok", json!("t".repeat(257))),
+        json!({"at": "yesterday", "class": "Ok", "title": null}),
+    ] {
+        assert_refused(&end(&rws, t1, r1, body(vec![bad])), 400, "app change");
+    }
+    // The owner's own, valid lane.
+    let lane = vec![
+        json!({"at": "2026-01-05T10:00:01.000Z", "class": "Crm", "title": "Customer 42"}),
+        json!({"at": "2026-01-05T10:00:03.000Z", "class": "XTerm"}),
+    ];
+    let r = end(&rws, t1, r1, body(lane));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let res = resource(&rws, "call-app-1").unwrap();
+    let marks = res["screenRecordings"][0]["marks"].as_array().unwrap();
+    let apps: Vec<(Value, Value)> = marks
+        .iter()
+        .filter(|m| m["type"] == "app")
+        .map(|m| (m["class"].clone(), m["title"].clone()))
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            (json!("Crm"), json!("Customer 42")),
+            (json!("XTerm"), Value::Null)
+        ],
+        "{res}"
+    );
+    assert!(!res.to_string().contains("EvilApp") && !res.to_string().contains("App1000"));
+    // `app=` on the backend under test (SQLite or PostgreSQL): a
+    // case-insensitive glob on the class; `%`/`_` match themselves.
+    for (glob, hits) in [
+        ("crm", 1),
+        ("X?ERM", 1),
+        ("*term", 1),
+        ("evil*", 0),
+        ("%", 0),
+    ] {
+        let r = get_as(
+            &rws,
+            ("admin", "adminpw"),
+            &format!("/api/v2/recordings?app={}", glob.replace('%', "%25")),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.json()["recordings"].as_array().unwrap().len(),
+            hits,
+            "app={glob}: {}",
+            r.text
+        );
+    }
+    // A replayed end on the final recording adds nothing.
+    let r = end(&rws, t1, r1, body(vec![app("Replayed", Value::Null)]));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let res = resource(&rws, "call-app-1").unwrap();
+    assert!(!res.to_string().contains("Replayed"), "{res}");
+    drop(h2);
+}

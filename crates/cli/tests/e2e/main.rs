@@ -18,6 +18,7 @@ fn xvfb_helper_starts_a_display() {
     assert!(info.contains("640x480 pixels"), "{info}");
 }
 mod agent_notice;
+mod app_lane;
 mod backends;
 mod browser_session;
 mod compliance;

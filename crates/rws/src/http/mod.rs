@@ -71,7 +71,9 @@ pub fn router(rws: Rws) -> Router {
         )
         .route(
             "/api/v2/srs/recordings/{id}/end",
-            axum::routing::put(uploads::end),
+            // Room for a full app lane (MAX_APP_MARKS changes with their
+            // longest class and title) besides the marks.
+            axum::routing::put(uploads::end).layer(DefaultBodyLimit::max(4 << 20)),
         )
         .route("/api/v2/auth/login", post(auth::console_login))
         .route("/api/v2/auth/logout", post(auth::console_logout))

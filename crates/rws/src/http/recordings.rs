@@ -106,12 +106,19 @@ pub struct InteractionLink {
     stop_time: Option<String>,
 }
 
-/// A pause or resume on a recording's timeline.
+/// A mark on a recording's timeline: a pause or resume, a masked span's
+/// start or end, or (`type` `app`) the agent switching to another window:
+/// then `class` (also the `reason`) and `title` (`null` when the directory
+/// keeps no titles; a masked window's is the masking rule's name).
 #[derive(Debug, Serialize)]
 pub struct Mark {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<String>,
     offset: Option<String>,
     reason: String,
     time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<Option<String>>,
     #[serde(rename = "type")]
     kind: String,
 }
@@ -226,11 +233,16 @@ pub async fn resource(
         let marks: Vec<Mark> = view
             .marks
             .into_iter()
-            .map(|(at, kind, reason)| Mark {
-                offset: offset_ms(&rec_start, &at).map(|o| o.max(0).to_string()),
-                time: at,
-                kind,
-                reason,
+            .map(|(at, kind, reason, title)| {
+                let app = kind == "app";
+                Mark {
+                    offset: offset_ms(&rec_start, &at).map(|o| o.max(0).to_string()),
+                    time: at,
+                    class: app.then(|| reason.clone()),
+                    title: app.then_some(title),
+                    kind,
+                    reason,
+                }
             })
             .collect();
         screen.push(ScreenRecording {
@@ -444,9 +456,11 @@ mod tests {
                 labels: vec![s("l")],
                 legal_hold: true,
                 marks: vec![Mark {
+                    class: some("app"),
                     offset: some("1"),
                     reason: s("agent"),
                     time: s("t"),
+                    title: Some(None),
                     kind: s("pause"),
                 }],
                 media: s("voice"),

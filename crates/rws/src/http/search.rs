@@ -2,7 +2,8 @@
 //!
 //! Filters: `agent`, `group`, `from`/`to` (start time, RFC 3339), `call_id`,
 //! `state` (one, or several comma-separated), `label`, `has_pause`, `min_duration`/`max_duration` (seconds),
-//! `caller`/`dialed` (phone numbers, `*` wildcard). As in GIR, a search
+//! `caller`/`dialed` (phone numbers, `*` wildcard), `app` (an app on the
+//! timeline: glob on its `WM_CLASS`, `*`/`?`, case-insensitive). As in GIR, a search
 //! without any filter needs a time range. Sorted by start time (`sort=
 //! -startTime`, the default, or `startTime`); pages of `limit` (1..=200,
 //! default 50) with opaque `next`/`prev` cursors that stay stable while
@@ -53,6 +54,8 @@ pub struct SearchQuery {
     caller: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dialed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sort: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +113,7 @@ pub async fn search(
 ) -> Result<Json<SearchPage>, ApiError> {
     let Query(q) = query.map_err(|e| {
         ApiError::invalid(format!(
-            "{} (parameters: agent, group, from, to, call_id, state, label, has_pause, min_duration, max_duration, caller, dialed, sort, limit, cursor)",
+            "{} (parameters: agent, group, from, to, call_id, state, label, has_pause, min_duration, max_duration, caller, dialed, app, sort, limit, cursor)",
             e.body_text()
         ))
     })?;
@@ -199,6 +202,7 @@ pub async fn search(
         ("caller", &q.caller),
         ("dialed", &q.dialed),
         ("label", &q.label),
+        ("app", &q.app),
     ] {
         if let Some(v) = v
             && (v.is_empty() || v.len() > 64)
@@ -216,7 +220,8 @@ pub async fn search(
         || min_ms.is_some()
         || max_ms.is_some()
         || q.caller.is_some()
-        || q.dialed.is_some();
+        || q.dialed.is_some()
+        || q.app.is_some();
     if !filtered && (from.is_none() || to.is_none()) {
         return Err(ApiError::invalid(
             "a search without filters needs a time range: give 'from' and 'to' (or a filter such as agent, call_id, state)",
@@ -252,6 +257,7 @@ pub async fn search(
         max_ms,
         caller: q.caller.as_deref(),
         dialed: q.dialed.as_deref(),
+        app: q.app.as_deref(),
         after: cursor
             .as_ref()
             .map(|(_, at, id)| (at.as_str(), id.as_str())),

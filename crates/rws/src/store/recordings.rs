@@ -342,6 +342,41 @@ pub async fn mark(
     Ok(())
 }
 
+/// Records an active-window change on the app lane (idempotent by time):
+/// a mark of kind `app`, the class as its reason, the title if kept.
+pub async fn mark_app(
+    db: &Pool,
+    id: &str,
+    at: &str,
+    class: &str,
+    title: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO recording_marks(recording_id, at, kind, reason, title) VALUES ($1, $2, 'app', $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(class)
+    .bind(title)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A recording's marks by time with their titles (only `app` marks have
+/// one): (at, kind, reason, title).
+pub async fn timeline_of(
+    db: &Pool,
+    id: &str,
+) -> Result<Vec<(String, String, String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, kind, reason, title FROM recording_marks WHERE recording_id = $1 ORDER BY at, kind",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
 /// A recording's marks by time: (at, kind, reason).
 pub async fn marks_of(db: &Pool, id: &str) -> Result<Vec<(String, String, String)>, sqlx::Error> {
     sqlx::query_as(

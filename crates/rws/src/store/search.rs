@@ -37,6 +37,9 @@ pub struct Filter<'a> {
     pub caller: Option<&'a str>,
     /// Dialed number, `*` a wildcard.
     pub dialed: Option<&'a str>,
+    /// An app on the timeline: glob on its `WM_CLASS` (`*`, `?`),
+    /// case-insensitive.
+    pub app: Option<&'a str>,
     /// Start after (ascending) or before (descending) this (time, id).
     pub after: Option<(&'a str, &'a str)>,
     /// Oldest first.
@@ -53,6 +56,12 @@ fn like(pattern: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_")
         .replace('*', "%")
+}
+
+/// A `LIKE` pattern for a glob (`*` any run, `?` one character), lower
+/// case (compared with `LOWER(...)`: case-insensitive on both engines).
+fn like_glob(glob: &str) -> String {
+    like(&glob.to_lowercase()).replace('?', "_")
 }
 
 /// A value bound to a placeholder of the search.
@@ -170,6 +179,11 @@ pub async fn recordings(db: &Pool, f: &Filter<'_>) -> Result<Vec<Rec>, sqlx::Err
             .push_bind(like(d))
             .push(" ESCAPE '\\'");
     }
+    if let Some(a) = f.app {
+        qb.push(" AND EXISTS (SELECT 1 FROM recording_marks m WHERE m.recording_id = r.id AND m.kind = 'app' AND LOWER(m.reason) LIKE ")
+            .push_bind(like_glob(a))
+            .push(" ESCAPE '\\')");
+    }
     if let Some((at, id)) = f.after {
         qb.push(if f.ascending {
             " AND (r.requested_at, r.id) > ("
@@ -267,5 +281,44 @@ mod tests {
             ..Filter::default()
         };
         assert!(recordings(&db, &f).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn app_filter_is_a_case_insensitive_glob_on_the_class() {
+        let (_dir, db) = db().await;
+        recording(&db, "a", "alice", "c1", "2026-01-05T10:00:00.000Z").await;
+        recording(&db, "b", "bob", "c2", "2026-01-05T11:00:00.000Z").await;
+        let at = "2026-01-05T10:00:01.000Z";
+        crate::store::recordings::mark_app(&db, "a", at, "KeePassXC", Some("vault"))
+            .await
+            .unwrap();
+        crate::store::recordings::mark_app(&db, "b", at, "Crm_Web", None)
+            .await
+            .unwrap();
+        // A pause whose reason looks like a class is not an app.
+        crate::store::recordings::mark(&db, "b", at, "paused", "keepass")
+            .await
+            .unwrap();
+        let app = |g: &'static str| Filter {
+            app: Some(g),
+            limit: 10,
+            ..Filter::default()
+        };
+        for (glob, want) in [
+            ("keepassxc", vec!["a"]),
+            ("*PASS*", vec!["a"]),
+            ("keepass", vec![]),
+            ("crm?web", vec!["b"]),
+            // `_` and `%` match themselves only.
+            ("crm_*", vec!["b"]),
+            ("crm%", vec![]),
+            ("*", vec!["b", "a"]),
+        ] {
+            assert_eq!(
+                ids(&recordings(&db, &app(glob)).await.unwrap()),
+                want,
+                "{glob}"
+            );
+        }
     }
 }
