@@ -30,7 +30,7 @@ comp={
  "MediaFile": obj({"mediaId":string,"mediaUri":string,"type":S("string",enum=["video/mp4"]),"startTime":string,"stopTime":string,"duration":numstr,"size":numstr,
    "parameters":obj({"agentId":string,"connId":string,"recordingId":string,"stream":numstr,"monitor":{},"monitorGeometry":{},"state":string,"stored":boolean,"uploadedBytes":numstr,"uploadComplete":boolean})}),
  "Interaction": obj({"id":string,"media":string,"dn":nstring,"startTime":string,"stopTime":nstring,"startOffset":{"type":["string","null"]},"stopOffset":{"type":["string","null"]}}),
- "Mark": obj({"time":string,"offset":{"type":["string","null"]},"type":S("string",enum=["paused","resumed","masked","unmasked"]),"reason":string}),
+ "Mark": obj({"time":string,"offset":{"type":["string","null"]},"type":S("string",enum=["paused","resumed","masked","unmasked","gap","gap_end"]),"reason":string}),
  "RecordingState": S("string",enum=["requested","recording","paused","finalizing","completed","partial","failed"]),
  "ScreenRecording": obj({"id":string,"agentId":string,"dn":nstring,"connId":string,"media":string,"state":ref("RecordingState"),"reason":nstring,"startTime":string,"stopTime":nstring,"interactions":arr(ref("Interaction")),"marks":arr(ref("Mark")),"labels":arr(string),"legalHold":boolean,"holdReason":nstring,"callerPhoneNumber":nstring,"dialedPhoneNumber":nstring}),
  "Recording": obj({"id":string,"startTime":nstring,"stopTime":nstring,"mediaFiles":arr(ref("MediaFile")),"screenRecordings":arr(ref("ScreenRecording"))}),

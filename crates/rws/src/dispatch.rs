@@ -362,6 +362,7 @@ async fn start(
         upload_token: token,
         upload_rate_kbit,
         masks,
+        resume: false,
     };
     match rws.hub.send(rws, session, cmd).await {
         Some(ack) => {
@@ -423,6 +424,12 @@ pub async fn stop(rws: &Rws, rec: &Rec, reason: StopReason) -> Result<(), sqlx::
         }
     }
     Ok(())
+}
+
+/// Sends the pause RWS last commanded again (a continued recording starts
+/// unpaused on a restarted SRS).
+pub(crate) async fn resend_pause(rws: &Rws, rec: &Rec) -> Result<(), sqlx::Error> {
+    pause(rws, rec, true).await
 }
 
 async fn pause(rws: &Rws, rec: &Rec, paused: bool) -> Result<(), sqlx::Error> {

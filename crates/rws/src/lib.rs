@@ -48,6 +48,7 @@ pub mod password_pool;
 pub mod policy;
 pub mod recording;
 pub mod recordings;
+pub mod restart;
 pub mod segments;
 pub mod storage;
 pub mod store;

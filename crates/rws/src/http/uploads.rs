@@ -144,13 +144,12 @@ pub async fn end(
         )));
     }
     for m in &end.marks {
-        if recordings::parse_time(&m.at).is_none()
-            || !["paused", "resumed", "masked", "unmasked"].contains(&m.kind.as_str())
-        {
+        if recordings::parse_time(&m.at).is_none() || !MARK_KINDS.contains(&m.kind.as_str()) {
             return Err(ApiError::invalid(format!(
-                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' paused, resumed, masked or unmasked",
+                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' one of {}",
                 agent_input::bounded(&m.at, 64),
-                agent_input::bounded(&m.kind, 32)
+                agent_input::bounded(&m.kind, 32),
+                MARK_KINDS.join(", ")
             )));
         }
     }
@@ -192,6 +191,10 @@ pub async fn end(
         .unwrap_or_default();
     Ok(Json(Ended { id: rec.id, state }))
 }
+
+/// The timeline marks an end report may carry: pause spans, masked spans,
+/// and the gap of an SRS restart (`crate::restart`).
+const MARK_KINDS: [&str; 6] = ["paused", "resumed", "masked", "unmasked", "gap", "gap_end"];
 
 /// `PUT /api/v2/srs/recordings/{id}/end`: the recording's state after the
 /// report.
