@@ -115,7 +115,12 @@ fn count(frames: &[Vec<u8>], colour: u32) -> usize {
     let want = [(colour >> 16) as u8, (colour >> 8) as u8, colour as u8];
     frames
         .iter()
-        .filter(|f| crate::util::near(rgb(f, 64, 32, 24), want))
+        // Away from the centre, where the pointer is drawn.
+        .filter(|f| {
+            [(8, 8), (56, 40)]
+                .iter()
+                .all(|&(x, y)| crate::util::near(rgb(f, 64, x, y), want))
+        })
         .count()
 }
 
@@ -134,10 +139,20 @@ fn check_media(dir: &Path, rws: &Rws, r: &Value) -> (f64, f64) {
     });
     let before = frames_of(rws, media[0], &dir.join("before.mp4"));
     let after = frames_of(rws, media[1], &dir.join("after.mp4"));
-    assert!(count(&before, RED) >= 5, "red frames before the restart");
-    assert_eq!(count(&before, GREEN), 0, "no green before the restart");
-    assert!(after.len() >= 5, "{} frames after the restart", after.len());
-    assert_eq!(count(&after, RED), 0, "no red after the restart");
+    // Frames are encoded on change (plus a heartbeat): a still screen
+    // gives few of them, but every one must show the screen of its time.
+    eprintln!(
+        "frames: {} before the restart, {} after",
+        before.len(),
+        after.len()
+    );
+    assert!(!before.is_empty() && !after.is_empty());
+    assert_eq!(
+        count(&before, RED),
+        before.len(),
+        "every frame before the restart is the red screen (first: {:?})",
+        rgb(&before[0], 64, 8, 8)
+    );
     assert_eq!(
         count(&after, GREEN),
         after.len(),
