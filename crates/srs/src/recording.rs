@@ -1057,6 +1057,80 @@ mod tests {
         assert_eq!(done.state, SpoolState::Stopped);
     }
 
+    fn service(spool: &Path) -> Srs {
+        Srs::new(crate::Config {
+            server: Some(url::Url::parse("http://127.0.0.1:1/").unwrap()),
+            peer_server: None,
+            allowed_origins: Vec::new(),
+            ping_timeout: Duration::from_secs(60),
+            failover_after: Duration::from_secs(30),
+            spool: spool.to_path_buf(),
+            https: false,
+            source: SourceSpec::Synthetic(64, 48, 1),
+            spool_quota: 1 << 30,
+            rws_ca: Vec::new(),
+            listen: "127.0.0.1:1".parse().unwrap(),
+            allowed_servers: Vec::new(),
+            upload_rate_kbit: None,
+            resume_grace: Duration::from_secs(30),
+        })
+        .unwrap()
+    }
+
+    fn resume_cmd(id: &str, server: &str) -> StartCommand {
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        StartCommand {
+            recording_id: id.into(),
+            interaction_id: "call-1".into(),
+            max_duration: Duration::from_secs(60),
+            capture: proto::CaptureSettings::default(),
+            recipients: vec![recipient],
+            upload_url: "/api/v2/srs/uploads".into(),
+            upload_token: String::new(),
+            server: url::Url::parse(server).unwrap(),
+            upload_rate_kbit: None,
+            masks: Vec::new(),
+            resume: true,
+        }
+    }
+
+    /// A `start` with `resume` continues only a suspended recording of this
+    /// spool, from the RWS that started it, for the agent logged in (none
+    /// here: the manifest's agent1 is someone else); nothing is recorded
+    /// and the folder is left as it was when refused.
+    #[test]
+    fn resume_is_refused_for_another_rws_another_agent_or_an_ended_recording() {
+        let spool = tempfile::tempdir().unwrap();
+        let srs = service(spool.path());
+        let id = "0b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f";
+        let dir = RecDir::of(spool.path(), id);
+        create_private_dir(dir.path()).unwrap();
+        let mut m = manifest(SpoolState::Suspended);
+        m.gap_from = Some("2026-11-30T10:00:05.000Z".into());
+        dir.save_manifest(&m).unwrap();
+        let refused = |cmd: StartCommand| start(&srs, cmd).unwrap_err();
+
+        let e = refused(resume_cmd(id, "http://rogue.example:1/"));
+        assert!(e.contains("another RWS"), "{e}");
+        let e = refused(resume_cmd(id, "http://127.0.0.1:1/"));
+        assert!(e.contains("another agent"), "{e}");
+        let e = refused(resume_cmd("../../etc", "http://127.0.0.1:1/"));
+        assert!(e.contains("not a UUID"), "{e}");
+        let e = refused(resume_cmd(
+            "1b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f",
+            "http://127.0.0.1:1/",
+        ));
+        assert!(e.contains("no spooled recording"), "{e}");
+        m.state = SpoolState::Stopped;
+        dir.save_manifest(&m).unwrap();
+        let e = refused(resume_cmd(id, "http://127.0.0.1:1/"));
+        assert!(e.contains("not suspended"), "{e}");
+
+        let after = dir.load_manifest().unwrap();
+        assert!(after.marks.is_empty() && dir.streams().is_empty());
+        assert!(active_id(&srs).is_none());
+    }
+
     #[test]
     fn the_suspended_state_is_stored_as_its_name() {
         let v = serde_json::to_value(manifest(SpoolState::Suspended)).unwrap();
