@@ -29,14 +29,39 @@ use crate::recordings;
 /// `gap_end`, sent by SRS with the end report).
 pub const GAP: &str = "gap";
 
+/// Most `gap` marks `restarting` frames put on one recording (a call
+/// restarted more often than this is not an upgrade; a flood of frames
+/// must not grow the timeline without bound, threat-model rule 3).
+pub const MAX_GAPS: usize = 20;
+
 /// `restarting` from SRS (its owner checked by the caller): the gap's start
-/// on the timeline, at `at` (SRS's clock). The same mark arrives again with
-/// the end report and is stored once.
+/// on the timeline, at `at` (SRS's clock), for a recording still active.
+/// The same mark arrives again with the end report and is stored once.
 pub async fn on_restarting(rws: &Rws, recording_id: &str, at: &str) {
-    tracing::info!(recording = %recording_id, at = %proto::logsafe::Escaped(at), "SRS restarting mid-recording: the recording stays active");
-    if let Err(e) = recordings::mark(&rws.db, recording_id, at, GAP, "srs_restarted").await {
+    if let Err(e) = note_gap(rws, recording_id, at).await {
         tracing::error!(recording = %recording_id, error = %e, "noting a restart's gap");
     }
+}
+
+async fn note_gap(rws: &Rws, recording_id: &str, at: &str) -> Result<(), sqlx::Error> {
+    let Some(rec) = recordings::get(&rws.db, recording_id).await? else {
+        return Ok(());
+    };
+    if !rec.state.is_active() {
+        tracing::warn!(recording = %recording_id, state = %rec.state, "restarting for a recording that no longer records: ignored");
+        return Ok(());
+    }
+    let gaps = crate::store::recordings::marks_of(&rws.db, recording_id)
+        .await?
+        .iter()
+        .filter(|(_, kind, _)| kind == GAP)
+        .count();
+    if gaps >= MAX_GAPS {
+        tracing::warn!(recording = %recording_id, gaps, "restarting: the recording has the most gap marks already; ignored");
+        return Ok(());
+    }
+    tracing::info!(recording = %recording_id, at = %proto::logsafe::Escaped(at), "SRS restarting mid-recording: the recording stays active");
+    recordings::mark(&rws.db, recording_id, at, GAP, "srs_restarted").await
 }
 
 /// After the `hello` of session `session_id` whose SRS reports `active` as

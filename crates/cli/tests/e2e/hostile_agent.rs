@@ -856,7 +856,8 @@ fn rule1_a_session_uses_only_its_own_uploads() {
 /// `resume` for a live recording only to a new session of the same agent
 /// at a place holding the recording's DN — never to another agent's
 /// session, nor to the same agent logged in at another place — and without
-/// the upload token (only the spool that holds the recording can upload).
+/// the upload token (only the spool that holds the recording can upload);
+/// a flood of `restarting` frames adds at most 20 gap marks (rule 3).
 #[test]
 fn rule1_only_the_agents_own_restarted_session_at_its_place_continues_a_recording() {
     let dir = tempdir();
@@ -885,6 +886,16 @@ fn rule1_only_the_agents_own_restarted_session_at_its_place_continues_a_recordin
     let rec = &r["screenRecordings"][0];
     assert_eq!(rec["state"], "recording", "{rec}");
     assert_eq!(rec["marks"].as_array().unwrap().len(), 0, "{rec}");
+    // The owner's flood of `restarting` frames: at most 20 gap marks.
+    for i in 0..30 {
+        victim.send(json!({"type": "restarting", "recording_id": rec_id,
+            "at": format!("2026-11-30T10:00:{i:02}.000Z")}));
+    }
+    victim.sync(&rws, "restarting flood sent");
+    let r = resource(&rws, "call-resume").unwrap();
+    let rec = &r["screenRecordings"][0];
+    assert_eq!(rec["marks"].as_array().unwrap().len(), 20, "{rec}");
+    assert_eq!(rec["state"], "recording", "{rec}");
     // agent2 leaves; agent1's SRS "restarts" at agent2's place (DN 1002).
     let gone = http(
         "DELETE",
@@ -936,5 +947,7 @@ fn rule1_only_the_agents_own_restarted_session_at_its_place_continues_a_recordin
         .iter()
         .map(|m| m["type"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["gap", "gap_end"], "{r}");
+    // The 20 of the flood, then the restart's span from the end report.
+    assert_eq!(kinds.len(), 22, "{r}");
+    assert_eq!(kinds[20..], ["gap", "gap_end"], "{r}");
 }
