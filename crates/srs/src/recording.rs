@@ -4,11 +4,16 @@
 //! [`crate::spool`]).
 //!
 //! Commands are idempotent by recording id. The manifest says `recording`
-//! until the recorder has stopped and written its last fragment; a manifest
-//! still saying `recording` when SRS starts means SRS died mid-recording:
-//! the recording is closed as interrupted (`srs_restarted`) and what the
-//! spool holds is uploaded ([`recover`]). The uploader ([`crate::upload`])
-//! deletes a folder only after RWS confirmed the whole recording.
+//! until the recorder has stopped and written its last fragment. A restart
+//! does not end a recording: on SIGTERM it is `suspended` ([`suspend`]); a
+//! manifest still saying `recording` when SRS starts means SRS died
+//! mid-recording, and it is suspended as interrupted ([`recover`]). Either
+//! way what the spool holds uploads, RWS's `start` with `resume` continues
+//! the same recording in new streams with a `gap` … `gap_end` span
+//! ([`resume`]), and one nobody continues is closed after the grace
+//! ([`finish_suspended`]; `srs_restarted`, partial, after a crash). The
+//! uploader ([`crate::upload`]) deletes a folder only after RWS confirmed
+//! the whole recording.
 
 use std::collections::HashSet;
 use std::path::Path;
