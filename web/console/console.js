@@ -263,7 +263,9 @@ const markerKind = (type) => (type === 'call.held' || type === 'call.retrieved' 
   : type === 'call.transferred' || type === 'call.conferenced' ? 'transfer' : 'call');
 // Span-shaped marks: a start kind and the kind that ends it. Any other kind
 // that comes in pairs (`x` … `unx`, `x.start` … `x.end`) is drawn too.
-const SPAN_END = { paused: 'resumed', masked: 'unmasked', mask: 'unmask' };
+// `gap` … `gap_end`: an SRS restart mid-call (nothing recorded between).
+const SPAN_END = { paused: 'resumed', masked: 'unmasked', mask: 'unmask', gap: 'gap_end' };
+const spanClass = (kind) => (kind === 'paused' ? 'pause' : kind === 'gap' ? 'gap' : 'mask');
 const spanEnd = (kind) => SPAN_END[kind] || (kind.endsWith('.start') ? kind.replace(/\.start$/, '.end') : null);
 
 function drawTimeline(items, spans, apps) {
@@ -275,7 +277,7 @@ function drawTimeline(items, spans, apps) {
   if (!player) return;
   const pct = (t) => `${Math.max(0, Math.min(100, (100 * t) / (player.duration || 1)))}%`;
   for (const sp of spans) {
-    const d = el('div', { className: `vt-span ${sp.kind === 'paused' ? 'pause' : 'mask'}` });
+    const d = el('div', { className: `vt-span ${spanClass(sp.kind)}` });
     d.style.left = pct(sp.from);
     d.style.width = `calc(${pct(sp.to)} - ${pct(sp.from)})`;
     d.dataset.tip = sp.text;
@@ -291,7 +293,7 @@ function drawTimeline(items, spans, apps) {
     $('vt-apps').append(d);
   }
   // The legend names only what this recording has.
-  const present = new Set([...items.map((i) => markerKind(i.type)), ...spans.map((sp) => (sp.kind === 'paused' ? 'pause' : 'mask')), ...(apps.length ? ['app'] : [])]);
+  const present = new Set([...items.map((i) => markerKind(i.type)), ...spans.map((sp) => spanClass(sp.kind)), ...(apps.length ? ['app'] : [])]);
   for (const k of document.querySelectorAll('#vt-legend [data-kind]')) k.hidden = !present.has(k.dataset.kind);
   for (const i of items) {
     const b = el('button', { className: `vt-mark ${markerKind(i.type)}`, type: 'button' });

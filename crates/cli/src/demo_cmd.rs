@@ -125,6 +125,7 @@ async fn run_async(args: Args, source: srs::recording::SourceSpec) -> anyhow::Re
             args.rws_listen.port()
         ))?],
         upload_rate_kbit: None,
+        resume_grace: Duration::from_secs(30),
     })
     .map_err(anyhow::Error::msg)?;
     let listener = std::net::TcpListener::bind(args.srs_listen)

@@ -75,6 +75,11 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     upload_rate: u32,
+    /// Seconds a recording cut by an SRS restart (SIGTERM, or a crash found at start) waits for
+    /// RWS to continue it once the agent's session is back; then it is closed and uploaded as it
+    /// is.
+    #[arg(long, env = "SCREENREC_SRS_RESUME_GRACE", default_value_t = 30)]
+    resume_grace: u64,
 }
 
 /// The certificates of `--rws-ca`: a PEM file with at least one.
@@ -213,6 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         listen,
         allowed_servers: args.allowed_servers,
         upload_rate_kbit: (args.upload_rate > 0).then_some(args.upload_rate),
+        resume_grace: Duration::from_secs(args.resume_grace),
     };
     let service = srs::Srs::new(config).map_err(anyhow::Error::msg)?;
     let tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {
@@ -271,11 +277,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         watchdog.abort();
         srs::shutdown(&service).await;
-        // Give the uploader a moment to deliver the last fragments; what
-        // it cannot send now is sent at the next start.
-        let rec_root = srs::recording::rec_root(&args.spool);
+        // Give the uploader a moment to finish the recordings that ended;
+        // what it cannot send now is sent at the next start. (A recording
+        // suspended for the restart stays: the next SRS continues it.)
         for _ in 0..50 {
-            let pending = std::fs::read_dir(&rec_root).map(|d| d.count()).unwrap_or(0);
+            let pending = srs::spool::recording_dirs(&args.spool)
+                .iter()
+                .filter(|d| {
+                    d.load_manifest()
+                        .is_none_or(|m| m.state != srs::spool::SpoolState::Suspended)
+                })
+                .count();
             if pending == 0 {
                 break;
             }

@@ -89,6 +89,13 @@ pub enum ToAgent {
         /// `app_titles`; absent: yes). `false`: classes only.
         #[serde(default = "yes", skip_serializing_if = "is_yes")]
         app_titles: bool,
+        /// Continue this recording after an SRS restart (RWS re-sends
+        /// `start` for a call still live when the agent's new session says
+        /// hello): SRS resumes the spooled recording it holds under this id,
+        /// in new media files, with the upload token it kept (`upload_token`
+        /// is then empty: RWS keeps only its hash). Absent: a new recording.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resume: bool,
     },
     /// Stop recording; the last fragment is written and uploaded.
     Stop {
@@ -291,6 +298,16 @@ pub enum FromAgent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_error: Option<String>,
     },
+    /// SRS is stopping for a restart (SIGTERM: an upgrade, a service
+    /// restart) in the middle of `recording_id`: its last fragment is
+    /// written and uploaded, the recording is *not* ended — the next SRS
+    /// continues it. RWS marks the start of the gap on the timeline.
+    Restarting {
+        /// Which recording.
+        recording_id: String,
+        /// When the recording stopped (RFC 3339, SRS clock): the gap's start.
+        at: String,
+    },
 }
 
 #[cfg(test)]
@@ -330,6 +347,26 @@ mod tests {
         )
         .expect("hello parses");
         assert!(matches!(hello, FromAgent::Hello { last_seq: 0, .. }));
+        // A restart (issue 13 part 4): SRS's `restarting`, RWS's `resume`.
+        expect![[r#"{"type":"restarting","recording_id":"r","at":"2026-11-30T10:00:00.000Z"}"#]]
+            .assert_eq(&json(&FromAgent::Restarting {
+                recording_id: "r".into(),
+                at: "2026-11-30T10:00:00.000Z".into(),
+            }));
+        let start = r#"{"type":"start","seq":1,"recording_id":"r","interaction_id":"c","max_duration_s":60,"capture":{"fps":5,"quality":30,"keyframe_interval_s":2,"cursor":true},"recipients":[],"upload_url":"/u","upload_token":""}"#;
+        match serde_json::from_str::<ToAgent>(start) {
+            Ok(cmd @ ToAgent::Start { resume: false, .. }) => {
+                assert!(!json(&cmd).contains("resume"), "absent: a new recording");
+            }
+            other => panic!("start without resume: {other:?}"),
+        }
+        let resumed = start.replace(r#""upload_token":"""#, r#""upload_token":"","resume":true"#);
+        match serde_json::from_str::<ToAgent>(&resumed) {
+            Ok(cmd @ ToAgent::Start { resume: true, .. }) => {
+                assert!(json(&cmd).contains(r#""resume":true"#));
+            }
+            other => panic!("start with resume: {other:?}"),
+        }
     }
 }
 

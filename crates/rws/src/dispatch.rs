@@ -364,6 +364,7 @@ async fn start(
         upload_rate_kbit,
         masks,
         app_titles,
+        resume: false,
     };
     match rws.hub.send(rws, session, cmd).await {
         Some(ack) => {
@@ -425,6 +426,12 @@ pub async fn stop(rws: &Rws, rec: &Rec, reason: StopReason) -> Result<(), sqlx::
         }
     }
     Ok(())
+}
+
+/// Sends the pause RWS last commanded again (a continued recording starts
+/// unpaused on a restarted SRS).
+pub(crate) async fn resend_pause(rws: &Rws, rec: &Rec) -> Result<(), sqlx::Error> {
+    pause(rws, rec, true).await
 }
 
 async fn pause(rws: &Rws, rec: &Rec, paused: bool) -> Result<(), sqlx::Error> {

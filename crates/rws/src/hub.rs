@@ -265,6 +265,17 @@ impl Hub {
             .map(|s| (s.id.clone(), s.username.clone()))
     }
 
+    /// What deciding to continue a recording on session `id` needs (see
+    /// [`crate::restart`]).
+    pub fn resume_facts(&self, id: &str) -> Option<ResumeFacts> {
+        self.lock().get(id).map(|s| ResumeFacts {
+            username: s.username.clone(),
+            dns: s.devices.iter().map(|d| d.dn.clone()).collect(),
+            kind: s.kind,
+            standby: s.standby || s.state == SessionState::Standby,
+        })
+    }
+
     /// The user's live (not standby) session.
     pub fn session_of_user(&self, username: &str) -> Option<String> {
         self.lock()
@@ -300,6 +311,18 @@ impl Hub {
         store::sessions::delete(&rws.db, id).await?;
         Ok(removed.is_some())
     }
+}
+
+/// A session's agent, DNs and kind ([`Hub::resume_facts`]).
+pub struct ResumeFacts {
+    /// The agent.
+    pub username: String,
+    /// The DNs the session holds.
+    pub dns: Vec<String>,
+    /// Native SRS or browser recorder.
+    pub kind: SessionKind,
+    /// A standby session (not live).
+    pub standby: bool,
 }
 
 /// Loads the sessions persisted by a previous run, as `disconnected`.
@@ -377,9 +400,13 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     // The first frame must be hello.
     let hello = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
-    let last_seq = match hello {
+    let (last_seq, active_recording) = match hello {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<FromAgent>(&text) {
-            Ok(FromAgent::Hello { last_seq, .. }) if last_seq <= agent_input::MAX_SEQ => last_seq,
+            Ok(FromAgent::Hello {
+                last_seq,
+                active_recording,
+                ..
+            }) if last_seq <= agent_input::MAX_SEQ => (last_seq, active_recording),
             Ok(FromAgent::Hello { last_seq, .. }) => {
                 tracing::warn!(session = %id, last_seq, max = agent_input::MAX_SEQ, "control channel: hello.last_seq out of range; closed");
                 return;
@@ -433,6 +460,12 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
         s.pending.values().cloned().collect()
     };
     tracing::info!(session = %id, last_seq, resend = resend.len(), "control channel connected");
+    // A restarted SRS continues the agent's live recording.
+    tokio::spawn(crate::restart::on_hello(
+        rws.clone(),
+        id.clone(),
+        agent_input::kept(active_recording.as_deref()),
+    ));
     for cmd in resend {
         if send(&mut sink, &cmd).await.is_err() {
             break;
@@ -464,6 +497,15 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                         crate::dispatch::on_status(&rws, recording_id, *state, agent_input::kept(reason.as_deref()), at).await;
                     } else {
                         tracing::warn!(session = %id, user = %username, recording = %agent_input::bounded(recording_id, 64), "control channel: status for a recording this session does not own; refused");
+                    }
+                }
+                if let FromAgent::Restarting { recording_id, at } = &msg {
+                    if crate::recording::parse_time(at).is_none() {
+                        tracing::warn!(session = %id, "control channel: restarting 'at' is not RFC 3339; refused");
+                    } else if owns_recording(&rws, &id, &username, recording_id).await {
+                        crate::restart::on_restarting(&rws, recording_id, at).await;
+                    } else {
+                        tracing::warn!(session = %id, user = %username, recording = %agent_input::bounded(recording_id, 64), "control channel: restarting for a recording this session does not own; refused");
                     }
                 }
                 {

@@ -53,6 +53,7 @@ pub mod policy;
 pub mod recording;
 pub mod recordings;
 pub mod search;
+pub mod restart;
 pub mod segments;
 pub mod srs_sessions;
 pub mod storage;

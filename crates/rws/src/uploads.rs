@@ -529,6 +529,10 @@ pub struct Ended {
     pub state: RecordingState,
 }
 
+/// The timeline marks an end report may carry: pause spans, masked spans,
+/// and the gap of an SRS restart (`crate::restart`).
+const MARK_KINDS: [&str; 6] = ["paused", "resumed", "masked", "unmasked", "gap", "gap_end"];
+
 /// SRS's end report (`PUT /api/v2/srs/recordings/{id}/end`) for `rec`:
 /// checks the marks, refuses (409) while a media file is incomplete, keeps
 /// the marks, stores the uploads and finishes the recording. A replayed
@@ -549,13 +553,12 @@ pub(crate) async fn end(rws: &Rws, rec: Rec, end: &RecordingEnd) -> Result<Ended
         )));
     }
     for m in &end.marks {
-        if recordings::parse_time(&m.at).is_none()
-            || !["paused", "resumed", "masked", "unmasked"].contains(&m.kind.as_str())
-        {
+        if recordings::parse_time(&m.at).is_none() || !MARK_KINDS.contains(&m.kind.as_str()) {
             return Err(ApiError::invalid(format!(
-                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' paused, resumed, masked or unmasked",
+                "mark at '{}' kind '{}': 'at' must be RFC 3339 and 'kind' one of {}",
                 agent_input::bounded(&m.at, 64),
-                agent_input::bounded(&m.kind, 32)
+                agent_input::bounded(&m.kind, 32),
+                MARK_KINDS.join(", ")
             )));
         }
     }

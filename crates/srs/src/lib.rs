@@ -82,6 +82,10 @@ pub struct Config {
     /// Upload bandwidth cap in kbit/s (`--upload-rate`; `None`: unlimited).
     /// A lower `upload_rate_kbit` from RWS's `start` wins.
     pub upload_rate_kbit: Option<u32>,
+    /// How long a recording suspended by a restart (or found interrupted at
+    /// start) waits for RWS to continue it before it is closed and uploaded
+    /// as it is (`--resume-grace`).
+    pub resume_grace: Duration,
 }
 
 /// The control channel's TLS settings: Mozilla's public roots (as the
@@ -150,6 +154,9 @@ struct Inner {
     allowed_servers: servers::AllowedServers,
     /// Paces upload bodies to the bandwidth cap.
     pacer: Mutex<pace::Pacer>,
+    /// Upload passes finished (a restart waits for one after the last
+    /// fragment, see [`shutdown`]).
+    upload_passes: std::sync::atomic::AtomicU64,
 }
 
 /// Shared state of the service.
@@ -206,6 +213,7 @@ impl Srs {
                 last_error: Mutex::new(None),
                 allowed_servers,
                 pacer: Mutex::new(pace::Pacer::default()),
+                upload_passes: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -377,22 +385,82 @@ pub fn spawn_watchdog(srs: Srs) -> tokio::task::JoinHandle<()> {
 pub fn spawn_recording(srs: Srs) -> Vec<tokio::task::JoinHandle<()>> {
     let known = recording::recover(&srs.config().spool);
     srs.rec_state().known_extend(known);
-    vec![upload::spawn(srs.clone()), recording::spawn_watch(srs)]
+    let grace = {
+        let srs = srs.clone();
+        tokio::spawn(async move {
+            // RWS continues a suspended recording once the agent's session
+            // is back; past the grace it is closed as it is.
+            tokio::time::sleep(srs.config().resume_grace).await;
+            recording::finish_suspended(&srs, None, proto::control::StopReason::Shutdown);
+        })
+    };
+    vec![
+        upload::spawn(srs.clone()),
+        recording::spawn_watch(srs),
+        grace,
+    ]
 }
 
-/// On service stop: stops a recording (its last fragment is written; the
-/// upload resumes at the next start), ends the agent's RWS session.
+/// Longest a stop for a restart waits for the uploads of the last
+/// fragments (what is not sent by then is sent by the next SRS).
+pub const RESTART_UPLOAD_WAIT: Duration = Duration::from_secs(5);
+
+/// On service stop (SIGTERM): a recording in progress is *suspended*, not
+/// ended — its last fragment is written, RWS hears `restarting`, the
+/// uploads of what is on disk get up to [`RESTART_UPLOAD_WAIT`], and the
+/// RWS session is kept so that the next SRS continues the same recording
+/// (docs/srs.md "Upgrades mid-call"). Without a recording, the RWS session
+/// is ended as before.
 pub async fn shutdown(srs: &Srs) {
-    recording::stop(srs, None, proto::control::StopReason::Shutdown).await;
+    let suspended = recording::suspend(srs).await;
+    if suspended.is_some() {
+        wait_uploaded(srs, RESTART_UPLOAD_WAIT).await;
+        // `restarting` leaves with the control channel's next send.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline
+            && !srs
+                .inner
+                .outbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let ended = srs.session().take();
     if let Some(mut s) = ended {
         if let Some(l) = s.link.take() {
-            l.stop();
+            l.stop_and_wait(Duration::from_secs(1)).await;
         }
-        if !s.stale {
+        if !s.stale && suspended.is_none() {
             link::end_session(srs, &s.rws).await;
         }
     }
+}
+
+/// Waits (at most `limit`) for an upload pass that starts after now and
+/// leaves nothing unacknowledged.
+async fn wait_uploaded(srs: &Srs, limit: Duration) {
+    use std::sync::atomic::Ordering;
+    let before = srs.inner.upload_passes.load(Ordering::Relaxed);
+    srs.inner.upload_wake.notify_one();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        // The last fragment was on disk before `before` was read, and a
+        // pass measures the backlog from the files when it ends: a pass
+        // ending after now with no backlog has sent it.
+        if srs.inner.upload_passes.load(Ordering::Relaxed) > before
+            && srs.inner.metrics.backlog.load(Ordering::Relaxed) == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::warn!(
+        backlog = srs.inner.metrics.backlog.load(Ordering::Relaxed),
+        "stopping before every fragment was uploaded: the next SRS sends the rest"
+    );
 }
 
 /// Keeps the desktop origins of the configured RWS (`--server`) in the

@@ -294,12 +294,20 @@ pub async fn end_session(srs: &Srs, rws: &RwsSession) {
 /// Stops the control-channel task.
 pub struct LinkHandle {
     stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl LinkHandle {
     /// Asks the task to close the channel and end.
     pub fn stop(self) {
         let _ = self.stop.send(true);
+    }
+
+    /// Same, and waits (at most `limit`) for the channel to close, so that
+    /// the frames sent before (`restarting`) are on the wire.
+    pub async fn stop_and_wait(self, limit: Duration) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(limit, self.task).await;
     }
 }
 
@@ -315,8 +323,8 @@ pub fn backoff(attempt: u32) -> Duration {
 /// Starts the control channel for `rws`.
 pub fn spawn(srs: Srs, rws: RwsSession) -> LinkHandle {
     let (stop, rx) = watch::channel(false);
-    tokio::spawn(run(srs, rws, rx));
-    LinkHandle { stop }
+    let task = tokio::spawn(run(srs, rws, rx));
+    LinkHandle { stop, task }
 }
 
 enum End {
@@ -539,6 +547,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
             upload_rate_kbit,
             masks,
             app_titles,
+            resume,
             ..
         } => {
             let cmd = crate::recording::StartCommand {
@@ -553,6 +562,7 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
                 upload_rate_kbit: *upload_rate_kbit,
                 masks: masks.clone(),
                 app_titles: *app_titles,
+                resume: *resume,
             };
             let srs = srs.clone();
             return tokio::task::spawn_blocking(move || crate::recording::start(&srs, cmd))

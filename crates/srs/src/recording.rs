@@ -9,16 +9,21 @@
 //! authorised by the recording's own upload token.
 //!
 //! Commands are idempotent by recording id. The manifest says `recording`
-//! until the recorder has stopped and written its last fragment; a manifest
-//! still saying `recording` when SRS starts means SRS died mid-recording:
-//! the recording is closed as interrupted (`srs_restarted`) and what the
-//! spool holds is uploaded ([`recover`]). The uploader ([`crate::upload`])
-//! deletes a folder only after RWS confirmed the whole recording.
+//! until the recorder has stopped and written its last fragment. A restart
+//! does not end a recording: on SIGTERM it is `suspended` ([`suspend`]); a
+//! manifest still saying `recording` when SRS starts means SRS died
+//! mid-recording, and it is suspended as interrupted ([`recover`]). Either
+//! way what the spool holds uploads, RWS's `start` with `resume` continues
+//! the same recording in new streams with a `gap` … `gap_end` span
+//! ([`resume`]), and one nobody continues is closed after the grace
+//! ([`finish_suspended`]; `srs_restarted`, partial, after a crash). The
+//! uploader ([`crate::upload`]) deletes a folder only after RWS confirmed
+//! the whole recording.
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use capture::{Monitor, Source};
@@ -155,10 +160,15 @@ struct SpoolSinks {
     quota: u64,
     /// Woken after each segment is durable: the uploader sends it at once.
     wake: Wake,
+    /// The number of the recorder's first stream in the folder: 0, or after
+    /// a resume the count of streams the previous SRS wrote (their files stay
+    /// and upload as media files of their own).
+    first_stream: usize,
 }
 
 impl SinkFactory for SpoolSinks {
     fn create(&mut self, monitor: &Monitor, n: usize) -> media::Result<Box<dyn SegmentSink>> {
+        let n = self.first_stream + n;
         let meta = StreamMeta {
             stream: n,
             monitor: MonitorInfo {
@@ -264,6 +274,9 @@ pub struct StartCommand {
     pub masks: Vec<proto::control::MaskSpec>,
     /// Report window titles on the app lane (the directory's `app_titles`).
     pub app_titles: bool,
+    /// Continue the suspended recording of this id (after an SRS restart)
+    /// rather than start a new one: see [`resume`].
+    pub resume: bool,
 }
 
 /// Compiles the masking rules of a `start`. A rule SRS cannot compile
@@ -338,9 +351,14 @@ fn check_start(cmd: &StartCommand) -> Result<(Vec<age::x25519::Recipient>, url::
 
 /// Applies `start`; `Err` is the reason sent back in the ack.
 pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
+    if cmd.resume {
+        return resume(srs, cmd);
+    }
     let (recipients, upload_url) = check_start(&cmd)?;
     let masks = compile_masks(&cmd.masks)?;
-    let mut st = srs.rec_state();
+    // Before the recording state's lock (never both held).
+    let agent = current_agent(srs);
+    let st = srs.rec_state();
     if st.known.contains(&cmd.recording_id)
         || rec_root(&srs.config().spool)
             .join(&cmd.recording_id)
@@ -359,7 +377,6 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
             used.load(Ordering::Relaxed)
         ));
     }
-    let source = open_source(&srs.config().source)?;
     let dir = RecDir::of(&srs.config().spool, &cmd.recording_id);
     create_private_dir(dir.path()).map_err(|e| format!("spool {}: {e}", dir.path().display()))?;
     let manifest = Manifest {
@@ -376,9 +393,41 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
         marks: Vec::new(),
         apps: Vec::new(),
         upload_rate_kbit: cmd.upload_rate_kbit.filter(|k| *k > 0),
+        gap_from: None,
+        agent,
     };
     dir.save_manifest(&manifest)
         .map_err(|e| format!("spool {}: {e}", dir.path().display()))?;
+    let recorder = match launch(srs, &cmd, masks, recipients, &dir, 0) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(dir.path());
+            return Err(e);
+        }
+    };
+    tracing::info!(recording = %cmd.recording_id, interaction = %proto::logsafe::escape(&cmd.interaction_id), "recording started");
+    activate(srs, st, &cmd, dir, recorder, manifest);
+    status(srs, &cmd.recording_id, RecordingStatus::Recording, None);
+    Ok(())
+}
+
+/// The agent logged in now (kept in the manifest: only the same agent's
+/// session continues a recording after a restart).
+fn current_agent(srs: &Srs) -> Option<String> {
+    srs.session().as_ref().map(|s| s.user.user_name.clone())
+}
+
+/// Opens the source and starts the recorder writing into `dir`, its streams
+/// numbered from `first_stream`.
+fn launch(
+    srs: &Srs,
+    cmd: &StartCommand,
+    masks: Vec<capture::MaskRule>,
+    recipients: Vec<age::x25519::Recipient>,
+    dir: &RecDir,
+    first_stream: usize,
+) -> Result<Recorder, String> {
+    let source = open_source(&srs.config().source)?;
     let config = RecorderConfig {
         fps: cmd.capture.fps.clamp(1, 30),
         quality: cmd.capture.quality,
@@ -394,20 +443,27 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     let sinks = SpoolSinks {
         dir: dir.clone(),
         recipients,
-        used,
-        quota,
+        used: srs.inner.spool_used.clone(),
+        quota: srs.config().spool_quota,
         wake: srs.inner.upload_wake.clone(),
+        first_stream,
     };
     let watch = srs.inner.watch_wake.clone();
     let wake: recorder::Waker = Arc::new(move || watch.notify_one());
-    let recorder = match Recorder::start_waking(source, config, Box::new(sinks), Some(wake)) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(dir.path());
-            return Err(format!("cannot start recording: {e}"));
-        }
-    };
-    tracing::info!(recording = %cmd.recording_id, interaction = %proto::logsafe::escape(&cmd.interaction_id), "recording started");
+    Recorder::start_waking(source, config, Box::new(sinks), Some(wake))
+        .map_err(|e| format!("cannot start recording: {e}"))
+}
+
+/// Makes the started recorder the active recording (holding the desktop's
+/// pause if there is one) and wakes the watch for its deadline.
+fn activate(
+    srs: &Srs,
+    mut st: MutexGuard<'_, RecState>,
+    cmd: &StartCommand,
+    dir: RecDir,
+    recorder: Recorder,
+    manifest: Manifest,
+) {
     st.known.insert(cmd.recording_id.clone());
     let mut active = Active {
         stats: recorder.stats(),
@@ -431,7 +487,6 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
     drop(st);
     // The watch learns the new deadline.
     srs.inner.watch_wake.notify_one();
-    status(srs, &cmd.recording_id, RecordingStatus::Recording, None);
     if let Some(at) = held {
         status_at(
             srs,
@@ -441,6 +496,90 @@ pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
             at,
         );
     }
+}
+
+/// The reason of a restart's `gap` marks: a clean restart (SIGTERM), or a
+/// crash found at start (what was not on disk is lost).
+pub const GAP_RESTARTED: &str = "srs_restarted";
+/// See [`GAP_RESTARTED`].
+pub const GAP_INTERRUPTED: &str = "srs_interrupted";
+
+/// Continues a suspended recording after an SRS restart, on RWS's `start`
+/// with `resume`: same recording id and folder, new streams (new media
+/// files, each with its own start time, so the player keeps them on the
+/// call's clock), the upload token kept in the manifest. The span between
+/// the last fragment of the previous SRS and now is marked `gap` …
+/// `gap_end`. Refused unless the folder is suspended, was started by the
+/// same RWS and for the agent logged in now.
+pub fn resume(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
+    let (recipients, _) = check_start(&cmd)?;
+    let masks = compile_masks(&cmd.masks)?;
+    // Before the recording state's lock (never both held).
+    let agent = current_agent(srs);
+    let st = srs.rec_state();
+    if let Some(a) = &st.active {
+        if a.id == cmd.recording_id {
+            return Ok(());
+        }
+        return Err(format!("recording {} is still in progress", a.id));
+    }
+    let dir = RecDir::of(&srs.config().spool, &cmd.recording_id);
+    let Some(mut manifest) = dir.load_manifest() else {
+        return Err(format!(
+            "no spooled recording {} on this PC to continue",
+            cmd.recording_id
+        ));
+    };
+    if manifest.state != SpoolState::Suspended {
+        return Err(format!(
+            "recording {} is not suspended here (it ended): not continued",
+            cmd.recording_id
+        ));
+    }
+    let same_server = url::Url::parse(&manifest.server)
+        .is_ok_and(|u| crate::servers::same_origin(&u, &cmd.server));
+    if !same_server {
+        return Err(format!(
+            "recording {} was started by another RWS ({}): not continued",
+            cmd.recording_id,
+            proto::logsafe::escape(&manifest.server)
+        ));
+    }
+    if manifest.agent.is_some() && manifest.agent != agent {
+        return Err(format!(
+            "recording {} was started for another agent: not continued",
+            cmd.recording_id
+        ));
+    }
+    let first_stream = dir.streams().len();
+    let gap_end = now_rfc3339();
+    let recorder = launch(srs, &cmd, masks, recipients, &dir, first_stream)?;
+    let reason = if manifest.interrupted {
+        GAP_INTERRUPTED
+    } else {
+        GAP_RESTARTED
+    };
+    let gap_from = manifest
+        .gap_from
+        .take()
+        .unwrap_or_else(|| manifest.started_at.clone());
+    manifest.marks.push(Mark {
+        at: gap_from.clone(),
+        kind: "gap".into(),
+        reason: reason.into(),
+    });
+    manifest.marks.push(Mark {
+        at: gap_end.clone(),
+        kind: "gap_end".into(),
+        reason: reason.into(),
+    });
+    manifest.state = SpoolState::Recording;
+    manifest.agent = manifest.agent.or(agent);
+    if let Err(e) = dir.save_manifest(&manifest) {
+        tracing::error!(recording = %cmd.recording_id, error = %e, "saving the recording manifest");
+    }
+    tracing::info!(recording = %cmd.recording_id, first_stream, gap_from = %gap_from, gap_end = %gap_end, "recording continued after an SRS restart");
+    activate(srs, st, &cmd, dir, recorder, manifest);
     Ok(())
 }
 
@@ -617,38 +756,21 @@ pub fn active_id(srs: &Srs) -> Option<(String, bool)> {
 /// the recorder writes its last fragment, the manifest says `stopped`, RWS
 /// hears `status stopped`, the uploader finishes it.
 pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
-    let taken = {
-        let mut st = srs.rec_state();
-        let taken = match &st.active {
-            Some(a) if recording_id.is_none_or(|id| id == a.id) => st.active.take(),
-            _ => None,
-        };
-        st.renotice();
-        taken
+    let Some((mut a, summary)) = stop_recorder(srs, recording_id).await else {
+        // Not recording it: a recording suspended by a restart ends here
+        // (the call ended while SRS was down).
+        if let Some(id) = recording_id {
+            finish_suspended(srs, Some(id), reason);
+        }
+        return;
     };
-    let Some(mut a) = taken else { return };
-    let m = &srs.inner.metrics;
-    m.frames_done
-        .fetch_add(a.stats.frames.load(Ordering::Relaxed), Ordering::Relaxed);
-    m.encode_ns_done
-        .fetch_add(a.stats.encode_ns.load(Ordering::Relaxed), Ordering::Relaxed);
-    let recorder = a.recorder.take();
-    let mut summary = tokio::task::spawn_blocking(move || recorder.map(|r| r.stop()))
-        .await
-        .ok()
-        .flatten();
     let mut reason = reason;
-    if let Some(Ok(s)) = summary.as_mut() {
-        // The recorder ends the spans still open when it stops.
-        apply_events(&mut a, std::mem::take(&mut s.events));
-    }
-    if let Some(Ok(s)) = &summary
-        && let Some(e) = &s.error
-    {
-        tracing::warn!(recording = %a.id, error = %e, "the recorder had stopped early");
-    }
     if matches!(&summary, Some(Err(_))) {
         reason = StopReason::CaptureFailed;
+    }
+    if a.manifest.interrupted {
+        // Continued after a crash: what ends is still a partial recording.
+        reason = StopReason::SrsRestarted;
     }
     a.manifest.state = SpoolState::Stopped;
     a.manifest.reason = Some(reason);
@@ -663,6 +785,102 @@ pub async fn stop(srs: &Srs, recording_id: Option<&str>, reason: StopReason) {
         RecordingStatus::Stopped,
         Some(reason.as_str().into()),
     );
+    srs.inner.upload_wake.notify_one();
+}
+
+/// The recorder's outcome when it was stopped (`None`: it had gone).
+type StopSummary = Option<Result<recorder::Summary, recorder::RecorderError>>;
+
+/// Takes the active recording (`recording_id`, or any when `None`) and
+/// stops its recorder: the last fragment is written, the spans still open
+/// are closed on its timeline.
+async fn stop_recorder(srs: &Srs, recording_id: Option<&str>) -> Option<(Active, StopSummary)> {
+    let taken = {
+        let mut st = srs.rec_state();
+        let taken = match &st.active {
+            Some(a) if recording_id.is_none_or(|id| id == a.id) => st.active.take(),
+            _ => None,
+        };
+        st.renotice();
+        taken
+    };
+    let mut a = taken?;
+    let m = &srs.inner.metrics;
+    m.frames_done
+        .fetch_add(a.stats.frames.load(Ordering::Relaxed), Ordering::Relaxed);
+    m.encode_ns_done
+        .fetch_add(a.stats.encode_ns.load(Ordering::Relaxed), Ordering::Relaxed);
+    let recorder = a.recorder.take();
+    let mut summary = tokio::task::spawn_blocking(move || recorder.map(|r| r.stop()))
+        .await
+        .ok()
+        .flatten();
+    if let Some(Ok(s)) = summary.as_mut() {
+        // The recorder ends the spans still open when it stops.
+        apply_events(&mut a, std::mem::take(&mut s.events));
+    }
+    if let Some(Ok(s)) = &summary
+        && let Some(e) = &s.error
+    {
+        tracing::warn!(recording = %a.id, error = %e, "the recorder had stopped early");
+    }
+    Some((a, summary))
+}
+
+/// On SIGTERM (a restart): stops the active recording *without ending it*.
+/// The last fragment is written, the manifest says `suspended` with the
+/// gap's start, RWS hears `restarting`; the uploader sends what is on disk
+/// and the next SRS continues the recording ([`resume`]). Returns its id.
+pub async fn suspend(srs: &Srs) -> Option<String> {
+    let (mut a, _) = stop_recorder(srs, None).await?;
+    let gap_from = last_media_time(&a.dir, &a.manifest);
+    a.manifest.state = SpoolState::Suspended;
+    a.manifest.gap_from = Some(gap_from.clone());
+    if let Err(e) = a.dir.save_manifest(&a.manifest) {
+        tracing::error!(recording = %a.id, error = %e, "saving the recording manifest");
+    }
+    tracing::info!(recording = %a.id, gap_from = %gap_from, "recording suspended for a restart: the next SRS continues it");
+    srs.send_to_rws(FromAgent::Restarting {
+        recording_id: a.id.clone(),
+        at: gap_from,
+    });
+    srs.inner.upload_wake.notify_one();
+    Some(a.id)
+}
+
+/// Ends the suspended recordings no `start` with `resume` claimed (`only`:
+/// that one; `None`: all, after the resume grace): `stopped`, so the
+/// uploader finishes them — `srs_restarted` (partial) after a crash,
+/// `reason` after a clean restart.
+pub fn finish_suspended(srs: &Srs, only: Option<&str>, reason: StopReason) {
+    let active = active_id(srs).map(|(id, _)| id);
+    for dir in crate::spool::recording_dirs(&srs.config().spool) {
+        let Some(mut m) = dir.load_manifest() else {
+            continue;
+        };
+        if m.state != SpoolState::Suspended
+            || only.is_some_and(|id| id != m.recording_id)
+            || active.as_deref() == Some(m.recording_id.as_str())
+        {
+            continue;
+        }
+        let reason = if m.interrupted {
+            StopReason::SrsRestarted
+        } else {
+            reason
+        };
+        m.state = SpoolState::Stopped;
+        m.reason = Some(reason);
+        m.stopped_at = Some(m.gap_from.take().unwrap_or_else(now_rfc3339));
+        match dir.save_manifest(&m) {
+            Ok(()) => {
+                tracing::warn!(recording = %m.recording_id, reason = reason.as_str(), "suspended recording not continued: uploading what the spool holds")
+            }
+            Err(e) => {
+                tracing::error!(recording = %m.recording_id, error = %e, "ending a suspended recording")
+            }
+        }
+    }
     srs.inner.upload_wake.notify_one();
 }
 
@@ -761,7 +979,9 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
 }
 
 /// At start: recordings whose manifest still says `recording` were cut short
-/// by a crash; close them as interrupted so their spool gets uploaded.
+/// by a crash; they become `suspended` and interrupted (their segments
+/// upload; RWS may continue them with `resume`, else
+/// [`finish_suspended`] closes them after the grace).
 pub fn recover(spool: &Path) -> Vec<String> {
     let mut known = Vec::new();
     for dir in crate::spool::recording_dirs(spool) {
@@ -771,13 +991,12 @@ pub fn recover(spool: &Path) -> Vec<String> {
         known.push(m.recording_id.clone());
         if m.state == SpoolState::Recording {
             let end = last_media_time(&dir, &m);
-            m.state = SpoolState::Stopped;
-            m.reason = Some(StopReason::SrsRestarted);
+            m.state = SpoolState::Suspended;
             m.interrupted = true;
-            m.stopped_at = Some(end);
+            m.gap_from = Some(end);
             match dir.save_manifest(&m) {
                 Ok(()) => {
-                    tracing::warn!(recording = %m.recording_id, "SRS had stopped mid-recording: uploading what the spool holds")
+                    tracing::warn!(recording = %m.recording_id, "SRS had stopped mid-recording: uploading what the spool holds; RWS may continue it")
                 }
                 Err(e) => {
                     tracing::error!(recording = %m.recording_id, error = %e, "recovering a recording")
@@ -808,4 +1027,158 @@ fn last_media_time(dir: &RecDir, m: &Manifest) -> String {
         }
     }
     best.map(rfc3339).unwrap_or_else(|| m.started_at.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn manifest(state: SpoolState) -> Manifest {
+        Manifest {
+            recording_id: "0b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f".into(),
+            interaction_id: "call-1".into(),
+            server: "http://127.0.0.1:1/".into(),
+            upload_url: "http://127.0.0.1:1/api/v2/srs/uploads".into(),
+            upload_token: "tok".into(),
+            started_at: "2026-11-30T10:00:00.000Z".into(),
+            state,
+            reason: None,
+            interrupted: false,
+            stopped_at: None,
+            marks: Vec::new(),
+            upload_rate_kbit: None,
+            gap_from: None,
+            agent: Some("agent1".into()),
+        }
+    }
+
+    /// A crash leaves `recording`: recovery makes it suspended and
+    /// interrupted (not stopped: RWS may continue it), the gap from the end
+    /// of what is on disk; a suspended or stopped one is left as it is.
+    #[test]
+    fn recovery_suspends_a_recording_cut_by_a_crash() {
+        let spool = tempfile::tempdir().unwrap();
+        let ids = [
+            (
+                "0b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f",
+                SpoolState::Recording,
+            ),
+            (
+                "1b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f",
+                SpoolState::Suspended,
+            ),
+            ("2b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f", SpoolState::Stopped),
+        ];
+        for (id, state) in ids {
+            let dir = RecDir::of(spool.path(), id);
+            create_private_dir(dir.path()).unwrap();
+            let mut m = manifest(state);
+            m.recording_id = id.into();
+            dir.save_manifest(&m).unwrap();
+        }
+        let known = recover(spool.path());
+        assert_eq!(known.len(), 3);
+        let crashed = RecDir::of(spool.path(), ids[0].0).load_manifest().unwrap();
+        assert_eq!(crashed.state, SpoolState::Suspended);
+        assert!(crashed.interrupted);
+        // No stream on disk: the gap starts at the recording's start.
+        assert_eq!(
+            crashed.gap_from.as_deref(),
+            Some("2026-11-30T10:00:00.000Z")
+        );
+        assert_eq!(crashed.stopped_at, None);
+        let clean = RecDir::of(spool.path(), ids[1].0).load_manifest().unwrap();
+        assert_eq!(
+            (clean.state, clean.interrupted),
+            (SpoolState::Suspended, false)
+        );
+        let done = RecDir::of(spool.path(), ids[2].0).load_manifest().unwrap();
+        assert_eq!(done.state, SpoolState::Stopped);
+    }
+
+    fn service(spool: &Path) -> Srs {
+        Srs::new(crate::Config {
+            server: Some(url::Url::parse("http://127.0.0.1:1/").unwrap()),
+            peer_server: None,
+            allowed_origins: Vec::new(),
+            ping_timeout: Duration::from_secs(60),
+            failover_after: Duration::from_secs(30),
+            spool: spool.to_path_buf(),
+            https: false,
+            source: SourceSpec::Synthetic(64, 48, 1),
+            spool_quota: 1 << 30,
+            rws_ca: Vec::new(),
+            listen: "127.0.0.1:1".parse().unwrap(),
+            allowed_servers: Vec::new(),
+            upload_rate_kbit: None,
+            resume_grace: Duration::from_secs(30),
+        })
+        .unwrap()
+    }
+
+    fn resume_cmd(id: &str, server: &str) -> StartCommand {
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        StartCommand {
+            recording_id: id.into(),
+            interaction_id: "call-1".into(),
+            max_duration: Duration::from_secs(60),
+            capture: proto::CaptureSettings::default(),
+            recipients: vec![recipient],
+            upload_url: "/api/v2/srs/uploads".into(),
+            upload_token: String::new(),
+            server: url::Url::parse(server).unwrap(),
+            upload_rate_kbit: None,
+            masks: Vec::new(),
+            resume: true,
+        }
+    }
+
+    /// A `start` with `resume` continues only a suspended recording of this
+    /// spool, from the RWS that started it, for the agent logged in (none
+    /// here: the manifest's agent1 is someone else); nothing is recorded
+    /// and the folder is left as it was when refused.
+    #[test]
+    fn resume_is_refused_for_another_rws_another_agent_or_an_ended_recording() {
+        let spool = tempfile::tempdir().unwrap();
+        let srs = service(spool.path());
+        let id = "0b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f";
+        let dir = RecDir::of(spool.path(), id);
+        create_private_dir(dir.path()).unwrap();
+        let mut m = manifest(SpoolState::Suspended);
+        m.gap_from = Some("2026-11-30T10:00:05.000Z".into());
+        dir.save_manifest(&m).unwrap();
+        let refused = |cmd: StartCommand| start(&srs, cmd).unwrap_err();
+
+        let e = refused(resume_cmd(id, "http://rogue.example:1/"));
+        assert!(e.contains("another RWS"), "{e}");
+        let e = refused(resume_cmd(id, "http://127.0.0.1:1/"));
+        assert!(e.contains("another agent"), "{e}");
+        let e = refused(resume_cmd("../../etc", "http://127.0.0.1:1/"));
+        assert!(e.contains("not a UUID"), "{e}");
+        let e = refused(resume_cmd(
+            "1b7c3f8e-1d2a-4c5b-9e8f-7a6b5c4d3e2f",
+            "http://127.0.0.1:1/",
+        ));
+        assert!(e.contains("no spooled recording"), "{e}");
+        m.state = SpoolState::Stopped;
+        dir.save_manifest(&m).unwrap();
+        let e = refused(resume_cmd(id, "http://127.0.0.1:1/"));
+        assert!(e.contains("not suspended"), "{e}");
+
+        let after = dir.load_manifest().unwrap();
+        assert!(after.marks.is_empty() && dir.streams().is_empty());
+        assert!(active_id(&srs).is_none());
+    }
+
+    #[test]
+    fn the_suspended_state_is_stored_as_its_name() {
+        let v = serde_json::to_value(manifest(SpoolState::Suspended)).unwrap();
+        assert_eq!(v["state"], "suspended");
+        assert!(v.get("gap_from").is_none(), "absent until suspended");
+        let back: Manifest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.state, SpoolState::Suspended);
+        assert_eq!(back.agent.as_deref(), Some("agent1"));
+    }
 }

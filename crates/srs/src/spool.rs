@@ -32,6 +32,12 @@ pub enum SpoolState {
     Recording,
     /// The last fragment is written; what remains is the upload.
     Stopped,
+    /// SRS stopped mid-recording (SIGTERM for a restart, or a crash found
+    /// at start): its segments upload, but the recording is not ended — a
+    /// `start` with `resume` from RWS continues it in new streams, or it is
+    /// closed after the resume grace (`crate::recording::finish_suspended`).
+    /// (An SRS older than this state skips such a folder.)
+    Suspended,
 }
 
 /// The manifest of a spooled recording (`recording.json`).
@@ -68,6 +74,14 @@ pub struct Manifest {
     /// restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_rate_kbit: Option<u32>,
+    /// While `suspended`: when the recording stopped (the end of its last
+    /// fragment on disk), the start of the gap a resume marks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_from: Option<String>,
+    /// The agent logged in when it started: only a session of the same
+    /// agent continues it after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// Per-stream metadata file (`stream-<n>.json`).

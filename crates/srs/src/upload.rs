@@ -103,6 +103,7 @@ async fn pass(srs: &Srs, offsets: &mut HashMap<String, u64>) -> bool {
     }
     // After the pass: what was sent and what was removed count.
     refresh_backlog(srs, offsets);
+    srs.inner.upload_passes.fetch_add(1, Ordering::Relaxed);
     if all_ok && srs.last_error().is_some_and(|e| e.starts_with("upload:")) {
         srs.set_last_error(None);
     }

@@ -936,4 +936,103 @@ fn rule1_app_changes_land_only_on_the_senders_recording_and_are_bounded() {
     let res = resource(&rws, "call-app-1").unwrap();
     assert!(!res.to_string().contains("Replayed"), "{res}");
     drop(h2);
+/// Restarts (issue 13 part 4) under rules 1 and 2: `restarting` for
+/// another agent's recording marks nothing; RWS sends `start` with
+/// `resume` for a live recording only to a new session of the same agent
+/// at a place holding the recording's DN — never to another agent's
+/// session, nor to the same agent logged in at another place — and without
+/// the upload token (only the spool that holds the recording can upload);
+/// a flood of `restarting` frames adds at most 20 gap marks (rule 3).
+#[test]
+fn rule1_only_the_agents_own_restarted_session_at_its_place_continues_a_recording() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let (victim, start) = recording_agent(&rws, "call-resume");
+    let rec_id = str_of(&start, "recording_id").to_string();
+    let token = str_of(&start, "upload_token").to_string();
+    assert!(
+        start.get("resume").is_none(),
+        "a first start is no resume: {start}"
+    );
+
+    // Another agent: a forged `restarting`, and its own idle hello got
+    // nothing of agent1's.
+    let attacker = Hostile::login(&rws, "agent2", "pw2", None);
+    attacker.send(json!({"type": "restarting", "recording_id": rec_id, "at": now()}));
+    // The owner's own `restarting` with a time that is not RFC 3339.
+    victim.send(json!({"type": "restarting", "recording_id": rec_id, "at": "yesterday"}));
+    victim.sync(&rws, "bad restarting sent");
+    attacker.sync(&rws, "forged restarting sent");
+    assert!(
+        matches!(attacker.recv(Duration::from_secs(1)), Recv::Timeout),
+        "agent2's session got a command"
+    );
+    let r = resource(&rws, "call-resume").unwrap();
+    let rec = &r["screenRecordings"][0];
+    assert_eq!(rec["state"], "recording", "{rec}");
+    assert_eq!(rec["marks"].as_array().unwrap().len(), 0, "{rec}");
+    // The owner's flood of `restarting` frames: at most 20 gap marks.
+    for i in 0..30 {
+        victim.send(json!({"type": "restarting", "recording_id": rec_id,
+            "at": format!("2026-11-30T10:00:{i:02}.000Z")}));
+    }
+    victim.sync(&rws, "restarting flood sent");
+    let r = resource(&rws, "call-resume").unwrap();
+    let rec = &r["screenRecordings"][0];
+    assert_eq!(rec["marks"].as_array().unwrap().len(), 20, "{rec}");
+    assert_eq!(rec["state"], "recording", "{rec}");
+    // agent2 leaves; agent1's SRS "restarts" at agent2's place (DN 1002).
+    let gone = http(
+        "DELETE",
+        &format!("{}/api/v2/srs/sessions/{}", rws.url, attacker.session_id),
+        &[("Authorization".into(), format!("Bearer {}", attacker.token))],
+        None,
+    );
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    drop(victim);
+    let elsewhere = Hostile::login(&rws, "agent1", "pw1", Some("Place_1002"));
+    match elsewhere.recv(Duration::from_secs(3)) {
+        Recv::Timeout => {}
+        other => panic!("agent1 at another place was sent {other:?}"),
+    }
+    drop(elsewhere);
+
+    // Back at its own place: the same recording is continued, without the
+    // token; the call's stop then reaches this new session.
+    let back = Hostile::login(&rws, "agent1", "pw1", None);
+    let again = back.expect("start");
+    assert_eq!(again["recording_id"], rec_id.as_str(), "{again}");
+    assert_eq!(again["resume"], true, "{again}");
+    assert_eq!(again["upload_token"], "", "{again}");
+    let gap_at = now();
+    call_released(&rws, "call-resume", "1001");
+    back.expect("stop");
+    // An unknown mark kind is refused, saying which are allowed.
+    let bad = end(
+        &rws,
+        &token,
+        &rec_id,
+        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 0,
+            "marks": [{"at": now(), "kind": "gapx", "reason": ""}]}),
+    );
+    assert_refused(&bad, 400, "gap, gap_end");
+    let r = end(
+        &rws,
+        &token,
+        &rec_id,
+        json!({"reason": "call_released", "interrupted": false, "stopped_at": now(), "media_files": 0,
+            "marks": [{"at": gap_at, "kind": "gap", "reason": "srs_restarted"},
+                      {"at": now(), "kind": "gap_end", "reason": "srs_restarted"}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = resource(&rws, "call-resume").unwrap();
+    let kinds: Vec<&str> = r["screenRecordings"][0]["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    // The 20 of the flood, then the restart's span from the end report.
+    assert_eq!(kinds.len(), 22, "{r}");
+    assert_eq!(kinds[20..], ["gap", "gap_end"], "{r}");
 }

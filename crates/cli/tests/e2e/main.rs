@@ -42,6 +42,7 @@ mod pg_s3;
 mod rbac;
 mod record;
 mod recording;
+mod restart;
 mod rws_directory;
 mod rws_events;
 mod rws_keys;

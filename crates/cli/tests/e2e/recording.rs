@@ -872,8 +872,10 @@ fn duplicate_and_out_of_order_events_make_one_recording() {
     assert_eq!(r2["screenRecordings"][0]["state"], "completed");
 }
 
-/// kill -9 of SRS mid-call, then restart: the recording arrives as
-/// `partial` (reason srs_restarted) missing at most 2.5 s.
+/// kill -9 of SRS mid-call, then restart without a new login (the call
+/// ended meanwhile): after `--resume-grace` nobody continued it, and the
+/// recording arrives as `partial` (reason srs_restarted) missing at most
+/// 2.5 s. (Continued after a login: `e2e/restart.rs`.)
 #[test]
 fn srs_killed_mid_call_gives_a_partial_recording() {
     let dir = tempdir();
@@ -889,7 +891,14 @@ fn srs_killed_mid_call_gives_a_partial_recording() {
     let _srs2 = Srs::start(
         dir.path(),
         "srs",
-        &["--server", &rws.url, "--source", "synthetic:320x240"],
+        &[
+            "--server",
+            &rws.url,
+            "--source",
+            "synthetic:320x240",
+            "--resume-grace",
+            "3",
+        ],
     );
     let r = wait_final(&rws, "call-kill", 1, Duration::from_secs(20));
     let rec = &r["screenRecordings"][0];

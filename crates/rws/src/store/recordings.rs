@@ -546,6 +546,16 @@ pub async fn oldest_activity(db: &Pool) -> Result<Option<String>, sqlx::Error> {
     .await
 }
 
+/// The SRS session that records it now (a restarted SRS continuing it).
+pub async fn set_session(db: &Pool, id: &str, session_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE recordings SET session_id = $1 WHERE id = $2")
+        .bind(session_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
