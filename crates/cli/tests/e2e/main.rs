@@ -20,6 +20,7 @@ fn xvfb_helper_starts_a_display() {
 mod agent_notice;
 mod backends;
 mod browser_session;
+mod cluster;
 mod compliance;
 mod console_polish;
 mod control_channel;
