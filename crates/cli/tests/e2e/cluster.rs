@@ -333,3 +333,70 @@ fn the_singleton_jobs_run_on_one_node_and_move_when_it_dies() {
     let r = http("GET", &format!("{}/readyz", c.lb.url), &[], None);
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// `POST /api/v2/srs/sessions/{id}/commands` as admin on the node at `url`.
+fn command(url: &str, session: &str, timeout_s: u64) -> crate::fixture::Response {
+    http(
+        "POST",
+        &format!("{url}/api/v2/srs/sessions/{session}/commands?timeout_s={timeout_s}"),
+        &[
+            basic("admin", "adminpw"),
+            ("Content-Type".into(), "application/json".into()),
+        ],
+        Some(br#"{"command": "config"}"#.to_vec()),
+    )
+}
+
+#[test]
+fn hostile_forged_acks_on_one_node_never_answer_another_sessions_command() {
+    use crate::hostile_agent::Hostile;
+    use serde_json::json;
+    let dir = tempdir();
+    let c = start_cluster(dir.path(), &[]);
+    // The honest agent's channel is on node 1, the rogue agent's on node 0;
+    // the administrator asks node 2.
+    let honest = Hostile::login(&c.nodes[1], "agent1", "pw1", None);
+    let rogue = Hostile::login(&c.nodes[0], "agent2", "pw2", None);
+    for n in &c.nodes {
+        n.wait_sessions("every node to list both sessions", |s| {
+            s.iter().filter(|x| x["state"] == "connected").count() == 2
+        });
+    }
+    let admin = {
+        let url = c.nodes[2].url.clone();
+        let session = honest.session_id.clone();
+        std::thread::spawn(move || command(&url, &session, 3))
+    };
+    // A flood of acks for every small seq (and absurd ones) on the rogue's
+    // own channel, while the honest SRS has not answered.
+    while !admin.is_finished() {
+        for seq in (1..=20u64).chain([u64::MAX, 1 << 53]) {
+            rogue.send(json!({"type": "ack", "seq": seq, "ok": false, "error": "forged"}));
+        }
+    }
+    let r = admin.join().unwrap();
+    assert_eq!(
+        r.status, 202,
+        "only the honest SRS's own ack may answer its command: {}",
+        r.text
+    );
+    assert_eq!(r.json()["queued"], true, "{}", r.text);
+    // The honest SRS gets the queued command across nodes and answers it;
+    // a second command is then answered end to end through PostgreSQL.
+    let first = honest.expect("config");
+    let again = {
+        let url = c.nodes[2].url.clone();
+        let session = honest.session_id.clone();
+        std::thread::spawn(move || command(&url, &session, 10))
+    };
+    let second = honest.expect("config");
+    assert!(second["seq"].as_u64().unwrap() > first["seq"].as_u64().unwrap());
+    let r = again.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["ok"], true, "{}", r.text);
+    assert_eq!(r.json()["seq"], second["seq"], "{}", r.text);
+    // Someone else's id, a made-up one: 404 in the GWS envelope on any node.
+    let r = command(&c.nodes[0].url, "00000000-0000-4000-8000-000000000000", 1);
+    assert_eq!(r.status, 404, "{}", r.text);
+    drop(rogue);
+}
