@@ -217,6 +217,7 @@ pub async fn sessions_changed(rws: &Rws, session: &str) {
 /// Re-reads the session rows into the hub: new ones appear, ended ones
 /// go, and sessions held by another live node show as connected.
 pub async fn sync_sessions(rws: &Rws, cluster: &Cluster) -> Result<(), sqlx::Error> {
+    let read_at = Instant::now();
     let rows = store::sessions::all(&rws.db).await?;
     let held: HashSet<String> = store::cluster::held_sessions(&rws.db, &now())
         .await?
@@ -224,7 +225,7 @@ pub async fn sync_sessions(rws: &Rws, cluster: &Cluster) -> Result<(), sqlx::Err
         .filter(|(_, node)| *node != cluster.node)
         .map(|(s, _)| s)
         .collect();
-    rws.hub.mirror(rows, &held);
+    rws.hub.mirror(rows, &held, read_at);
     *lock(&cluster.synced) = Some(Instant::now());
     Ok(())
 }

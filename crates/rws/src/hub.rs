@@ -66,6 +66,13 @@ pub struct Live {
     upload_backlog_bytes: u64,
     last_error: Option<String>,
     kind: SessionKind,
+    /// When this entry entered the map (a mirror read begun before it
+    /// must not drop it).
+    added: Instant,
+    /// The last few seqs SRS answered on this node: with several nodes the
+    /// answer reaches the row a moment after it leaves `pending`, and a
+    /// poll in between must not send the command again.
+    answered: std::collections::VecDeque<u64>,
 }
 
 impl Live {
@@ -107,6 +114,8 @@ impl Live {
             upload_backlog_bytes: 0,
             last_error: None,
             kind: SessionKind::Native,
+            added: Instant::now(),
+            answered: std::collections::VecDeque::new(),
         }
     }
 
@@ -354,6 +363,9 @@ impl Hub {
         let Some(s) = map.get_mut(id) else { return };
         let Some(tx) = s.tx.clone() else { return };
         for (_, seq, cmd) in cmds {
+            if s.answered.contains(&seq) {
+                continue;
+            }
             if let std::collections::btree_map::Entry::Vacant(e) = s.pending.entry(seq) {
                 let _ = tx.send(cmd.clone());
                 e.insert(cmd);
@@ -364,14 +376,17 @@ impl Hub {
     /// The cluster's view ([`crate::cluster::sync_sessions`]): `rows` are
     /// every session, `held_elsewhere` those whose channel another live
     /// node holds. Sessions this node holds keep their own state.
+    /// `read_at`: when the read of the rows began; sessions added to the
+    /// map since (opened here meanwhile) stay even if the rows missed them.
     pub(crate) fn mirror(
         &self,
         rows: Vec<store::sessions::SessionRow>,
         held_elsewhere: &std::collections::HashSet<String>,
+        read_at: Instant,
     ) {
         let mut map = self.lock();
         let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        map.retain(|id, _| ids.contains(id.as_str()));
+        map.retain(|id, s| ids.contains(id.as_str()) || s.added > read_at);
         for row in rows {
             let s = map.entry(row.id.clone()).or_insert_with(|| {
                 let mut live = live_from_row(row);
@@ -630,6 +645,10 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                             let _ = w.send(AckResult { ok, error });
                         } else if rws.cluster.is_some() && known {
                             answered = Some((seq, AckResult { ok, error }));
+                            if s.answered.len() >= 16 {
+                                s.answered.pop_front();
+                            }
+                            s.answered.push_back(seq);
                         }
                     }
                 }

@@ -89,13 +89,18 @@ fn pipe(a: TcpStream, b: TcpStream) {
     copy(b, a);
 }
 
-/// Three nodes on one new database and bucket, sharing a master key.
+/// Nodes on one new database and bucket, sharing a master key.
 struct Cluster {
     nodes: Vec<Rws>,
     lb: Balancer,
 }
 
+/// Three nodes.
 fn start_cluster(dir: &std::path::Path, extra: &[&str]) -> Cluster {
+    start_nodes(dir, 3, extra)
+}
+
+fn start_nodes(dir: &std::path::Path, n: usize, extra: &[&str]) -> Cluster {
     let pg = PgServer::shared();
     let database = pg.url(&pg.create_database());
     let s3 = S3Server::shared();
@@ -104,7 +109,7 @@ fn start_cluster(dir: &std::path::Path, extra: &[&str]) -> Cluster {
     env.push(("SCREENREC_MASTER_KEY".into(), "ab".repeat(32)));
     let mut flags = vec!["--database", &database, "--storage", &storage];
     flags.extend_from_slice(extra);
-    let nodes: Vec<Rws> = (1..=3)
+    let nodes: Vec<Rws> = (1..=n)
         .map(|i| Rws::start_with_env(dir, &format!("node{i}"), &flags, &env))
         .collect();
     let lb = Balancer::start(
@@ -399,4 +404,88 @@ fn hostile_forged_acks_on_one_node_never_answer_another_sessions_command() {
     let r = command(&c.nodes[0].url, "00000000-0000-4000-8000-000000000000", 1);
     assert_eq!(r.status, 404, "{}", r.text);
     drop(rogue);
+}
+
+/// 20 concurrent calls across 2 nodes: `screenrec loadgen` (20 simulated
+/// SRS with real sessions, control channels and uploads) through the
+/// balancer, so sessions, channels, events and PATCHes land on both nodes.
+#[test]
+fn twenty_concurrent_calls_across_two_nodes_all_complete() {
+    use std::process::Command;
+    const N: usize = 20;
+    let dir = tempdir();
+    let directory = dir.path().join("directory.toml");
+    let made = Command::new(crate::util::bin())
+        .args(["loadgen", "make-directory", "--agents", &N.to_string()])
+        .arg("--out")
+        .arg(&directory)
+        .args(["--password", "lgpw", "--admin-password", "adminpw"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let c = start_nodes(dir.path(), 2, &[]);
+    let calls_out = dir.path().join("calls.jsonl");
+    // 20 calls started within a second, 4 s each: all 20 at once.
+    let out = Command::new(crate::util::bin())
+        .args(["loadgen", "--url", &c.lb.url, "--agents", &N.to_string()])
+        .args([
+            "--password",
+            "lgpw",
+            "--integration-token",
+            crate::fixture::INTEGRATION_TOKEN,
+        ])
+        .args(["--events-per-sec", "20", "--secs", "1", "--call-secs", "4"])
+        .args(["--upload", "--segment-kib", "16", "--segment-ms", "250"])
+        .args(["--open-timeout", "60", "--json"])
+        .arg("--calls-out")
+        .arg(&calls_out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "loadgen failed\n{stdout}\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    eprintln!("cluster loadgen: {summary}");
+    assert_eq!(summary["sessions_held"], N, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert_eq!(summary["starts_missing"], 0, "{summary}");
+    let posted = summary["calls_posted"].as_u64().unwrap();
+    assert!(posted >= N as u64, "{summary}");
+    assert_eq!(summary["starts_received"], posted, "{summary}");
+    assert_eq!(summary["stops_received"], posted, "{summary}");
+    // Both nodes held control channels (the balancer spread them).
+    for (i, n) in c.nodes.iter().enumerate() {
+        assert!(
+            n.proc.output().contains("control channel connected"),
+            "node {i} held no control channel"
+        );
+    }
+    for line in std::fs::read_to_string(&calls_out).unwrap().lines() {
+        let call: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = call["call_id"].as_str().unwrap();
+        // Read from either node: the rows are shared.
+        let node = &c.nodes[id.len() % 2];
+        let r = wait_for(
+            &format!("recording of {id} completed"),
+            Duration::from_secs(30),
+            || {
+                let r = crate::fixture::get_as(
+                    node,
+                    ("admin", "adminpw"),
+                    &format!("/api/v2/recordings/{id}"),
+                );
+                (r.status == 200 && r.json()["screenRecordings"][0]["state"] == "completed")
+                    .then(|| r.json())
+            },
+        );
+        assert_eq!(r["screenRecordings"][0]["id"], call["recording_id"], "{r}");
+        assert_eq!(
+            r["mediaFiles"][0]["parameters"]["uploadComplete"], true,
+            "{r}"
+        );
+    }
 }
