@@ -5,7 +5,7 @@
 //! stateless and any node answers any request:
 //!
 //! * **Sessions** are rows (`srs_sessions`); each node mirrors them in its
-//!   [`crate::hub::Hub`] ([`sync_sessions`], on NOTIFY and every
+//!   hub ([`sync_sessions`], on NOTIFY and every
 //!   [`SYNC_EVERY`]). Which node holds a session's control channel is a row
 //!   of `srs_session_owners`; a node is alive while its lease in
 //!   `cluster_nodes` runs ([`LEASE`], renewed every [`RENEW_EVERY`]), so a
@@ -33,7 +33,6 @@ use sqlx::Connection;
 use tokio::sync::oneshot;
 
 use crate::Rws;
-use crate::hub::AckResult;
 use crate::recording::{now, rfc3339};
 use crate::store;
 
@@ -57,6 +56,15 @@ const CMD: &str = "screenrec_cmd";
 const ACK: &str = "screenrec_ack";
 /// NOTIFY channel: a session was opened or ended; payload its id.
 const SESSIONS: &str = "screenrec_sessions";
+
+/// The outcome of a command: SRS's acknowledgement.
+#[derive(Debug, Clone)]
+pub struct AckResult {
+    /// Applied.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
 
 /// This node's part of the cluster.
 pub struct Cluster {

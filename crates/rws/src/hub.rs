@@ -33,14 +33,9 @@ use crate::error::ApiError;
 use crate::recording::rfc3339;
 use crate::store;
 
-/// The outcome of a command: SRS's acknowledgement.
-#[derive(Debug, Clone)]
-pub struct AckResult {
-    /// Applied.
-    pub ok: bool,
-    /// Why not.
-    pub error: Option<String>,
-}
+/// The outcome of a command (defined beside the cluster's queue, which
+/// carries it between nodes).
+pub use crate::cluster::AckResult;
 
 /// A session as the hub holds it.
 pub struct Live {
