@@ -232,6 +232,13 @@ fn events_to_one_node_srs_on_another_playback_from_the_third_and_a_node_lost_mid
     );
     c.nodes[h].kill();
     let alive: Vec<usize> = (0..3).filter(|i| *i != h).collect();
+    let uploaded = |c: &Cluster| -> f64 {
+        alive
+            .iter()
+            .map(|i| metric(&c.nodes[*i].metrics(), "screenrec_rws_upload_bytes_total"))
+            .sum()
+    };
+    let uploaded_at_kill = uploaded(&c);
     // SRS reconnects through the balancer to a surviving node within 10 s.
     let killed_at = Instant::now();
     let new_holder = wait_for(
@@ -254,6 +261,13 @@ fn events_to_one_node_srs_on_another_playback_from_the_third_and_a_node_lost_mid
         "SRS to record on after the loss",
         Duration::from_secs(20),
         || (frames(&srs) >= after + 20.0).then_some(()),
+    );
+    // The uploads go on, on the surviving nodes (from the offsets in
+    // PostgreSQL; staged parts in the bucket).
+    wait_for(
+        "uploads to continue on the surviving nodes",
+        Duration::from_secs(20),
+        || (uploaded(&c) > uploaded_at_kill).then_some(()),
     );
     let other = alive.iter().copied().find(|i| *i != new_holder).unwrap();
     c.nodes[other].call_event("d3", "call.released", "call-b", "1001");
