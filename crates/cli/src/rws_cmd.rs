@@ -55,6 +55,9 @@ pub struct Args {
     /// A recording whose SRS sends nothing for this long is closed with what arrived (e.g. 15m).
     #[arg(long, env = "SCREENREC_RWS_ORPHAN_AFTER", value_parser = humantime::parse_duration)]
     orphan_after: Option<Duration>,
+    /// How often the retention rules run (e.g. 1h, the default; with several nodes, on one of them).
+    #[arg(long, env = "SCREENREC_RWS_PURGE_INTERVAL", value_parser = humantime::parse_duration)]
+    purge_interval: Option<Duration>,
     /// Media storage URL (file:///path, or s3://bucket/prefix with the AWS_* environment); default <data-dir>/media.
     #[arg(long, env = "SCREENREC_RWS_STORAGE")]
     storage: Option<String>,
@@ -335,7 +338,10 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         orphan_after,
         storage: args.storage.or(file.storage),
         webhooks,
-        purge_interval: Duration::from_secs(3600),
+        purge_interval: args
+            .purge_interval
+            .unwrap_or(Duration::from_secs(3600))
+            .max(Duration::from_secs(1)),
         https: tls_files.is_some(),
     };
     if args.print_config {

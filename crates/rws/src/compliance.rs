@@ -215,6 +215,11 @@ pub async fn purge(rws: &Rws) -> Result<PurgeReport, ApiError> {
 pub async fn scheduler(rws: Rws) {
     loop {
         tokio::time::sleep(rws.config.purge_interval).await;
+        // With several nodes, one applies the rules (crate::cluster).
+        if !crate::cluster::runs_singletons(&rws) {
+            continue;
+        }
+        rws.metrics.retention_runs.inc();
         if let Err(e) = purge(&rws).await {
             tracing::error!(error = %e, "retention run failed");
         }

@@ -272,6 +272,10 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
         }
         return Ok(());
     }
+    if rws.cluster.is_some() && !known_agent(rws, &w.who) {
+        // The session may have opened on another node a moment ago.
+        rws.hub.refresh(rws).await;
+    }
     let (session, username) = match &w.who {
         Who::Device { dn, switch } => match rws.hub.session_for_device(dn, switch) {
             Some((s, u)) => (Some(s), u),
@@ -336,6 +340,14 @@ async fn apply(rws: &Rws, w: &Want) -> Result<(), sqlx::Error> {
     };
     let (rec, token) = recordings::create(rws, &new, None).await?;
     start(rws, &rec, &session, token, w.paused).await
+}
+
+/// True when the hub has a live session for this agent.
+fn known_agent(rws: &Rws, who: &Who) -> bool {
+    match who {
+        Who::Device { dn, switch } => rws.hub.session_for_device(dn, switch).is_some(),
+        Who::User(u) => rws.hub.session_of_user(u).is_some(),
+    }
 }
 
 async fn start(
@@ -503,6 +515,10 @@ pub async fn sweep(rws: Rws) {
     let mut tick = 0u64;
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        // With several nodes, one runs the sweeps (crate::cluster).
+        if !crate::cluster::runs_singletons(&rws) {
+            continue;
+        }
         tick += 1;
         if let Ok(list) = recordings::unfinished(&rws.db).await {
             let now = Timestamp::now();

@@ -9,6 +9,11 @@
 //! reconnect (SRS applies a `seq` once and re-acknowledges duplicates). The
 //! first frame SRS sends is `hello` with the last `seq` it applied, which
 //! also keeps `seq` increasing across an RWS restart.
+//!
+//! With several nodes on PostgreSQL ([`crate::cluster`]) the map mirrors
+//! the session rows of every node; commands go through the durable
+//! `srs_commands` table and reach the node holding the channel, which
+//! alone has a `tx` for it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -28,14 +33,9 @@ use crate::error::ApiError;
 use crate::recording::rfc3339;
 use crate::store;
 
-/// The outcome of a command: SRS's acknowledgement.
-#[derive(Debug, Clone)]
-pub struct AckResult {
-    /// Applied.
-    pub ok: bool,
-    /// Why not.
-    pub error: Option<String>,
-}
+/// The outcome of a command (defined beside the cluster's queue, which
+/// carries it between nodes).
+pub use crate::cluster::AckResult;
 
 /// A session as the hub holds it.
 pub struct Live {
@@ -61,6 +61,13 @@ pub struct Live {
     upload_backlog_bytes: u64,
     last_error: Option<String>,
     kind: SessionKind,
+    /// When this entry entered the map (a mirror read begun before it
+    /// must not drop it).
+    added: Instant,
+    /// The last few seqs SRS answered on this node: with several nodes the
+    /// answer reaches the row a moment after it leaves `pending`, and a
+    /// poll in between must not send the command again.
+    answered: std::collections::VecDeque<u64>,
 }
 
 impl Live {
@@ -102,6 +109,8 @@ impl Live {
             upload_backlog_bytes: 0,
             last_error: None,
             kind: SessionKind::Native,
+            added: Instant::now(),
+            answered: std::collections::VecDeque::new(),
         }
     }
 
@@ -225,7 +234,11 @@ impl Hub {
             next_seq: live.next_seq as i64,
         };
         store::sessions::insert_replacing(&rws.db, &row, &replaced).await?;
+        let id = live.id.clone();
         self.lock().insert(live.id.clone(), live);
+        if rws.cluster.is_some() {
+            crate::cluster::sessions_changed(rws, &id).await;
+        }
         Ok(())
     }
 
@@ -293,6 +306,35 @@ impl Hub {
         id: &str,
         make: impl FnOnce(u64) -> ToAgent,
     ) -> Option<oneshot::Receiver<AckResult>> {
+        self.send_numbered(rws, id, make).await.map(|(_, rx)| rx)
+    }
+
+    /// [`Hub::send`], also returning the command's `seq`.
+    pub async fn send_numbered(
+        &self,
+        rws: &Rws,
+        id: &str,
+        make: impl FnOnce(u64) -> ToAgent,
+    ) -> Option<(u64, oneshot::Receiver<AckResult>)> {
+        if let Some(cluster) = &rws.cluster {
+            // The seq comes from the row, so two nodes never share one.
+            let seq = match store::cluster::take_seq(&rws.db, id).await {
+                Ok(Some(seq)) => seq.max(1) as u64,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!(session = %id, error = %e, "numbering a command");
+                    return None;
+                }
+            };
+            let cmd = make(seq);
+            return match crate::cluster::queue(rws, cluster, id, seq, &cmd).await {
+                Ok(rx) => Some((seq, rx)),
+                Err(e) => {
+                    tracing::error!(session = %id, seq, error = %e, "queueing a command");
+                    None
+                }
+            };
+        }
         let (seq, rx) = {
             let mut map = self.lock();
             let s = map.get_mut(id)?;
@@ -302,14 +344,95 @@ impl Hub {
             (seq, rx)
         };
         let _ = store::sessions::set_next_seq(&rws.db, id, (seq + 1) as i64).await;
-        Some(rx)
+        Some((seq, rx))
     }
 
     /// Ends a session (its control channel closes). False if unknown.
     pub async fn remove(&self, rws: &Rws, id: &str) -> Result<bool, ApiError> {
         let removed = self.lock().remove(id);
         store::sessions::delete(&rws.db, id).await?;
+        if rws.cluster.is_some() {
+            crate::cluster::sessions_changed(rws, id).await;
+        }
         Ok(removed.is_some())
+    }
+
+    /// True when this node holds session `id`'s control channel.
+    pub fn holds(&self, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|s| s.tx.is_some())
+    }
+
+    /// Sends queued commands `(session, seq, command)` of session `id` over
+    /// its channel if this node holds it, each `seq` once per channel.
+    pub(crate) fn deliver(&self, id: &str, cmds: Vec<(String, u64, ToAgent)>) {
+        let mut map = self.lock();
+        let Some(s) = map.get_mut(id) else { return };
+        let Some(tx) = s.tx.clone() else { return };
+        for (_, seq, cmd) in cmds {
+            if s.answered.contains(&seq) {
+                continue;
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) = s.pending.entry(seq) {
+                let _ = tx.send(cmd.clone());
+                e.insert(cmd);
+            }
+        }
+    }
+
+    /// The cluster's view ([`crate::cluster::sync_sessions`]): `rows` are
+    /// every session, `held_elsewhere` those whose channel another live
+    /// node holds. Sessions this node holds keep their own state.
+    /// `read_at`: when the read of the rows began; sessions added to the
+    /// map since (opened here meanwhile) stay even if the rows missed them.
+    pub(crate) fn mirror(
+        &self,
+        rows: Vec<store::sessions::SessionRow>,
+        held_elsewhere: &std::collections::HashSet<String>,
+        read_at: Instant,
+    ) {
+        let mut map = self.lock();
+        let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        map.retain(|id, s| ids.contains(id.as_str()) || s.added > read_at);
+        for row in rows {
+            let s = map.entry(row.id.clone()).or_insert_with(|| {
+                let mut live = live_from_row(row);
+                if !live.standby {
+                    live.state = SessionState::Disconnected;
+                }
+                live
+            });
+            if s.tx.is_some() {
+                continue;
+            }
+            if held_elsewhere.contains(&s.id) {
+                s.state = SessionState::Connected;
+                s.standby = false;
+                s.last_seen = Instant::now();
+            } else if s.state == SessionState::Connected {
+                s.state = SessionState::Disconnected;
+            }
+        }
+    }
+
+    /// Re-reads the session rows when several nodes share them (a session
+    /// opened on another node a moment ago); nothing on a single node.
+    pub async fn refresh(&self, rws: &Rws) {
+        if let Some(cluster) = &rws.cluster
+            && let Err(e) = crate::cluster::sync_sessions(rws, cluster).await
+        {
+            tracing::warn!(error = %e, "re-reading the sessions");
+        }
+    }
+
+    /// [`Hub::find_by_token`], re-reading the rows once on a miss when
+    /// several nodes share them.
+    pub(crate) async fn find_by_token_synced(&self, rws: &Rws, hash: &str) -> Option<String> {
+        if let Some(id) = self.find_by_token(hash) {
+            return Some(id);
+        }
+        rws.cluster.as_ref()?;
+        self.refresh(rws).await;
+        self.find_by_token(hash)
     }
 }
 
@@ -329,38 +452,15 @@ pub struct ResumeFacts {
 pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
     let rows = store::sessions::all(&rws.db).await?;
     let mut map = rws.hub.lock();
-    for store::sessions::SessionRow {
-        id,
-        username,
-        place,
-        devices,
-        token_hash,
-        standby,
-        srs_version,
-        hostname,
-        opened_at,
-        next_seq,
-    } in rows
-    {
-        let mut live = Live::new(
-            id.clone(),
-            username,
-            place,
-            serde_json::from_str(&devices).unwrap_or_default(),
-            token_hash,
-            standby,
-            srs_version,
-            hostname,
-        );
-        live.opened_at = crate::recording::parse_time(&opened_at).unwrap_or(live.opened_at);
-        live.next_seq = next_seq.max(1) as u64;
+    for row in rows {
+        let mut live = live_from_row(row);
         // SRS reconnects with back-off capped at 12.5 s: give it that long
         // on top of the silence timeout before the session counts as silent.
         live.last_seen = Instant::now() + Duration::from_secs(15);
-        if !standby {
+        if !live.standby {
             live.state = SessionState::Disconnected;
         }
-        map.insert(id, live);
+        map.insert(live.id.clone(), live);
     }
     if !map.is_empty() {
         tracing::info!(
@@ -371,12 +471,50 @@ pub async fn load_sessions(rws: &Rws) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// A session as read from its row (not connected here).
+fn live_from_row(row: store::sessions::SessionRow) -> Live {
+    let store::sessions::SessionRow {
+        id,
+        username,
+        place,
+        devices,
+        token_hash,
+        standby,
+        srs_version,
+        hostname,
+        opened_at,
+        next_seq,
+    } = row;
+    let mut live = Live::new(
+        id,
+        username,
+        place,
+        serde_json::from_str(&devices).unwrap_or_default(),
+        token_hash,
+        standby,
+        srs_version,
+        hostname,
+    );
+    live.opened_at = crate::recording::parse_time(&opened_at).unwrap_or(live.opened_at);
+    live.next_seq = next_seq.max(1) as u64;
+    live
+}
+
 /// Drops sessions whose SRS has been silent past the silence timeout.
+///
+/// With several nodes, a node judges only the sessions whose channel it
+/// holds (it alone hears their SRS); sessions no node holds are judged by
+/// the node running the singleton jobs, once its mirror of the rows is
+/// fresh (a session another live node holds is refreshed by every read).
 pub async fn sweep(rws: Rws) {
     let period =
         (rws.config.silence_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         tokio::time::sleep(period).await;
+        let judge_unheld = rws
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.is_leader() && c.synced_within(crate::cluster::SYNC_EVERY * 2));
         let expired: Vec<String> = rws
             .hub
             .lock()
@@ -384,6 +522,7 @@ pub async fn sweep(rws: Rws) {
             .filter(|s| {
                 s.state != SessionState::Standby
                     && s.last_seen.elapsed() > rws.config.silence_timeout
+                    && (judge_unheld || s.tx.is_some())
             })
             .map(|s| s.id.clone())
             .collect();
@@ -466,6 +605,11 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
         id.clone(),
         agent_input::kept(active_recording.as_deref()),
     ));
+    if let Some(cluster) = &rws.cluster {
+        // Holds the session from now on; queued commands follow through
+        // `deliver` (the in-memory `pending` of another node is not here).
+        crate::cluster::connected(&rws, cluster, &id, last_seq).await;
+    }
     for cmd in resend {
         if send(&mut sink, &cmd).await.is_err() {
             break;
@@ -489,6 +633,7 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                     }
                 };
                 let mut ended = false;
+                let mut answered: Option<(u64, AckResult)> = None;
                 if let FromAgent::Status { recording_id, state, reason, at, .. } = &msg {
                     // Rule 1: a session reports only on its own recordings.
                     if crate::recording::parse_time(at).is_none() {
@@ -522,15 +667,30 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                     // session (its own `pending` map); any other seq is
                     // logged and changes nothing.
                     if let FromAgent::Ack { seq, ok, error } = msg {
-                        match s.pending.remove(&seq) {
-                            Some(cmd) => ended = matches!(cmd, ToAgent::Bye { .. }),
-                            None => tracing::debug!(session = %id, seq, "control channel: ack for no pending command of this session; ignored"),
-                        }
+                        let known = match s.pending.remove(&seq) {
+                            Some(cmd) => {
+                                ended = matches!(cmd, ToAgent::Bye { .. });
+                                true
+                            }
+                            None => {
+                                tracing::debug!(session = %id, seq, "control channel: ack for no pending command of this session; ignored");
+                                false
+                            }
+                        };
+                        let error = agent_input::kept(error.as_deref());
                         if let Some(w) = s.waiters.remove(&seq) {
-                            let error = agent_input::kept(error.as_deref());
                             let _ = w.send(AckResult { ok, error });
+                        } else if rws.cluster.is_some() && known {
+                            answered = Some((seq, AckResult { ok, error }));
+                            if s.answered.len() >= 16 {
+                                s.answered.pop_front();
+                            }
+                            s.answered.push_back(seq);
                         }
                     }
+                }
+                if let (Some(cluster), Some((seq, ack))) = (&rws.cluster, answered) {
+                    crate::cluster::acked(&rws, cluster, &id, seq, ack).await;
                 }
                 if ended {
                     let _ = rws.hub.remove(&rws, &id).await;
@@ -559,12 +719,24 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
         let _ = send(&mut sink, &cmd).await;
     }
     let _ = sink.send(Message::Close(None)).await;
-    let mut map = rws.hub.lock();
-    if let Some(s) = map.get_mut(&id)
-        && s.connection == connection
-    {
-        s.state = SessionState::Disconnected;
-        s.tx = None;
+    let mine = {
+        let mut map = rws.hub.lock();
+        match map.get_mut(&id) {
+            Some(s) if s.connection == connection => {
+                s.state = SessionState::Disconnected;
+                s.tx = None;
+                // Sent but unanswered: resent (from the rows) by whichever
+                // node SRS reconnects to.
+                if rws.cluster.is_some() {
+                    s.pending.clear();
+                }
+                true
+            }
+            _ => false,
+        }
+    };
+    if mine && let Some(cluster) = &rws.cluster {
+        crate::cluster::disconnected(&rws, cluster, &id).await;
     }
     tracing::info!(session = %id, "control channel closed");
 }

@@ -34,6 +34,7 @@ pub mod agent_input;
 pub mod auth;
 pub mod backup;
 pub mod call_view;
+pub mod cluster;
 pub mod compliance;
 pub mod custody;
 pub mod directory;
@@ -216,6 +217,8 @@ pub struct Rws {
     pub throttle: Arc<throttle::Throttle>,
     /// argon2 verifications and the verified-credential cache.
     pub passwords: Arc<password_pool::PasswordPool>,
+    /// This node of a cluster (PostgreSQL); `None` on SQLite (one node).
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Rws {
@@ -261,6 +264,12 @@ impl Rws {
             metrics: Arc::default(),
             throttle,
             passwords,
+            cluster: match &url {
+                store::connect::DatabaseUrl::Postgres(raw) => {
+                    Some(Arc::new(cluster::Cluster::new(raw.clone())))
+                }
+                store::connect::DatabaseUrl::Sqlite(_) => None,
+            },
         };
         // Uploads in progress across an upgrade from local staging files.
         uploads::adopt_local_staging(&rws)
@@ -354,6 +363,10 @@ pub async fn serve_with(
     let sweeper = tokio::spawn(hub::sweep(rws.clone()));
     let recordings_sweeper = tokio::spawn(dispatch::sweep(rws.clone()));
     let retention = tokio::spawn(compliance::scheduler(rws.clone()));
+    let cluster_tasks = match &rws.cluster {
+        Some(c) => cluster::spawn(&rws, c.clone()),
+        None => Vec::new(),
+    };
     let limits = rws.config.limits.clone();
     let refused = rws.metrics.connections_refused.clone();
     let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -406,5 +419,8 @@ pub async fn serve_with(
     sweeper.abort();
     recordings_sweeper.abort();
     retention.abort();
+    for task in cluster_tasks {
+        task.abort();
+    }
     result
 }

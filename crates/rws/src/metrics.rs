@@ -35,6 +35,8 @@ pub struct Metrics {
     pub logins: Family<Labels, Counter>,
     /// Connections closed at once: over `--max-connections`.
     pub connections_refused: Counter,
+    /// Runs of the retention rules on this node (one node of a cluster).
+    pub retention_runs: Counter,
 }
 
 impl Default for Metrics {
@@ -84,7 +86,14 @@ impl Default for Metrics {
             "Connections refused over the connection cap",
             connections_refused.clone(),
         );
+        let retention_runs = Counter::default();
+        registry.register(
+            "retention_runs",
+            "Runs of the retention rules on this node (with several nodes, only the one holding the singleton lock runs them)",
+            retention_runs.clone(),
+        );
         Metrics {
+            retention_runs,
             logins,
             connections_refused,
             registry,

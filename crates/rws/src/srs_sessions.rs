@@ -85,14 +85,6 @@ pub async fn allowed_origins(rws: &Rws) -> Result<Vec<String>, ApiError> {
         .unwrap_or_default())
 }
 
-/// Keeps the next control-channel sequence number of session `id`, so a
-/// restarted RWS does not reuse one (best effort: the channel goes on).
-pub async fn remember_next_seq(rws: &Rws, id: &str, next: i64) {
-    if let Err(e) = store::sessions::set_next_seq(&rws.db, id, next).await {
-        tracing::debug!(session = %id, error = %e, "keeping the next sequence number");
-    }
-}
-
 async fn setting(rws: &Rws, key: &str) -> Result<Option<String>, ApiError> {
     Ok(store::directory::setting(&rws.db, key).await?)
 }

@@ -29,7 +29,7 @@ enum Recv {
 /// control channel (heartbeats sent every second, so RWS keeps it).
 pub(crate) struct Hostile {
     rt: tokio::runtime::Runtime,
-    session_id: String,
+    pub(crate) session_id: String,
     token: String,
     control_url: String,
     recipients: Vec<String>,
@@ -182,7 +182,7 @@ impl Hostile {
         self.send(json!({"type": "heartbeat", "last_error": last_error}));
     }
 
-    fn send(&self, frame: Value) {
+    pub(crate) fn send(&self, frame: Value) {
         self.send_text(frame.to_string());
     }
 

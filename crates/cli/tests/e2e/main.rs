@@ -21,6 +21,7 @@ mod agent_notice;
 mod app_lane;
 mod backends;
 mod browser_session;
+mod cluster;
 mod compliance;
 mod console_polish;
 mod control_channel;

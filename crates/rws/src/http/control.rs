@@ -19,7 +19,6 @@ use proto::CaptureSettings;
 use proto::control::{ByeReason, ToAgent};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// Read and write buffer of one control channel (see `control`).
 const CHANNEL_BUFFER: usize = 4 << 10;
@@ -41,7 +40,8 @@ pub async fn control(
         })?;
     let id = rws
         .hub
-        .find_by_token(&auth::token_hash(&token))
+        .find_by_token_synced(&rws, &auth::token_hash(&token))
+        .await
         .ok_or_else(|| ApiError::Unauthenticated("unknown or ended session".into()))?;
     let Ok(ws) = ws else {
         return Err(ApiError::invalid(
@@ -100,30 +100,31 @@ pub async fn command(
         ))
     })?;
     let timeout = Duration::from_secs(q.timeout_s.unwrap_or(10).clamp(1, 60));
-    let (seq, waiter) = {
-        let mut map = rws.hub.lock();
-        let s = map
-            .get_mut(&id)
-            .ok_or_else(|| ApiError::NotFound(format!("no session '{id}'")))?;
-        let seq = match req {
-            CommandRequest::Config {
-                capture,
-                allowed_origins,
-            } => s.enqueue(|seq| ToAgent::Config {
-                seq,
-                capture: capture.unwrap_or_default(),
-                allowed_origins,
-            }),
-            CommandRequest::Bye => s.enqueue(|seq| ToAgent::Bye {
-                seq,
-                reason: ByeReason::Admin,
-            }),
-        };
-        let (tx, rx) = oneshot::channel();
-        s.waiters.insert(seq, tx);
-        (seq, rx)
-    };
-    crate::srs_sessions::remember_next_seq(&rws, &id, (seq + 1) as i64).await;
+    // Through the hub, so that with several nodes the command is queued in
+    // the database for the node holding the channel.
+    let (seq, waiter) = match req {
+        CommandRequest::Config {
+            capture,
+            allowed_origins,
+        } => {
+            rws.hub
+                .send_numbered(&rws, &id, |seq| ToAgent::Config {
+                    seq,
+                    capture: capture.unwrap_or_default(),
+                    allowed_origins,
+                })
+                .await
+        }
+        CommandRequest::Bye => {
+            rws.hub
+                .send_numbered(&rws, &id, |seq| ToAgent::Bye {
+                    seq,
+                    reason: ByeReason::Admin,
+                })
+                .await
+        }
+    }
+    .ok_or_else(|| ApiError::NotFound(format!("no session '{id}'")))?;
     match tokio::time::timeout(timeout, waiter).await {
         Ok(Ok(ack)) => Ok(Json(Acknowledged {
             error: ack.error,

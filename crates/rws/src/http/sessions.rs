@@ -104,7 +104,12 @@ pub async fn close(
 ) -> Result<StatusCode, ApiError> {
     match auth::bearer_token(&headers) {
         Some(token) => {
-            if !rws.hub.token_matches(&id, &auth::token_hash(&token)) {
+            let hash = auth::token_hash(&token);
+            if !rws.hub.token_matches(&id, &hash) {
+                // Opened on another node a moment ago?
+                rws.hub.refresh(&rws).await;
+            }
+            if !rws.hub.token_matches(&id, &hash) {
                 return Err(ApiError::Unauthenticated(
                     "the token does not belong to this session".into(),
                 ));

@@ -38,6 +38,7 @@ pub type Tx<'c> = sqlx::Transaction<'c, Db>;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod cluster;
 pub mod compliance;
 pub mod connect;
 pub mod directory;

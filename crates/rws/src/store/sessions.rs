@@ -37,10 +37,7 @@ pub async fn insert_replacing(
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     for id in replaced {
-        sqlx::query("DELETE FROM srs_sessions WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        delete_in(&mut tx, id).await?;
     }
     sqlx::query(
         "INSERT INTO srs_sessions(id, username, place, devices, token_hash, standby, srs_version, hostname, opened_at, next_seq)
@@ -71,12 +68,22 @@ pub async fn set_next_seq(db: &Pool, id: &str, next_seq: i64) -> Result<(), sqlx
     Ok(())
 }
 
-/// Forgets a session.
+/// Forgets a session, with its queued commands and which node held it
+/// (`store::cluster`).
 pub async fn delete(db: &Pool, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM srs_sessions WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
+    let mut tx = db.begin().await?;
+    delete_in(&mut tx, id).await?;
+    tx.commit().await
+}
+
+async fn delete_in(tx: &mut super::Tx<'_>, id: &str) -> Result<(), sqlx::Error> {
+    for sql in [
+        "DELETE FROM srs_commands WHERE session_id = $1",
+        "DELETE FROM srs_session_owners WHERE session_id = $1",
+        "DELETE FROM srs_sessions WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
