@@ -39,6 +39,9 @@ use media::fmp4::Fmp4Muxer;
 use media::paused::paused_frame;
 use media::sink::SegmentSink;
 
+/// Fragment length while someone watches live ([`Recorder::set_live`]).
+pub const LIVE_FRAGMENT: Duration = Duration::from_millis(1000);
+
 /// Which monitors to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorSelection {
@@ -206,6 +209,7 @@ enum Control {
     Pause,
     Resume,
     SetMasks(Vec<MaskRule>),
+    Live(bool),
     Stop,
 }
 
@@ -318,6 +322,7 @@ impl Recorder {
                     stats: loop_stats,
                     masked: Vec::new(),
                     called,
+                    live: false,
                 }
                 .run(control_rx);
                 thread_ended.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -355,6 +360,15 @@ impl Recorder {
     /// directory changes mid-call); an empty list masks nothing.
     pub fn set_masks(&self, rules: Vec<MaskRule>) {
         let _ = self.control.send(Control::SetMasks(rules));
+    }
+
+    /// Someone watches live (`true`) or the last viewer left: while live,
+    /// every stream cuts [`LIVE_FRAGMENT`] fragments and one at each
+    /// keyframe, and the next frame is a keyframe, so a viewer who joins
+    /// gets a starting point within a second; afterwards the configured
+    /// fragment length again.
+    pub fn set_live(&self, live: bool) {
+        let _ = self.control.send(Control::Live(live));
     }
 
     /// Events reported so far (and as they come).
@@ -431,6 +445,8 @@ struct Loop {
     masked: Vec<String>,
     /// When `Recorder::start` was called (for the start-latency log line).
     called: Instant,
+    /// Someone watches live ([`Recorder::set_live`]).
+    live: bool,
 }
 
 impl Loop {
@@ -484,10 +500,28 @@ impl Loop {
                             tracing::warn!(error = %e, "mask rules not applied");
                         }
                     }
+                    Ok(Control::Live(live)) => self.set_live(live),
                     Err(RecvTimeoutError::Timeout) => break,
                 }
             }
         }
+    }
+
+    fn set_live(&mut self, live: bool) {
+        if self.live == live {
+            return;
+        }
+        self.live = live;
+        let fragment = if live {
+            LIVE_FRAGMENT.min(self.config.fragment)
+        } else {
+            self.config.fragment
+        };
+        for s in self.streams.iter_mut() {
+            s.muxer.set_fragment_duration(fragment, live);
+            s.force_keyframe |= live;
+        }
+        tracing::info!(live, "live view changed the fragment length");
     }
 
     fn set_paused(&mut self, paused: bool) {
@@ -517,7 +551,10 @@ impl Loop {
             max_fps: self.config.fps,
         })?;
         let picture = I420Frame::new(monitor.width, monitor.height)?;
-        let muxer = Fmp4Muxer::new(picture.width(), picture.height(), self.config.fragment);
+        let mut muxer = Fmp4Muxer::new(picture.width(), picture.height(), self.config.fragment);
+        if self.live {
+            muxer.set_fragment_duration(LIVE_FRAGMENT.min(self.config.fragment), true);
+        }
         tracing::info!(stream = n, monitor = %monitor.name, path = %sink.path().display(), "stream started");
         let _ = self.events.send(RecorderEvent::StreamStarted {
             stream: n,
@@ -694,7 +731,8 @@ impl Loop {
         let heartbeat_due = s.frames == 1
             || s.last_encode
                 .is_none_or(|t| now.duration_since(t) >= self.config.heartbeat);
-        if !changed && !heartbeat_due {
+        // A forced keyframe (resume, live view) is encoded at once.
+        if !changed && !heartbeat_due && !s.force_keyframe {
             return Ok(());
         }
         let keyframe = s

@@ -43,6 +43,7 @@ pub mod hub;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod password_pool;
 pub mod policy;
@@ -209,6 +210,8 @@ pub struct Rws {
     pub throttle: Arc<throttle::Throttle>,
     /// argon2 verifications and the verified-credential cache.
     pub passwords: Arc<password_pool::PasswordPool>,
+    /// Live viewers (issue 14).
+    pub live: Arc<live::Viewers>,
 }
 
 impl Rws {
@@ -254,6 +257,7 @@ impl Rws {
             metrics: Arc::default(),
             throttle,
             passwords,
+            live: Arc::default(),
         };
         // Uploads in progress across an upgrade from local staging files.
         uploads::adopt_local_staging(&rws)
