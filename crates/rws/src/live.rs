@@ -66,6 +66,8 @@ pub const IDLE_END: Duration = Duration::from_secs(60);
 /// How far back a new viewer looks for a fragment that starts with a
 /// keyframe (SRS forces one when live view starts, so it is near).
 const KEYFRAME_SEARCH: usize = 64;
+/// Most segments a viewer queues at a time.
+const BATCH: i64 = 256;
 
 /// Viewer counts per recording, and what SRS was last told.
 #[derive(Default)]
@@ -444,10 +446,33 @@ impl Tail {
     /// Queues what arrived since the last look; true when something did.
     async fn refill(&mut self) -> Result<bool, String> {
         let db = &self.rws.db;
-        let after = self.last_seq.unwrap_or(-1);
-        let rows = store::media::segments_after(db, &self.media_id, after, 10_000)
-            .await
-            .map_err(|e| e.to_string())?;
+        let sql = |e: sqlx::Error| e.to_string();
+        let rows = match self.last_seq {
+            Some(after) => store::media::segments_after(db, &self.media_id, after, BATCH)
+                .await
+                .map_err(sql)?,
+            None => {
+                // The first look: the init segment and the newest
+                // [`KEYFRAME_SEARCH`] fragments (the older ones of a long
+                // recording are never read).
+                let Some((last, _)) = store::media::last_segment(db, &self.media_id)
+                    .await
+                    .map_err(sql)?
+                else {
+                    return Ok(false);
+                };
+                let mut rows = store::media::segments_after(db, &self.media_id, -1, 1)
+                    .await
+                    .map_err(sql)?;
+                let from = (last - KEYFRAME_SEARCH as i64).max(0);
+                rows.extend(
+                    store::media::segments_after(db, &self.media_id, from, KEYFRAME_SEARCH as i64)
+                        .await
+                        .map_err(sql)?,
+                );
+                rows
+            }
+        };
         let Some(&(last, _)) = rows.last() else {
             return Ok(false);
         };
@@ -464,11 +489,11 @@ impl Tail {
             // The first look: the init segment, then from the newest
             // fragment that starts with a keyframe.
             let start = self.start_index(&rows).await?;
-            self.queue.push_back(rows[0].1.clone());
+            self.queue.push_back(rows[0].1);
             self.queue
-                .extend(rows.iter().skip(start.max(1)).map(|(_, e)| e.clone()));
+                .extend(rows.iter().skip(start.max(1)).map(|(_, e)| *e));
         } else {
-            self.queue.extend(rows.iter().map(|(_, e)| e.clone()));
+            self.queue.extend(rows.iter().map(|(_, e)| *e));
         }
         self.last_seq = Some(last);
         self.last_new = Instant::now();
