@@ -936,6 +936,71 @@ mod tests {
         }
     }
 
+    /// The next `n` fragments written: (start, duration).
+    fn next_fragments(r: &Recorder, n: usize) -> Vec<(Duration, Duration)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match r.events().recv_timeout(Duration::from_secs(10)).unwrap() {
+                RecorderEvent::SegmentWritten {
+                    start, duration, ..
+                } => out.push((start, duration)),
+                _ => continue,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn live_mode_cuts_one_second_fragments_and_a_keyframe_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RecorderConfig {
+            fps: 10,
+            ..RecorderConfig::default()
+        };
+        let r = Recorder::start(
+            Box::new(SyntheticSource::single(64, 48)),
+            config,
+            Box::new(Files(dir.path().into())),
+        )
+        .unwrap();
+        // The first fragment is the first frame alone; then 2 s ones.
+        let normal = next_fragments(&r, 2);
+        assert!(normal[1].1 >= Duration::from_millis(1900), "{normal:?}");
+        r.set_live(true);
+        // The fragment open at the switch ends early at the forced
+        // keyframe; every one after it is about 1 s.
+        let live = next_fragments(&r, 4);
+        assert!(
+            live.iter().all(|(_, d)| *d <= Duration::from_millis(1150)),
+            "{live:?}"
+        );
+        assert!(
+            live[1..]
+                .iter()
+                .all(|(_, d)| *d >= Duration::from_millis(900)),
+            "{live:?}"
+        );
+        r.set_live(false);
+        let back = next_fragments(&r, 2);
+        assert!(back[1].1 >= Duration::from_millis(1900), "{back:?}");
+        let summary = r.stop().unwrap();
+        assert_eq!(summary.streams.len(), 1);
+        // The file still decodes as one stream: fragments of mixed length
+        // are ordinary fMP4.
+        let bytes = std::fs::read(dir.path().join("0.mp4")).unwrap();
+        let mut at = 0;
+        let mut keyed = Vec::new();
+        while at + 8 <= bytes.len() {
+            let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            if &bytes[at + 4..at + 8] == b"moof" {
+                keyed.push(media::fmp4::fragment_starts_with_keyframe(&bytes[at..]).unwrap());
+            }
+            at += size.max(8);
+        }
+        // The first fragment, and the one that began at the forced keyframe.
+        assert!(keyed.iter().filter(|k| **k).count() >= 2, "{keyed:?}");
+    }
+
     #[test]
     fn the_waker_runs_after_each_event_and_when_the_thread_ends() {
         let (tx, rx) = mpsc::channel::<()>();
