@@ -420,6 +420,11 @@ export class BrowserSrs extends EventTarget {
         this._active.rwsPaused = cmd.type === 'pause';
         if (cmd.type === 'pause' || !this._desktopPaused) this._setPaused(cmd.type === 'pause', cmd.reason);
         return;
+      case 'live':
+        // Someone watches live: the native SRS cuts shorter fragments; the
+        // browser recorder's segments keep their length (the view is
+        // further behind, but works).
+        return;
       case 'bye':
         // Acknowledged first (RWS ends the session on that ack), then closed.
         this._afterAck = () => this._ended(cmd.reason === 'session_replaced' ? 'session_replaced' : 'session_ended');

@@ -441,8 +441,201 @@ async function refreshLive() {
       cell(x.state), cell(now ? `${now.callId} (${now.state})` : (x.recording ? 'yes' : 'no')),
       cell(backlog, 'num'),
       cell(x.last_error || '—', x.last_error ? 'error' : ''),
-      cell(x.last_heartbeat ? ago(x.last_heartbeat) : 'none yet', 'num'));
+      cell(x.last_heartbeat ? ago(x.last_heartbeat) : 'none yet', 'num'),
+      el('td', {}, watchButton(x.user, Boolean(now || x.recording))));
   }));
+}
+
+function watchButton(agent, recording) {
+  const b = el('button', {
+    className: 'watch',
+    textContent: 'Watch',
+    disabled: !recording,
+    title: recording ? `Watch ${agent}'s screen live` : 'Live view works while a recording runs',
+  });
+  b.dataset.agent = agent;
+  b.addEventListener('click', () => { location.hash = `#/watch/${encodeURIComponent(agent)}`; });
+  return b;
+}
+
+// ---------- live view ----------
+// One <video> per monitor fed by Media Source Extensions from
+// GET /api/v2/live/{agent}?monitor=N (fragmented MP4: init, then fragments
+// as they land). The player stays at the live edge, and drops what is far
+// behind so a long view does not fill memory.
+let watching = null;
+
+// `avc1.PPCCLL` from the init segment's avcC box (profile, compatibility, level).
+function codecOf(bytes) {
+  for (let i = 4; i + 8 < bytes.length; i++) {
+    if (bytes[i] === 0x61 && bytes[i + 1] === 0x76 && bytes[i + 2] === 0x63 && bytes[i + 3] === 0x43) {
+      const hex = (b) => b.toString(16).padStart(2, '0');
+      return `avc1.${hex(bytes[i + 5])}${hex(bytes[i + 6])}${hex(bytes[i + 7])}`;
+    }
+  }
+  return null;
+}
+
+// Where the init segment (ftyp + moov) ends, once it is complete.
+function initEnd(bytes) {
+  let at = 0;
+  while (at + 8 <= bytes.length) {
+    const size = ((bytes[at] << 24) >>> 0) + (bytes[at + 1] << 16) + (bytes[at + 2] << 8) + bytes[at + 3];
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (size < 8 || at + size > bytes.length) return null;
+    at += size;
+    if (type === 'moov') return at;
+  }
+  return null;
+}
+
+class LiveMonitor {
+  constructor(agent, monitor, video, report) {
+    Object.assign(this, { agent, monitor, video, report, abort: new AbortController(), queue: [], state: 'connecting' });
+  }
+
+  async run() {
+    let r;
+    try {
+      r = await api(`/api/v2/live/${encodeURIComponent(this.agent)}?monitor=${this.monitor}`, { signal: this.abort.signal });
+    } catch (e) {
+      return this.set('error', `cannot reach the server: ${e.message}`);
+    }
+    if (!r.ok) {
+      const body = await r.json().catch(() => ({}));
+      return this.set(r.status === 409 ? 'none' : 'error', body.statusMessage || `HTTP ${r.status}`, r.status);
+    }
+    const reader = r.body.getReader();
+    let head = new Uint8Array(0);
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!this.buffer) {
+          const joined = new Uint8Array(head.length + value.length);
+          joined.set(head); joined.set(value, head.length);
+          head = joined;
+          if (initEnd(head) === null) continue;
+          await this.open(codecOf(head) || 'avc1.42c01f');
+          this.push(head);
+          head = null;
+          this.set('live', 'live');
+        } else {
+          this.push(value);
+        }
+      }
+      await this.drain();
+      if (this.source?.readyState === 'open') this.source.endOfStream();
+      this.set('ended', 'the recording ended');
+    } catch (e) {
+      if (!this.abort.signal.aborted) this.set('error', `the stream broke off: ${e.message}`);
+    }
+  }
+
+  open(codec) {
+    return new Promise((resolve, reject) => {
+      const type = `video/mp4; codecs="${codec}"`;
+      if (!window.MediaSource || !MediaSource.isTypeSupported(type)) {
+        reject(new Error(`this browser cannot play ${type}`));
+        return;
+      }
+      this.source = new MediaSource();
+      this.video.src = URL.createObjectURL(this.source);
+      this.source.addEventListener('sourceopen', () => {
+        this.buffer = this.source.addSourceBuffer(type);
+        this.buffer.mode = 'segments';
+        this.buffer.addEventListener('updateend', () => this.pump());
+        resolve();
+      }, { once: true });
+    });
+  }
+
+  push(bytes) {
+    this.queue.push(bytes);
+    this.pump();
+  }
+
+  pump() {
+    const b = this.buffer;
+    if (!b || b.updating) return;
+    const v = this.video;
+    // Keep up: jump to the live edge when more than 3 s behind, and drop
+    // what is more than 30 s behind the playhead.
+    if (b.buffered.length) {
+      const end = b.buffered.end(b.buffered.length - 1);
+      if (end - v.currentTime > 3 || v.currentTime < b.buffered.start(0)) v.currentTime = Math.max(b.buffered.start(0), end - 0.3);
+      if (v.paused) v.play().catch(() => {});
+      if (v.currentTime - b.buffered.start(0) > 60) {
+        b.remove(0, v.currentTime - 30);
+        return;
+      }
+    }
+    const next = this.queue.shift();
+    if (next) b.appendBuffer(next);
+    else this.idle?.();
+  }
+
+  drain() {
+    return new Promise((resolve) => {
+      if (!this.queue.length && !this.buffer?.updating) { resolve(); return; }
+      this.idle = () => { this.idle = null; resolve(); };
+    });
+  }
+
+  set(state, text, status) {
+    this.state = state;
+    this.report(this, state, text, status);
+  }
+
+  stop() {
+    this.abort.abort();
+  }
+}
+
+function stopWatching() {
+  watching?.monitors.forEach((m) => m.stop());
+  watching = null;
+}
+
+async function openWatch(agent) {
+  stopWatching();
+  $('watch-title').textContent = `Live view: ${agent}`;
+  const stateLine = $('watch-state');
+  const show = (state, text) => { stateLine.dataset.state = state; stateLine.textContent = text; };
+  show('connecting', 'Connecting…');
+  $('watch-screens').replaceChildren();
+  // How many monitors: the agent's current recording's media files.
+  const p = new URLSearchParams({ agent, state: 'recording,paused', limit: '1' });
+  const r = await api(`/api/v2/recordings?${p}`);
+  const current = r.ok ? (await r.json()).recordings[0] : null;
+  const count = Math.max(1, current?.mediaFiles?.length || 0);
+  const mine = { agent, monitors: [] };
+  watching = mine;
+  const report = () => {
+    if (watching !== mine) return;
+    const states = mine.monitors.map((m) => m.state);
+    const first = mine.monitors.find((m) => m.state !== 'live' && m.message);
+    if (states.every((s) => s === 'live')) show('live', `Live${current ? ` — call ${current.callId}` : ''}`);
+    else if (states.includes('none')) show('none', `No recording: ${first?.message || 'the agent is not being recorded'}`);
+    else if (states.includes('error')) show('error', first?.message || 'error');
+    else if (states.every((s) => s === 'ended' || s === 'live') && states.includes('ended')) show('ended', 'Ended: the recording is over.');
+    else show('connecting', 'Connecting…');
+  };
+  for (let n = 0; n < count; n++) {
+    const video = el('video', { muted: true, autoplay: true, playsInline: true });
+    video.dataset.monitor = String(n);
+    const status = el('span', { textContent: 'connecting' });
+    const geometry = current?.mediaFiles?.[n]?.monitor;
+    const name = geometry?.name ? `Monitor ${n + 1} (${geometry.name}${geometry.width ? `, ${geometry.width}×${geometry.height}` : ''})` : `Monitor ${n + 1}`;
+    $('watch-screens').append(el('figure', {}, video, el('figcaption', {}, el('span', { textContent: name }), status)));
+    const m = new LiveMonitor(agent, n, video, (mon, state, text) => {
+      mon.message = text;
+      status.textContent = state === 'live' ? 'live' : state;
+      report();
+    });
+    mine.monitors.push(m);
+    m.run();
+  }
 }
 
 function startLive() {
@@ -514,10 +707,11 @@ async function route() {
     $('view-none').hidden = false;
     return;
   }
-  const allowed = { search: !may.ownRecordingsOnly, mine: may.ownRecordingsOnly, recording: true, live: may.live, failures: may.failures };
+  const allowed = { search: !may.ownRecordingsOnly, mine: may.ownRecordingsOnly, recording: true, live: may.live, watch: may.live, failures: may.failures };
   if (!allowed[view]) { view = searchView; arg = ''; }
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.getAttribute('href') === `#/${view}`);
   if (view !== 'recording') { player?.destroy(); player = null; }
+  if (view !== 'watch') stopWatching();
   if (view === 'recording') {
     $('view-recording').hidden = false;
     $('media-title').hidden = !may.download;
@@ -526,6 +720,10 @@ async function route() {
   } else if (view === 'live') {
     $('view-live').hidden = false;
     startLive();
+  } else if (view === 'watch') {
+    $('view-watch').hidden = false;
+    for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.getAttribute('href') === '#/live');
+    await openWatch(arg);
   } else if (view === 'failures') {
     $('view-failures').hidden = false;
     await refreshFailures();
@@ -551,5 +749,5 @@ async function route() {
 window.addEventListener('hashchange', route);
 // Sessions connect and heartbeat without recording events: refresh the live page too.
 setInterval(() => { if (!$('view-live').hidden) refreshLive(); }, 5000);
-window.screenrecConsole = { get player() { return player; } };
+window.screenrecConsole = { get player() { return player; }, get watching() { return watching; } };
 route();

@@ -68,6 +68,9 @@ pub struct Fmp4Muxer {
     sequence: u32,
     pending: Vec<Pending>,
     last_dts: Option<u64>,
+    /// Start a new fragment at every keyframe (live view: a viewer who
+    /// joins starts at a fragment that begins with one).
+    cut_at_keyframe: bool,
 }
 
 impl Fmp4Muxer {
@@ -84,7 +87,17 @@ impl Fmp4Muxer {
             sequence: 0,
             pending: Vec::new(),
             last_dts: None,
+            cut_at_keyframe: false,
         }
+    }
+
+    /// Changes the fragment length from the next cut on; with
+    /// `cut_at_keyframe`, every keyframe also starts a fragment of its own
+    /// (someone watches live: each fragment that begins with a keyframe is
+    /// a place a new viewer can start from).
+    pub fn set_fragment_duration(&mut self, fragment_duration: Duration, cut_at_keyframe: bool) {
+        self.fragment = to_ticks(fragment_duration).max(1);
+        self.cut_at_keyframe = cut_at_keyframe;
     }
 
     /// The init segment, from the encoder's SPS and PPS.
@@ -206,7 +219,9 @@ impl Fmp4Muxer {
         self.last_dts = Some(dts);
         let span = if self.sequence == 0 { 1 } else { self.fragment };
         let out = match self.pending.first() {
-            Some(first) if dts - first.dts >= span => Some(self.fragment_until(dts)?),
+            Some(first) if dts - first.dts >= span || (keyframe && self.cut_at_keyframe) => {
+                Some(self.fragment_until(dts)?)
+            }
             _ => None,
         };
         self.pending.push(Pending {
@@ -321,6 +336,20 @@ pub fn fragment_end(bytes: &[u8]) -> Option<Duration> {
     Some(from_ticks(ticks))
 }
 
+/// Whether a fragment (moof + mdat) written by [`Fmp4Muxer`] starts with
+/// a keyframe (its first sample's flags say sync): where a live viewer can
+/// start. `None` for an init segment or bytes that are not such a fragment.
+pub fn fragment_starts_with_keyframe(bytes: &[u8]) -> Option<bool> {
+    use mp4_atom::Decode as _;
+    let mut buf = bytes;
+    let moof = Moof::decode(&mut buf).ok()?;
+    let traf = moof.traf.first()?;
+    let first = traf.trun.first()?.samples.iter().next()?;
+    let flags = first.flags.or(traf.tfhd.default_sample_flags)?;
+    // sample_is_non_sync_sample (ISO 14496-12 8.8.3.1).
+    Some(flags & 0x0001_0000 == 0)
+}
+
 fn to_ticks(d: Duration) -> u64 {
     (d.as_nanos() * TIMESCALE as u128 / 1_000_000_000) as u64
 }
@@ -336,6 +365,51 @@ fn mux(e: mp4_atom::Error) -> MediaError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_mode_cuts_shorter_fragments_and_at_every_keyframe() {
+        let mut m = Fmp4Muxer::new(64, 64, Duration::from_secs(2));
+        let mut frags = Vec::new();
+        let mut push = |m: &mut Fmp4Muxer, ms: u64, key: bool| {
+            if let Some(f) = m
+                .push(vec![0, 0, 0, 1, 0x65], Duration::from_millis(ms), key)
+                .expect("push")
+            {
+                frags.push(f);
+            }
+        };
+        push(&mut m, 0, true);
+        push(&mut m, 100, false); // first fragment: the first sample alone
+        m.set_fragment_duration(Duration::from_secs(1), true);
+        for ms in [400, 900, 1200] {
+            push(&mut m, ms, false);
+        }
+        // 100..1200 closed at 1200 (1.1 s ≥ 1 s); a keyframe at 1500 cuts
+        // 1200..1500 early and starts its own fragment.
+        push(&mut m, 1500, true);
+        push(&mut m, 1700, false);
+        m.set_fragment_duration(Duration::from_secs(2), false);
+        push(&mut m, 2600, false);
+        push(&mut m, 3000, true); // no early cut outside live mode
+        push(&mut m, 3600, false);
+        let starts: Vec<(u128, bool)> = frags
+            .iter()
+            .map(|f| (f.start.as_millis(), f.starts_with_keyframe))
+            .collect();
+        assert_eq!(
+            starts,
+            vec![(0, true), (100, false), (1200, false), (1500, true)]
+        );
+        let keyed: Vec<Option<bool>> = frags
+            .iter()
+            .map(|f| fragment_starts_with_keyframe(&f.bytes))
+            .collect();
+        assert_eq!(
+            keyed,
+            vec![Some(true), Some(false), Some(false), Some(true)]
+        );
+        assert_eq!(fragment_starts_with_keyframe(b"not a fragment"), None);
+    }
 
     #[test]
     fn fragments_cut_after_two_seconds_with_exact_durations() {

@@ -124,9 +124,30 @@ pub enum ToAgent {
         /// Why (free text, e.g. `recording_resumed`).
         reason: String,
     },
+    /// Someone watches (or the last viewer left) the agent's screen live
+    /// (`GET /api/v2/live/{agent}` on RWS): while `on`, SRS cuts
+    /// [`LIVE_FRAGMENT_MS`] fragments, starts the next one with a keyframe
+    /// and uploads each at once, so a viewer is a few seconds behind; off,
+    /// it goes back to its normal fragments. A no-op for a recording SRS
+    /// does not run (it ended meanwhile).
+    Live {
+        /// Command sequence number.
+        seq: u64,
+        /// Which recording.
+        recording_id: String,
+        /// Someone watches (`false`: the last viewer left).
+        on: bool,
+        /// The directory's `live_notice`: the agent's recording state says
+        /// `watched` while `on`.
+        #[serde(default)]
+        notice: bool,
+    },
     /// Keep-alive.
     Heartbeat,
 }
+
+/// Fragment length while someone watches live ([`ToAgent::Live`]), ms.
+pub const LIVE_FRAGMENT_MS: u64 = 1000;
 
 impl ToAgent {
     /// The command's sequence number (`None` for heartbeats).
@@ -137,7 +158,8 @@ impl ToAgent {
             | ToAgent::Start { seq, .. }
             | ToAgent::Stop { seq, .. }
             | ToAgent::Pause { seq, .. }
-            | ToAgent::Resume { seq, .. } => Some(*seq),
+            | ToAgent::Resume { seq, .. }
+            | ToAgent::Live { seq, .. } => Some(*seq),
             ToAgent::Heartbeat => None,
         }
     }
@@ -328,6 +350,13 @@ mod tests {
             },
         ));
         expect![[r#"{"type":"heartbeat"}"#]].assert_eq(&json(&ToAgent::Heartbeat));
+        expect![[r#"{"type":"live","seq":9,"recording_id":"r1","on":true,"notice":false}"#]]
+            .assert_eq(&json(&ToAgent::Live {
+                seq: 9,
+                recording_id: "r1".into(),
+                on: true,
+                notice: false,
+            }));
         // An SRS heartbeat without figures still parses.
         let hb: FromAgent = serde_json::from_str(r#"{"type":"heartbeat"}"#).expect("heartbeat");
         assert!(matches!(

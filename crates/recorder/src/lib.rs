@@ -44,6 +44,9 @@ use media::fmp4::Fmp4Muxer;
 use media::paused::paused_frame;
 use media::sink::SegmentSink;
 
+/// Fragment length while someone watches live ([`Recorder::set_live`]).
+pub const LIVE_FRAGMENT: Duration = Duration::from_millis(1000);
+
 /// Which monitors to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorSelection {
@@ -224,6 +227,7 @@ enum Control {
     Pause,
     Resume,
     SetMasks(Vec<MaskRule>),
+    Live(bool),
     Stop,
 }
 
@@ -344,6 +348,7 @@ impl Recorder {
                     masked: Vec::new(),
                     apps,
                     called,
+                    live: false,
                 }
                 .run(control_rx);
                 thread_ended.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -381,6 +386,15 @@ impl Recorder {
     /// directory changes mid-call); an empty list masks nothing.
     pub fn set_masks(&self, rules: Vec<MaskRule>) {
         let _ = self.control.send(Control::SetMasks(rules));
+    }
+
+    /// Someone watches live (`true`) or the last viewer left: while live,
+    /// every stream cuts [`LIVE_FRAGMENT`] fragments and one at each
+    /// keyframe, and the next frame is a keyframe, so a viewer who joins
+    /// gets a starting point within a second; afterwards the configured
+    /// fragment length again.
+    pub fn set_live(&self, live: bool) {
+        let _ = self.control.send(Control::Live(live));
     }
 
     /// Events reported so far (and as they come).
@@ -459,6 +473,8 @@ struct Loop {
     apps: Option<apps::AppFilter>,
     /// When `Recorder::start` was called (for the start-latency log line).
     called: Instant,
+    /// Someone watches live ([`Recorder::set_live`]).
+    live: bool,
 }
 
 impl Loop {
@@ -512,10 +528,28 @@ impl Loop {
                             tracing::warn!(error = %e, "mask rules not applied");
                         }
                     }
+                    Ok(Control::Live(live)) => self.set_live(live),
                     Err(RecvTimeoutError::Timeout) => break,
                 }
             }
         }
+    }
+
+    fn set_live(&mut self, live: bool) {
+        if self.live == live {
+            return;
+        }
+        self.live = live;
+        let fragment = if live {
+            LIVE_FRAGMENT.min(self.config.fragment)
+        } else {
+            self.config.fragment
+        };
+        for s in self.streams.iter_mut() {
+            s.muxer.set_fragment_duration(fragment, live);
+            s.force_keyframe |= live;
+        }
+        tracing::info!(live, "live view changed the fragment length");
     }
 
     fn set_paused(&mut self, paused: bool) {
@@ -545,7 +579,10 @@ impl Loop {
             max_fps: self.config.fps,
         })?;
         let picture = I420Frame::new(monitor.width, monitor.height)?;
-        let muxer = Fmp4Muxer::new(picture.width(), picture.height(), self.config.fragment);
+        let mut muxer = Fmp4Muxer::new(picture.width(), picture.height(), self.config.fragment);
+        if self.live {
+            muxer.set_fragment_duration(LIVE_FRAGMENT.min(self.config.fragment), true);
+        }
         tracing::info!(stream = n, monitor = %monitor.name, path = %sink.path().display(), "stream started");
         let _ = self.events.send(RecorderEvent::StreamStarted {
             stream: n,
@@ -743,7 +780,8 @@ impl Loop {
         let heartbeat_due = s.frames == 1
             || s.last_encode
                 .is_none_or(|t| now.duration_since(t) >= self.config.heartbeat);
-        if !changed && !heartbeat_due {
+        // A forced keyframe (resume, live view) is encoded at once.
+        if !changed && !heartbeat_due && !s.force_keyframe {
             return Ok(());
         }
         let keyframe = s
@@ -945,6 +983,71 @@ mod tests {
         fn create(&mut self, _m: &Monitor, _n: usize) -> media::Result<Box<dyn SegmentSink>> {
             Ok(Box::new(FailsSecond(0)))
         }
+    }
+
+    /// The next `n` fragments written: (start, duration).
+    fn next_fragments(r: &Recorder, n: usize) -> Vec<(Duration, Duration)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match r.events().recv_timeout(Duration::from_secs(10)).unwrap() {
+                RecorderEvent::SegmentWritten {
+                    start, duration, ..
+                } => out.push((start, duration)),
+                _ => continue,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn live_mode_cuts_one_second_fragments_and_a_keyframe_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RecorderConfig {
+            fps: 10,
+            ..RecorderConfig::default()
+        };
+        let r = Recorder::start(
+            Box::new(SyntheticSource::single(64, 48)),
+            config,
+            Box::new(Files(dir.path().into())),
+        )
+        .unwrap();
+        // The first fragment is the first frame alone; then 2 s ones.
+        let normal = next_fragments(&r, 2);
+        assert!(normal[1].1 >= Duration::from_millis(1900), "{normal:?}");
+        r.set_live(true);
+        // The fragment open at the switch ends early at the forced
+        // keyframe; every one after it is about 1 s.
+        let live = next_fragments(&r, 4);
+        assert!(
+            live.iter().all(|(_, d)| *d <= Duration::from_millis(1150)),
+            "{live:?}"
+        );
+        assert!(
+            live[1..]
+                .iter()
+                .all(|(_, d)| *d >= Duration::from_millis(900)),
+            "{live:?}"
+        );
+        r.set_live(false);
+        let back = next_fragments(&r, 2);
+        assert!(back[1].1 >= Duration::from_millis(1900), "{back:?}");
+        let summary = r.stop().unwrap();
+        assert_eq!(summary.streams.len(), 1);
+        // The file still decodes as one stream: fragments of mixed length
+        // are ordinary fMP4.
+        let bytes = std::fs::read(dir.path().join("0.mp4")).unwrap();
+        let mut at = 0;
+        let mut keyed = Vec::new();
+        while at + 8 <= bytes.len() {
+            let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            if &bytes[at + 4..at + 8] == b"moof" {
+                keyed.push(media::fmp4::fragment_starts_with_keyframe(&bytes[at..]).unwrap());
+            }
+            at += size.max(8);
+        }
+        // The first fragment, and the one that began at the forced keyframe.
+        assert!(keyed.iter().filter(|k| **k).count() >= 2, "{keyed:?}");
     }
 
     #[test]

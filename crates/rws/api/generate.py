@@ -118,6 +118,7 @@ paths={
    "delete":op("Remove a label",basic,[resp(200,"Done",ref("LabelResult"))],params=[p("call_id"),p("label")],tags=["compliance"])},
  "/api/v2/holds":{"post":op("Legal hold on an agent's recordings in a time range (admin)",basic,[resp(200,"Done",ref("HoldResult"))],body=ref("AgentHold"),tags=["compliance"])},
  "/api/v2/retention/run":{"post":op("Apply the retention rules now (admin)",basic,[resp(200,"Report",ref("PurgeReport"))],tags=["compliance"])},
+ "/api/v2/live/{agent}":{"get":op("The agent's screen live: fragmented MP4 (init, then fragments as they land), chunked, while a recording runs; audited (supervisor of the agent's groups, admin)",basic,[resp(200,"video/mp4, chunked",extra={"content":{"video/mp4":{"schema":S("string",format="binary")}}}),resp(409,"The agent is not being recorded",ERR),resp(429,"Too many live viewers (of this recording, or on this server)",ERR)],params=[p("agent"),q("monitor",S("integer",minimum=0,maximum=63),"monitor (stream) number, default 0")],tags=["recordings"])},
  "/api/v2/audit":{"get":op("The audit log (admin)",basic,[resp(200,"Entries",ref("Audit"))],params=[q("user"),q("action"),q("target"),q("from"),q("to"),q("limit",S("integer",minimum=1,maximum=1000))],tags=["compliance"])},
 }
 doc={"openapi":"3.1.0","info":{"title":"screenrec RWS","version":"0.1.0","license":{"name":"Apache-2.0","identifier":"Apache-2.0"},

@@ -57,6 +57,8 @@ struct RawDirectory {
     supervisors_may_download: Option<bool>,
     upload_rate_kbit: Option<Spanned<toml::Value>>,
     app_titles: Option<bool>,
+    live_notice: Option<bool>,
+    live_view: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -298,6 +300,10 @@ pub struct Directory {
     /// The app lane keeps window titles (`app_titles`, default true);
     /// false: classes only.
     pub app_titles: bool,
+    /// The agent is told while a supervisor watches live (`watched`).
+    pub live_notice: bool,
+    /// When live view is allowed: `recording` (default) or `always`.
+    pub live_view: String,
 }
 
 /// What an import changed.
@@ -592,6 +598,20 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
         });
     }
     let masks = parse_masks(&raw.mask, &groups, &err)?;
+    let live_view = match &raw.live_view {
+        None => "recording".to_string(),
+        Some(v) if matches!(v.get_ref().as_str(), "recording" | "always") => v.get_ref().clone(),
+        Some(v) => {
+            return Err(err(
+                v.span(),
+                "live_view".into(),
+                format!(
+                    "'{}' is not a live view mode (use \"recording\" or \"always\")",
+                    v.get_ref()
+                ),
+            ));
+        }
+    };
     Ok(Directory {
         recording_when: raw.recording_when.map(|r| r.into_inner()),
         allowed_origins: origins,
@@ -605,6 +625,8 @@ pub fn parse(file: &str, text: &str) -> Result<Directory, DirectoryError> {
         supervisors_may_download: raw.supervisors_may_download.unwrap_or(true),
         upload_rates,
         app_titles: raw.app_titles.unwrap_or(true),
+        live_notice: raw.live_notice.unwrap_or(false),
+        live_view,
     })
 }
 
@@ -865,9 +887,11 @@ pub async fn import(pool: &Pool, dir: &Directory) -> Result<ImportReport, sqlx::
         ("agents_see_own", dir.agents_see_own),
         ("supervisors_may_download", dir.supervisors_may_download),
         ("app_titles", dir.app_titles),
+        ("live_notice", dir.live_notice),
     ] {
         store::put_setting(&mut tx, key, &value.to_string()).await?;
     }
+    store::put_setting(&mut tx, "live_view", &dir.live_view).await?;
     let masks = serde_json::to_string(&dir.masks).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let old_masks = store::setting_in(&mut tx, "mask_rules").await?;
     if old_masks.as_deref().unwrap_or("[]") != masks {
@@ -912,6 +936,27 @@ devices = [{ dn = "1001", switch = "SIP" }]
             Err(e) => e.to_string(),
         };
         want.assert_eq(&got);
+    }
+
+    #[test]
+    fn live_view_knobs() {
+        let d = parse("dir.toml", BASE).expect("parses");
+        assert_eq!((d.live_notice, d.live_view.as_str()), (false, "recording"));
+        let d = parse(
+            "dir.toml",
+            &format!("live_notice = true\nlive_view = \"always\"\n{BASE}"),
+        )
+        .expect("parses");
+        assert_eq!((d.live_notice, d.live_view.as_str()), (true, "always"));
+        let e = parse("dir.toml", &format!("live_view = \"never\"\n{BASE}"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "dir.toml:1: live_view: 'never' is not a live view mode (use \"recording\" or \"always\")"
+            )
+        );
     }
 
     #[test]

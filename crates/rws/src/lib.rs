@@ -47,6 +47,7 @@ pub mod hub;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod password_pool;
 pub mod playback;
@@ -219,6 +220,8 @@ pub struct Rws {
     pub passwords: Arc<password_pool::PasswordPool>,
     /// This node of a cluster (PostgreSQL); `None` on SQLite (one node).
     pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Live viewers (issue 14).
+    pub live: Arc<live::Viewers>,
 }
 
 impl Rws {
@@ -270,6 +273,7 @@ impl Rws {
                 }
                 store::connect::DatabaseUrl::Sqlite(_) => None,
             },
+            live: Arc::default(),
         };
         // Uploads in progress across an upgrade from local staging files.
         uploads::adopt_local_staging(&rws)

@@ -606,6 +606,12 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
                 "configuration from RWS applied"
             );
         }
+        ToAgent::Live {
+            recording_id,
+            on,
+            notice,
+            ..
+        } => crate::recording::live(srs, recording_id, *on, *notice),
         ToAgent::Heartbeat => {}
     }
     Ok(())

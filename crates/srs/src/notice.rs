@@ -31,6 +31,7 @@ pub(crate) struct Observed {
     pub(crate) reason: Option<String>,
     pub(crate) recording_id: Option<String>,
     pub(crate) interaction_id: Option<String>,
+    pub(crate) watched: bool,
 }
 
 impl Observed {
@@ -40,6 +41,7 @@ impl Observed {
             reason: None,
             recording_id: None,
             interaction_id: None,
+            watched: false,
         }
     }
 }
@@ -61,6 +63,10 @@ pub struct Notice {
     /// The interaction it records.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interaction_id: Option<String>,
+    /// A supervisor watches the screen live right now (only when the
+    /// directory says `live_notice = true`; absent otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub watched: bool,
 }
 
 impl Default for Notice {
@@ -72,6 +78,7 @@ impl Default for Notice {
             reason: None,
             recording_id: None,
             interaction_id: None,
+            watched: false,
         }
     }
 }
@@ -82,7 +89,8 @@ impl Notice {
     pub(crate) fn observe(&mut self, next: Observed, now: String) {
         let same = self.state == next.state
             && self.reason == next.reason
-            && self.recording_id == next.recording_id;
+            && self.recording_id == next.recording_id
+            && self.watched == next.watched;
         if same {
             return;
         }
@@ -92,6 +100,7 @@ impl Notice {
             reason: next.reason,
             recording_id: next.recording_id,
             interaction_id: next.interaction_id,
+            watched: next.watched,
         };
     }
 }
@@ -106,6 +115,7 @@ mod tests {
             reason: reason.map(str::to_string),
             recording_id: Some("r1".into()),
             interaction_id: Some("call-1".into()),
+            watched: false,
         }
     }
 
@@ -138,5 +148,14 @@ mod tests {
         assert_eq!(v["interactionId"], "call-1");
         let idle = serde_json::to_value(Notice::default()).unwrap_or_default();
         assert!(idle.get("reason").is_none() && idle.get("recordingId").is_none());
+        assert!(idle.get("watched").is_none(), "absent unless watched");
+        let mut watched = rec(RecordingState::Recording, None);
+        watched.watched = true;
+        n.observe(watched, "t2".into());
+        let v = serde_json::to_value(&n).unwrap_or_default();
+        assert_eq!(
+            (v["watched"].as_bool(), n.since.as_str()),
+            (Some(true), "t2")
+        );
     }
 }

@@ -61,6 +61,9 @@ pub(crate) struct Active {
     started: OffsetDateTime,
     /// Names of the masking rules matching a mapped window right now.
     masked: Vec<String>,
+    /// Someone watches live and the directory says the agent is told
+    /// (`live_notice`): the notice says `watched`.
+    watched: bool,
 }
 
 /// Recording state of the service.
@@ -104,6 +107,7 @@ impl RecState {
                 },
                 recording_id: Some(a.id.clone()),
                 interaction_id: Some(a.manifest.interaction_id.clone()),
+                watched: a.watched,
             },
         };
         self.notice.observe(next, now);
@@ -476,6 +480,7 @@ fn activate(
         manifest,
         started: OffsetDateTime::now_utc(),
         masked: Vec::new(),
+        watched: false,
     };
     let held = if st.desktop_paused {
         set_paused(&mut active, true, "desktop")
@@ -630,6 +635,22 @@ pub fn pause(srs: &Srs, recording_id: &str, paused: bool, reason: &str) {
         };
         status_at(srs, recording_id, state, Some(reason.into()), at);
     }
+}
+
+/// Applies `live` from RWS: shorter fragments while someone watches (see
+/// [`recorder::Recorder::set_live`]) and, with `notice`, `watched` in the
+/// agent's notice. A recording that is not the running one: a no-op (it
+/// ended while the command was on its way).
+pub fn live(srs: &Srs, recording_id: &str, on: bool, notice: bool) {
+    let mut st = srs.rec_state();
+    if let Some(a) = st.active.as_mut().filter(|a| a.id == recording_id) {
+        if let Some(r) = &a.recorder {
+            r.set_live(on);
+        }
+        a.watched = on && notice;
+        tracing::info!(recording = %recording_id, on, "live view");
+    }
+    st.renotice();
 }
 
 /// The desktop's pause/resume (PCI); returns whether a recording is running.

@@ -32,6 +32,7 @@ mod hostile_stranger;
 mod hostile_web;
 mod key_custody;
 mod lighter;
+mod live_view;
 mod loadgen;
 mod masking;
 mod masking_rws;

@@ -20,6 +20,7 @@ pub mod events;
 pub mod h2_host;
 pub mod lifecycle;
 pub mod limits;
+pub mod live;
 pub mod me;
 pub mod metrics;
 pub mod readiness;
@@ -103,6 +104,7 @@ pub fn router(rws: Rws) -> Router {
             "/api/v2/recordings/{call_id}/play/{media_id}",
             get(recordings::play),
         )
+        .route("/api/v2/live/{agent}", get(live::watch))
         .route_layer(axum::middleware::from_fn_with_state(
             rws.clone(),
             metrics::track,

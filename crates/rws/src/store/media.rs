@@ -277,6 +277,40 @@ pub async fn last_segment(
     .transpose()
 }
 
+/// At most `limit` of a media file's segments whose `seq` is above `after`,
+/// in order, with their `seq` (the live view's tail: what arrived since it
+/// last looked).
+pub async fn segments_after(
+    db: &Pool,
+    media_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, IndexEntry)>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT seq, cipher_offset, cipher_len, plain_offset, plain_len, end_ms FROM segments
+         WHERE media_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(media_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|(seq, co, cl, po, pl, end)| {
+            Ok((
+                seq,
+                IndexEntry {
+                    cipher_offset: uint(co, "offset")?,
+                    cipher_len: uint(cl, "length")?,
+                    plain_offset: uint(po, "offset")?,
+                    plain_len: uint(pl, "length")?,
+                    end_ms: Some(uint(end, "end")?),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The plaintext size of a media file: where its last segment ends.
 pub async fn plain_size(db: &Pool, media_id: &str) -> Result<u64, sqlx::Error> {
     Ok(last_segment(db, media_id)
