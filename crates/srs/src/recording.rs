@@ -1069,6 +1069,7 @@ mod tests {
             interrupted: false,
             stopped_at: None,
             marks: Vec::new(),
+            apps: Vec::new(),
             upload_rate_kbit: None,
             gap_from: None,
             agent: Some("agent1".into()),
@@ -1152,6 +1153,7 @@ mod tests {
             server: url::Url::parse(server).unwrap(),
             upload_rate_kbit: None,
             masks: Vec::new(),
+            app_titles: true,
             resume: true,
         }
     }

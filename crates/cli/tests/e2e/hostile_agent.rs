@@ -936,6 +936,8 @@ fn rule1_app_changes_land_only_on_the_senders_recording_and_are_bounded() {
     let res = resource(&rws, "call-app-1").unwrap();
     assert!(!res.to_string().contains("Replayed"), "{res}");
     drop(h2);
+}
+
 /// Restarts (issue 13 part 4) under rules 1 and 2: `restarting` for
 /// another agent's recording marks nothing; RWS sends `start` with
 /// `resume` for a live recording only to a new session of the same agent
