@@ -38,6 +38,7 @@ pub mod custody;
 pub mod directory;
 pub mod dispatch;
 pub mod error;
+pub mod evidence;
 pub mod http;
 pub mod hub;
 pub mod keys;
@@ -49,6 +50,7 @@ pub mod policy;
 pub mod recording;
 pub mod recordings;
 pub mod segments;
+pub mod signing;
 pub mod storage;
 pub mod store;
 pub mod throttle;
@@ -223,6 +225,8 @@ impl Rws {
         let master = keys::MasterKey::load(&config.data_dir)?;
         let key = keys::ensure(&db, &master).await?;
         tracing::info!(key = %key.id, recipient = %key.recipient, "tenant key ready");
+        let signing = signing::ensure(&db, &master).await?;
+        tracing::info!(key = %signing.key_id(), "signing key ready");
         let hub = Arc::new(hub::Hub::default());
         let storage = storage::Storage::open(config.storage.as_deref(), &config.data_dir)
             .map_err(StartError::Storage)?;

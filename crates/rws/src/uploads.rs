@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use media::crypt::SegmentIndex;
-use proto::upload::{SEGMENTS_HEADER, meta};
+use proto::upload::{SEGMENT_HASHES_HEADER, SEGMENTS_HEADER, meta};
 use sha1::Digest as _;
 
 use crate::Rws;
@@ -504,7 +504,12 @@ pub(crate) async fn patch_inner(
         check_session_quota(rws, &rec, body.len() as u64, false).await?;
     }
     let segments = match headers.get(HeaderName::from_static(SEGMENTS_HEADER)) {
-        Some(h) => Some(segments::parse(h.as_bytes(), &body)?),
+        Some(h) => {
+            let mut segs = segments::parse(h.as_bytes(), &body)?;
+            let hashes = headers.get(HeaderName::from_static(SEGMENT_HASHES_HEADER));
+            segments::hashes(hashes.map(|v| v.as_bytes()), &body, &mut segs)?;
+            Some(segs)
+        }
         None => None,
     };
     if let Some(first) = segments.as_deref().and_then(<[_]>::first)
@@ -551,6 +556,8 @@ pub(crate) async fn patch_inner(
             index.push(seg.cipher_len, seg.plain_len);
             if let Some(last) = index.entries.last_mut() {
                 last.end_ms = seg.end_ms;
+                last.plain_sha256 = seg.plain_sha256;
+                last.cipher_sha256 = seg.cipher_sha256;
             }
             end_ms = end_ms.max(seg.end_ms.unwrap_or(0));
         }

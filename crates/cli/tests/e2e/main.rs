@@ -23,6 +23,7 @@ mod browser_session;
 mod compliance;
 mod console_polish;
 mod control_channel;
+mod evidence_export;
 mod fixture;
 mod hostile_agent;
 mod hostile_page;
