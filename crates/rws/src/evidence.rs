@@ -198,15 +198,29 @@ pub async fn seal(rws: &Rws, id: &str) -> Result<StoredManifest, ApiError> {
         .ok_or_else(|| ApiError::Internal(format!("the manifest of {id} vanished")))
 }
 
-/// Seals a recording that just reached a final state, in the background
-/// (a failure is logged; the export makes the manifest again if missing).
-pub fn seal_later(rws: &Rws, id: &str) {
-    let (rws, id) = (rws.clone(), id.to_string());
-    tokio::spawn(async move {
-        if let Err(e) = seal(&rws, &id).await {
-            tracing::warn!(recording = %id, error = %e, "evidence manifest not written yet");
+/// Seals every recording that reaches a final state, as the lifecycle
+/// events announce it (runs for the life of the server). A failure is
+/// logged, and so is a missed event (a lagging subscriber): the export
+/// makes a missing manifest then.
+pub async fn sealer(rws: Rws) {
+    let mut events = rws.lifecycle.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(e) if e.state.is_final() => {
+                if let Err(err) = seal(&rws, &e.recording_id).await {
+                    tracing::warn!(recording = %e.recording_id, error = %err, "evidence manifest not written yet");
+                }
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "evidence sealer missed state changes; their exports seal them"
+                );
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
-    });
+    }
 }
 
 /// One step of streaming a bundle.

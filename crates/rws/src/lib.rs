@@ -351,6 +351,7 @@ pub async fn serve_with(
     let sweeper = tokio::spawn(hub::sweep(rws.clone()));
     let recordings_sweeper = tokio::spawn(dispatch::sweep(rws.clone()));
     let retention = tokio::spawn(compliance::scheduler(rws.clone()));
+    let sealer = tokio::spawn(evidence::sealer(rws.clone()));
     let limits = rws.config.limits.clone();
     let refused = rws.metrics.connections_refused.clone();
     let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -403,5 +404,6 @@ pub async fn serve_with(
     sweeper.abort();
     recordings_sweeper.abort();
     retention.abort();
+    sealer.abort();
     result
 }

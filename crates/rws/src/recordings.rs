@@ -119,9 +119,6 @@ pub async fn transition(
     if let Some(rec) = get(&rws.db, id).await? {
         emit(rws, &rec);
     }
-    if to.is_final() {
-        crate::evidence::seal_later(rws, id);
-    }
     Ok(true)
 }
 
