@@ -205,7 +205,7 @@ fn a_fresh_export_verifies_and_each_tampering_is_named() {
     assert_eq!(manifest["recording"]["call_id"], "ev-call");
     assert_eq!(manifest["recording"]["state"], "completed");
     let marks = manifest["recording"]["marks"].as_array().unwrap();
-    assert!(marks.iter().any(|m| m["type"] == "pause"), "{marks:?}");
+    assert!(marks.iter().any(|m| m["type"] == "paused"), "{marks:?}");
     let segs = manifest["media_files"][0]["segments"].as_array().unwrap();
     assert!(segs.len() >= 2, "{segs:?}");
     assert!(
@@ -411,7 +411,7 @@ fn export_is_refused_outside_the_viewers_rights() {
     let r = export(&rws, ADMIN, "no-such-call");
     assert_eq!(r.status, 404, "{}", r.text);
     assert!(
-        r.json()["message"]
+        r.json()["statusMessage"]
             .as_str()
             .unwrap()
             .contains("no-such-call")
