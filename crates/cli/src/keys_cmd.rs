@@ -252,7 +252,8 @@ pub async fn import(
     let master = rws::keys::MasterKey::load(data_dir)?;
     let signing = custody::parse_signing(plain.expose_secret()).with_context(|| name.clone())?;
     let report = custody::import(&db, &master, &keys, args.rewrap).await?;
-    let signing_added = rws::signing::import(&db, &master, &signing).await?;
+    let (signing_added, signing_rewrapped) =
+        rws::signing::import(&db, &master, &signing, args.rewrap).await?;
     let detail = format!(
         "added {}; re-encrypted {}; already present {}{}",
         report.added.join(",").if_empty("none"),
@@ -264,8 +265,9 @@ pub async fn import(
             .map(|a| format!("; active {a}"))
             .unwrap_or_default()
     ) + &format!(
-        "; signing keys added {}",
-        signing_added.join(",").if_empty("none")
+        "; signing keys added {}; signing keys re-encrypted {}",
+        signing_added.join(",").if_empty("none"),
+        signing_rewrapped.join(",").if_empty("none")
     );
     rws::compliance::audit(
         &db,
@@ -285,7 +287,11 @@ pub async fn import(
     if let Some(a) = &report.activated {
         println!("active key: {a}");
     }
-    println!("{} signing key(s) added", signing_added.len());
+    println!(
+        "{} signing key(s) added, {} re-encrypted with this master key",
+        signing_added.len(),
+        signing_rewrapped.len()
+    );
     if !report.unreadable.is_empty() {
         eprintln!(
             "warning: key(s) {} of this data dir still do not decrypt with the master key; recordings made under them do not play until their export is imported with --rewrap",

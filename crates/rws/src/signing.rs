@@ -27,15 +27,29 @@ pub struct ExportedSigningKey {
 /// master key opens the active one (at start, not at the first export).
 pub async fn ensure(db: &Pool, master: &MasterKey) -> Result<PublicKey, KeyError> {
     match store::active_signing_key(db).await? {
-        Some(row) => Ok(open(master, &row)?.public()),
-        None => {
-            let seed: [u8; 32] = rand::random();
-            let key = SigningKey::from_seed(&seed);
-            add(db, master, &key, &crate::recording::now(), true).await?;
-            tracing::info!(key = %key.public().key_id(), "new signing key");
-            Ok(key.public())
-        }
+        Some(row) => match open(master, &row) {
+            Ok(key) => Ok(key.public()),
+            // The age keys open (keys::ensure ran first), this one does not:
+            // the master key was replaced and the signing key not re-imported
+            // (an export from before signing keys). Old manifests still verify
+            // with its stored public half; new ones get a new key.
+            Err(KeyError::WrongMasterKey { id }) => {
+                tracing::warn!(old = %id, "the signing key does not open with this master key; making a new one (manifests signed with the old one still verify)");
+                make(db, master).await
+            }
+            Err(e) => Err(e),
+        },
+        None => make(db, master).await,
     }
+}
+
+/// Makes a new active signing key.
+async fn make(db: &Pool, master: &MasterKey) -> Result<PublicKey, KeyError> {
+    let seed: [u8; 32] = rand::random();
+    let key = SigningKey::from_seed(&seed);
+    add(db, master, &key, &crate::recording::now(), true).await?;
+    tracing::info!(key = %key.public().key_id(), "new signing key");
+    Ok(key.public())
 }
 
 /// The active signing key, opened with the master key.
@@ -112,20 +126,37 @@ pub async fn collect(db: &Pool, master: &MasterKey) -> Result<Vec<ExportedSignin
     Ok(out)
 }
 
-/// Imports signing keys (a key already present is kept as it is); the
-/// exported active key becomes active when the data dir has none. Returns
-/// the ids added.
+/// Imports signing keys; the exported active key becomes active when the
+/// data dir has none. A key already present is kept as it is, unless its
+/// stored copy no longer opens with the master key: then, with `rewrap`,
+/// it is re-encrypted with the current one (as `keys import --rewrap` does
+/// for the age keys), and without, it is an error. Returns the ids added
+/// and re-encrypted.
 pub async fn import(
     db: &Pool,
     master: &MasterKey,
     keys: &[ExportedSigningKey],
-) -> Result<Vec<String>, KeyError> {
+    rewrap: bool,
+) -> Result<(Vec<String>, Vec<String>), KeyError> {
     let had_active = store::active_signing_key(db).await?.is_some();
-    let mut added = Vec::new();
+    let (mut added, mut rewrapped) = (Vec::new(), Vec::new());
     for k in keys {
+        let id = k.key.public().key_id();
+        if let Some(row) = store::signing_key(db, &id).await? {
+            if open(master, &row).is_err() {
+                if !rewrap {
+                    return Err(KeyError::WrongMasterKey { id });
+                }
+                let (sealed, nonce) =
+                    crate::keys::wrap(master, &SecretString::from(hex::encode(k.key.seed())))?;
+                store::reseal_signing_key(db, &id, &sealed, &nonce).await?;
+                rewrapped.push(id);
+            }
+            continue;
+        }
         if add(db, master, &k.key, &k.created_at, k.active && !had_active).await? {
-            added.push(k.key.public().key_id());
+            added.push(id);
         }
     }
-    Ok(added)
+    Ok((added, rewrapped))
 }

@@ -101,6 +101,23 @@ pub async fn add_signing_key(db: &Pool, k: &SigningRow) -> Result<bool, sqlx::Er
     Ok(done.rows_affected() > 0)
 }
 
+/// Replaces the sealed seed of signing key `id` (re-encrypted with a new
+/// master key on `keys import --rewrap`).
+pub async fn reseal_signing_key(
+    db: &Pool,
+    id: &str,
+    sealed: &[u8],
+    nonce: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE signing_keys SET sealed_seed = $1, nonce = $2 WHERE id = $3")
+        .bind(sealed)
+        .bind(nonce)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// A recording's signed manifest as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredManifest {
