@@ -779,6 +779,31 @@ fn upload_without_segments_header_is_listed_with_the_media_duration() {
     let r = wait_state(&rws, "call-plain-tus", "completed");
     let duration: u64 = str_of(&r["mediaFiles"][0], "duration").parse().unwrap();
     assert_eq!(duration, 3000, "{}", r["mediaFiles"][0]);
+
+    // Evidence: no client hashes came, so RWS hashed each segment itself
+    // when it sealed the manifest, says so, and the bundle verifies.
+    let bundle = get_as(
+        &rws,
+        ("admin", "adminpw"),
+        "/api/v2/recordings/call-plain-tus/export",
+    );
+    assert_eq!(bundle.status, 200, "{}", bundle.text);
+    let path = dir.path().join("plain-tus.zip");
+    std::fs::write(&path, &bundle.bytes).unwrap();
+    let mut zip = ::evidence::zip::ZipReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&zip.read_small("manifest.json", 1 << 20).unwrap()).unwrap();
+    let segs = manifest["media_files"][0]["segments"].as_array().unwrap();
+    assert!(segs.len() >= 2, "{segs:?}");
+    assert!(
+        segs.iter().all(|s| s["plain_sha256_by"] == "rws"),
+        "{segs:?}"
+    );
+    assert!(
+        ::evidence::verify_bundle(&path, None).is_ok(),
+        "{:?}",
+        ::evidence::verify_bundle(&path, None)
+    );
 }
 
 #[test]
