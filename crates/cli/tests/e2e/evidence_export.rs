@@ -216,6 +216,39 @@ fn a_fresh_export_verifies_and_each_tampering_is_named() {
     assert_eq!(manifest["events"]["count"], events.len());
     assert!(events.len() >= 4, "{events:?}");
 
+    // An independent judge of the signature: OpenSSL, with the PEM key
+    // from the API, over manifest.json as it is in the zip (docs/compliance.md).
+    let man_path = dir.path().join("manifest.json");
+    std::fs::write(&man_path, get("manifest.json")).unwrap();
+    let sig_path = dir.path().join("manifest.sig.bin");
+    let sig = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        String::from_utf8(get("manifest.sig")).unwrap().trim(),
+    )
+    .unwrap();
+    std::fs::write(&sig_path, sig).unwrap();
+    let openssl = |key: &Path| {
+        Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+            .arg(key)
+            .arg("-rawin")
+            .arg("-in")
+            .arg(&man_path)
+            .arg("-sigfile")
+            .arg(&sig_path)
+            .output()
+            .unwrap()
+    };
+    let out = openssl(&pem);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let bundled_pem = dir.path().join("bundled.pem");
+    std::fs::write(&bundled_pem, get("signing-key.pem")).unwrap();
+    assert!(openssl(&bundled_pem).status.success());
+
     // A second export is the same signed manifest (sealed once).
     let again = export(&rws, ADMIN, "ev-call");
     assert_eq!(again.status, 200);
