@@ -10,7 +10,7 @@
 //! (before encryption) and its ciphertext; RWS checks the ciphertext hash
 //! on upload ([`crate::segments::hashes`]), puts both in the manifest and
 //! signs it. A segment whose plaintext hash the client did not send (old
-//! spools, the browser SRS) is decrypted and hashed here, and the manifest
+//! spools, plain tus clients) is decrypted and hashed here, and the manifest
 //! says so (`plain_sha256_by: "rws"`). The export re-checks every segment
 //! it decrypts against the manifest and aborts the download on a mismatch,
 //! so RWS never hands out a bundle that would not verify.
