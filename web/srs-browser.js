@@ -456,9 +456,9 @@ export class BrowserSrs extends EventTarget {
       fps: cmd.capture?.fps ?? 5,
       recipients: cmd.recipients,
       fragmentSeconds: this.fragmentSeconds,
-      onSegment: async (cipher, plainLen, endMs) => {
+      onSegment: async (cipher, plainLen, endMs, plainSha256) => {
         active.bytes += cipher.length;
-        await (await ready).add(cipher, plainLen, endMs);
+        await (await ready).add(cipher, plainLen, endMs, plainSha256);
       },
       onError: (e) => this._error(e),
     });

@@ -196,6 +196,17 @@ test('a call is recorded in the page: on RWS within 3 s, plays, shows the red wi
   const duration = Number(probe.format.duration);
   assert.ok(duration > (resumedAt + 1000) / 1000, `duration ${duration} s covers the call`);
 
+  // The signed evidence export: the page hashed each fragment's plaintext
+  // before encrypting it, and `screenrec verify` accepts the bundle.
+  const exp = await fetch(`${product.rwsUrl}/api/v2/recordings/call-b1/export`, { headers: admin });
+  assert.equal(exp.status, 200);
+  const bundle = path.join(work, 'call-b1.zip');
+  writeFileSync(bundle, Buffer.from(await exp.arrayBuffer()));
+  const manifest = JSON.parse(execFileSync('unzip', ['-p', bundle, 'manifest.json']).toString());
+  const segs = manifest.media_files[0].segments;
+  assert.ok(segs.length > 1 && segs.every((s) => s.plain_sha256_by === 'srs'), JSON.stringify(segs));
+  assert.match(execFileSync(bin, ['verify', bundle]).toString(), /^OK:/);
+
   const { x: rx, y: ry, width: rw, height: rh } = scene.geometry;
   const cx = rx + Math.floor(rw / 2);
   const cy = ry + Math.floor(rh / 2);

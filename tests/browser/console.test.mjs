@@ -154,6 +154,15 @@ test('a supervisor finds the call and watches both monitors in step with the tim
   const audit = await (await fetch(`${product.rwsUrl}/api/v2/audit?action=download`, { headers: { Authorization: basic('admin', 'adminpw') } })).json();
   assert.equal(audit.entries[0].user, 'sup');
 
+  // The signed evidence export: a button on the player, a zip, audited.
+  const exportHref = await page.locator('#downloads a.export').first().getAttribute('href');
+  const ex = await page.evaluate(async (u) => { const r = await fetch(u); return [r.status, r.headers.get('content-type'), (await r.arrayBuffer()).byteLength]; }, exportHref);
+  assert.equal(ex[0], 200, exportHref);
+  assert.equal(ex[1], 'application/zip');
+  assert.ok(ex[2] > 1000, `a bundle of ${ex[2]} bytes`);
+  const exports = await (await fetch(`${product.rwsUrl}/api/v2/audit?action=export`, { headers: { Authorization: basic('admin', 'adminpw') } })).json();
+  assert.equal(exports.entries[0].user, 'sup');
+
   // Live page lists the sessions; failures page is empty here.
   await page.goto(`${product.rwsUrl}/console/#/live`);
   await waitFor('live sessions', async () => (await page.locator('#live tr').count()) === 1);

@@ -119,3 +119,22 @@ test('RWS will never take it (410): the spool forgets the recording and the erro
   assert.match(done.error, /410/);
   assert.deepEqual(await spool.list(), []);
 });
+
+test('with the plaintext hashes, each PATCH carries screenrec-segment-hashes (plain:cipher hex, one pair per segment)', async () => {
+  const srv = server();
+  const { u } = await uploader(srv);
+  const plain = 'ab'.repeat(32);
+  await u.add(seg(3, 100), 60, 0, plain);
+  await u.add(seg(4, 50), 30, 4000, plain);
+  await u.kick();
+  const patches = srv.requests.filter((r) => r.method === 'PATCH');
+  const hex = (b) => createHash('sha256').update(b).digest('hex');
+  const sent = patches.map((p) => p.headers['screenrec-segment-hashes']).join(',');
+  assert.equal(sent, `${plain}:${hex(seg(3, 100))},${plain}:${hex(seg(4, 50))}`);
+  // Without them (an old spool), no claim is sent at all.
+  const srv2 = server();
+  const { u: u2 } = await uploader(srv2);
+  await u2.add(seg(5, 10), 5, 0);
+  await u2.kick();
+  assert.equal(srv2.requests.find((r) => r.method === 'PATCH').headers['screenrec-segment-hashes'], undefined);
+});

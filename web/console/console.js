@@ -404,7 +404,11 @@ async function openRecording(callId, back) {
     return li;
   }));
   $('downloads').replaceChildren(...res.mediaFiles.map((m) => el('li', {},
-    el('a', { href: m.mediaUri.replace('/play/', '/download/'), textContent: `${m.parameters.agentId} ${m.parameters.monitor} (${fmtTime(Number(m.duration) / 1000)})` }))));
+    el('a', { href: m.mediaUri.replace('/play/', '/download/'), textContent: `${m.parameters.agentId} ${m.parameters.monitor} (${fmtTime(Number(m.duration) / 1000)})` }))),
+  // Signed evidence export (a zip `screenrec verify` checks offline): once
+  // a recording is final, one per screen recording of the call.
+  ...res.screenRecordings.filter((r) => ['completed', 'partial', 'failed'].includes(r.state)).map((r) => el('li', {},
+    el('a', { className: 'button export', href: `/api/v2/recordings/${encodeURIComponent(res.id)}/export?recording=${encodeURIComponent(r.id)}`, download: '', textContent: `Export ${r.agentId} (signed evidence)` }))));
 }
 
 // ---------- live ----------

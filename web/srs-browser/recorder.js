@@ -16,6 +16,9 @@
 import { Output, Mp4OutputFormat, NullTarget, EncodedVideoPacketSource, EncodedPacket } from '../vendor/mediabunny.js';
 import { Encrypter } from '../vendor/age-encryption.js';
 
+/** Lowercase hex of a digest. */
+const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
+
 /**
  * Default seconds between key frames, and so between fragments (mediabunny
  * starts a fragment only at a key frame). Shorter: less lost when a tab
@@ -59,7 +62,7 @@ export async function encoderConfig(width, height, fps) {
 export class Recorder {
   /**
    * @param {{track: MediaStreamTrack, fps: number, recipients: string[],
-   *          onSegment: (cipher: Uint8Array, plainLen: number, endMs: number) => Promise<void>,
+   *          onSegment: (cipher: Uint8Array, plainLen: number, endMs: number, plainSha256: string) => Promise<void>,
    *          onError: (e: Error) => void, fragmentSeconds?: number}} o
    */
   constructor({ track, fps, recipients, onSegment, onError, fragmentSeconds = FRAGMENT_SECONDS }) {
@@ -223,13 +226,16 @@ export class Recorder {
   }
 
   _emit(plain, endMs) {
-    // Encryption starts at once; the hand-over keeps segment order.
+    // The plaintext's SHA-256 is taken before encryption (the start of the
+    // evidence chain, as the native SRS does); encryption starts at once;
+    // the hand-over keeps segment order.
+    const plainHash = crypto.subtle.digest('SHA-256', plain);
     const cipher = (async () => {
       const e = new Encrypter();
       for (const r of this.recipients) e.addRecipient(r);
       return e.encrypt(plain);
     })();
-    this._out = this._out.then(async () => this.onSegment(await cipher, plain.length, endMs)).catch((e) => this.onError(e));
+    this._out = this._out.then(async () => this.onSegment(await cipher, plain.length, endMs, hex(await plainHash))).catch((e) => this.onError(e));
   }
 
   /** Stops: the last fragment is written, encrypted and handed over. */

@@ -2,7 +2,8 @@
 // /api/v2/srs/uploads, exactly as the native SRS does it (docs/srs.md):
 // creation with Upload-Defer-Length and the same Upload-Metadata, PATCH
 // bodies of whole encrypted segments with the `screenrec-segments` header
-// (cipher_len:plain_len:end_ms,…) and a sha256 Upload-Checksum, HEAD to
+// (cipher_len:plain_len:end_ms,…), their SHA-256s in `screenrec-segment-hashes`
+// (plain:cipher hex, for the signed evidence manifest) and a sha256 Upload-Checksum, HEAD to
 // find the offset again, a final empty PATCH with Upload-Length, then
 // PUT /api/v2/srs/recordings/{id}/end.
 //
@@ -25,6 +26,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** An answer that means RWS will never take this recording (token or recording gone). */
 class Gone extends Error {}
 
+/** Lowercase hex of a digest. */
+const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
+
 async function sha256(bytes) {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   return btoa(String.fromCharCode(...d));
@@ -44,7 +48,7 @@ function concat(parts) {
  * Uploads one recording from its spool folder.
  * The manifest (saved in the spool after each step) holds: recordingId,
  * server, uploadUrl (absolute), uploadToken, startedAt, monitor, location,
- * offset, segments [{cipher_len, plain_len, end_ms}], sent (segments RWS
+ * offset, segments [{cipher_len, plain_len, end_ms, plain_sha256}], sent (segments RWS
  * confirmed), stopped, reason, stoppedAt, interrupted, marks, lengthSent.
  */
 export class Uploader {
@@ -70,11 +74,11 @@ export class Uploader {
   }
 
   /** Keeps a new encrypted segment (spool first, then the manifest) and sends it. */
-  async add(cipher, plainLen, endMs) {
+  async add(cipher, plainLen, endMs, plainSha256) {
     if (this._closed) return; // RWS refused the recording for good, or logged out
     const n = this.m.segments.length;
     await this.rec.putSegment(n, cipher);
-    this.m.segments.push({ cipher_len: cipher.length, plain_len: plainLen, end_ms: Math.max(0, Math.round(endMs)) });
+    this.m.segments.push({ cipher_len: cipher.length, plain_len: plainLen, end_ms: Math.max(0, Math.round(endMs)), ...(plainSha256 ? { plain_sha256: plainSha256 } : {}) });
     await this.rec.save(this.m);
     this.kick();
   }
@@ -157,6 +161,7 @@ export class Uploader {
       const first = m.sent;
       const parts = [];
       const header = [];
+      const hashes = []; // screenrec-segment-hashes, when every segment has both
       let size = 0;
       for (let i = first; i < m.segments.length && (size === 0 || size + m.segments[i].cipher_len <= MAX_BODY); i++) {
         const bytes = await this.rec.getSegment(i);
@@ -164,6 +169,8 @@ export class Uploader {
         parts.push(bytes);
         const s = m.segments[i];
         header.push(`${s.cipher_len}:${s.plain_len}:${s.end_ms}`);
+        // The ciphertext's hash is taken from the spooled bytes as they are sent.
+        if (s.plain_sha256) hashes.push(`${s.plain_sha256}:${hex(await crypto.subtle.digest('SHA-256', bytes))}`);
         size += s.cipher_len;
       }
       const body = concat(parts);
@@ -173,6 +180,7 @@ export class Uploader {
           'Upload-Offset': String(m.offset),
           'Upload-Checksum': `sha256 ${await sha256(body)}`,
           'screenrec-segments': header.join(','),
+          ...(hashes.length === header.length ? { 'screenrec-segment-hashes': hashes.join(',') } : {}),
         }),
         body,
       });

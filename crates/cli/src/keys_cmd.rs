@@ -137,7 +137,14 @@ pub async fn export(
     if keys.is_empty() {
         bail!("{}: no tenant keys to export", data_dir.display());
     }
+    let signing = rws::signing::collect(&db, &master).await?;
     let plain = custody::render(&keys, &rws::recordings::now());
+    // The signing keys ride along as comment lines (see rws::custody).
+    let plain = age::secrecy::SecretString::from(format!(
+        "{}{}",
+        plain.expose_secret(),
+        custody::render_signing(&signing)
+    ));
     let sealed = custody::seal(&plain, &protection)?;
     write_private(&args.out, &sealed, args.force)?;
     let ids: Vec<&str> = keys.iter().filter_map(|k| k.id.as_deref()).collect();
@@ -150,7 +157,12 @@ pub async fn export(
         &operator(),
         "keys_export",
         &absolute(&args.out),
-        &format!("{} key(s) {} to {to}", ids.len(), ids.join(",")),
+        &format!(
+            "{} key(s) {} and {} signing key(s) to {to}",
+            ids.len(),
+            ids.join(","),
+            signing.len()
+        ),
         None,
     )
     .await?;
@@ -238,7 +250,10 @@ pub async fn import(
     let keys = custody::parse(plain.expose_secret()).with_context(|| name.clone())?;
     let db = rws::open_db_url(data_dir, database).await?;
     let master = rws::keys::MasterKey::load(data_dir)?;
+    let signing = custody::parse_signing(plain.expose_secret()).with_context(|| name.clone())?;
     let report = custody::import(&db, &master, &keys, args.rewrap).await?;
+    let (signing_added, signing_rewrapped) =
+        rws::signing::import(&db, &master, &signing, args.rewrap).await?;
     let detail = format!(
         "added {}; re-encrypted {}; already present {}{}",
         report.added.join(",").if_empty("none"),
@@ -249,6 +264,10 @@ pub async fn import(
             .as_deref()
             .map(|a| format!("; active {a}"))
             .unwrap_or_default()
+    ) + &format!(
+        "; signing keys added {}; signing keys re-encrypted {}",
+        signing_added.join(",").if_empty("none"),
+        signing_rewrapped.join(",").if_empty("none")
     );
     rws::compliance::audit(
         &db,
@@ -268,6 +287,11 @@ pub async fn import(
     if let Some(a) = &report.activated {
         println!("active key: {a}");
     }
+    println!(
+        "{} signing key(s) added, {} re-encrypted with this master key",
+        signing_added.len(),
+        signing_rewrapped.len()
+    );
     if !report.unreadable.is_empty() {
         eprintln!(
             "warning: key(s) {} of this data dir still do not decrypt with the master key; recordings made under them do not play until their export is imported with --rewrap",

@@ -9,6 +9,7 @@
 //! * `screenrec sim`: post scripted call/chat scenarios to RWS ([`sim_cmd`]).
 //! * `screenrec demo`: everything in one process, a call a minute ([`demo_cmd`]).
 //! * `screenrec loadgen`: N simulated SRS against one RWS, measured ([`loadgen`]).
+//! * `screenrec verify`: check a signed evidence export offline ([`verify_cmd`]).
 //!
 //! Errors are printed once, with their chain, and mapped to exit codes here.
 
@@ -24,6 +25,7 @@ mod record_cmd;
 mod rws_cmd;
 mod sim_cmd;
 mod srs_cmd;
+mod verify_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +52,8 @@ enum Command {
     Demo(demo_cmd::Args),
     /// Load RWS with N simulated SRS sessions and call events; measure it.
     Loadgen(loadgen::Args),
+    /// Check a signed evidence export (zip) offline; exit 0 only when all holds.
+    Verify(verify_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Loadgen(args) => loadgen::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
     };
     match result {
         Ok(code) => code,

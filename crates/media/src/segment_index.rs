@@ -18,6 +18,13 @@
 //!   [`MAX_SEGMENT`], media times stay under [`MAX_END_MS`], at most
 //!   [`MAX_SEGMENTS`] per body, and every segment starts with the age header.
 //!
+//! - **Hashes header** ([`hashes_header`] / [`parse_hashes_header`]):
+//!   `plain_sha256:cipher_sha256` (hex) per segment, comma-separated, in
+//!   the separate `screenrec-segment-hashes` header of the same PATCH, so
+//!   an RWS that does not know it ignores it. The plaintext hash is what
+//!   SRS computed as it wrote the fMP4 bytes (the start of the evidence
+//!   chain); RWS checks the ciphertext hash against the bytes it received.
+//!
 //! Every decoded index is [validated](SegmentIndex::validate): entries tile
 //! the ciphertext and the plaintext from offset 0 without hole or overlap,
 //! so a reader's arithmetic on them cannot wrap or reach outside a segment.
@@ -118,6 +125,9 @@ pub enum IndexError {
         /// What the JSON parser said.
         reason: String,
     },
+    /// A hashes header that does not fit its segments header.
+    #[error("screenrec-segment-hashes: {0}")]
+    Hashes(String),
     /// Entries that do not tile the file (a hole, an overlap, a wrap).
     #[error("segment {entry}: {reason}")]
     Entry {
@@ -146,6 +156,71 @@ pub struct IndexEntry {
     /// indexes rebuilt by [`crate::crypt::SegmentIndex::scan`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_ms: Option<u64>,
+    /// SHA-256 of the segment's plaintext (fMP4 bytes), computed by SRS as
+    /// it wrote them (absent in old spools and from clients that do not
+    /// send it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_sha256: Option<Sha256>,
+    /// SHA-256 of the segment's age stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher_sha256: Option<Sha256>,
+}
+
+/// A SHA-256 digest; JSON and headers carry it as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sha256(pub [u8; 32]);
+
+impl Sha256 {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Sha256 {
+        use sha2::Digest;
+        Sha256(sha2::Sha256::digest(bytes).into())
+    }
+
+    /// 64 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// From exactly 64 hex digits (either case).
+    pub fn from_hex(s: &str) -> Option<Sha256> {
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in b.chunks(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(Sha256(out))
+    }
+}
+
+impl std::fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl std::fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl Serialize for Sha256 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Sha256::from_hex(&s).ok_or_else(|| serde::de::Error::custom("a SHA-256 is 64 hex digits"))
+    }
 }
 
 impl IndexEntry {
@@ -168,9 +243,18 @@ impl IndexEntry {
             Some(ms) => format!(",\"end_ms\":{ms}"),
             None => String::new(),
         };
+        let hash = |name: &str, h: Option<Sha256>| match h {
+            Some(h) => format!(",\"{name}\":\"{h}\""),
+            None => String::new(),
+        };
         format!(
-            "{{\"cipher_offset\":{},\"cipher_len\":{},\"plain_offset\":{},\"plain_len\":{}{end}}}\n",
-            self.cipher_offset, self.cipher_len, self.plain_offset, self.plain_len
+            "{{\"cipher_offset\":{},\"cipher_len\":{},\"plain_offset\":{},\"plain_len\":{}{end}{}{}}}\n",
+            self.cipher_offset,
+            self.cipher_len,
+            self.plain_offset,
+            self.plain_len,
+            hash("plain_sha256", self.plain_sha256),
+            hash("cipher_sha256", self.cipher_sha256),
         )
     }
 }
@@ -210,6 +294,8 @@ impl SegmentIndex {
             plain_offset: po,
             plain_len,
             end_ms: None,
+            plain_sha256: None,
+            cipher_sha256: None,
         };
         self.entries.push(e);
         e
@@ -420,6 +506,51 @@ pub fn parse_header(header: &[u8], body: &[u8]) -> Result<Vec<IndexEntry>, Index
     Ok(out.entries)
 }
 
+/// The `screenrec-segment-hashes` header of a PATCH carrying `entries`
+/// (`plain:cipher` hex per segment, comma-separated), or `None` when some
+/// entry lacks a hash (then no claim is sent at all).
+pub fn hashes_header(entries: &[IndexEntry]) -> Option<String> {
+    let parts: Option<Vec<String>> = entries
+        .iter()
+        .map(|e| Some(format!("{}:{}", e.plain_sha256?, e.cipher_sha256?)))
+        .collect();
+    parts.filter(|p| !p.is_empty()).map(|p| p.join(","))
+}
+
+/// Parses a `screenrec-segment-hashes` header (hostile input) into
+/// `entries`, the PATCH's entries as [`parse_header`] returned them: one
+/// `plain:cipher` pair per entry, each 64 hex digits. The ciphertext hash
+/// is then checked against the body by the caller (it has the bytes).
+pub fn parse_hashes_header(header: &[u8], entries: &mut [IndexEntry]) -> Result<(), IndexError> {
+    let text = std::str::from_utf8(header).map_err(|_| IndexError::NotText)?;
+    let parts: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.len() != entries.len() {
+        return Err(IndexError::Hashes(format!(
+            "{} hash pairs for {} segments",
+            parts.len().min(MAX_SEGMENTS + 1),
+            entries.len()
+        )));
+    }
+    for (i, (part, e)) in parts.iter().zip(entries.iter_mut()).enumerate() {
+        let pair = part
+            .split_once(':')
+            .and_then(|(p, c)| Some((Sha256::from_hex(p)?, Sha256::from_hex(c)?)));
+        let Some((p, c)) = pair else {
+            return Err(IndexError::Hashes(format!(
+                "entry {i} '{}' is not 'plain_sha256:cipher_sha256' (64 hex digits each)",
+                bounded(part, QUOTE_MAX)
+            )));
+        };
+        e.plain_sha256 = Some(p);
+        e.cipher_sha256 = Some(c);
+    }
+    Ok(())
+}
+
 /// `s` cut to at most `max` bytes at a character boundary, with `…`.
 fn bounded(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -458,7 +589,9 @@ mod tests {
                 cipher_len: 100,
                 plain_offset: 0,
                 plain_len: 99,
-                end_ms: Some(5)
+                end_ms: Some(5),
+                plain_sha256: None,
+                cipher_sha256: None,
             }])
         );
         assert_eq!(
@@ -521,17 +654,54 @@ mod tests {
 
     #[test]
     fn json_line_is_what_serde_writes() {
-        for end_ms in [None, Some(7)] {
+        for (end_ms, hashes) in [(None, false), (Some(7), false), (Some(7), true)] {
             let e = IndexEntry {
                 cipher_offset: 1,
                 cipher_len: 2,
                 plain_offset: 3,
                 plain_len: 4,
                 end_ms,
+                plain_sha256: hashes.then(|| Sha256::of(b"plain")),
+                cipher_sha256: hashes.then(|| Sha256::of(b"cipher")),
             };
             let serde = serde_json::to_string(&e).map(|s| s + "\n");
             assert_eq!(serde.ok(), Some(e.json_line()));
+            let back: Result<IndexEntry, _> = serde_json::from_str(&e.json_line());
+            assert_eq!(back.ok(), Some(e));
         }
+    }
+
+    #[test]
+    fn an_old_line_without_hashes_still_parses() {
+        let old = "{\"cipher_offset\":0,\"cipher_len\":100,\"plain_offset\":0,\"plain_len\":10,\"end_ms\":5}\n";
+        let ix = SegmentIndex::from_json_lines(old).unwrap_or_default();
+        assert_eq!(ix.entries.len(), 1);
+        assert_eq!(ix.entries[0].plain_sha256, None);
+    }
+
+    #[test]
+    fn hashes_header_round_trips_and_refuses_junk() {
+        let body = [seg(100), seg(50)].concat();
+        let mut entries = parse_header(b"100:10:1,50:5:2", &body).unwrap_or_default();
+        assert_eq!(hashes_header(&entries), None);
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.plain_sha256 = Some(Sha256::of(&[i as u8]));
+            e.cipher_sha256 = Some(Sha256::of(&[i as u8, 1]));
+        }
+        let h = hashes_header(&entries).unwrap_or_default();
+        let mut fresh = parse_header(b"100:10:1,50:5:2", &body).unwrap_or_default();
+        assert_eq!(parse_hashes_header(h.as_bytes(), &mut fresh), Ok(()));
+        assert_eq!(fresh, entries);
+        let one = h.split(',').next().unwrap_or_default().to_string();
+        assert!(matches!(
+            parse_hashes_header(one.as_bytes(), &mut fresh),
+            Err(IndexError::Hashes(_))
+        ));
+        let junk = format!("{one},zz:{}", "0".repeat(64));
+        assert!(matches!(
+            parse_hashes_header(junk.as_bytes(), &mut fresh),
+            Err(IndexError::Hashes(_))
+        ));
     }
 
     #[test]

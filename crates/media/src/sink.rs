@@ -121,6 +121,10 @@ impl SegmentSink for EncryptedFileSink {
         let entry = match self.index.entries.last_mut() {
             Some(e) => {
                 e.end_ms = Some(end_ms);
+                // The start of the evidence chain: the plaintext's hash is
+                // taken here, before anything leaves this process.
+                e.plain_sha256 = Some(crate::segment_index::Sha256::of(&segment.bytes));
+                e.cipher_sha256 = Some(crate::segment_index::Sha256::of(&cipher));
                 *e
             }
             None => return Err(crate::MediaError::Crypt("index is empty".into())),

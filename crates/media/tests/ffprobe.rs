@@ -279,12 +279,20 @@ fn encrypted_file_round_trips_and_seeks_and_age_cli_decrypts_segments() {
     )
     .unwrap();
     assert_eq!(index.entries.len(), segments.len());
-    // The written index also carries each segment's media end time, which
-    // a scan cannot know; the offsets and sizes must agree.
+    // The written index also carries each segment's media end time and
+    // hashes, which a scan does not give; the offsets and sizes must agree,
+    // and the hashes are those of the segment's plaintext and age stream.
     let mut without_times = index.clone();
-    for e in &mut without_times.entries {
+    for (e, plain) in without_times.entries.iter_mut().zip(&segments) {
         assert!(e.end_ms.is_some(), "the sink records media time");
         e.end_ms = None;
+        let c = &cipher[e.cipher_offset as usize..(e.cipher_offset + e.cipher_len) as usize];
+        assert_eq!(e.cipher_sha256, Some(media::segment_index::Sha256::of(c)));
+        let p = media::crypt::decrypt_segment(c, &identity).unwrap();
+        assert_eq!(e.plain_sha256, Some(media::segment_index::Sha256::of(&p)));
+        assert_eq!(p.len(), plain.bytes.len());
+        e.plain_sha256 = None;
+        e.cipher_sha256 = None;
     }
     assert_eq!(
         SegmentIndex::scan(&cipher, &identity),

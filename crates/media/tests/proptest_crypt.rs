@@ -129,6 +129,8 @@ proptest! {
                     plain_offset,
                     plain_len,
                     end_ms: None,
+                    plain_sha256: None,
+                    cipher_sha256: None,
                 })
                 .collect(),
         };
@@ -167,6 +169,8 @@ fn an_index_claiming_a_huge_segment_is_an_error_not_an_allocation() {
             plain_offset: 0,
             plain_len: 5,
             end_ms: None,
+            plain_sha256: None,
+            cipher_sha256: None,
         }],
     };
     let err = drain(cipher, &identity, index, &[]).unwrap_err();

@@ -46,6 +46,7 @@ proptest! {
         // A crash mid-append leaves a prefix of the next line: dropped.
         let next = ix.entries.last().copied().unwrap_or(IndexEntry {
             cipher_offset: 0, cipher_len: 1, plain_offset: 0, plain_len: 0, end_ms: None,
+            plain_sha256: None, cipher_sha256: None,
         }).json_line();
         for cut in 1..next.len() - 1 {
             let torn = format!("{text}{}", &next[..cut]);

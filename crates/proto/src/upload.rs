@@ -17,6 +17,12 @@ use crate::control::StopReason;
 /// Written and parsed (with its limits) by `media::segment_index`.
 pub const SEGMENTS_HEADER: &str = "screenrec-segments";
 
+/// `PATCH` header beside [`SEGMENTS_HEADER`]: per segment the SHA-256 of its
+/// plaintext (taken by SRS as it wrote it) and of its age stream,
+/// `plain_hex:cipher_hex` comma-separated. Optional; written and parsed by
+/// `media::segment_index`. RWS checks the ciphertext hashes against the body.
+pub const SEGMENT_HASHES_HEADER: &str = "screenrec-segment-hashes";
+
 /// `Upload-Metadata` keys SRS sets on creation.
 pub mod meta {
     /// The recording.

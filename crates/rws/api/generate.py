@@ -37,6 +37,7 @@ comp={
  "SearchMedia": obj({"mediaId":string,"mediaUri":string,"duration":numstr,"size":numstr,"monitor":{},"stored":boolean}),
  "RecordingSummary": obj({"id":string,"callId":string,"agentId":string,"dn":nstring,"media":string,"state":ref("RecordingState"),"reason":nstring,"startTime":string,"stopTime":nstring,"duration":numstr,"callerPhoneNumber":nstring,"dialedPhoneNumber":nstring,"labels":arr(string),"hasPause":boolean,"legalHold":boolean,"mediaFiles":arr(ref("SearchMedia"))}),
  "Search": obj({"recordings":arr(ref("RecordingSummary")),"next":nstring,"prev":nstring}),
+ "SigningKey": obj({"algorithm":S("string",enum=["ed25519"]),"key_id":S("string",pattern="^[0-9a-f]{16}$"),"pem":string,"public_key":string}),
  "AuditEntry": obj({"id":numstr,"time":string,"user":string,"action":string,"target":string,"detail":string,"remote":nstring}),
  "Audit": obj({"entries":arr(ref("AuditEntry"))}),
  "Hold": obj({"hold":boolean,"reason":string},["hold"]),
@@ -112,6 +113,8 @@ paths={
    "delete":op("Delete a call's screen recordings (admin)",basic,[resp(200,"Deleted",ref("DeleteResult")),resp(409,"On legal hold, or still recording",ERR)],params=[p("call_id")],tags=["compliance"])},
  "/api/v2/recordings/{call_id}/play/{media_id}":{"get":op("The decrypted MP4 (Range)",basic,[resp(200,"video/mp4",extra={"content":{"video/mp4":{"schema":S("string",format="binary")}}}),resp(206,"Partial content",extra={"content":{"video/mp4":{"schema":S("string",format="binary")}}}),resp(416,"Range not satisfiable",ERR)],params=[p("call_id"),p("media_id"),{"name":"Range","in":"header","required":False,"schema":string}],tags=["recordings"])},
  "/api/v2/recordings/{call_id}/download/{media_id}":{"get":op("The decrypted MP4 as an attachment (audited)",basic,[resp(200,"video/mp4",extra={"content":{"video/mp4":{"schema":S("string",format="binary")}}}),resp(206,"Partial content")],params=[p("call_id"),p("media_id")],tags=["recordings"])},
+ "/api/v2/recordings/{call_id}/export":{"get":op("Signed evidence bundle (zip: decrypted MP4s, events.json, manifest.json, manifest.sig, signing-key.pem) of a final recording of the call (admin; supervisor allowed to download, their groups; audited). `screenrec verify` checks it offline",basic,[resp(200,"application/zip",extra={"content":{"application/zip":{"schema":S("string",format="binary")}}}),resp(400,"The call has several screen recordings: pick one with ?recording=",ERR),resp(404,"No such call or recording (or another group's)",ERR),resp(409,"The recording is not final yet",ERR)],params=[p("call_id"),q("recording",desc="the screen recording's id, when the call has several")],tags=["recordings"])},
+ "/api/v2/keys/signing":{"get":op("The tenant's public Ed25519 key that signs evidence manifests (any signed-in user)",basic,[resp(200,"The key",ref("SigningKey"))],tags=["recordings"])},
  "/api/v2/recordings/{call_id}/hold":{"put":op("Legal hold on/off (admin)",basic,[resp(200,"Done",ref("HoldResult"))],body=ref("Hold"),params=[p("call_id")],tags=["compliance"])},
  "/api/v2/recordings/{call_id}/labels/{label}":{
    "put":op("Add a label",basic,[resp(200,"Done",ref("LabelResult"))],params=[p("call_id"),p("label")],tags=["compliance"]),

@@ -9,6 +9,12 @@
 //! `age -d -i keys.txt segment.age` without screenrec, and `keys import`
 //! reads it back with its metadata.
 //!
+//! The tenant's Ed25519 signing keys ([`crate::signing`]) travel in the
+//! same file as `# screenrec-signing-key:` comment lines (age ignores
+//! them; [`render_signing`] / [`parse_signing`]), so one export restores
+//! both the keys that open recordings and the ones that sign their
+//! evidence manifests.
+//!
 //! Import is idempotent: a key whose recipient is already present is kept
 //! as it is (existing keys are never replaced or deactivated). When a
 //! present key no longer decrypts with the current master key (the master
@@ -292,6 +298,61 @@ pub fn open(bytes: &[u8], opener: &Opener, file: &str) -> Result<SecretString, C
         .map_err(|_| CustodyError::Invalid(format!("{file}: not a text key export")))
 }
 
+/// Prefix of the comment line carrying one signing key.
+pub const SIGNING_LINE: &str = "# screenrec-signing-key:";
+
+/// The signing keys' lines of an export (appended to [`render`]'s text).
+pub fn render_signing(keys: &[crate::signing::ExportedSigningKey]) -> String {
+    keys.iter()
+        .map(|k| {
+            format!(
+                "{SIGNING_LINE} id={} created={} active={} seed={}\n",
+                k.key.public().key_id(),
+                k.created_at,
+                k.active,
+                hex::encode(k.key.seed())
+            )
+        })
+        .collect()
+}
+
+/// The signing keys of an export's plaintext (none in exports from before).
+pub fn parse_signing(text: &str) -> Result<Vec<crate::signing::ExportedSigningKey>, CustodyError> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some(rest) = line.trim().strip_prefix(SIGNING_LINE) else {
+            continue;
+        };
+        let (mut id, mut created, mut active, mut seed) = (None, None, false, None);
+        for field in rest.split_whitespace() {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("created", v)) if !v.is_empty() => created = Some(v.to_string()),
+                Some(("active", v)) => active = v == "true",
+                Some(("seed", v)) => seed = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        let bad = |why: &str| CustodyError::Invalid(format!("line {}: signing key {why}", n + 1));
+        let seed: [u8; 32] = seed
+            .and_then(|s| hex::decode(s).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("without a 64-hex-digit seed"))?;
+        let key = evidence::SigningKey::from_seed(&seed);
+        if id.is_some_and(|id| id != key.public().key_id()) {
+            return Err(bad("does not match its id (damaged export?)"));
+        }
+        out.push(crate::signing::ExportedSigningKey {
+            created_at: created
+                .filter(|c| crate::recording::parse_time(c).is_some())
+                .unwrap_or_else(crate::recording::now),
+            active,
+            key,
+        });
+    }
+    Ok(out)
+}
+
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportReport {
@@ -415,6 +476,29 @@ mod tests {
             assert_eq!(a.recipient, b.recipient);
             assert_eq!(a.secret.expose_secret(), b.secret.expose_secret());
         }
+    }
+
+    #[test]
+    fn signing_keys_ride_along_and_age_still_reads_the_file() {
+        let signing = vec![crate::signing::ExportedSigningKey {
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            active: true,
+            key: evidence::SigningKey::from_seed(&[5; 32]),
+        }];
+        let text = format!(
+            "{}{}",
+            render(&sample(), "now").expose_secret(),
+            render_signing(&signing)
+        );
+        // The age keys parse as before (the signing line is a comment)...
+        assert_eq!(parse(&text).unwrap().len(), 2);
+        // ...and the signing key comes back whole.
+        let back = parse_signing(&text).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].key.seed(), [5; 32]);
+        assert!(back[0].active);
+        let damaged = text.replace("seed=05", "seed=06");
+        assert!(parse_signing(&damaged).is_err());
     }
 
     #[test]

@@ -188,6 +188,21 @@ fn unwrap(
     nonce: &[u8],
 ) -> Result<age::x25519::Identity, KeyError> {
     let wrong = || KeyError::WrongMasterKey { id: id.to_string() };
+    let text = unwrap_text(master, id, encrypted, nonce)?;
+    text.expose_secret()
+        .parse::<age::x25519::Identity>()
+        .map_err(|_| wrong())
+}
+
+/// Decrypts a secret sealed by [`wrap`] back to its text (also the
+/// signing keys' seeds, [`crate::signing`]).
+pub fn unwrap_text(
+    master: &MasterKey,
+    id: &str,
+    encrypted: &[u8],
+    nonce: &[u8],
+) -> Result<age::secrecy::SecretString, KeyError> {
+    let wrong = || KeyError::WrongMasterKey { id: id.to_string() };
     if nonce.len() != 12 {
         return Err(wrong());
     }
@@ -195,8 +210,9 @@ fn unwrap(
         .cipher()
         .decrypt(Nonce::from_slice(nonce), encrypted)
         .map_err(|_| wrong())?;
-    let text = String::from_utf8(plain).map_err(|_| wrong())?;
-    text.parse::<age::x25519::Identity>().map_err(|_| wrong())
+    String::from_utf8(plain)
+        .map(age::secrecy::SecretString::from)
+        .map_err(|_| wrong())
 }
 
 /// Recipients SRS must encrypt to: the active key.

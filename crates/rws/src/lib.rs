@@ -41,6 +41,7 @@ pub mod directory;
 pub mod dispatch;
 pub mod error;
 pub mod events;
+pub mod evidence;
 pub mod health;
 pub mod http;
 pub mod hub;
@@ -57,6 +58,7 @@ pub mod recordings;
 pub mod restart;
 pub mod search;
 pub mod segments;
+pub mod signing;
 pub mod srs_sessions;
 pub mod storage;
 pub mod store;
@@ -236,6 +238,8 @@ impl Rws {
         let master = keys::MasterKey::load(&config.data_dir)?;
         let key = keys::ensure(&db, &master).await?;
         tracing::info!(key = %key.id, recipient = %key.recipient, "tenant key ready");
+        let signing = signing::ensure(&db, &master).await?;
+        tracing::info!(key = %signing.key_id(), "signing key ready");
         let hub = Arc::new(hub::Hub::default());
         let storage = storage::Storage::open(config.storage.as_deref(), &config.data_dir)
             .map_err(StartError::Storage)?;
@@ -371,6 +375,7 @@ pub async fn serve_with(
         Some(c) => cluster::spawn(&rws, c.clone()),
         None => Vec::new(),
     };
+    let sealer = tokio::spawn(evidence::sealer(rws.clone()));
     let limits = rws.config.limits.clone();
     let refused = rws.metrics.connections_refused.clone();
     let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -426,5 +431,6 @@ pub async fn serve_with(
     for task in cluster_tasks {
         task.abort();
     }
+    sealer.abort();
     result
 }

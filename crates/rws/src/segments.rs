@@ -8,7 +8,7 @@
 //! into the 400 SRS sees.
 
 use media::crypt::IndexEntry;
-use media::segment_index::IndexError;
+use media::segment_index::{IndexError, Sha256};
 
 use crate::error::ApiError;
 
@@ -25,6 +25,39 @@ pub fn parse(header: &[u8], body: &[u8]) -> Result<Vec<Segment>, ApiError> {
         IndexError::NotText => ApiError::invalid(format!("{name} is not ASCII")),
         e => ApiError::invalid(format!("{name}: {e}")),
     })
+}
+
+/// Reads the `screenrec-segment-hashes` header (when sent) into `segs`,
+/// the entries [`parse`] returned for the same `body`, and checks each
+/// claimed ciphertext hash against the bytes received: a mismatch is a 400
+/// and nothing is stored. Every segment leaves with its ciphertext hash
+/// (computed here when none was claimed); the plaintext hash stays absent
+/// when the client sent none.
+pub fn hashes(header: Option<&[u8]>, body: &[u8], segs: &mut [Segment]) -> Result<(), ApiError> {
+    let name = proto::upload::SEGMENT_HASHES_HEADER;
+    if let Some(h) = header {
+        media::segment_index::parse_hashes_header(h, segs).map_err(|e| match e {
+            IndexError::NotText => ApiError::invalid(format!("{name} is not ASCII")),
+            e => ApiError::invalid(e.to_string()),
+        })?;
+    }
+    let mut at = 0usize;
+    for (i, s) in segs.iter_mut().enumerate() {
+        // `parse` checked that the cipher lengths tile the body.
+        let end = at.saturating_add(s.cipher_len as usize);
+        let got = Sha256::of(body.get(at..end).unwrap_or_default());
+        match s.cipher_sha256 {
+            Some(claimed) if claimed != got => {
+                return Err(ApiError::invalid(format!(
+                    "{name}: segment {i} (body bytes {at}-{}) has SHA-256 {got}, the header says {claimed} (damaged in transit?)",
+                    end.saturating_sub(1)
+                )));
+            }
+            _ => s.cipher_sha256 = Some(got),
+        }
+        at = end;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

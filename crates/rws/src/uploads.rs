@@ -365,6 +365,9 @@ pub struct AppendRequest {
     /// ends), checked against the body by [`segments::parse`] once it is
     /// read: its bounds are the body's.
     pub segments: Option<Vec<u8>>,
+    /// The `screenrec-segment-hashes` header (SHA-256 of each segment's
+    /// plaintext and ciphertext), checked by [`segments::hashes`].
+    pub segment_hashes: Option<Vec<u8>>,
 }
 
 /// Appends a PATCH body to upload `id` of `rec` at `req.offset`: staged
@@ -443,7 +446,11 @@ pub(crate) async fn append(
         check_session_quota(rws, rec, body.len() as u64, false).await?;
     }
     let segments = match &req.segments {
-        Some(h) => Some(segments::parse(h, &body)?),
+        Some(h) => {
+            let mut segs = segments::parse(h, &body)?;
+            segments::hashes(req.segment_hashes.as_deref(), &body, &mut segs)?;
+            Some(segs)
+        }
         None => None,
     };
     if let Some(first) = segments.as_deref().and_then(<[_]>::first)
@@ -490,6 +497,8 @@ pub(crate) async fn append(
             index.push(seg.cipher_len, seg.plain_len);
             if let Some(last) = index.entries.last_mut() {
                 last.end_ms = seg.end_ms;
+                last.plain_sha256 = seg.plain_sha256;
+                last.cipher_sha256 = seg.cipher_sha256;
             }
             end_ms = end_ms.max(seg.end_ms.unwrap_or(0));
         }

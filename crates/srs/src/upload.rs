@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use proto::upload::{RecordingEnd, SEGMENTS_HEADER, meta};
+use proto::upload::{RecordingEnd, SEGMENT_HASHES_HEADER, SEGMENTS_HEADER, meta};
 use sha2::{Digest, Sha256};
 
 use crate::Srs;
@@ -255,9 +255,8 @@ async fn upload_recording(
                 .map(|e| e.cipher_offset + e.cipher_len)
                 .unwrap_or(offset);
             let body = read_range(&file, offset, end).map_err(retry)?;
-            let header = media::segment_index::header(&segs);
             tracing::debug!(recording = %m.recording_id, stream = n, offset, end, "PATCH starting");
-            offset = patch(srs, m, &url, offset, body, Some(header), None).await?;
+            offset = patch(srs, m, &url, offset, body, Some(&segs), None).await?;
             offsets.insert(url.clone(), offset);
             // A paced pass lasts long: keep the backlog figure current.
             refresh_backlog(srs, offsets);
@@ -410,7 +409,7 @@ async fn patch(
     url: &str,
     offset: u64,
     body: Vec<u8>,
-    segments: Option<String>,
+    segments: Option<&[media::crypt::IndexEntry]>,
     length: Option<u64>,
 ) -> Result<u64, UploadError> {
     let checksum = B64.encode(Sha256::digest(&body));
@@ -432,8 +431,13 @@ async fn patch(
         .rate()
         .map_or(0, |r| len / r.max(1));
     req = req.timeout(Duration::from_secs(60u64.saturating_add(pacing)));
-    if let Some(s) = segments {
-        req = req.header(SEGMENTS_HEADER, s);
+    if let Some(segs) = segments {
+        req = req.header(SEGMENTS_HEADER, media::segment_index::header(segs));
+        // The hashes SRS took as it wrote each segment (spools from before
+        // have none: then RWS records the plaintext hash as not provided).
+        if let Some(h) = media::segment_index::hashes_header(segs) {
+            req = req.header(SEGMENT_HASHES_HEADER, h);
+        }
     }
     if let Some(l) = length {
         req = req.header("Upload-Length", l.to_string());

@@ -779,6 +779,31 @@ fn upload_without_segments_header_is_listed_with_the_media_duration() {
     let r = wait_state(&rws, "call-plain-tus", "completed");
     let duration: u64 = str_of(&r["mediaFiles"][0], "duration").parse().unwrap();
     assert_eq!(duration, 3000, "{}", r["mediaFiles"][0]);
+
+    // Evidence: no client hashes came, so RWS hashed each segment itself
+    // when it sealed the manifest, says so, and the bundle verifies.
+    let bundle = get_as(
+        &rws,
+        ("admin", "adminpw"),
+        "/api/v2/recordings/call-plain-tus/export",
+    );
+    assert_eq!(bundle.status, 200, "{}", bundle.text);
+    let path = dir.path().join("plain-tus.zip");
+    std::fs::write(&path, &bundle.bytes).unwrap();
+    let mut zip = ::evidence::zip::ZipReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&zip.read_small("manifest.json", 1 << 20).unwrap()).unwrap();
+    let segs = manifest["media_files"][0]["segments"].as_array().unwrap();
+    assert!(segs.len() >= 2, "{segs:?}");
+    assert!(
+        segs.iter().all(|s| s["plain_sha256_by"] == "rws"),
+        "{segs:?}"
+    );
+    assert!(
+        ::evidence::verify_bundle(&path, None).is_ok(),
+        "{:?}",
+        ::evidence::verify_bundle(&path, None)
+    );
 }
 
 #[test]
@@ -1037,4 +1062,85 @@ fn rule1_only_the_agents_own_restarted_session_at_its_place_continues_a_recordin
     // The 20 of the flood, then the restart's span from the end report.
     assert_eq!(kinds.len(), 22, "{r}");
     assert_eq!(kinds[20..], ["gap", "gap_end"], "{r}");
+}
+
+/// Evidence (issue 14 part 3): a PATCH whose `screenrec-segment-hashes`
+/// claims another ciphertext hash than the body's, or is malformed, is a
+/// 400 and nothing is stored; the honest one is kept with its hashes, and
+/// the plaintext hash the client sent is what the signed manifest carries.
+#[test]
+fn rule3_segment_hashes_that_do_not_match_the_body_are_refused() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let (h, start) = recording_agent(&rws, "call-hash");
+    let token = str_of(&start, "upload_token");
+    let recording_id = str_of(&start, "recording_id").to_string();
+    let url = upload_url(&rws, &create_upload(&rws, token, 0, None));
+    let plain = vec![9u8; 400];
+    let seg = h.seal(&plain);
+    let n = seg.len() as u64;
+    let segments = format!("{n}:{}:1000", plain.len());
+    let hex = |b: &[u8]| media::segment_index::Sha256::of(b).hex();
+    let with_hashes = |hashes: &str| {
+        let mut extra = vec![
+            ("Upload-Offset", "0".to_string()),
+            (
+                "Content-Type",
+                "application/offset+octet-stream".to_string(),
+            ),
+            ("screenrec-segments", segments.clone()),
+            ("screenrec-segment-hashes", hashes.to_string()),
+        ];
+        extra.push(("Upload-Length", n.to_string()));
+        tus("PATCH", &url, token, &extra, Some(seg.clone()))
+    };
+    // Another ciphertext's hash (a replay of another body's header).
+    let r = with_hashes(&format!("{}:{}", hex(&plain), hex(b"another body")));
+    assert_refused(&r, 400, "screenrec-segment-hashes: segment 0");
+    // Malformed, too many, not hex, huge.
+    for bad in [
+        "zz".to_string(),
+        format!(
+            "{}:{},{}:{}",
+            hex(&plain),
+            hex(&seg),
+            hex(&plain),
+            hex(&seg)
+        ),
+        format!("{}:{}", "g".repeat(64), hex(&seg)),
+        "a:b,".repeat(500),
+    ] {
+        let r = with_hashes(&bad);
+        assert_refused(&r, 400, "screenrec-segment-hashes");
+    }
+    // Nothing was stored.
+    let head = tus("HEAD", &url, token, &[], None);
+    assert_eq!(head.header("upload-offset"), Some("0"), "{}", head.text);
+
+    // The honest PATCH: kept, and its hashes reach the signed manifest.
+    let r = with_hashes(&format!("{}:{}", hex(&plain), hex(&seg)));
+    assert_eq!(r.status, 204, "{}", r.text);
+    release_and_end(&rws, &h, "call-hash", "1001", (token, &recording_id), 1);
+    wait_state(&rws, "call-hash", "completed");
+    let bundle = get_as(
+        &rws,
+        ("admin", "adminpw"),
+        "/api/v2/recordings/call-hash/export",
+    );
+    assert_eq!(bundle.status, 200, "{}", bundle.text);
+    let path = dir.path().join("b.zip");
+    std::fs::write(&path, &bundle.bytes).unwrap();
+    let mut zip = ::evidence::zip::ZipReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&zip.read_small("manifest.json", 1 << 20).unwrap()).unwrap();
+    let s = &manifest["media_files"][0]["segments"][0];
+    assert_eq!(s["plain_sha256"], hex(&plain));
+    assert_eq!(s["cipher_sha256"], hex(&seg));
+    assert_eq!(s["plain_sha256_by"], "srs");
+    assert_eq!(
+        zip.read_small("media/stream-0.mp4", 1 << 20).unwrap(),
+        plain,
+        "the export holds the decrypted bytes"
+    );
+    drop(h);
 }

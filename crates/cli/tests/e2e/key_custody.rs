@@ -401,6 +401,17 @@ fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_
     let d = data.to_str().unwrap();
     let srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
     record_call(&rws, "kc-1");
+    let signing_key = |rws: &Rws| {
+        let r = http(
+            "GET",
+            &format!("{}/api/v2/keys/signing", rws.url),
+            &[basic("admin", "adminpw")],
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()["key_id"].as_str().unwrap().to_string()
+    };
+    let signer = signing_key(&rws);
     let before = download(&rws, "kc-1");
     assert_eq!(before.status, 200, "{}", before.text);
     assert!(
@@ -453,9 +464,18 @@ fn key_custody_lost_master_key_import_with_rewrap_makes_old_recordings_play_and_
         None,
     ));
     assert!(text.contains("1 re-encrypted"), "{text}");
+    assert!(
+        text.contains("0 signing key(s) added, 1 re-encrypted"),
+        "the signing key travels with the export: {text}"
+    );
     assert_eq!(mode(&data.join("master.key")), 0o600, "a new master key");
 
     rws.start_again("rws");
+    assert_eq!(
+        signing_key(&rws),
+        signer,
+        "the same signing key after the import"
+    );
     let after = download(&rws, "kc-1");
     assert_eq!(after.status, 200, "{}", after.text);
     assert!(

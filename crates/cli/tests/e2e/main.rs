@@ -25,6 +25,7 @@ mod cluster;
 mod compliance;
 mod console_polish;
 mod control_channel;
+mod evidence_export;
 mod fixture;
 mod hostile_agent;
 mod hostile_page;

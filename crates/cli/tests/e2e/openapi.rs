@@ -133,6 +133,7 @@ fn openapi_covers_every_route_and_matches_real_answers() {
         ("/readyz", "/readyz", 200),
         ("/api/v2/srs/sessions", "/api/v2/srs/sessions", 200),
         ("/api/v2/srs/origins", "/api/v2/srs/origins", 200),
+        ("/api/v2/keys/signing", "/api/v2/keys/signing", 200),
         (
             "/api/v2/interactions/{id}/events",
             "/api/v2/interactions/oa/events",

@@ -71,7 +71,8 @@ fn cors_path(path: &str) -> bool {
 
 const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Offset, \
-Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Checksum, screenrec-segments";
+Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Checksum, screenrec-segments, \
+screenrec-segment-hashes";
 const EXPOSE_HEADERS: &str =
     "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Tus-Resumable, Tus-Version";
 

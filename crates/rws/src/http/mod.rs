@@ -17,6 +17,7 @@ pub mod browser;
 pub mod compliance;
 pub mod control;
 pub mod events;
+pub mod evidence;
 pub mod h2_host;
 pub mod lifecycle;
 pub mod limits;
@@ -105,6 +106,8 @@ pub fn router(rws: Rws) -> Router {
             get(recordings::play),
         )
         .route("/api/v2/live/{agent}", get(live::watch))
+        .route("/api/v2/keys/signing", get(evidence::signing_key))
+        .route("/api/v2/recordings/{call_id}/export", get(evidence::export))
         .route_layer(axum::middleware::from_fn_with_state(
             rws.clone(),
             metrics::track,

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use proto::upload::{RecordingEnd, SEGMENTS_HEADER};
+use proto::upload::{RecordingEnd, SEGMENT_HASHES_HEADER, SEGMENTS_HEADER};
 
 /// The tus protocol version spoken.
 pub(crate) const TUS_VERSION: &str = "1.0.0";
@@ -253,6 +253,9 @@ fn append_request(headers: &HeaderMap) -> Result<AppendRequest, ApiError> {
         checksum: checksum(headers)?,
         segments: headers
             .get(HeaderName::from_static(SEGMENTS_HEADER))
+            .map(|h| h.as_bytes().to_vec()),
+        segment_hashes: headers
+            .get(HeaderName::from_static(SEGMENT_HASHES_HEADER))
             .map(|h| h.as_bytes().to_vec()),
     })
 }

@@ -7,6 +7,7 @@
 //! once, at startup, and empties the column.
 
 use media::crypt::{IndexEntry, SegmentIndex};
+use media::segment_index::Sha256;
 use sqlx::Row as _;
 
 use super::{Pool, Row, Tx};
@@ -210,8 +211,9 @@ async fn insert_segments(
 ) -> Result<(), sqlx::Error> {
     for (seq, e) in (first_seq..).zip(entries) {
         sqlx::query(
-            "INSERT INTO segments(media_id, seq, cipher_offset, cipher_len, plain_offset, plain_len, end_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO segments(media_id, seq, cipher_offset, cipher_len, plain_offset, plain_len, end_ms,
+                                  plain_sha256, cipher_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(media_id)
         .bind(seq)
@@ -220,6 +222,8 @@ async fn insert_segments(
         .bind(int(e.plain_offset, "offset")?)
         .bind(int(e.plain_len, "length")?)
         .bind(int(e.end_ms.unwrap_or(0), "end")?)
+        .bind(e.plain_sha256.map(|h| h.hex()))
+        .bind(e.cipher_sha256.map(|h| h.hex()))
         .execute(&mut **tx)
         .await?;
     }
@@ -228,22 +232,26 @@ async fn insert_segments(
 
 /// A media file's segment index, in upload order (empty when it has none).
 pub async fn segments(db: &Pool, media_id: &str) -> Result<SegmentIndex, sqlx::Error> {
-    let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT cipher_offset, cipher_len, plain_offset, plain_len, end_ms FROM segments
-         WHERE media_id = $1 ORDER BY seq",
+    type SegmentRow = (i64, i64, i64, i64, i64, Option<String>, Option<String>);
+    let rows: Vec<SegmentRow> = sqlx::query_as(
+        "SELECT cipher_offset, cipher_len, plain_offset, plain_len, end_ms, plain_sha256, cipher_sha256
+         FROM segments WHERE media_id = $1 ORDER BY seq",
     )
     .bind(media_id)
     .fetch_all(db)
     .await?;
+    let hash = |h: Option<String>| h.as_deref().and_then(Sha256::from_hex);
     let entries = rows
         .into_iter()
-        .map(|(co, cl, po, pl, end)| {
+        .map(|(co, cl, po, pl, end, ph, ch)| {
             Ok(IndexEntry {
                 cipher_offset: uint(co, "offset")?,
                 cipher_len: uint(cl, "length")?,
                 plain_offset: uint(po, "offset")?,
                 plain_len: uint(pl, "length")?,
                 end_ms: Some(uint(end, "end")?),
+                plain_sha256: hash(ph),
+                cipher_sha256: hash(ch),
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
@@ -271,6 +279,8 @@ pub async fn last_segment(
                 plain_offset: uint(po, "offset")?,
                 plain_len: uint(pl, "length")?,
                 end_ms: Some(uint(end, "end")?),
+                plain_sha256: None,
+                cipher_sha256: None,
             },
         ))
     })
@@ -305,6 +315,8 @@ pub async fn segments_after(
                     plain_offset: uint(po, "offset")?,
                     plain_len: uint(pl, "length")?,
                     end_ms: Some(uint(end, "end")?),
+                    plain_sha256: None,
+                    cipher_sha256: None,
                 },
             ))
         })
@@ -434,6 +446,8 @@ pub(crate) mod tests {
             plain_offset: po,
             plain_len: pl,
             end_ms: Some(end),
+            plain_sha256: None,
+            cipher_sha256: None,
         }
     }
 

@@ -43,6 +43,7 @@ pub mod compliance;
 pub mod connect;
 pub mod directory;
 pub mod events;
+pub mod evidence;
 pub mod health;
 pub mod keys;
 pub mod media;
