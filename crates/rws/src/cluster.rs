@@ -22,6 +22,11 @@
 //!   PostgreSQL advisory lock [`LEADER_LOCK`] on a dedicated connection;
 //!   when that node dies its connection closes, the lock is free and
 //!   another node takes it within [`LEAD_EVERY`].
+//! * **Recording state changes** are NOTIFYed on
+//!   [`crate::lifecycle::EVENTS`]; the listener hands other nodes' changes
+//!   to this node's SSE subscribers (a lost notification loses an SSE
+//!   event, as a dropped SSE connection would; webhooks come from the
+//!   durable outbox, not from here).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -260,7 +265,10 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen_all([CMD, ACK, SESSIONS]).await {
+        if let Err(e) = listener
+            .listen_all([CMD, ACK, SESSIONS, crate::lifecycle::EVENTS])
+            .await
+        {
             tracing::warn!(error = %e, "cluster listener: LISTEN; retrying");
             tokio::time::sleep(POLL_EVERY).await;
             continue;
@@ -278,6 +286,7 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
             let payload = n.payload();
             match n.channel() {
                 CMD => deliver(&rws, payload).await,
+                crate::lifecycle::EVENTS => relay(&rws, &cluster, payload),
                 ACK => {
                     let Some((session, seq)) = payload
                         .split_once(' ')
@@ -296,6 +305,19 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
                 }
             }
         }
+    }
+}
+
+/// Another node's recording state change: to this node's SSE
+/// subscribers; it also wakes the webhook job (the row is in the outbox).
+fn relay(rws: &Rws, cluster: &Cluster, payload: &str) {
+    match serde_json::from_str::<crate::lifecycle::Relayed>(payload) {
+        Ok(r) if r.node != cluster.node => {
+            rws.lifecycle.relay(r.event);
+            rws.lifecycle.wake.notify_one();
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "unreadable recording event NOTIFY; skipped"),
     }
 }
 

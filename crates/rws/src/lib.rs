@@ -64,6 +64,7 @@ pub mod storage;
 pub mod store;
 pub mod throttle;
 pub mod uploads;
+pub mod webhooks;
 
 pub mod private_files;
 
@@ -376,6 +377,7 @@ pub async fn serve_with(
         None => Vec::new(),
     };
     let sealer = tokio::spawn(evidence::sealer(rws.clone()));
+    let webhooks = tokio::spawn(webhooks::job(rws.clone()));
     let limits = rws.config.limits.clone();
     let refused = rws.metrics.connections_refused.clone();
     let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -432,5 +434,6 @@ pub async fn serve_with(
         task.abort();
     }
     sealer.abort();
+    webhooks.abort();
     result
 }

@@ -78,21 +78,25 @@ pub async fn create(
     )
     .await?;
     let rec = get(&rws.db, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    emit(rws, &rec);
+    emit(rws, &rec).await;
     Ok((rec, token))
 }
 
-fn emit(rws: &Rws, rec: &Rec) {
-    rws.lifecycle.emit(LifecycleEvent {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        kind: "recording.state",
-        recording_id: rec.id.clone(),
-        call_id: rec.interaction_id.clone(),
-        agent: rec.username.clone(),
-        state: rec.state,
-        reason: rec.reason.clone(),
-        at: now(),
-    });
+async fn emit(rws: &Rws, rec: &Rec) {
+    crate::lifecycle::publish(
+        rws,
+        LifecycleEvent {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            kind: "recording.state".into(),
+            recording_id: rec.id.clone(),
+            call_id: rec.interaction_id.clone(),
+            agent: rec.username.clone(),
+            state: rec.state,
+            reason: rec.reason.clone(),
+            at: now(),
+        },
+    )
+    .await;
 }
 
 /// Moves a recording to `to` if the state machine allows it from its
@@ -120,7 +124,7 @@ pub async fn transition(
         return Box::pin(transition(rws, id, to, reason.as_deref())).await;
     }
     if let Some(rec) = get(&rws.db, id).await? {
-        emit(rws, &rec);
+        emit(rws, &rec).await;
     }
     Ok(true)
 }

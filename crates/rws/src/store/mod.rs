@@ -51,3 +51,4 @@ pub mod recording_state;
 pub mod recordings;
 pub mod search;
 pub mod sessions;
+pub mod webhooks;
