@@ -54,3 +54,4 @@ mod spool;
 mod srs_conformance;
 mod upload_rate_rws;
 mod upload_staging;
+mod webhook_outbox;
