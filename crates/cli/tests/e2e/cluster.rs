@@ -143,6 +143,11 @@ fn frames(srs: &Srs) -> f64 {
 
 /// The recording of `call` as node `rws` reports it, once final.
 fn wait_final(rws: &Rws, call: &str, limit: Duration) -> serde_json::Value {
+    wait_final_as(rws, call, limit, ("sup", "suppw"))
+}
+
+/// [`wait_final`] as `who`.
+fn wait_final_as(rws: &Rws, call: &str, limit: Duration, who: (&str, &str)) -> serde_json::Value {
     wait_for(
         &format!("the recording of {call} to be final"),
         limit,
@@ -150,7 +155,7 @@ fn wait_final(rws: &Rws, call: &str, limit: Duration) -> serde_json::Value {
             let r = http(
                 "GET",
                 &format!("{}/api/v2/recordings/{call}", rws.url),
-                &[basic("sup", "suppw")],
+                &[basic(who.0, who.1)],
                 None,
             );
             if r.status != 200 {
@@ -502,4 +507,214 @@ fn twenty_concurrent_calls_across_two_nodes_all_complete() {
             "{r}"
         );
     }
+}
+
+/// Reads `GET /api/v2/recordings/events` on the node at `url` as `who` in
+/// the background; the text read so far is in the returned buffer.
+/// Returns once the node answered (so nothing emitted afterwards is missed).
+fn sse(url: &str, who: (&str, &str)) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let answered = Arc::new(Mutex::new(None::<u16>));
+    let (url, user, pass) = (
+        format!("{url}/api/v2/recordings/events"),
+        who.0.to_string(),
+        who.1.to_string(),
+    );
+    {
+        let (text, answered) = (text.clone(), answered.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let resp = reqwest::Client::new()
+                    .get(&url)
+                    .basic_auth(user, Some(pass))
+                    .send()
+                    .await;
+                let Ok(mut resp) = resp else {
+                    *answered.lock().unwrap() = Some(0);
+                    return;
+                };
+                *answered.lock().unwrap() = Some(resp.status().as_u16());
+                while let Ok(Some(chunk)) = resp.chunk().await {
+                    text.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&chunk));
+                }
+            });
+        });
+    }
+    let status = wait_for("the SSE answer", Duration::from_secs(15), || {
+        *answered.lock().unwrap()
+    });
+    assert_eq!(status, 200, "SSE subscription as {}", who.0);
+    text
+}
+
+/// The `recording` events in an SSE text: `(event_id, call_id, state)`.
+fn sse_events(text: &Mutex<String>) -> Vec<(String, String, String)> {
+    let text = text.lock().unwrap().clone();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+            (s("event_id"), s("call_id"), s("state"))
+        })
+        .collect()
+}
+
+/// Issue 12 part 3. Webhooks come from the durable outbox, delivered by
+/// the node running the singleton jobs: killed (-9) while a delivery is in
+/// flight (the receiver holds it), another node delivers the same event,
+/// same id, and every state change of the call reaches the receiver at
+/// least once. SSE subscribers on every surviving node see every change,
+/// whichever node made it; a supervisor of another group sees none.
+#[test]
+fn webhooks_survive_kill_9_of_the_delivering_node_and_sse_shows_every_nodes_changes() {
+    use crate::webhook_outbox::{Behaviour, Hook, assert_consistent};
+    let dir = tempdir();
+    crate::fixture::write_directory(dir.path(), crate::fixture::TWO_GROUPS);
+    let hook = Hook::start(Behaviour::HoldFirst(|b| b["state"] == "recording"));
+    let mut c = start_cluster(dir.path(), &["--webhook", &hook.url]);
+    let supa: Vec<_> = c
+        .nodes
+        .iter()
+        .map(|n| sse(&n.url, ("supa", "pwa")))
+        .collect();
+    let supb: Vec<_> = c
+        .nodes
+        .iter()
+        .map(|n| sse(&n.url, ("supb", "pwb")))
+        .collect();
+    let skip = log_sizes(&c.nodes);
+    let srs = Srs::start_agent(dir.path(), "srs", &c.lb.url, ("agent1", "pw1"));
+    let h = wait_for(
+        "a node to hold the SRS's control channel",
+        Duration::from_secs(20),
+        || holder(&c.nodes, &skip),
+    );
+    let events = (h + 1) % 3;
+    c.nodes[events].call_event("w1", "call.established", "call-w", "1001");
+    c.nodes[events].call_event("w2", "recording.started", "call-w", "1001");
+    let held = wait_for(
+        "the delivery of 'recording' to be held by the receiver",
+        Duration::from_secs(30),
+        || hook.deliveries().into_iter().find(|d| d.answered == 0),
+    );
+    assert_eq!(held.body["call_id"], "call-w", "{held:?}");
+    // The delivering node is the one running the singleton jobs.
+    let leader = wait_for(
+        "the node running the singleton jobs",
+        Duration::from_secs(5),
+        || {
+            c.nodes.iter().position(|n| {
+                n.proc
+                    .output()
+                    .contains("this node runs the singleton jobs")
+            })
+        },
+    );
+    c.nodes[leader].kill();
+    wait_for(
+        "the held delivery to be cut by the kill (it was that node's)",
+        Duration::from_secs(10),
+        || hook.deliveries().iter().any(|d| d.cut).then_some(()),
+    );
+    let alive: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let again = wait_for(
+        "another node to deliver the held event again",
+        Duration::from_secs(20),
+        || {
+            hook.deliveries()
+                .into_iter()
+                .find(|d| d.answered == 204 && d.header_id == held.header_id)
+        },
+    );
+    assert_eq!(again.body, held.body);
+    wait_for("SRS to record", Duration::from_secs(30), || {
+        (frames(&srs) >= 10.0).then_some(())
+    });
+    c.nodes[alive[0]].call_event("w3", "call.released", "call-w", "1001");
+    let rec = wait_final_as(
+        &c.nodes[alive[1]],
+        "call-w",
+        Duration::from_secs(60),
+        ("admin", "adminpw"),
+    );
+    let last = rec["screenRecordings"][0]["state"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // SSE: every surviving node's supa stream shows the same changes of
+    // call-w, up to the final one, whichever node made each.
+    let changes = |i: usize| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = sse_events(&supa[i])
+            .into_iter()
+            .filter(|(_, call, _)| call == "call-w")
+            .map(|(id, _, state)| (id, state))
+            .collect();
+        v.sort();
+        v
+    };
+    let seen = wait_for(
+        "every surviving node's SSE to show the same changes, the final one included",
+        Duration::from_secs(20),
+        || {
+            let a = changes(alive[0]);
+            let done = a.iter().any(|(_, s)| *s == last) && alive.iter().all(|i| changes(*i) == a);
+            done.then_some(a)
+        },
+    );
+    let states: Vec<&str> = seen.iter().map(|(_, s)| s.as_str()).collect();
+    for want in ["requested", "recording", last.as_str()] {
+        assert!(states.contains(&want), "SSE saw {states:?}");
+    }
+    let made_by: Vec<usize> = (0..3)
+        .filter(|i| {
+            c.nodes[*i]
+                .proc
+                .output()
+                .lines()
+                .any(|l| l.contains("recording state") && l.contains(&format!("state={last}")))
+        })
+        .collect();
+    eprintln!(
+        "cluster webhooks: leader {leader} killed, final '{last}' made by node(s) {made_by:?}, SSE on {alive:?} saw {states:?}"
+    );
+
+    // Webhooks: every change SSE saw was accepted by the receiver at least
+    // once, nothing else was, and the held one came twice (held, then again).
+    let ids: std::collections::BTreeSet<String> = seen.iter().map(|(id, _)| id.clone()).collect();
+    let accepted = wait_for(
+        "every change to reach the webhook",
+        Duration::from_secs(20),
+        || {
+            let got: std::collections::BTreeSet<String> = hook
+                .deliveries()
+                .into_iter()
+                .filter(|d| d.answered == 204)
+                .map(|d| d.header_id)
+                .collect();
+            (got == ids).then_some(got)
+        },
+    );
+    assert_eq!(accepted, ids);
+    let all = hook.deliveries();
+    assert_consistent(&all);
+    let copies = all.iter().filter(|d| d.header_id == held.header_id).count();
+    assert!(copies >= 2, "the held event came {copies} times: {all:#?}");
+
+    // Rule 7 across nodes: supb (team_b) saw nothing of agent1, anywhere.
+    for (i, s) in supb.iter().enumerate() {
+        assert!(
+            sse_events(s).is_empty(),
+            "supb on node {i} saw {:?}",
+            sse_events(s)
+        );
+    }
+    drop(srs);
 }
