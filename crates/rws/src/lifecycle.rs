@@ -125,23 +125,88 @@ pub async fn publish(rws: &Rws, event: LifecycleEvent) {
         }
     }
     if let Some(cluster) = &rws.cluster {
-        let mut small = event;
-        if let Some(reason) = small.reason.as_mut()
-            && reason.len() > NOTIFY_REASON_MAX
-        {
-            let mut cut = NOTIFY_REASON_MAX;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
+        match notify_payload(&cluster.node, event) {
+            Some(payload) => {
+                if let Err(e) = store::cluster::notify(&rws.db, EVENTS, &payload).await {
+                    tracing::warn!(error = %e, "NOTIFY of a recording state change");
+                }
             }
-            reason.truncate(cut);
+            None => tracing::warn!(
+                "recording state change too large for NOTIFY (ids of several KB); \
+                 only this node's SSE subscribers see it (webhooks get it)"
+            ),
         }
-        let payload = serde_json::to_string(&Relayed {
-            node: cluster.node.clone(),
-            event: small,
-        })
-        .unwrap_or_default();
-        if let Err(e) = store::cluster::notify(&rws.db, EVENTS, &payload).await {
-            tracing::warn!(error = %e, "NOTIFY of a recording state change");
+    }
+}
+
+/// The largest NOTIFY payload PostgreSQL takes is 8000 bytes; a little
+/// is kept in hand.
+const NOTIFY_MAX: usize = 7900;
+
+/// The NOTIFY payload of `event` made on `node`: its `reason` cut to
+/// [`NOTIFY_REASON_MAX`] bytes (on a character boundary); `None` when it is
+/// still too large (ids of several KB: the event intake does not bound a
+/// call id's length).
+pub fn notify_payload(node: &str, mut event: LifecycleEvent) -> Option<String> {
+    if let Some(reason) = event.reason.as_mut()
+        && reason.len() > NOTIFY_REASON_MAX
+    {
+        let mut cut = NOTIFY_REASON_MAX;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
         }
+        reason.truncate(cut);
+    }
+    let payload = serde_json::to_string(&Relayed {
+        node: node.to_string(),
+        event,
+    })
+    .ok()?;
+    (payload.len() <= NOTIFY_MAX).then_some(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(call: &str, reason: Option<&str>) -> LifecycleEvent {
+        LifecycleEvent {
+            event_id: "e1".into(),
+            kind: "recording.state".into(),
+            recording_id: "r1".into(),
+            call_id: call.into(),
+            agent: "agent1".into(),
+            state: crate::recording::RecordingState::Failed,
+            reason: reason.map(str::to_string),
+            at: "2026-01-05T10:00:00.000000Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_notify_payload_round_trips_and_keeps_the_node() {
+        let p = notify_payload("node-a", event("c1", Some("why"))).unwrap();
+        let r: Relayed = serde_json::from_str(&p).unwrap();
+        assert_eq!(r.node, "node-a");
+        assert_eq!(r.event.call_id, "c1");
+        assert_eq!(r.event.reason.as_deref(), Some("why"));
+        assert_eq!(r.event.kind, "recording.state");
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_on_a_character_boundary_to_fit_notify() {
+        // 3-byte characters: the cut falls inside one unless it steps back.
+        let long = "é€".repeat(3000);
+        let p = notify_payload("node-a", event("c1", Some(&long))).unwrap();
+        assert!(p.len() <= NOTIFY_MAX);
+        let r: Relayed = serde_json::from_str(&p).unwrap();
+        let reason = r.event.reason.unwrap();
+        assert!(reason.len() <= NOTIFY_REASON_MAX && reason.len() > NOTIFY_REASON_MAX - 4);
+        assert!(long.starts_with(&reason));
+    }
+
+    #[test]
+    fn hostile_an_event_with_a_huge_call_id_is_not_notified() {
+        assert!(notify_payload("node-a", event(&"x".repeat(8000), None)).is_none());
+        assert!(notify_payload("node-a", event(&"x".repeat(7000), None)).is_some());
     }
 }
