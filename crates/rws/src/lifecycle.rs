@@ -167,6 +167,7 @@ pub fn notify_payload(node: &str, mut event: LifecycleEvent) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn event(call: &str, reason: Option<&str>) -> LifecycleEvent {
