@@ -11,6 +11,13 @@
 //! mid-delivery leaves it undone and the next holder of the singleton lock
 //! delivers it again: at-least-once, and receivers de-duplicate by the
 //! event id (the same in the header and in the body's `event_id`).
+//!
+//! Before an attempt the row is claimed: its due time moves [`CLAIM`]
+//! ahead (longer than an attempt may last), so the job does not wait for
+//! attempts to finish before reading the next due rows: a receiver that
+//! never answers holds one of [`MAX_IN_FLIGHT`] attempts, not the other
+//! receivers' deliveries. A node dying mid-attempt leaves the claim, and
+//! the row is due again once the claim runs out.
 
 use std::time::Duration;
 
@@ -26,9 +33,13 @@ pub const MAX_ATTEMPTS: i64 = 300;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How often the job looks for due rows when nothing woke it.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
-/// Rows delivered at once (each in its own task, so one slow receiver
-/// does not hold the others back for more than one batch).
+/// Due rows read at once.
 const BATCH: i64 = 32;
+/// Attempts in flight at once (each in its own task).
+pub const MAX_IN_FLIGHT: usize = 256;
+/// How long a claimed row is not due (an attempt's HTTP timeout is 10 s):
+/// also how long after a node died mid-attempt the row is tried again.
+pub const CLAIM: Duration = Duration::from_secs(15);
 /// How long done rows are kept (for an operator looking at the table).
 const KEEP_DONE: time::Duration = time::Duration::days(1);
 
@@ -42,9 +53,10 @@ pub fn backoff(attempts: i64) -> Duration {
 /// while this node runs the singleton jobs.
 pub async fn job(rws: Rws) {
     let mut pruned: Option<std::time::Instant> = None;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     loop {
         if crate::cluster::runs_singletons(&rws) {
-            deliver_due(&rws).await;
+            start_due(&rws, &slots).await;
             if pruned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 let before = rfc3339(time::OffsetDateTime::now_utc() - KEEP_DONE);
                 match store::webhooks::prune(&rws.db, &before).await {
@@ -57,25 +69,39 @@ pub async fn job(rws: Rws) {
     }
 }
 
-/// Delivers every due row, a batch at a time.
-async fn deliver_due(rws: &Rws) {
+/// Claims due rows and starts an attempt for each, while there are slots.
+async fn start_due(rws: &Rws, slots: &std::sync::Arc<tokio::sync::Semaphore>) {
     loop {
-        let rows = match store::webhooks::due(&rws.db, &now(), BATCH).await {
+        let free = slots.available_permits().min(BATCH as usize) as i64;
+        if free == 0 {
+            return;
+        }
+        let rows = match store::webhooks::due(&rws.db, &now(), free).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "reading due webhook deliveries");
                 return;
             }
         };
-        let full = rows.len() as i64 == BATCH;
-        let tasks: Vec<_> = rows
-            .into_iter()
-            .map(|row| tokio::spawn(deliver_one(rws.clone(), row)))
-            .collect();
-        for task in tasks {
-            let _ = task.await;
+        let full = rows.len() as i64 == free;
+        for row in rows {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                return;
+            };
+            // The claim: not due again while this attempt may run.
+            let until = rfc3339(time::OffsetDateTime::now_utc() + CLAIM);
+            if let Err(e) = store::webhooks::retry_at(&rws.db, &row.0, &row.1, row.3, &until).await
+            {
+                tracing::warn!(event = %row.0, error = %e, "claiming a webhook delivery");
+                return;
+            }
+            let rws = rws.clone();
+            tokio::spawn(async move {
+                deliver_one(rws, row).await;
+                drop(slot);
+            });
         }
-        // A full batch may have more behind it; lost the lock meanwhile:
+        // A full read may have more behind it; lost the lock meanwhile:
         // the new holder goes on.
         if !full || !crate::cluster::runs_singletons(rws) {
             return;

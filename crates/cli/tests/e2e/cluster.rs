@@ -625,8 +625,8 @@ fn webhooks_survive_kill_9_of_the_delivering_node_and_sse_shows_every_nodes_chan
     );
     let alive: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let again = wait_for(
-        "another node to deliver the held event again",
-        Duration::from_secs(20),
+        "another node to deliver the held event again (once its claim ran out)",
+        Duration::from_secs(40),
         || {
             hook.deliveries()
                 .into_iter()

@@ -36,6 +36,8 @@ pub enum Behaviour {
     /// Holds the first request whose body matches (never answers it; notes
     /// when the sender goes away), answers 204 to every other.
     HoldFirst(fn(&Value) -> bool),
+    /// Holds every request (a receiver that never answers).
+    HoldAll,
     /// Answers `307` to this location.
     Redirect(String),
 }
@@ -95,6 +97,7 @@ fn serve(stream: TcpStream, sink: &Mutex<Vec<Delivery>>, held: &Mutex<bool>, b: 
             *h |= hold;
             hold
         }
+        Behaviour::HoldAll => true,
         _ => false,
     };
     let answer: u16 = match (b, hold) {
@@ -191,8 +194,8 @@ fn a_delivery_cut_by_kill_9_is_delivered_again_after_the_restart() {
     );
     rws.start_again("rws");
     let again = wait_for(
-        "the event to be delivered again after the restart",
-        Duration::from_secs(20),
+        "the event to be delivered again after the restart (once its claim ran out)",
+        Duration::from_secs(40),
         || {
             hook.deliveries()
                 .into_iter()
@@ -245,5 +248,52 @@ fn hostile_a_webhook_redirect_is_not_followed_and_the_delivery_is_retried() {
         "the redirect was followed: {:#?}",
         elsewhere.deliveries()
     );
+    drop(rws);
+}
+
+/// Hostile receiver: one that never answers holds its own attempts (each
+/// ends at the 10 s timeout), not another receiver's deliveries: every
+/// event reaches the healthy receiver within seconds.
+#[test]
+fn hostile_a_receiver_that_never_answers_does_not_hold_back_another() {
+    let dir = tempdir();
+    let stuck = Hook::start(Behaviour::HoldAll);
+    let healthy = Hook::start(Behaviour::Accept);
+    let rws = Rws::start_with(
+        dir.path(),
+        "rws",
+        &["--webhook", &stuck.url, "--webhook", &healthy.url],
+    );
+    for i in 0..4 {
+        let call = format!("call-stuck-{i}");
+        failed_recording(&rws, &call);
+        wait_for(
+            &format!("{call} at the healthy receiver"),
+            Duration::from_secs(4),
+            || {
+                healthy
+                    .deliveries()
+                    .iter()
+                    .any(|d| d.body["call_id"] == call.as_str() && d.answered == 204)
+                    .then_some(())
+            },
+        );
+    }
+    // The stuck receiver got every event too (and retries, once attempts
+    // time out), never answering.
+    wait_for(
+        "every event at the stuck receiver",
+        Duration::from_secs(5),
+        || {
+            let ids: std::collections::BTreeSet<String> = stuck
+                .deliveries()
+                .into_iter()
+                .map(|d| d.header_id)
+                .collect();
+            (ids.len() == 4).then_some(())
+        },
+    );
+    assert!(stuck.deliveries().iter().all(|d| d.answered == 0));
+    assert_consistent(&healthy.deliveries());
     drop(rws);
 }
