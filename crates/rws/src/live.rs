@@ -344,9 +344,7 @@ async fn wait_for_media(rws: &Rws, rec: &Rec, monitor: u32) -> Result<String, Ap
 
 impl LiveView {
     /// The fMP4 bytes of either kind of view.
-    pub fn stream(
-        self,
-    ) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
+    pub fn stream(self) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
         use futures_util::StreamExt;
         match self {
             LiveView::Recording(v) => v.stream().boxed(),

@@ -76,7 +76,9 @@ pub fn start(srs: &Srs, cmd: PreviewCommand) -> Result<(), String> {
         .iter()
         .map(|r| media::crypt::parse_recipient(r))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| "a recipient is not an age X25519 recipient: refusing to capture".to_string())?;
+        .map_err(|_| {
+            "a recipient is not an age X25519 recipient: refusing to capture".to_string()
+        })?;
     if recipients.is_empty() {
         return Err("no valid encryption recipient: refusing to capture in clear".into());
     }

@@ -303,7 +303,9 @@ pub struct StartCommand {
 /// Compiles the masking rules of a `start`. A rule SRS cannot compile
 /// refuses the whole start with the reason: recording without it would put
 /// the very window it protects on the video.
-pub(crate) fn compile_masks(specs: &[proto::control::MaskSpec]) -> Result<Vec<capture::MaskRule>, String> {
+pub(crate) fn compile_masks(
+    specs: &[proto::control::MaskSpec],
+) -> Result<Vec<capture::MaskRule>, String> {
     if specs.len() > proto::control::MAX_MASKS {
         return Err(format!(
             "{} masking rules (at most {}): not recording",
