@@ -587,3 +587,78 @@ impl PreviewTail {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preview() -> Preview {
+        Preview {
+            id: "p".into(),
+            agent: "agent1".into(),
+            session: "s".into(),
+            token_hash: crate::auth::token_hash("tok"),
+            started: Instant::now(),
+            viewers: Mutex::new(1),
+            streams: Mutex::default(),
+            changed: tokio::sync::Notify::new(),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    fn seg(n: u8) -> Bytes {
+        let mut v = crate::segments::AGE_MAGIC.to_vec();
+        v.push(n);
+        Bytes::from(v)
+    }
+
+    fn status(e: ApiError) -> String {
+        format!("{e:?}")
+    }
+
+    #[test]
+    fn token_is_checked() {
+        let p = preview();
+        assert!(p.token_ok("tok"));
+        assert!(!p.token_ok("tok2"));
+        assert!(!p.token_ok(""));
+    }
+
+    #[test]
+    fn init_first_no_replay_and_only_the_newest_kept() {
+        let p = preview();
+        assert!(p.put(0, 1, seg(1)).is_err(), "a fragment before the init");
+        p.put(0, 0, seg(0)).unwrap();
+        assert!(p.put(0, 0, seg(0)).is_err(), "a second init");
+        for s in 1..=20 {
+            p.put(0, s, seg(s as u8)).unwrap();
+        }
+        assert!(p.put(0, 20, seg(20)).is_err(), "a replay");
+        assert!(p.put(0, 3, seg(3)).is_err(), "an older one");
+        let snap = p.snapshot(0, None);
+        assert!(snap.init.is_some());
+        let seqs: Vec<u64> = snap.frags.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (13..=20).collect::<Vec<_>>(), "the newest {KEEP}");
+        assert_eq!(p.snapshot(0, Some(18)).frags.len(), 2);
+        assert!(p.snapshot(1, None).init.is_none());
+    }
+
+    #[test]
+    fn refuses_clear_oversized_too_many_monitors_and_after_the_end() {
+        let p = preview();
+        let e = p
+            .put(0, 0, Bytes::from_static(b"\x00\x00\x00\x18ftypisom"))
+            .unwrap_err();
+        assert!(status(e).contains("age-encrypted"));
+        let big = vec![b'a'; crate::segments::MAX_SEGMENT as usize + 1];
+        assert!(p.put(0, 0, Bytes::from(big)).is_err(), "oversized");
+        for s in 0..MAX_STREAMS as u32 {
+            p.put(s, 0, seg(0)).unwrap();
+        }
+        let e = p.put(MAX_STREAMS as u32, 0, seg(0)).unwrap_err();
+        assert!(status(e).contains("monitors"));
+        p.ended.store(true, Ordering::SeqCst);
+        let e = p.put(0, 1, seg(1)).unwrap_err();
+        assert!(status(e).contains("over"));
+    }
+}
