@@ -590,6 +590,7 @@ impl PreviewTail {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn preview() -> Preview {

@@ -154,10 +154,10 @@ pub fn start(srs: &Srs, cmd: PreviewCommand) -> Result<(), String> {
 pub fn stop(srs: &Srs, id: Option<&str>) {
     let running = {
         let mut st = srs.rec_state();
-        if !st
+        if st
             .preview
             .as_ref()
-            .is_some_and(|p| id.is_none_or(|id| p.id == id))
+            .is_none_or(|p| id.is_some_and(|id| p.id != id))
         {
             return;
         }
