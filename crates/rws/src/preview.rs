@@ -9,7 +9,7 @@
 //! `/api/v2/srs/previews/{id}/{stream}/{seq}`. RWS keeps them in memory
 //! only — per monitor the init segment and the newest [`KEEP`] fragments,
 //! each at most [`crate::segments::MAX_SEGMENT`] — and the viewers' streams
-//! read from there ([`crate::live`]). Nothing is stored: no recording row,
+//! read from there (`crate::live` opens them). Nothing is stored: no recording row,
 //! no media row or object, no staging file; search and retention never see
 //! a preview.
 //!
@@ -42,8 +42,9 @@ pub const KEEP: usize = 8;
 pub const MAX_STREAMS: usize = 16;
 /// How long RWS waits for SRS's acknowledgement of `preview`.
 const ACK_WAIT: Duration = Duration::from_secs(10);
-/// Most viewers of one preview (every monitor counts).
-pub const MAX_VIEWERS: usize = crate::live::MAX_VIEWERS_PER_RECORDING;
+/// Most viewers of one preview (every monitor counts; as many as of a
+/// recording).
+pub const MAX_VIEWERS: usize = 8;
 
 /// The previews running, by agent.
 #[derive(Default)]
