@@ -50,7 +50,7 @@ comp={
  "LoginResult": obj({"user":ref("User"),"csrfToken":string}),
  "RecordingEnd": obj({"reason":string,"interrupted":boolean,"stopped_at":string,"media_files":integer,"marks":arr(obj({"at":string,"kind":string,"reason":string})),"apps":S("array",items=obj({"at":string,"class":S("string",minLength=1,maxLength=128),"title":S(["string","null"],maxLength=256)},["at","class"]),maxItems=1000)},["reason","interrupted","stopped_at","media_files"]),
  "Me": obj({"user":ref("User"),"roles":arr(string),"groups":arr(obj({"group":string,"role":S("string",enum=["agent","supervisor"])})),
-   "settings":obj({"agents_see_own":boolean,"supervisors_may_download":boolean}),
+   "settings":obj({"agents_see_own":boolean,"live_view":S("string",enum=["recording","always"]),"supervisors_may_download":boolean}),
    "may":obj({"search":boolean,"ownRecordingsOnly":boolean,"live":boolean,"failures":boolean,"download":boolean,"audit":boolean})}),
  "EndResult": obj({"id":string,"state":ref("RecordingState")}),
 }

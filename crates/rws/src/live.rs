@@ -276,8 +276,7 @@ pub async fn open(
         return Err(ApiError::NotFound(format!("no agent '{agent}'")));
     }
     let Some(rec) = store::recordings::active_for(&rws.db, agent).await? else {
-        let mode = store::directory::setting(&rws.db, "live_view").await?;
-        if mode.as_deref() == Some("always") {
+        if crate::preview::allowed(&rws.db).await? {
             let tail = crate::preview::open(rws, &user.username, agent, monitor, remote).await?;
             return Ok(LiveView::Preview(tail));
         }

@@ -46,6 +46,13 @@ const ACK_WAIT: Duration = Duration::from_secs(10);
 /// recording).
 pub const MAX_VIEWERS: usize = 8;
 
+/// The directory says `live_view = "always"`: agents who are not being
+/// recorded may be watched (through a preview).
+pub async fn allowed(db: &crate::store::Pool) -> Result<bool, sqlx::Error> {
+    let mode = crate::store::directory::setting(db, "live_view").await?;
+    Ok(mode.as_deref() == Some("always"))
+}
+
 /// The previews running, by agent.
 #[derive(Default)]
 pub struct Previews {
