@@ -391,6 +391,18 @@ mod tests {
                 on: true,
                 notice: false,
             }));
+        expect![[r#"{"type":"preview","seq":3,"preview_id":"p1","on":false,"notice":false,"max_duration_s":0}"#]]
+            .assert_eq(&json(&ToAgent::Preview {
+                seq: 3,
+                preview_id: "p1".into(),
+                on: false,
+                notice: false,
+                recipients: Vec::new(),
+                upload_url: String::new(),
+                upload_token: String::new(),
+                masks: Vec::new(),
+                max_duration_s: 0,
+            }));
         // An SRS heartbeat without figures still parses.
         let hb: FromAgent = serde_json::from_str(r#"{"type":"heartbeat"}"#).expect("heartbeat");
         assert!(matches!(

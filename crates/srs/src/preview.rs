@@ -288,3 +288,89 @@ impl SegmentSink for MemorySink {
         Path::new("(memory: live preview)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::recording::SourceSpec;
+
+    fn service(spool: &Path) -> Srs {
+        Srs::new(crate::Config {
+            server: Some(url::Url::parse("http://127.0.0.1:1/").unwrap()),
+            peer_server: None,
+            allowed_origins: Vec::new(),
+            ping_timeout: Duration::from_secs(60),
+            failover_after: Duration::from_secs(30),
+            spool: spool.to_path_buf(),
+            https: false,
+            source: SourceSpec::Synthetic(64, 48, 1),
+            spool_quota: 1 << 30,
+            rws_ca: Vec::new(),
+            listen: "127.0.0.1:1".parse().unwrap(),
+            allowed_servers: Vec::new(),
+            upload_rate_kbit: None,
+            resume_grace: Duration::from_secs(30),
+        })
+        .unwrap()
+    }
+
+    fn cmd(id: &str, url: &str) -> PreviewCommand {
+        PreviewCommand {
+            id: id.into(),
+            recipients: vec![age::x25519::Identity::generate().to_public().to_string()],
+            upload_url: url.into(),
+            upload_token: "tok".into(),
+            server: url::Url::parse("http://127.0.0.1:1/").unwrap(),
+            masks: Vec::new(),
+            notice: true,
+            max_duration: Duration::from_secs(60),
+        }
+    }
+
+    const ID: &str = "6f1c2a8e-3d4b-4c5d-8e9f-0a1b2c3d4e5f";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refuses_what_rws_never_sends_and_writes_nothing_to_the_spool() {
+        let spool = tempfile::tempdir().unwrap();
+        let srs = service(spool.path());
+        let e = start(&srs, cmd("../../etc", "/api/v2/srs/previews/x")).unwrap_err();
+        assert!(e.contains("not a UUID"), "{e}");
+        let e = start(&srs, cmd(ID, "http://evil.example/steal")).unwrap_err();
+        assert!(e.contains("not on the RWS"), "{e}");
+        let mut clear = cmd(ID, "/api/v2/srs/previews/x");
+        clear.recipients = vec!["not-a-key".into()];
+        assert!(start(&srs, clear).is_err(), "no valid recipient");
+        assert!(srs.rec_state().preview.is_none());
+
+        // A valid one runs (its uploads fail: nothing listens), is told to
+        // the agent, and leaves no file anywhere in the spool.
+        let srs2 = srs.clone();
+        tokio::task::spawn_blocking(move || start(&srs2, cmd(ID, "/api/v2/srs/previews/x")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(srs.rec_state().preview.is_some());
+        assert!(srs.rec_state().notice().watched);
+        let srs2 = srs.clone();
+        tokio::task::spawn_blocking(move || stop(&srs2, Some(ID)))
+            .await
+            .unwrap();
+        assert!(srs.rec_state().preview.is_none());
+        assert!(!srs.rec_state().notice().watched);
+        let files: Vec<_> = walk(spool.path());
+        assert!(files.is_empty(), "{files:?}");
+    }
+
+    fn walk(p: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+        out
+    }
+}
