@@ -40,6 +40,14 @@ pub const PREVIEW_CAP: Duration = Duration::from_secs(10 * 60);
 pub const KEEP: usize = 8;
 /// Monitors a preview may send.
 pub const MAX_STREAMS: usize = 16;
+/// Largest preview segment (a 1 s fragment of a screen is far smaller).
+pub const MAX_PREVIEW_SEGMENT: usize = 8 << 20;
+/// Bytes one preview holds at most, every monitor together: beyond, its
+/// oldest fragments go (an init segment always stays).
+pub const PREVIEW_BUDGET: usize = 16 << 20;
+/// Previews one RWS runs at a time (429 beyond): with [`PREVIEW_BUDGET`]
+/// this bounds their memory to 256 MiB, whatever SRS sends.
+pub const MAX_PREVIEWS: usize = 16;
 /// How long RWS waits for SRS's acknowledgement of `preview`.
 const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Most viewers of one preview (every monitor counts; as many as of a
@@ -84,6 +92,13 @@ struct StreamBuf {
     frags: VecDeque<(u64, Bytes)>,
 }
 
+impl StreamBuf {
+    fn bytes(&self) -> usize {
+        self.init.as_ref().map_or(0, Bytes::len)
+            + self.frags.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+}
+
 /// What a viewer reads of one monitor: the (encrypted) init segment and the
 /// fragments after the one it had.
 pub struct Snapshot {
@@ -121,6 +136,7 @@ impl Previews {
         notice: bool,
     ) -> Result<Arc<Preview>, ApiError> {
         let _one = self.starting.lock().await;
+        let running = self.lock().values().filter(|p| !p.is_over()).count();
         if let Some(p) = self.of_agent(agent).filter(|p| !p.is_over()) {
             let mut n = p.viewers();
             if *n >= MAX_VIEWERS {
@@ -132,6 +148,14 @@ impl Previews {
             *n += 1;
             drop(n);
             return Ok(p);
+        }
+        if running >= MAX_PREVIEWS {
+            return Err(ApiError::Status(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this server already runs {MAX_PREVIEWS} on-demand live views; try again later"
+                ),
+            ));
         }
         let token = crate::auth::new_token();
         let preview = Arc::new(Preview {
@@ -271,13 +295,10 @@ impl Preview {
                 format!("live preview {} is over", self.id),
             ));
         }
-        if body.len() > crate::segments::MAX_SEGMENT as usize {
+        if body.len() > MAX_PREVIEW_SEGMENT {
             return Err(ApiError::Status(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "a preview segment is at most {} bytes",
-                    crate::segments::MAX_SEGMENT
-                ),
+                format!("a preview segment is at most {MAX_PREVIEW_SEGMENT} bytes"),
             ));
         }
         if !body.starts_with(crate::segments::AGE_MAGIC) {
@@ -315,6 +336,37 @@ impl Preview {
             while buf.frags.len() > KEEP {
                 buf.frags.pop_front();
             }
+        }
+        // The budget, every monitor together: the oldest fragments go
+        // first (the newest of each monitor stays, so viewers go on); what
+        // still does not fit is refused, so a preview never holds more.
+        loop {
+            let held: usize = streams.values().map(StreamBuf::bytes).sum();
+            if held <= PREVIEW_BUDGET {
+                break;
+            }
+            let oldest = streams
+                .iter()
+                .filter(|(_, b)| b.frags.len() > 1)
+                .min_by_key(|(_, b)| b.frags.front().map(|(s, _)| *s))
+                .map(|(k, _)| *k);
+            if let Some(b) = oldest.and_then(|k| streams.get_mut(&k)) {
+                b.frags.pop_front();
+                continue;
+            }
+            if let Some(b) = streams.get_mut(&stream) {
+                if seq == 0 {
+                    b.init = None;
+                } else {
+                    b.frags.pop_back();
+                }
+            }
+            return Err(ApiError::Status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "a live preview holds at most {PREVIEW_BUDGET} bytes, every monitor together"
+                ),
+            ));
         }
         drop(streams);
         self.changed.notify_waiters();
@@ -659,13 +711,32 @@ mod tests {
             .put(0, 0, Bytes::from_static(b"\x00\x00\x00\x18ftypisom"))
             .unwrap_err();
         assert!(status(e).contains("age-encrypted"));
-        let big = vec![b'a'; crate::segments::MAX_SEGMENT as usize + 1];
+        let big = vec![b'a'; MAX_PREVIEW_SEGMENT + 1];
         assert!(p.put(0, 0, Bytes::from(big)).is_err(), "oversized");
         for s in 0..MAX_STREAMS as u32 {
             p.put(s, 0, seg(0)).unwrap();
         }
         let e = p.put(MAX_STREAMS as u32, 0, seg(0)).unwrap_err();
         assert!(status(e).contains("monitors"));
+        // The budget: big fragments on two monitors evict the oldest.
+        let big = |n: u8| {
+            let mut v = crate::segments::AGE_MAGIC.to_vec();
+            v.resize(MAX_PREVIEW_SEGMENT - 1, n);
+            Bytes::from(v)
+        };
+        for s in 1..=4 {
+            p.put(0, s, big(1)).unwrap();
+        }
+        assert_eq!(p.snapshot(0, None).frags.len(), 1, "the older ones went");
+        let e = p.put(1, 1, big(2)).unwrap_err();
+        assert!(status(e).contains("at most"));
+        let held: usize = p.lock_streams().values().map(StreamBuf::bytes).sum();
+        assert!(held <= PREVIEW_BUDGET, "{held}");
+        assert!(
+            p.snapshot(1, None).frags.is_empty(),
+            "the refused one is not kept"
+        );
+        p.put(1, 1, seg(1)).unwrap();
         p.ended.store(true, Ordering::SeqCst);
         let e = p.put(0, 1, seg(1)).unwrap_err();
         assert!(status(e).contains("over"));
