@@ -451,11 +451,16 @@ async function refreshLive() {
 }
 
 function watchButton(agent, recording) {
+  // The directory's live_view = "always": agents not being recorded can be
+  // watched too (an on-demand capture that stores nothing).
+  const always = me?.settings?.live_view === 'always';
   const b = el('button', {
     className: 'watch',
     textContent: 'Watch',
-    disabled: !recording,
-    title: recording ? `Watch ${agent}'s screen live` : 'Live view works while a recording runs',
+    disabled: !recording && !always,
+    title: recording ? `Watch ${agent}'s screen live`
+      : always ? `Watch ${agent}'s screen live (not recorded: nothing is stored)`
+        : 'Live view works while a recording runs',
   });
   b.dataset.agent = agent;
   b.addEventListener('click', () => { location.hash = `#/watch/${encodeURIComponent(agent)}`; });

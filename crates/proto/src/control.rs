@@ -142,6 +142,39 @@ pub enum ToAgent {
         #[serde(default)]
         notice: bool,
     },
+    /// On-demand live view of an agent who is not being recorded (the
+    /// directory's `live_view = "always"`): while `on`, SRS captures the
+    /// screen with the same recorder ([`LIVE_FRAGMENT_MS`] fragments,
+    /// encrypted to `recipients`) and sends each segment to RWS at
+    /// `upload_url/{stream}/{seq}` with `upload_token`, keeping nothing on
+    /// its disk; `on: false` (or `max_duration_s`, or a `start`) ends it.
+    /// Only RWS's session channel carries it: no page can ask for it.
+    Preview {
+        /// Command sequence number.
+        seq: u64,
+        /// Which preview (a UUID RWS made).
+        preview_id: String,
+        /// Start (`false`: stop).
+        on: bool,
+        /// The directory's `live_notice`: the agent's notice says `watched`.
+        #[serde(default)]
+        notice: bool,
+        /// Tenant recipients (`age1…`); empty with `on: false`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<String>,
+        /// Where the segments go (path on the RWS holding the session).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        upload_url: String,
+        /// Bearer token for `upload_url`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        upload_token: String,
+        /// Masking rules that apply to this agent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        masks: Vec<MaskSpec>,
+        /// SRS ends the preview by itself after this long.
+        #[serde(default)]
+        max_duration_s: u64,
+    },
     /// Keep-alive.
     Heartbeat,
 }
@@ -159,7 +192,8 @@ impl ToAgent {
             | ToAgent::Stop { seq, .. }
             | ToAgent::Pause { seq, .. }
             | ToAgent::Resume { seq, .. }
-            | ToAgent::Live { seq, .. } => Some(*seq),
+            | ToAgent::Live { seq, .. }
+            | ToAgent::Preview { seq, .. } => Some(*seq),
             ToAgent::Heartbeat => None,
         }
     }
@@ -356,6 +390,18 @@ mod tests {
                 recording_id: "r1".into(),
                 on: true,
                 notice: false,
+            }));
+        expect![[r#"{"type":"preview","seq":3,"preview_id":"p1","on":false,"notice":false,"max_duration_s":0}"#]]
+            .assert_eq(&json(&ToAgent::Preview {
+                seq: 3,
+                preview_id: "p1".into(),
+                on: false,
+                notice: false,
+                recipients: Vec::new(),
+                upload_url: String::new(),
+                upload_token: String::new(),
+                masks: Vec::new(),
+                max_duration_s: 0,
             }));
         // An SRS heartbeat without figures still parses.
         let hb: FromAgent = serde_json::from_str(r#"{"type":"heartbeat"}"#).expect("heartbeat");

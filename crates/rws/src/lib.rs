@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod password_pool;
 pub mod playback;
 pub mod policy;
+pub mod preview;
 pub mod recording;
 pub mod recordings;
 pub mod restart;

@@ -75,6 +75,9 @@ pub struct Viewers {
     counts: Mutex<HashMap<String, Watched>>,
     /// Serialises the `live` commands (see [`Viewers::reconcile`]).
     commands: tokio::sync::Mutex<HashMap<String, bool>>,
+    /// On-demand previews of agents not being recorded
+    /// (`live_view = "always"`).
+    pub previews: crate::preview::Previews,
 }
 
 struct Watched {
@@ -226,7 +229,15 @@ impl Drop for ViewerGuard {
 }
 
 /// What a live view is about to stream (checked, counted, audited).
-pub struct LiveView {
+pub enum LiveView {
+    /// A recording's upload.
+    Recording(RecordingView),
+    /// An on-demand preview ([`crate::preview`]).
+    Preview(crate::preview::PreviewTail),
+}
+
+/// A live view of a running recording.
+pub struct RecordingView {
     rws: Rws,
     media_id: String,
     recording_id: String,
@@ -265,19 +276,14 @@ pub async fn open(
         return Err(ApiError::NotFound(format!("no agent '{agent}'")));
     }
     let Some(rec) = store::recordings::active_for(&rws.db, agent).await? else {
-        let mode = store::directory::setting(&rws.db, "live_view").await?;
-        return Err(ApiError::Conflict(if mode.as_deref() == Some("always") {
-            format!(
-                "agent '{agent}' is not being recorded, and on-demand live view \
-                 (live_view = \"always\") is not available in this version: \
-                 live view works while a recording runs"
-            )
-        } else {
-            format!(
-                "agent '{agent}' is not being recorded: live view works only while a \
-                 recording runs (the directory's live_view = \"recording\")"
-            )
-        }));
+        if crate::preview::allowed(&rws.db).await? {
+            let tail = crate::preview::open(rws, &user.username, agent, monitor, remote).await?;
+            return Ok(LiveView::Preview(tail));
+        }
+        return Err(ApiError::Conflict(format!(
+            "agent '{agent}' is not being recorded: live view works only while a \
+             recording runs (the directory's live_view = \"recording\")"
+        )));
     };
     let media_id = wait_for_media(rws, &rec, monitor).await?;
     rws.live.join(&rec)?;
@@ -306,12 +312,12 @@ pub async fn open(
     )
     .await?;
     guard.audited = true;
-    Ok(LiveView {
+    Ok(LiveView::Recording(RecordingView {
         rws: rws.clone(),
         media_id,
         recording_id: rec.id,
         guard,
-    })
+    }))
 }
 
 /// The media file of `rec`'s stream `monitor`: at once when it exists; a
@@ -336,6 +342,17 @@ async fn wait_for_media(rws: &Rws, rec: &Rec, monitor: u32) -> Result<String, Ap
 }
 
 impl LiveView {
+    /// The fMP4 bytes of either kind of view.
+    pub fn stream(self) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
+        use futures_util::StreamExt;
+        match self {
+            LiveView::Recording(v) => v.stream().boxed(),
+            LiveView::Preview(t) => t.stream().boxed(),
+        }
+    }
+}
+
+impl RecordingView {
     /// The fMP4 bytes: init segment, fragments from the newest keyframe,
     /// then each new fragment as it lands. Ends (cleanly) when the
     /// recording's upload is over, or with an error the client sees as a

@@ -32,6 +32,7 @@ pub mod link;
 pub mod metrics;
 pub mod notice;
 pub mod pace;
+pub mod preview;
 pub mod recording;
 pub mod servers;
 pub mod spool;

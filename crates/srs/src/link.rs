@@ -612,6 +612,44 @@ async fn apply(srs: &Srs, rws: &RwsSession, msg: &ToAgent) -> Result<(), String>
             notice,
             ..
         } => crate::recording::live(srs, recording_id, *on, *notice),
+        ToAgent::Preview {
+            preview_id,
+            on,
+            notice,
+            recipients,
+            upload_url,
+            upload_token,
+            masks,
+            max_duration_s,
+            ..
+        } => {
+            let srs = srs.clone();
+            let id = preview_id.clone();
+            if !*on {
+                return tokio::task::spawn_blocking(move || {
+                    crate::preview::stop(&srs, Some(&id));
+                })
+                .await
+                .map_err(|e| format!("preview: {e}"));
+            }
+            let cmd = crate::preview::PreviewCommand {
+                id,
+                recipients: recipients.clone(),
+                upload_url: upload_url.clone(),
+                upload_token: upload_token.clone(),
+                server: rws.server.clone(),
+                masks: masks.clone(),
+                notice: *notice,
+                max_duration: Duration::from_secs(*max_duration_s),
+            };
+            let handle = tokio::runtime::Handle::current();
+            return tokio::task::spawn_blocking(move || {
+                let _enter = handle.enter();
+                crate::preview::start(&srs, cmd)
+            })
+            .await
+            .map_err(|e| format!("preview: {e}"))?;
+        }
         ToAgent::Heartbeat => {}
     }
     Ok(())

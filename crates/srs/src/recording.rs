@@ -78,9 +78,22 @@ pub(crate) struct RecState {
     /// What the agent is told (`GET /api/v2/me/recording`), kept current
     /// by every change below.
     notice: crate::notice::Notice,
+    /// An on-demand live preview ([`crate::preview`]), never together with
+    /// a recording.
+    pub(crate) preview: Option<crate::preview::Running>,
 }
 
 impl RecState {
+    /// A recording runs.
+    pub(crate) fn is_recording(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// [`RecState::renotice`] for [`crate::preview`].
+    pub(crate) fn renotice_pub(&mut self) {
+        self.renotice();
+    }
+
     pub(crate) fn known_extend(&mut self, ids: Vec<String>) {
         self.known.extend(ids);
     }
@@ -90,7 +103,11 @@ impl RecState {
     fn renotice(&mut self) {
         let now = now_rfc3339();
         let next = match &self.active {
-            None => crate::notice::Observed::idle(),
+            // Idle, but watched while a preview runs with `live_notice`.
+            None => crate::notice::Observed {
+                watched: self.preview.as_ref().is_some_and(|p| p.watched),
+                ..crate::notice::Observed::idle()
+            },
             Some(a) => crate::notice::Observed {
                 state: if a.paused {
                     crate::notice::RecordingState::Paused
@@ -139,7 +156,7 @@ pub fn valid_id(id: &str) -> bool {
     id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
 }
 
-fn open_source(spec: &SourceSpec) -> Result<Box<dyn Source>, String> {
+pub(crate) fn open_source(spec: &SourceSpec) -> Result<Box<dyn Source>, String> {
     match spec {
         SourceSpec::Synthetic(w, h, n) => Ok(Box::new(capture::synthetic::SyntheticSource::row(
             *w, *h, *n,
@@ -286,7 +303,9 @@ pub struct StartCommand {
 /// Compiles the masking rules of a `start`. A rule SRS cannot compile
 /// refuses the whole start with the reason: recording without it would put
 /// the very window it protects on the video.
-fn compile_masks(specs: &[proto::control::MaskSpec]) -> Result<Vec<capture::MaskRule>, String> {
+pub(crate) fn compile_masks(
+    specs: &[proto::control::MaskSpec],
+) -> Result<Vec<capture::MaskRule>, String> {
     if specs.len() > proto::control::MAX_MASKS {
         return Err(format!(
             "{} masking rules (at most {}): not recording",
@@ -355,6 +374,8 @@ fn check_start(cmd: &StartCommand) -> Result<(Vec<age::x25519::Recipient>, url::
 
 /// Applies `start`; `Err` is the reason sent back in the ack.
 pub fn start(srs: &Srs, cmd: StartCommand) -> Result<(), String> {
+    // A call always wins over an on-demand live preview (same screen).
+    crate::preview::end_for_recording(srs);
     if cmd.resume {
         return resume(srs, cmd);
     }

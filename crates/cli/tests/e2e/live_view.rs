@@ -478,3 +478,281 @@ fn hostile_live_view_is_refused_in_the_envelope() {
         }
     });
 }
+
+/// Every file under `p` (recursively).
+fn files_under(p: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![p.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `live_view = "always"`: watching agent1, who is not being recorded,
+/// starts an on-demand preview. The stream is fMP4 that ffmpeg decodes,
+/// 1 s fragments arriving within the latency target (an upper bound: the
+/// capture started after the request, so a fragment's media end is on
+/// the screen no earlier than request + end), the agent is told, the view
+/// is audited; afterwards nothing is stored: no recording in search, no
+/// media object, no staging on RWS, no new file in SRS's spool.
+#[test]
+fn live_always_previews_an_unrecorded_agent_and_stores_nothing() {
+    let dir = tempdir();
+    write_directory(
+        dir.path(),
+        &format!("live_view = \"always\"\nlive_notice = true\n{TWO_GROUPS}"),
+    );
+    let rws = Rws::start(dir.path(), "rws");
+    let srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
+    let spool = dir.path().join("srs-spool");
+    let spool_before = files_under(&spool);
+
+    let asked = SystemTime::now();
+    let watching = std::thread::scope(|s| {
+        let viewer = s.spawn(|| watch(&rws, ("supa", "pwa"), "agent1", Duration::from_secs(10)));
+        let told = wait_for("notice watched", Duration::from_secs(10), || {
+            let v = notice(&srs);
+            (v["watched"] == true).then_some(v)
+        });
+        assert_eq!(told["state"], "idle", "not recorded: {told}");
+        viewer.join().unwrap()
+    });
+    assert_eq!(
+        watching.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&watching.bytes)
+    );
+    assert_eq!(watching.content_type, "video/mp4");
+    let top: Vec<[u8; 4]> = boxes(&watching.bytes, 0).iter().map(|b| b.0).collect();
+    assert_eq!(&top[..2], &[*b"ftyp", *b"moov"], "init segment first");
+    let frags = &watching.fragments;
+    assert!(frags.len() >= 5, "{} fragments in 10 s", frags.len());
+    assert!(frags[0].start_keyframe, "the viewer starts at a keyframe");
+    // Lag of a fragment's cut (its end) and of its first frame (where the
+    // fragment before it ended), as in the recorded case.
+    let (mut worst, mut worst_first) = (Duration::ZERO, Duration::ZERO);
+    for w in frags.windows(2) {
+        let late = |media: Duration| w[1].at.duration_since(asked + media).unwrap_or_default();
+        worst = worst.max(late(w[1].end));
+        worst_first = worst_first.max(late(w[0].end));
+    }
+    let spans: Vec<f64> = frags
+        .windows(2)
+        .map(|w| w[1].end.saturating_sub(w[0].end).as_secs_f64())
+        .collect();
+    eprintln!(
+        "live preview: {} fragments, worst lag after the cut ≤ {:.2} s, of a fragment's \
+         first frame ≤ {:.2} s, spans {spans:?}",
+        frags.len(),
+        worst.as_secs_f64(),
+        worst_first.as_secs_f64()
+    );
+    assert!(
+        worst <= LATENCY,
+        "a fragment arrived {worst:?} after its end"
+    );
+    assert!(
+        worst_first <= LATENCY,
+        "a fragment's first frame arrived {worst_first:?} after it was on the screen"
+    );
+    assert!(
+        spans.iter().all(|s| *s <= 1.5),
+        "1 s fragments in a preview: {spans:?}"
+    );
+    let file = dir.path().join("preview.mp4");
+    std::fs::write(&file, &watching.bytes).unwrap();
+    assert!(decodes_cleanly(&file), "ffmpeg decodes the preview");
+    let times = frame_times(&file);
+    assert!(times.len() >= 10, "{} frames", times.len());
+
+    // The viewer left: the preview ends, the agent is no longer told.
+    wait_for("notice not watched", Duration::from_secs(10), || {
+        notice(&srs).get("watched").is_none().then_some(())
+    });
+    let start = audit(&rws, "live_view");
+    let row = start
+        .iter()
+        .find(|e| e["user"] == "supa" && e["target"] == "agent1")
+        .unwrap_or_else(|| panic!("no live_view row: {start:?}"));
+    let detail = row["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("preview") && detail.contains("monitor 0"),
+        "{row}"
+    );
+    assert_eq!(row["remote"], "127.0.0.1", "{row}");
+    let end = wait_for("live_view_end", Duration::from_secs(10), || {
+        audit(&rws, "live_view_end")
+            .into_iter()
+            .find(|e| e["user"] == "supa" && e["target"] == "agent1")
+    });
+    let detail = end["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("preview") && detail.contains(" from ") && detail.contains(" to "),
+        "{end}"
+    );
+
+    // Nothing stored.
+    let r = get_as(
+        &rws,
+        ("admin", "adminpw"),
+        "/api/v2/recordings?agent=agent1",
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(
+        v["recordings"].as_array().map(Vec::len),
+        Some(0),
+        "no recording for a preview: {v}"
+    );
+    assert!(
+        rws.media_objects().is_empty(),
+        "no media object: {:?}",
+        rws.media_objects()
+    );
+    assert!(
+        files_under(&dir.path().join("rws").join("uploads")).is_empty(),
+        "no staging on RWS"
+    );
+    assert_eq!(
+        files_under(&spool),
+        spool_before,
+        "the preview left nothing in SRS's spool"
+    );
+}
+
+/// `live_view = "always"`, hostile and racing: another group's supervisor
+/// gets 403 and starts nothing; a segment PUT for an unknown preview is
+/// 404 and with a wrong token 401; the loopback API cannot start a
+/// preview; a call starting during a preview ends the preview's stream
+/// and records normally (its media decodes), and search lists only it.
+#[test]
+fn live_always_hostile_and_a_call_during_a_preview_records_normally() {
+    let dir = tempdir();
+    write_directory(
+        dir.path(),
+        &format!("live_view = \"always\"\nlive_notice = true\n{TWO_GROUPS}"),
+    );
+    let rws = Rws::start(dir.path(), "rws");
+    let srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
+
+    let r = http(
+        "GET",
+        &live_url(&rws, "agent1", ""),
+        &[basic("supb", "pwb")],
+        None,
+    );
+    assert_envelope(&r, 403, "another group's supervisor");
+    assert!(audit(&rws, "live_view").is_empty(), "a refusal is no view");
+    assert!(notice(&srs).get("watched").is_none(), "nothing started");
+    // agent2 has no SRS: 409, saying so.
+    let r = http(
+        "GET",
+        &live_url(&rws, "agent2", ""),
+        &[basic("supb", "pwb")],
+        None,
+    );
+    assert_envelope(&r, 409, "agent2 without SRS");
+    // A page on the agent PC cannot ask SRS for a preview.
+    for path in ["/api/v2/preview", "/api/v2/me/preview", "/api/v2/live"] {
+        let r = http(
+            "POST",
+            &format!("{}{path}", srs.url),
+            &[basic("agent1", "pw1")],
+            Some("{}".into()),
+        );
+        assert!(
+            r.status == 404 || r.status == 405,
+            "{path}: {} {}",
+            r.status,
+            r.text
+        );
+    }
+    // Segments for a preview that does not run.
+    let put = |url: &str, token: &str| {
+        http(
+            "PUT",
+            url,
+            &[("Authorization".into(), format!("Bearer {token}"))],
+            Some("age-encryption.org/v1\n".into()),
+        )
+    };
+    let r = put(
+        &format!(
+            "{}/api/v2/srs/previews/00000000-0000-4000-8000-000000000000/0/0",
+            rws.url
+        ),
+        "x",
+    );
+    assert_envelope(&r, 404, "unknown preview");
+
+    // A preview runs; meanwhile a wrong token is refused and a call starts.
+    let watching = std::thread::scope(|s| {
+        let viewer = s.spawn(|| {
+            watch(
+                &rws,
+                ("admin", "adminpw"),
+                "agent1",
+                Duration::from_secs(40),
+            )
+        });
+        let row = wait_for("the preview's audit row", Duration::from_secs(20), || {
+            audit(&rws, "live_view").into_iter().next()
+        });
+        let detail = row["detail"].as_str().unwrap().to_string();
+        let id = detail
+            .strip_prefix("preview ")
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{detail}"))
+            .to_string();
+        let r = put(
+            &format!("{}/api/v2/srs/previews/{id}/0/999", rws.url),
+            "not-the-token",
+        );
+        assert_envelope(&r, 401, "wrong preview token");
+        rws.call_event("p1", "recording.started", "call-during", "1001");
+        viewer.join().unwrap()
+    });
+    assert_eq!(watching.status, 200);
+    assert!(
+        watching.ended_by_server,
+        "the preview's stream ends when the call starts"
+    );
+    assert!(!watching.fragments.is_empty());
+    // The call records normally.
+    media_start(&rws, "call-during");
+    std::thread::sleep(Duration::from_secs(3));
+    rws.call_event("p2", "call.released", "call-during", "1001");
+    let v = wait_for("the recording completes", Duration::from_secs(30), || {
+        let r = get_as(&rws, ("admin", "adminpw"), "/api/v2/recordings/call-during");
+        let v = r.json();
+        let state = v["screenRecordings"][0]["state"].clone();
+        (state == "completed" || state == "partial" || state == "failed").then_some(v)
+    });
+    assert_eq!(v["screenRecordings"][0]["state"], "completed", "{v}");
+    assert!(
+        !rws.media_objects().is_empty(),
+        "the call's media is stored"
+    );
+    let r = get_as(
+        &rws,
+        ("admin", "adminpw"),
+        "/api/v2/recordings?agent=agent1",
+    );
+    let calls: Vec<String> = r.json()["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["callId"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(calls, ["call-during"], "search lists the call only");
+}

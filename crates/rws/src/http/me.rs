@@ -19,6 +19,11 @@ pub async fn me(State(rws): State<Rws>, User(user): User) -> Result<Json<Me>, Ap
     let agents_see_own = setting_true(&rws.db, "agents_see_own", false).await?;
     let supervisors_may_download = setting_true(&rws.db, "supervisors_may_download", true).await?;
     let oversees = user.has("admin") || user.has("supervisor");
+    let live_view = if crate::preview::allowed(&rws.db).await? {
+        "always"
+    } else {
+        "recording"
+    };
     // Mirrors `compliance::viewer`: agents search only their own, and only
     // when the directory allows it.
     let own_only = !oversees && user.has("agent") && agents_see_own;
@@ -33,6 +38,7 @@ pub async fn me(State(rws): State<Rws>, User(user): User) -> Result<Json<Me>, Ap
             .collect(),
         settings: Settings {
             agents_see_own,
+            live_view: live_view.into(),
             supervisors_may_download,
         },
         may: May {
@@ -71,6 +77,9 @@ pub struct Membership {
 #[derive(Debug, Serialize)]
 pub struct Settings {
     agents_see_own: bool,
+    /// The directory's `live_view`: `"always"` lets the console offer
+    /// Watch for agents who are not being recorded.
+    live_view: String,
     supervisors_may_download: bool,
 }
 
@@ -108,6 +117,7 @@ mod tests {
             roles: vec!["admin".into()],
             settings: Settings {
                 agents_see_own: true,
+                live_view: "recording".into(),
                 supervisors_may_download: true,
             },
             user: serde_json::json!({"id": "1", "userName": "u"}),

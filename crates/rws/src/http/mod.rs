@@ -106,6 +106,11 @@ pub fn router(rws: Rws) -> Router {
             get(recordings::play),
         )
         .route("/api/v2/live/{agent}", get(live::watch))
+        .route(
+            "/api/v2/srs/previews/{id}/{stream}/{seq}",
+            axum::routing::put(live::preview_segment)
+                .layer(DefaultBodyLimit::max(crate::segments::MAX_SEGMENT as usize)),
+        )
         .route("/api/v2/keys/signing", get(evidence::signing_key))
         .route("/api/v2/recordings/{call_id}/export", get(evidence::export))
         .route_layer(axum::middleware::from_fn_with_state(
