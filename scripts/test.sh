@@ -60,6 +60,8 @@ timeout 600 bash scripts/test-deb.sh "$root/target/debug/screenrec" 2>&1 | tee t
 
 step "RWS benchmark, CI size (scripts/bench-rws.sh --smoke: fails on errors, not on figures)"
 SCREENREC_BIN="$root/target/debug/screenrec" timeout 300 bash scripts/bench-rws.sh --smoke || status=1
+step "RWS benchmark, CI size, 2 nodes on a throw-away PostgreSQL behind a TCP balancer (~40 s)"
+DATABASE=postgres NODES=2 SCREENREC_BIN="$root/target/debug/screenrec" timeout 300 bash scripts/bench-rws.sh --smoke || status=1
 
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
