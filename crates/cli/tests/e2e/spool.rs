@@ -119,7 +119,10 @@ fn a_spool_written_by_the_previous_version_uploads_after_an_upgrade() {
     let spooled = lines.len();
     std::fs::write(&idx, lines.concat() + "{\"cipher_offset\":12").unwrap();
 
-    let _srs = Srs::start(dir.path(), "srs", &args);
+    // The call ended while SRS was down, so no one continues the recording:
+    // a short `--resume-grace` instead of the default 30 s (the wait below).
+    let upgraded = [&args[..], &["--resume-grace", "3"]].concat();
+    let _srs = Srs::start(dir.path(), "srs", &upgraded);
     let r = wait_for(
         "the upgraded SRS uploads the old spool",
         Duration::from_secs(30),
