@@ -270,21 +270,7 @@ pub async fn last_segment(
     .bind(media_id)
     .fetch_optional(db)
     .await?;
-    row.map(|(seq, co, cl, po, pl, end)| {
-        Ok((
-            seq,
-            IndexEntry {
-                cipher_offset: uint(co, "offset")?,
-                cipher_len: uint(cl, "length")?,
-                plain_offset: uint(po, "offset")?,
-                plain_len: uint(pl, "length")?,
-                end_ms: Some(uint(end, "end")?),
-                plain_sha256: None,
-                cipher_sha256: None,
-            },
-        ))
-    })
-    .transpose()
+    row.map(seq_and_entry).transpose()
 }
 
 /// At most `limit` of a media file's segments whose `seq` is above `after`,
@@ -305,22 +291,26 @@ pub async fn segments_after(
     .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|(seq, co, cl, po, pl, end)| {
-            Ok((
-                seq,
-                IndexEntry {
-                    cipher_offset: uint(co, "offset")?,
-                    cipher_len: uint(cl, "length")?,
-                    plain_offset: uint(po, "offset")?,
-                    plain_len: uint(pl, "length")?,
-                    end_ms: Some(uint(end, "end")?),
-                    plain_sha256: None,
-                    cipher_sha256: None,
-                },
-            ))
-        })
-        .collect()
+    rows.into_iter().map(seq_and_entry).collect()
+}
+
+/// A `segments` row read without its hashes (seq, cipher offset and
+/// length, plain offset and length, end) as its `seq` and index entry.
+fn seq_and_entry(
+    (seq, co, cl, po, pl, end): (i64, i64, i64, i64, i64, i64),
+) -> Result<(i64, IndexEntry), sqlx::Error> {
+    Ok((
+        seq,
+        IndexEntry {
+            cipher_offset: uint(co, "offset")?,
+            cipher_len: uint(cl, "length")?,
+            plain_offset: uint(po, "offset")?,
+            plain_len: uint(pl, "length")?,
+            end_ms: Some(uint(end, "end")?),
+            plain_sha256: None,
+            cipher_sha256: None,
+        },
+    ))
 }
 
 /// The plaintext size of a media file: where its last segment ends.
