@@ -69,9 +69,12 @@ if [ "$NODES" -gt 1 ]; then
   esac
 fi
 
-# Each side holds one socket per session, plus files and the database; the
-# balancer holds two per session.
-want_fds=$(( 2 * (N + UPLOAD_AGENTS) + 1024 ))
+# The limit is per process: RWS and loadgen each hold one socket per session
+# (plus files and the database); the balancer, with NODES>1, holds two.
+want_fds=$(( N + UPLOAD_AGENTS + 1024 ))
+if [ "$NODES" -gt 1 ]; then
+  want_fds=$(( 2 * (N + UPLOAD_AGENTS) + 256 ))
+fi
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 fi

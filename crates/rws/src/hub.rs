@@ -235,11 +235,22 @@ impl Hub {
         };
         store::sessions::insert_replacing(&rws.db, &row, &replaced).await?;
         let id = live.id.clone();
-        self.lock().insert(live.id.clone(), live);
+        self.insert_opened(live);
         if rws.cluster.is_some() {
             crate::cluster::sessions_changed(rws, &id).await;
         }
         Ok(())
+    }
+
+    /// Puts a session whose row is committed into the map. Its `added` is
+    /// now, not when `live` was built: a mirror read that began before the
+    /// row's commit (and so missed it) must not drop it. Built earlier, a
+    /// session opened during a re-read vanished from the map before its SRS
+    /// connected, and the channel was closed at once (about 1 % of opens
+    /// under `scripts/bench-rws.sh DATABASE=postgres`).
+    fn insert_opened(&self, mut live: Live) {
+        live.added = Instant::now();
+        self.lock().insert(live.id.clone(), live);
     }
 
     /// Summaries, standby sessions only when asked.
@@ -784,4 +795,49 @@ async fn send(
 ) -> Result<(), axum::Error> {
     let text = serde_json::to_string(msg).unwrap_or_default();
     sink.send(Message::Text(text.into())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(id: &str) -> Live {
+        Live::new(
+            id.into(),
+            "agent1".into(),
+            "Place1".into(),
+            Vec::new(),
+            "hash".into(),
+            false,
+            "test".into(),
+            None,
+        )
+    }
+
+    /// A cluster re-read that began after the session was built but before
+    /// its row was committed sees no row for it; the session entered the
+    /// map after that read began, so the mirror keeps it.
+    #[test]
+    fn a_session_opened_during_a_re_read_survives_the_mirror() {
+        let hub = Hub::default();
+        let built = live("s1");
+        std::thread::sleep(Duration::from_millis(2));
+        let read_at = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        hub.insert_opened(built);
+        hub.mirror(Vec::new(), &Default::default(), read_at);
+        assert!(hub.lock().contains_key("s1"), "the new session was dropped");
+
+        // The same read drops an entry that was in the map before it began
+        // and has no row (a session closed on another node).
+        let old = live("s2");
+        hub.lock().insert("s2".into(), old);
+        let read_at = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        hub.mirror(Vec::new(), &Default::default(), read_at);
+        assert!(
+            !hub.lock().contains_key("s2"),
+            "a session without a row stayed"
+        );
+    }
 }
