@@ -55,3 +55,4 @@ mod srs_conformance;
 mod upload_rate_rws;
 mod upload_staging;
 mod webhook_outbox;
+mod app_lane_live;
