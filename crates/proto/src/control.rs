@@ -457,13 +457,15 @@ mod tests {
                 at: "2026-11-30T10:00:00.000Z".into(),
             }));
         // The app lane, live: no title when the directory keeps none.
-        expect![[r#"{"type":"app","recording_id":"r","at":"2026-11-30T10:00:01.500Z","class":"XTerm"}"#]]
-            .assert_eq(&json(&FromAgent::App {
-                recording_id: "r".into(),
-                at: "2026-11-30T10:00:01.500Z".into(),
-                class: "XTerm".into(),
-                title: None,
-            }));
+        expect![[
+            r#"{"type":"app","recording_id":"r","at":"2026-11-30T10:00:01.500Z","class":"XTerm"}"#
+        ]]
+        .assert_eq(&json(&FromAgent::App {
+            recording_id: "r".into(),
+            at: "2026-11-30T10:00:01.500Z".into(),
+            class: "XTerm".into(),
+            title: None,
+        }));
         let start = r#"{"type":"start","seq":1,"recording_id":"r","interaction_id":"c","max_duration_s":60,"capture":{"fps":5,"quality":30,"keyframe_interval_s":2,"cursor":true},"recipients":[],"upload_url":"/u","upload_token":""}"#;
         match serde_json::from_str::<ToAgent>(start) {
             Ok(cmd @ ToAgent::Start { resume: false, .. }) => {

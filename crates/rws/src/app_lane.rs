@@ -196,8 +196,7 @@ pub async fn on_app(
         OffsetDateTime::now_utc(),
     )
     .map_err(refused)?;
-    match store::recordings::mark_app(&rws.db, &rec.id, &rfc3339(when), class, title, cap()).await
-    {
+    match store::recordings::mark_app(&rws.db, &rec.id, &rfc3339(when), class, title, cap()).await {
         Ok(true) => Ok(true),
         Ok(false) => {
             // Already there (a resend) or the lane is full: only the
@@ -216,7 +215,7 @@ pub async fn on_app(
 
 /// [`MAX_APP_MARKS`] as the store counts.
 pub fn cap() -> i64 {
-    MAX_APP_MARKS as i64
+    i64::try_from(MAX_APP_MARKS).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -311,10 +310,7 @@ mod tests {
         }
         let ok = RecordingState::Recording;
         // A little clock skew either way is fine; far out is not.
-        assert_eq!(
-            judge(ok, false, requested, requested - SLACK, now),
-            Ok(())
-        );
+        assert_eq!(judge(ok, false, requested, requested - SLACK, now), Ok(()));
         assert_eq!(judge(ok, false, requested, now + SLACK, now), Ok(()));
         let second = time::Duration::seconds(1);
         assert_eq!(

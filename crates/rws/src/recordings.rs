@@ -149,7 +149,7 @@ pub async fn mark(
 
 /// Records an active-window change on the app lane (idempotent by time,
 /// so a change that arrived live is not added again by the end report; at
-/// most [`crate::app_lane::cap`] per recording).
+/// most [`proto::upload::MAX_APP_MARKS`] per recording, live frames included).
 pub async fn mark_app(
     db: &Pool,
     id: &str,
@@ -160,7 +160,8 @@ pub async fn mark_app(
     let at = parse_time(at)
         .map(rfc3339)
         .unwrap_or_else(|| at.to_string());
-    crate::store::recordings::mark_app(db, id, &at, class, title, crate::app_lane::cap()).await?;
+    let cap = i64::try_from(proto::upload::MAX_APP_MARKS).unwrap_or(i64::MAX);
+    crate::store::recordings::mark_app(db, id, &at, class, title, cap).await?;
     Ok(())
 }
 

@@ -59,7 +59,13 @@ pub(crate) fn hold() {
 }
 
 /// An xterm with its own class and title; (process, window id).
-pub(crate) fn xterm(x: &Xvfb, dir: &Path, class: &str, title: &str, geometry: &str) -> (Proc, String) {
+pub(crate) fn xterm(
+    x: &Xvfb,
+    dir: &Path,
+    class: &str,
+    title: &str,
+    geometry: &str,
+) -> (Proc, String) {
     let mut cmd = Command::new("xterm");
     cmd.args(["-class", class, "-T", title, "-geometry", geometry])
         .args(["-e", "sleep", "600"])

@@ -18,7 +18,9 @@ use crate::util::{Xvfb, tempdir, wait_for};
 /// RWS with the app lane's directory, SRS recording `x`, agent1 logged in
 /// and call-app recording.
 fn recording(dir: &Path, x: &Xvfb, extra: &[&str]) -> (Rws, Srs) {
-    std::fs::write(dir.join("directory.toml"), USERS).unwrap();
+    // The fixture's session list reads as admin.
+    let admin = "\n[[user]]\nusername = \"admin\"\npassword = \"adminpw\"\nroles = [\"admin\"]\n";
+    std::fs::write(dir.join("directory.toml"), format!("{USERS}{admin}")).unwrap();
     let rws = Rws::start(dir, "rws");
     let srs = start_srs(dir, &rws, x, extra);
     let r = srs.login("agent1", "pw1");
@@ -154,7 +156,7 @@ fn app_changes_sent_before_srs_is_killed_stay_and_are_not_doubled_by_its_recover
     let (_b, _) = xterm(&x, dir, "MailerK9", "Inbox", "40x10+300+10");
     let sent = lane(&wait_lane(&rws, 2));
     srs.proc.kill9();
-    // RWS notices SRS is gone (3 s silence timeout) and the call ends.
+    // RWS sees the channel close (SRS is gone), and the call ends.
     rws.wait_sessions("agent1's session dropped", |s| {
         !s.iter()
             .any(|x| x["user"] == "agent1" && x["state"] == "connected")

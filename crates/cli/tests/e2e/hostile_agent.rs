@@ -1174,9 +1174,7 @@ fn rule1_live_app_frames_are_kept_only_for_ones_own_running_recording_within_bou
     let start = agent.expect("start");
     wait_state(&rws, "call-apps", "recording");
     let rec = start["recording_id"].as_str().unwrap().to_string();
-    let app = |class: &str, title: Option<&str>, at: String| {
-        json!({"type": "app", "recording_id": rec, "at": at, "class": class, "title": title})
-    };
+    let app = |class: &str, title: Option<&str>, at: String| json!({"type": "app", "recording_id": rec, "at": at, "class": class, "title": title});
 
     // Someone else's session speaking for agent1's recording: nothing kept.
     attacker.send(app("Forged", Some("forged"), at_in(0)));
@@ -1215,7 +1213,11 @@ fn rule1_live_app_frames_are_kept_only_for_ones_own_running_recording_within_bou
     let kept = app_lane(&rws, "call-apps").len();
     assert!((2..=100).contains(&kept), "{kept} app marks kept");
     assert!(healthy(&rws));
-    let r = get_as(&rws, ("admin", "adminpw"), "/api/v2/recordings");
+    let r = get_as(
+        &rws,
+        ("admin", "adminpw"),
+        "/api/v2/recordings?agent=agent1",
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     let log = rws.proc.output();
     let lines = log.matches("app changes over the budget dropped").count();
@@ -1224,8 +1226,10 @@ fn rule1_live_app_frames_are_kept_only_for_ones_own_running_recording_within_bou
     // After the end: the recording is stopped, a change is refused.
     call_released(&rws, "call-apps", "1001");
     agent.expect("stop");
-    agent.send(json!({"type": "status", "recording_id": rec, "state": "stopped",
-        "reason": "call_released", "at": now(), "bytes_spooled": 0}));
+    agent.send(
+        json!({"type": "status", "recording_id": rec, "state": "stopped",
+        "reason": "call_released", "at": now(), "bytes_spooled": 0}),
+    );
     wait_state(&rws, "call-apps", "finalizing");
     // (A fresh channel: the flood spent this one's budget.)
     let mut agent = agent;

@@ -752,14 +752,30 @@ pub(crate) mod tests {
         recording(&db, "r1", "alice", "call-1", T0).await;
         recording(&db, "r2", "bob", "call-2", T0).await;
         // The same change twice (live, then the end report): once.
-        assert!(mark_app(&db, "r1", T1, "XTerm", Some("bash"), 3).await.unwrap());
-        assert!(!mark_app(&db, "r1", T1, "XTerm", Some("bash"), 3).await.unwrap());
+        assert!(
+            mark_app(&db, "r1", T1, "XTerm", Some("bash"), 3)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !mark_app(&db, "r1", T1, "XTerm", Some("bash"), 3)
+                .await
+                .unwrap()
+        );
         assert!(mark_app(&db, "r1", T2, "Crm", None, 3).await.unwrap());
         assert_eq!(app_marks(&db, "r1").await.unwrap(), 2);
         // Other kinds do not count; the cap is per recording.
         mark(&db, "r1", T0, "paused", "desktop").await.unwrap();
-        assert!(mark_app(&db, "r1", "2026-01-05T10:00:03.000Z", "C", None, 3).await.unwrap());
-        assert!(!mark_app(&db, "r1", "2026-01-05T10:00:04.000Z", "D", None, 3).await.unwrap());
+        assert!(
+            mark_app(&db, "r1", "2026-01-05T10:00:03.000Z", "C", None, 3)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !mark_app(&db, "r1", "2026-01-05T10:00:04.000Z", "D", None, 3)
+                .await
+                .unwrap()
+        );
         assert_eq!(app_marks(&db, "r1").await.unwrap(), 3);
         assert!(mark_app(&db, "r2", T1, "XTerm", None, 3).await.unwrap());
         assert_eq!(app_marks(&db, "r2").await.unwrap(), 1);
