@@ -2,7 +2,8 @@
 //! sends each active-window change to a real RWS over its control channel,
 //! so the recording resource and `?app=` show it before the call ends; the
 //! end report does not add it again; a change sent before `kill -9` of SRS
-//! stays. On every `SCREENREC_TEST_BACKEND` (the state is the database's).
+//! stays; a change made while RWS is down arrives when SRS reconnects.
+//! On every `SCREENREC_TEST_BACKEND` (the state is the database's).
 //! The hostile side (someone else's recording, bounds, flood, after the
 //! end) is in `hostile_agent.rs`, next to the other rule 1 attacks.
 
@@ -173,4 +174,38 @@ fn app_changes_sent_before_srs_is_killed_stay_and_are_not_doubled_by_its_recover
     let (v, text) = wait_final(&rws);
     assert_eq!(v["screenRecordings"][0]["state"], "partial", "{text}");
     assert_eq!(lane(&v), sent, "{text}");
+}
+
+#[test]
+fn app_changes_made_while_rws_is_down_arrive_once_srs_reconnects() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let x = Xvfb::start(dir, 640, 480);
+    let (mut rws, _srs) = recording(dir, &x, &[]);
+    let (_a, _) = xterm(&x, dir, "BeforeDown", "one", "40x10+10+10");
+    wait_lane(&rws, 1);
+    rws.kill();
+    let (_b, _) = xterm(&x, dir, "WhileDown", "two", "40x10+300+10");
+    // SRS took the change (it is in the spooled manifest) while no RWS
+    // was there to hear it.
+    let spool = dir.join("srs-spool");
+    wait_for(
+        "the change kept by SRS while RWS is down",
+        Duration::from_secs(10),
+        || (!crate::app_lane::files_containing(&spool, b"WhileDown").is_empty()).then_some(()),
+    );
+    rws.start_again("rws");
+    // The outbox held the frame; it leaves when the channel is back.
+    let v = wait_lane(&rws, 2);
+    let live = lane(&v);
+    assert_eq!(
+        live.iter().map(|(_, c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["BeforeDown", "WhileDown"],
+        "{v}"
+    );
+    assert_eq!(v["screenRecordings"][0]["state"], "recording", "{v}");
+    event(&rws, "e3", "call.released");
+    let (v, text) = wait_final(&rws);
+    assert_eq!(v["screenRecordings"][0]["state"], "completed", "{text}");
+    assert_eq!(lane(&v), live, "{text}");
 }
