@@ -1174,6 +1174,45 @@ mod tests {
         .unwrap()
     }
 
+    /// A long outage fills the outbox: app-lane frames (which the end
+    /// report carries again) make room before any `status` frame does.
+    #[test]
+    fn a_full_outbox_drops_app_frames_before_status_frames() {
+        let spool = tempfile::tempdir().unwrap();
+        let srs = service(spool.path());
+        let status = |i: u64| FromAgent::Status {
+            recording_id: "r".into(),
+            state: RecordingStatus::Recording,
+            reason: None,
+            at: format!("{i}"),
+            bytes_spooled: i,
+        };
+        let app = |i: u64| FromAgent::App {
+            recording_id: "r".into(),
+            at: format!("{i}"),
+            class: "C".into(),
+            title: None,
+        };
+        srs.send_to_rws(status(0));
+        for i in 1..1000 {
+            srs.send_to_rws(app(i));
+        }
+        for i in 1000..1500 {
+            srs.send_to_rws(status(i));
+        }
+        let q = srs.take_outbox();
+        assert_eq!(q.len(), 1000);
+        assert_eq!(q[0], status(0));
+        let statuses = q
+            .iter()
+            .filter(|m| matches!(m, FromAgent::Status { .. }))
+            .count();
+        assert_eq!(statuses, 501);
+        // The oldest app frames went; the newest stay, in order.
+        assert_eq!(q[1], app(501));
+        assert_eq!(q[499], app(999));
+    }
+
     fn resume_cmd(id: &str, server: &str) -> StartCommand {
         let recipient = age::x25519::Identity::generate().to_public().to_string();
         StartCommand {
