@@ -356,6 +356,35 @@ async function openRecording(callId, back) {
   })));
   const media = res.mediaFiles.filter((m) => m.parameters.stored);
   if (media.length) player = new Player($('stage'), media);
+  await showTimeline(callId, res);
+  // A call still recording: SRS sends app changes (and marks) live, so the
+  // timeline is read again every 5 s until every recording is final. The
+  // resource is the database's, so this works whichever RWS node answers.
+  clearInterval(timelineTimer);
+  const shown = player;
+  const inProgress = (r) => r.screenRecordings.some((s) => ['requested', 'recording', 'paused', 'finalizing'].includes(s.state));
+  if (inProgress(res)) {
+    timelineTimer = setInterval(async () => {
+      if (player !== shown || $('view-recording').hidden) { clearInterval(timelineTimer); return; }
+      const again = await api(`/api/v2/recordings/${encodeURIComponent(callId)}`);
+      if (!again.ok) return;
+      const fresh = await again.json();
+      if (player !== shown) return;
+      await showTimeline(callId, fresh);
+      if (!inProgress(fresh)) clearInterval(timelineTimer);
+    }, 5000);
+  }
+  $('downloads').replaceChildren(...res.mediaFiles.map((m) => el('li', {},
+    el('a', { href: m.mediaUri.replace('/play/', '/download/'), textContent: `${m.parameters.agentId} ${m.parameters.monitor} (${fmtTime(Number(m.duration) / 1000)})` }))),
+  // Signed evidence export (a zip `screenrec verify` checks offline): once
+  // a recording is final, one per screen recording of the call.
+  ...res.screenRecordings.filter((r) => ['completed', 'partial', 'failed'].includes(r.state)).map((r) => el('li', {},
+    el('a', { className: 'button export', href: `/api/v2/recordings/${encodeURIComponent(res.id)}/export?recording=${encodeURIComponent(r.id)}`, download: '', textContent: `Export ${r.agentId} (signed evidence)` }))));
+}
+
+// The timeline of a call's resource `res`: events, screen marks, app lane.
+let timelineTimer = null;
+async function showTimeline(callId, res) {
   const at = (ms) => (player ? (ms - player.origin) / 1000 : 0);
   // Events of the call (markers; `app.*` events on their own lane), then
   // the screen marks (pause spans, and any other paired kind).
@@ -403,12 +432,6 @@ async function openRecording(callId, back) {
     li.addEventListener('click', () => player?.seek(i.offset));
     return li;
   }));
-  $('downloads').replaceChildren(...res.mediaFiles.map((m) => el('li', {},
-    el('a', { href: m.mediaUri.replace('/play/', '/download/'), textContent: `${m.parameters.agentId} ${m.parameters.monitor} (${fmtTime(Number(m.duration) / 1000)})` }))),
-  // Signed evidence export (a zip `screenrec verify` checks offline): once
-  // a recording is final, one per screen recording of the call.
-  ...res.screenRecordings.filter((r) => ['completed', 'partial', 'failed'].includes(r.state)).map((r) => el('li', {},
-    el('a', { className: 'button export', href: `/api/v2/recordings/${encodeURIComponent(res.id)}/export?recording=${encodeURIComponent(r.id)}`, download: '', textContent: `Export ${r.agentId} (signed evidence)` }))));
 }
 
 // ---------- live ----------
@@ -644,6 +667,26 @@ async function openWatch(agent) {
     });
     mine.monitors.push(m);
     m.run();
+  }
+  watchApps(mine, current?.callId);
+}
+
+// The app lane of the call being watched (SRS sends each window change
+// live): read again every 5 s while this view watches; newest first.
+async function watchApps(mine, callId) {
+  $('watch-apps').replaceChildren();
+  $('watch-apps-box').hidden = !callId;
+  while (callId && watching === mine) {
+    const r = await api(`/api/v2/recordings/${encodeURIComponent(callId)}`);
+    if (watching !== mine) return;
+    if (r.ok) {
+      const res = await r.json();
+      const marks = res.screenRecordings.filter((s) => s.agentId === mine.agent).flatMap((s) => s.marks.filter((m) => m.type === 'app'));
+      marks.sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
+      $('watch-apps').replaceChildren(...marks.map((m) => el('li', { textContent: `${new Date(m.time).toLocaleTimeString()}  ${m.class}${m.title ? ` — ${m.title}` : ''}` })));
+      if (!res.screenRecordings.some((s) => ['requested', 'recording', 'paused'].includes(s.state))) return;
+    }
+    await new Promise((done) => setTimeout(done, 5000));
   }
 }
 

@@ -364,6 +364,34 @@ pub enum FromAgent {
         /// When the recording stopped (RFC 3339, SRS clock): the gap's start.
         at: String,
     },
+    /// The app lane, live (issue 13 part 3): the agent switched to another
+    /// window while `recording_id` records. The same change as the
+    /// [`crate::upload::AppMark`] SRS keeps for the end report, with the
+    /// same `at`, so RWS stores it once whichever copy comes first (its
+    /// timeline marks are keyed by recording, time and kind).
+    ///
+    /// Why the control channel and not a REST call with the upload token:
+    /// the channel is already authenticated as the session (rule 1 is the
+    /// same check as for `status`), it is up for the whole call, it carries
+    /// frames in order with `status` (a change never overtakes the `stopped`
+    /// after it), and SRS's outbox already queues frames while it is down.
+    /// An older RWS logs the unknown frame and ignores it; the end report
+    /// still carries every change.
+    App {
+        /// Which recording.
+        recording_id: String,
+        /// When the window became active (RFC 3339, SRS clock: the clock of
+        /// every timeline mark).
+        at: String,
+        /// Its `WM_CLASS` (class half), at most
+        /// [`crate::upload::MAX_APP_CLASS_CHARS`] characters.
+        class: String,
+        /// Its title (a masked window's is its rule's name), at most
+        /// [`crate::upload::MAX_APP_TITLE_CHARS`]; absent when the directory
+        /// sets `app_titles = false`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
 }
 
 #[cfg(test)]
@@ -428,6 +456,16 @@ mod tests {
                 recording_id: "r".into(),
                 at: "2026-11-30T10:00:00.000Z".into(),
             }));
+        // The app lane, live: no title when the directory keeps none.
+        expect![[
+            r#"{"type":"app","recording_id":"r","at":"2026-11-30T10:00:01.500Z","class":"XTerm"}"#
+        ]]
+        .assert_eq(&json(&FromAgent::App {
+            recording_id: "r".into(),
+            at: "2026-11-30T10:00:01.500Z".into(),
+            class: "XTerm".into(),
+            title: None,
+        }));
         let start = r#"{"type":"start","seq":1,"recording_id":"r","interaction_id":"c","max_duration_s":60,"capture":{"fps":5,"quality":30,"keyframe_interval_s":2,"cursor":true},"recipients":[],"upload_url":"/u","upload_token":""}"#;
         match serde_json::from_str::<ToAgent>(start) {
             Ok(cmd @ ToAgent::Start { resume: false, .. }) => {

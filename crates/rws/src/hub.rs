@@ -628,6 +628,8 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
     }
     let mut heartbeat = tokio::time::interval(rws.config.heartbeat_interval);
     heartbeat.tick().await;
+    // `app` frames this channel may still send (a flood is dropped here).
+    let mut app_budget = crate::app_lane::Budget::default();
     loop {
         tokio::select! {
             frame = stream.next() => {
@@ -662,6 +664,18 @@ pub(crate) async fn run_channel(rws: Rws, id: String, socket: WebSocket) {
                         crate::restart::on_restarting(&rws, recording_id, at).await;
                     } else {
                         tracing::warn!(session = %id, user = %username, recording = %agent_input::bounded(recording_id, 64), "control channel: restarting for a recording this session does not own; refused");
+                    }
+                }
+                if let FromAgent::App { recording_id, at, class, title } = &msg {
+                    // The budget first: a flood never reaches the database.
+                    if !app_budget.take(Instant::now()) {
+                        if let Some(dropped) = app_budget.to_log() {
+                            tracing::warn!(session = %id, dropped, "control channel: app changes over the budget dropped");
+                        }
+                    } else if owns_recording(&rws, &id, &username, recording_id).await {
+                        let _ = crate::app_lane::on_app(&rws, recording_id, at, class, title.as_deref()).await;
+                    } else {
+                        tracing::warn!(session = %id, user = %username, recording = %agent_input::bounded(recording_id, 64), "control channel: app change for a recording this session does not own; refused");
                     }
                 }
                 {

@@ -31,6 +31,7 @@
 //! thousands of sessions.
 
 pub mod agent_input;
+pub mod app_lane;
 pub mod auth;
 pub mod backup;
 pub mod call_view;

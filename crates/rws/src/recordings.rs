@@ -147,7 +147,9 @@ pub async fn mark(
     crate::store::recordings::mark(db, id, &at, kind, reason).await
 }
 
-/// Records an active-window change on the app lane (idempotent).
+/// Records an active-window change on the app lane (idempotent by time,
+/// so a change that arrived live is not added again by the end report; at
+/// most [`proto::upload::MAX_APP_MARKS`] per recording, live frames included).
 pub async fn mark_app(
     db: &Pool,
     id: &str,
@@ -158,7 +160,9 @@ pub async fn mark_app(
     let at = parse_time(at)
         .map(rfc3339)
         .unwrap_or_else(|| at.to_string());
-    crate::store::recordings::mark_app(db, id, &at, class, title).await
+    let cap = i64::try_from(proto::upload::MAX_APP_MARKS).unwrap_or(i64::MAX);
+    crate::store::recordings::mark_app(db, id, &at, class, title, cap).await?;
+    Ok(())
 }
 
 /// Notes upload or state activity (the orphan sweep looks at it).

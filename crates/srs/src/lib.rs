@@ -242,11 +242,23 @@ impl Srs {
     }
 
     /// Queues a frame for RWS (sent as soon as the control channel is up;
-    /// frames of a session that ended are dropped with it).
+    /// frames of a session that ended are dropped with it). Full (a long
+    /// outage): the oldest app-lane frame goes first — it still reaches RWS
+    /// with the end report, a `status` would not —, else the oldest frame.
     pub(crate) fn send_to_rws(&self, msg: proto::control::FromAgent) {
         let mut q = self.inner.outbox.lock().unwrap_or_else(|e| e.into_inner());
         if q.len() >= 1000 {
-            q.pop_front();
+            let app = q
+                .iter()
+                .position(|m| matches!(m, proto::control::FromAgent::App { .. }));
+            match app {
+                Some(i) => {
+                    q.remove(i);
+                }
+                None => {
+                    q.pop_front();
+                }
+            }
         }
         q.push_back(msg);
         drop(q);

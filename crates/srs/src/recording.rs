@@ -751,7 +751,13 @@ fn mask_mark(a: &mut Active, rule: &str, on: bool, at: Duration) {
 /// after the start (the recorder debounced, bounded and rate-limited it; a
 /// masked window's title is already its rule's name). At most
 /// [`proto::upload::MAX_APP_MARKS`] per recording: the rest are dropped.
-fn app_mark(a: &mut Active, class: String, title: Option<String>, at: Duration) {
+///
+/// Kept in the manifest (for the end report, and across a `kill -9`) and
+/// sent to RWS at once as an `app` frame, so the lane shows during the
+/// call. The outbox holds it while the control channel is down and sends
+/// it on reconnect; a frame lost with a dying connection still arrives
+/// with the end report, and RWS keeps each change once (same `at`).
+fn app_mark(srs: &Srs, a: &mut Active, class: String, title: Option<String>, at: Duration) {
     if a.manifest.apps.len() >= proto::upload::MAX_APP_MARKS {
         return;
     }
@@ -759,18 +765,25 @@ fn app_mark(a: &mut Active, class: String, title: Option<String>, at: Duration) 
         .ok()
         .and_then(|d| a.started.checked_add(d))
         .unwrap_or_else(OffsetDateTime::now_utc);
-    a.manifest.apps.push(proto::upload::AppMark {
+    let mark = proto::upload::AppMark {
         at: rfc3339(when),
         class,
         title,
+    };
+    srs.send_to_rws(FromAgent::App {
+        recording_id: a.id.clone(),
+        at: mark.at.clone(),
+        class: mark.class.clone(),
+        title: mark.title.clone(),
     });
+    a.manifest.apps.push(mark);
     if let Err(e) = a.dir.save_manifest(&a.manifest) {
         tracing::warn!(error = %e, "saving the recording manifest");
     }
 }
 
 /// Keeps the mask spans of recorder events; true when a segment was written.
-fn apply_events(a: &mut Active, events: Vec<recorder::RecorderEvent>) -> bool {
+fn apply_events(srs: &Srs, a: &mut Active, events: Vec<recorder::RecorderEvent>) -> bool {
     let mut wrote = false;
     for ev in events {
         match ev {
@@ -778,7 +791,7 @@ fn apply_events(a: &mut Active, events: Vec<recorder::RecorderEvent>) -> bool {
             recorder::RecorderEvent::MaskStarted { rule, at, .. } => mask_mark(a, &rule, true, at),
             recorder::RecorderEvent::MaskEnded { rule, at } => mask_mark(a, &rule, false, at),
             recorder::RecorderEvent::AppChanged { class, title, at } => {
-                app_mark(a, class, title, at)
+                app_mark(srs, a, class, title, at)
             }
             _ => {}
         }
@@ -859,7 +872,7 @@ async fn stop_recorder(srs: &Srs, recording_id: Option<&str>) -> Option<(Active,
         .flatten();
     if let Some(Ok(s)) = summary.as_mut() {
         // The recorder ends the spans still open when it stops.
-        apply_events(&mut a, std::mem::take(&mut s.events));
+        apply_events(srs, &mut a, std::mem::take(&mut s.events));
     }
     if let Some(Ok(s)) = &summary
         && let Some(e) = &s.error
@@ -956,7 +969,7 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
                                 events.push(ev);
                             }
                         }
-                        wrote |= apply_events(a, events);
+                        wrote |= apply_events(&srs, a, events);
                         if wrote {
                             srs.inner.upload_wake.notify_one();
                         }
@@ -988,7 +1001,7 @@ pub fn spawn_watch(srs: Srs) -> tokio::task::JoinHandle<()> {
                     if let Some(Ok(s)) = summary.as_mut()
                         && let Some(a) = srs.rec_state().active.as_mut()
                     {
-                        apply_events(a, std::mem::take(&mut s.events));
+                        apply_events(&srs, a, std::mem::take(&mut s.events));
                     }
                     let reason = match &summary {
                         Some(Ok(s)) => match &s.error {
@@ -1159,6 +1172,45 @@ mod tests {
             resume_grace: Duration::from_secs(30),
         })
         .unwrap()
+    }
+
+    /// A long outage fills the outbox: app-lane frames (which the end
+    /// report carries again) make room before any `status` frame does.
+    #[test]
+    fn a_full_outbox_drops_app_frames_before_status_frames() {
+        let spool = tempfile::tempdir().unwrap();
+        let srs = service(spool.path());
+        let status = |i: u64| FromAgent::Status {
+            recording_id: "r".into(),
+            state: RecordingStatus::Recording,
+            reason: None,
+            at: format!("{i}"),
+            bytes_spooled: i,
+        };
+        let app = |i: u64| FromAgent::App {
+            recording_id: "r".into(),
+            at: format!("{i}"),
+            class: "C".into(),
+            title: None,
+        };
+        srs.send_to_rws(status(0));
+        for i in 1..1000 {
+            srs.send_to_rws(app(i));
+        }
+        for i in 1000..1500 {
+            srs.send_to_rws(status(i));
+        }
+        let q = srs.take_outbox();
+        assert_eq!(q.len(), 1000);
+        assert_eq!(q[0], status(0));
+        let statuses = q
+            .iter()
+            .filter(|m| matches!(m, FromAgent::Status { .. }))
+            .count();
+        assert_eq!(statuses, 501);
+        // The oldest app frames went; the newest stay, in order.
+        assert_eq!(q[1], app(501));
+        assert_eq!(q[499], app(999));
     }
 
     fn resume_cmd(id: &str, server: &str) -> StartCommand {

@@ -18,9 +18,9 @@ use crate::fixture::{Rws, Srs, basic, http};
 use crate::util::{Proc, Xvfb, now, tempdir, wait_for};
 
 /// Only the masked window's title carries it (the rule's regex does not).
-const SECRET: &str = "4111-QQ7";
+pub(crate) const SECRET: &str = "4111-QQ7";
 
-const USERS: &str = r#"
+pub(crate) const USERS: &str = r#"
 recording_when = "always"
 
 [[switch]]
@@ -54,12 +54,18 @@ title = "(?i)card payment"
 /// Lets the recorder see a window active for longer than the debounce
 /// (500 ms). This paces the scenario; it synchronises nothing: what the
 /// recorder saw is checked in the stored timeline afterwards.
-fn hold() {
+pub(crate) fn hold() {
     std::thread::sleep(Duration::from_millis(1500));
 }
 
 /// An xterm with its own class and title; (process, window id).
-fn xterm(x: &Xvfb, dir: &Path, class: &str, title: &str, geometry: &str) -> (Proc, String) {
+pub(crate) fn xterm(
+    x: &Xvfb,
+    dir: &Path,
+    class: &str,
+    title: &str,
+    geometry: &str,
+) -> (Proc, String) {
     let mut cmd = Command::new("xterm");
     cmd.args(["-class", class, "-T", title, "-geometry", geometry])
         .args(["-e", "sleep", "600"])
@@ -103,14 +109,14 @@ fn focus(x: &Xvfb, id: &str) {
     assert!(st.success());
 }
 
-fn event(rws: &Rws, id: &str, kind: &str) {
+pub(crate) fn event(rws: &Rws, id: &str, kind: &str) {
     let r = rws.post_events(
         &json!({"id": id, "type": kind, "call_id": "call-app", "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-fn get(rws: &Rws, path: &str) -> crate::fixture::Response {
+pub(crate) fn get(rws: &Rws, path: &str) -> crate::fixture::Response {
     http(
         "GET",
         &format!("{}{path}", rws.url),
@@ -119,7 +125,7 @@ fn get(rws: &Rws, path: &str) -> crate::fixture::Response {
     )
 }
 
-fn state(rws: &Rws) -> Option<(Value, String)> {
+pub(crate) fn state(rws: &Rws) -> Option<(Value, String)> {
     let r = get(rws, "/api/v2/recordings/call-app");
     (r.status == 200).then(|| (r.json(), r.text))
 }
@@ -166,7 +172,7 @@ fn record(
 }
 
 /// The app marks: (class, title).
-fn apps(v: &Value) -> Vec<(String, Value)> {
+pub(crate) fn apps(v: &Value) -> Vec<(String, Value)> {
     v["screenRecordings"][0]["marks"]
         .as_array()
         .unwrap()
@@ -180,7 +186,7 @@ fn apps(v: &Value) -> Vec<(String, Value)> {
 }
 
 /// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+pub(crate) fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -1144,3 +1144,98 @@ fn rule3_segment_hashes_that_do_not_match_the_body_are_refused() {
     );
     drop(h);
 }
+
+/// RFC 3339 `ms` milliseconds from now (the app frames' `at`).
+fn at_in(ms: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::milliseconds(ms))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// The app lane of a call's first recording: (class, title).
+fn app_lane(rws: &Rws, call: &str) -> Vec<(String, Value)> {
+    resource(rws, call).unwrap()["screenRecordings"][0]["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["type"] == "app")
+        .map(|m| (m["class"].as_str().unwrap().to_string(), m["title"].clone()))
+        .collect()
+}
+
+#[test]
+fn rule1_live_app_frames_are_kept_only_for_ones_own_running_recording_within_bounds() {
+    let dir = tempdir();
+    let rws = Rws::start(dir.path(), "rws");
+    let agent = Hostile::login(&rws, "agent1", "pw1", None);
+    wait_agent1_connected(&rws);
+    let attacker = Hostile::login(&rws, "agent2", "pw2", None);
+    call_starts(&rws, "call-apps", "1001");
+    let start = agent.expect("start");
+    wait_state(&rws, "call-apps", "recording");
+    let rec = start["recording_id"].as_str().unwrap().to_string();
+    let app = |class: &str, title: Option<&str>, at: String| json!({"type": "app", "recording_id": rec, "at": at, "class": class, "title": title});
+
+    // Someone else's session speaking for agent1's recording: nothing kept.
+    attacker.send(app("Forged", Some("forged"), at_in(0)));
+    attacker.sync(&rws, "forged app sent");
+    assert!(app_lane(&rws, "call-apps").is_empty());
+
+    // The owner: one honest change, sent twice (a replay) — kept once.
+    let honest = app("Crm", Some("Customer"), at_in(0));
+    agent.send(honest.clone());
+    agent.send(honest);
+    // Out of bounds, each refused whole (never stored cut).
+    agent.send(app("Huge", Some(&"t".repeat(10_000)), at_in(1)));
+    agent.send(app(&"C".repeat(1000), None, at_in(2)));
+    agent.send(app("", None, at_in(3)));
+    agent.send(app("NoTime", None, "yesterday".into()));
+    // Far outside the recording's span.
+    agent.send(app("Past", None, "2001-01-01T00:00:00Z".into()));
+    agent.send(app("Future", None, at_in(24 * 3600 * 1000)));
+    // A recording that does not exist.
+    agent.send(
+        json!({"type": "app", "recording_id": "00000000-0000-4000-8000-000000000000",
+            "at": at_in(0), "class": "Nowhere"}),
+    );
+    agent.sync(&rws, "shapes sent");
+    assert_eq!(
+        app_lane(&rws, "call-apps"),
+        [("Crm".to_string(), json!("Customer"))]
+    );
+
+    // A flood: 5,000 changes at distinct times. The channel's budget keeps
+    // a bounded few; RWS keeps serving everyone.
+    for i in 0..5000 {
+        agent.send(app(&format!("Flood{i}"), None, at_in(10 + i)));
+    }
+    agent.sync(&rws, "flood sent");
+    let kept = app_lane(&rws, "call-apps").len();
+    assert!((2..=100).contains(&kept), "{kept} app marks kept");
+    assert!(healthy(&rws));
+    let r = get_as(
+        &rws,
+        ("admin", "adminpw"),
+        "/api/v2/recordings?agent=agent1",
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let log = rws.proc.output();
+    let lines = log.matches("app changes over the budget dropped").count();
+    assert!((1..=10).contains(&lines), "{lines} drop lines logged");
+
+    // After the end: the recording is stopped, a change is refused.
+    call_released(&rws, "call-apps", "1001");
+    agent.expect("stop");
+    agent.send(
+        json!({"type": "status", "recording_id": rec, "state": "stopped",
+        "reason": "call_released", "at": now(), "bytes_spooled": 0}),
+    );
+    wait_state(&rws, "call-apps", "finalizing");
+    // (A fresh channel: the flood spent this one's budget.)
+    let mut agent = agent;
+    agent.disconnect();
+    agent.connect(2, true);
+    agent.send(app("TooLate", None, at_in(0)));
+    agent.sync(&rws, "late app sent");
+    assert_eq!(app_lane(&rws, "call-apps").len(), kept);
+}

@@ -19,6 +19,7 @@ fn xvfb_helper_starts_a_display() {
 }
 mod agent_notice;
 mod app_lane;
+mod app_lane_live;
 mod backends;
 mod browser_session;
 mod cluster;

@@ -343,24 +343,44 @@ pub async fn mark(
 }
 
 /// Records an active-window change on the app lane (idempotent by time):
-/// a mark of kind `app`, the class as its reason, the title if kept.
+/// a mark of kind `app`, the class as its reason, the title if kept; not
+/// when the recording has `cap` app marks already. True when stored now.
+/// (The count and the insert are one statement; two nodes inserting at the
+/// same instant may pass the cap by one each, never by a flood.)
 pub async fn mark_app(
     db: &Pool,
     id: &str,
     at: &str,
     class: &str,
     title: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO recording_marks(recording_id, at, kind, reason, title) VALUES ($1, $2, 'app', $3, $4) ON CONFLICT DO NOTHING",
+    cap: i64,
+) -> Result<bool, sqlx::Error> {
+    // `WHERE` on the SELECT also keeps SQLite from reading `ON CONFLICT`
+    // as part of it.
+    let done = sqlx::query(
+        "INSERT INTO recording_marks(recording_id, at, kind, reason, title) \
+         SELECT $1, $2, 'app', $3, $4 \
+         WHERE (SELECT COUNT(*) FROM recording_marks WHERE recording_id = $1 AND kind = 'app') < $5 \
+         ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(at)
     .bind(class)
     .bind(title)
+    .bind(cap)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
+}
+
+/// How many app marks a recording has.
+pub async fn app_marks(db: &Pool, id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM recording_marks WHERE recording_id = $1 AND kind = 'app'",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
 }
 
 /// A recording's marks by time with their titles (only `app` marks have
@@ -724,6 +744,41 @@ pub(crate) mod tests {
             agents_of_interaction(&db, "chat-1").await.unwrap(),
             vec!["alice".to_string()]
         );
+    }
+
+    #[tokio::test]
+    async fn app_marks_are_idempotent_by_time_and_capped_per_recording() {
+        let (_dir, db) = db().await;
+        recording(&db, "r1", "alice", "call-1", T0).await;
+        recording(&db, "r2", "bob", "call-2", T0).await;
+        // The same change twice (live, then the end report): once.
+        assert!(
+            mark_app(&db, "r1", T1, "XTerm", Some("bash"), 3)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !mark_app(&db, "r1", T1, "XTerm", Some("bash"), 3)
+                .await
+                .unwrap()
+        );
+        assert!(mark_app(&db, "r1", T2, "Crm", None, 3).await.unwrap());
+        assert_eq!(app_marks(&db, "r1").await.unwrap(), 2);
+        // Other kinds do not count; the cap is per recording.
+        mark(&db, "r1", T0, "paused", "desktop").await.unwrap();
+        assert!(
+            mark_app(&db, "r1", "2026-01-05T10:00:03.000Z", "C", None, 3)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !mark_app(&db, "r1", "2026-01-05T10:00:04.000Z", "D", None, 3)
+                .await
+                .unwrap()
+        );
+        assert_eq!(app_marks(&db, "r1").await.unwrap(), 3);
+        assert!(mark_app(&db, "r2", T1, "XTerm", None, 3).await.unwrap());
+        assert_eq!(app_marks(&db, "r2").await.unwrap(), 1);
     }
 
     #[tokio::test]

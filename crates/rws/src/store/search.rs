@@ -289,10 +289,10 @@ mod tests {
         recording(&db, "a", "alice", "c1", "2026-01-05T10:00:00.000Z").await;
         recording(&db, "b", "bob", "c2", "2026-01-05T11:00:00.000Z").await;
         let at = "2026-01-05T10:00:01.000Z";
-        crate::store::recordings::mark_app(&db, "a", at, "KeePassXC", Some("vault"))
+        crate::store::recordings::mark_app(&db, "a", at, "KeePassXC", Some("vault"), 1000)
             .await
             .unwrap();
-        crate::store::recordings::mark_app(&db, "b", at, "Crm_Web", None)
+        crate::store::recordings::mark_app(&db, "b", at, "Crm_Web", None, 1000)
             .await
             .unwrap();
         // A pause whose reason looks like a class is not an app.
