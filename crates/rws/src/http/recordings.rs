@@ -337,10 +337,8 @@ async fn serve_media(
     if let Ok(v) = HeaderValue::from_str(&playback.body_len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
-    if attachment {
-        if let Some(v) = content_disposition(&call_id, &format!("{media_id}.mp4")) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
+    if attachment && let Some(v) = content_disposition(&call_id, &format!("{media_id}.mp4")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
     if let Some((start, end)) = playback.range {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
