@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startProduct, launchBrowser, waitFor, basic, postEvent } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage } from './harness.mjs';
 import { startXvfb } from './xscreen.mjs';
 
 const TOKEN = 'apps-test-integration-token';
@@ -86,16 +86,7 @@ test('the app lane shows each app, its title on hover, and a click seeks there',
   const marks = (await recording()).screenRecordings[0].marks.filter((m) => m.type === 'app');
   assert.deepEqual(marks.map((m) => m.class), ['CrmDesk', 'Editor'], JSON.stringify(marks));
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()); });
-  await page.goto(`${product.rwsUrl}/console/`);
-  await page.waitForSelector('#login:not([hidden])');
-  await page.fill('input[name=username]', 'sup');
-  await page.fill('input[name=password]', 'suppw');
-  await page.click('#login button');
-  await page.waitForSelector('#nav:not([hidden])');
+  const { page, errors } = await consolePage(browser, product.rwsUrl, 'sup', 'suppw', { viewport: { width: 1280, height: 900 } });
   await page.goto(`${product.rwsUrl}/console/#/recording/app-1`);
   await waitFor('video ready', () => page.evaluate(() => [...document.querySelectorAll('#stage video')].some((v) => v.readyState >= 2)), 15000);
   await waitFor('two app spans', async () => (await page.locator('#vt-apps .vt-span.app').count()) === 2);

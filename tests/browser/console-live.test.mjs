@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, consolePage } from './harness.mjs';
 
 const TOKEN = 'live-test-integration-token';
 const DIRECTORY = `
@@ -79,16 +79,7 @@ after(async () => {
 });
 
 test('a supervisor watches an agent live: frames change, media time keeps up, audited, ends with the call', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()); });
-  await page.goto(`${product.rwsUrl}/console/`);
-  await page.waitForSelector('#login:not([hidden])');
-  await page.fill('input[name=username]', 'sup');
-  await page.fill('input[name=password]', 'suppw');
-  await page.click('#login button');
-  await page.waitForSelector('#nav:not([hidden])');
+  const { page, errors } = await consolePage(browser, product.rwsUrl, 'sup', 'suppw', { viewport: { width: 1280, height: 760 } });
   await page.click('#nav-live');
   const watch = page.locator('button.watch[data-agent="agent1"]');
   await waitFor('Watch enabled', async () => (await watch.count()) === 1 && (await watch.isEnabled()));
@@ -163,13 +154,7 @@ test('a supervisor watches an agent live: frames change, media time keeps up, au
 });
 
 test('watching an agent who is not recorded says so', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 600 } });
-  await page.goto(`${product.rwsUrl}/console/`);
-  await page.waitForSelector('#login:not([hidden])');
-  await page.fill('input[name=username]', 'admin');
-  await page.fill('input[name=password]', 'adminpw');
-  await page.click('#login button');
-  await page.waitForSelector('#nav:not([hidden])');
+  const { page } = await consolePage(browser, product.rwsUrl, 'admin', 'adminpw', { viewport: { width: 1280, height: 600 } });
   await page.goto(`${product.rwsUrl}/console/#/watch/agent2`);
   await waitFor('no recording', async () => (await page.getAttribute('#watch-state', 'data-state')) === 'none');
   assert.match(await page.textContent('#watch-state'), /not being recorded/);

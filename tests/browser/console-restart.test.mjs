@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { once } from 'node:events';
-import { startProduct, launchBrowser, waitFor, basic, postEvent, freePort, healthy } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage, freePort, healthy } from './harness.mjs';
 
 const TOKEN = 'restart-test-integration-token';
 const DIRECTORY = (origins) => `
@@ -84,16 +84,7 @@ test('a call whose SRS restarted plays as one recording with the gap shaded on t
   assert.equal(rec.mediaFiles.length, 2, 'a media file before and one after the restart');
   assert.deepEqual(rec.screenRecordings[0].marks.map((m) => m.type), ['gap', 'gap_end']);
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()); });
-  await page.goto(`${product.rwsUrl}/console/`);
-  await page.waitForSelector('#login:not([hidden])');
-  await page.fill('input[name=username]', 'sup');
-  await page.fill('input[name=password]', 'suppw');
-  await page.click('#login button');
-  await page.waitForSelector('#nav:not([hidden])');
+  const { page, errors } = await consolePage(browser, product.rwsUrl, 'sup', 'suppw', { viewport: { width: 1280, height: 1000 } });
   await page.goto(`${product.rwsUrl}/console/#/recording/rs-1`);
   await page.waitForSelector('#view-recording:not([hidden])');
   await waitFor('two videos ready', () => page.evaluate(() => {

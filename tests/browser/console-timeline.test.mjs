@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage } from './harness.mjs';
 
 const TOKEN = 'timeline-test-integration-token';
 const DIRECTORY = `
@@ -91,16 +91,15 @@ after(async () => {
   await product?.stop();
 });
 
-async function login(page, user, pass) {
-  await page.goto(`${product.rwsUrl}/`);
-  assert.match(page.url(), /\/console\/(#.*)?$/, 'the bare host name leads to the console');
-  await page.waitForSelector('#login:not([hidden])');
-  await page.screenshot({ path: path.join(root, 'target/console-login.png') });
-  await page.fill('input[name=username]', user);
-  await page.fill('input[name=password]', pass);
-  await page.click('#login button');
-  await page.waitForSelector('#nav:not([hidden])');
-}
+/** Logs in through the bare host name (which must lead to the console); a screenshot of the form. */
+const login = (user, pass, viewport) => consolePage(browser, product.rwsUrl, user, pass, {
+  viewport,
+  entry: '/',
+  onForm: async (page) => {
+    assert.match(page.url(), /\/console\/(#.*)?$/, 'the bare host name leads to the console');
+    await page.screenshot({ path: path.join(root, 'target/console-login.png') });
+  },
+});
 
 const clocks = (page) => page.evaluate(() => [...document.querySelectorAll('#stage video')].map((v) => v.currentTime + Number(v.dataset.offset)));
 
@@ -114,12 +113,7 @@ test('/ redirects to the console and the favicon is an SVG', async () => {
 });
 
 test('a supervisor searches, plays on the visual timeline with the keyboard, and goes back to the same search', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  // The console's first /api/v2/me before login is a 401 by design.
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()); });
-  await login(page, 'sup', 'suppw');
+  const { page, errors } = await login('sup', 'suppw', { width: 1280, height: 1000 });
   await page.waitForSelector('#view-search:not([hidden])');
   await waitFor('three results', async () => (await page.locator('#results tr').count()) === 3);
 
@@ -256,8 +250,7 @@ test('a supervisor searches, plays on the visual timeline with the keyboard, and
 });
 
 test("an agent's My recordings shows only their own", async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await login(page, 'agent1', 'pw1');
+  const { page } = await login('agent1', 'pw1', { width: 1280, height: 800 });
   await page.waitForSelector('#view-search:not([hidden])');
   assert.equal(await page.locator('#nav-mine').isVisible(), true);
   assert.equal(await page.locator('#nav-search').isVisible(), false);

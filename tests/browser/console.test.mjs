@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage } from './harness.mjs';
 
 const TOKEN = 'console-test-integration-token';
 const DIRECTORY = `
@@ -84,13 +84,7 @@ after(async () => {
 });
 
 test('a supervisor finds the call and watches both monitors in step with the timeline', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(`${product.rwsUrl}/console/`);
-  await page.waitForSelector('#login:not([hidden])');
-  await page.fill('input[name=username]', 'sup');
-  await page.fill('input[name=password]', 'suppw');
-  await page.click('#login button');
-  await page.waitForSelector('#view-search:not([hidden])');
+  const { page } = await consolePage(browser, product.rwsUrl, 'sup', 'suppw', { ready: '#view-search:not([hidden])' });
   // Only agent1's call is visible to this supervisor.
   await waitFor('results', async () => (await page.locator('#results tr').count()) === 1);
   assert.equal(await page.locator('#results tr').first().getAttribute('data-call'), 'con-1');
@@ -174,13 +168,7 @@ test('a supervisor finds the call and watches both monitors in step with the tim
 });
 
 test('an agent without agents_see_own is told why there is nothing to see', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`${product.rwsUrl}/console/`);
-  await page.waitForSelector('#login:not([hidden])');
-  await page.fill('input[name=username]', 'agent1');
-  await page.fill('input[name=password]', 'pw1');
-  await page.click('#login button');
-  await page.waitForSelector('#view-none:not([hidden])');
+  const { page } = await consolePage(browser, product.rwsUrl, 'agent1', 'pw1', { viewport: { width: 1280, height: 800 }, ready: '#view-none:not([hidden])' });
   assert.match(await page.locator('#none-why').textContent(), /agents_see_own/);
   for (const id of ['#view-search', '#view-live', '#view-failures', '#view-recording']) {
     assert.equal(await page.locator(id).isHidden(), true, id);

@@ -143,6 +143,29 @@ roles = ["admin"]
   };
 }
 
+/**
+ * A fresh page of `browser` on the console of `rwsUrl`, logged in as `user`: opens `entry`
+ * (`/console/` unless told), waits for the login form, calls `onForm(page)` when given (for a
+ * test's own checks of the form), submits and returns once `ready` (a selector: the navigation
+ * bar unless told) is shown. `errors` collects the page's script errors and console errors,
+ * except the console's first `/api/v2/me` before the login (a 401 by design): a test asserts it
+ * empty at its end.
+ */
+export async function consolePage(browser, rwsUrl, user, pass, { viewport = { width: 1280, height: 900 }, entry = '/console/', onForm, ready = '#nav:not([hidden])' } = {}) {
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()); });
+  await page.goto(`${rwsUrl}${entry}`);
+  await page.waitForSelector('#login:not([hidden])');
+  if (onForm) await onForm(page);
+  await page.fill('input[name=username]', user);
+  await page.fill('input[name=password]', pass);
+  await page.click('#login button');
+  await page.waitForSelector(ready);
+  return { page, errors };
+}
+
 export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

@@ -36,6 +36,8 @@ pub mod preview;
 pub mod recording;
 pub mod servers;
 pub mod spool;
+#[cfg(test)]
+mod test_support;
 pub mod tls;
 pub mod upload;
 

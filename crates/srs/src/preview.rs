@@ -293,32 +293,12 @@ impl SegmentSink for MemorySink {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::recording::SourceSpec;
-
-    fn service(spool: &Path) -> Srs {
-        Srs::new(crate::Config {
-            server: Some(url::Url::parse("http://127.0.0.1:1/").unwrap()),
-            peer_server: None,
-            allowed_origins: Vec::new(),
-            ping_timeout: Duration::from_secs(60),
-            failover_after: Duration::from_secs(30),
-            spool: spool.to_path_buf(),
-            https: false,
-            source: SourceSpec::Synthetic(64, 48, 1),
-            spool_quota: 1 << 30,
-            rws_ca: Vec::new(),
-            listen: "127.0.0.1:1".parse().unwrap(),
-            allowed_servers: Vec::new(),
-            upload_rate_kbit: None,
-            resume_grace: Duration::from_secs(30),
-        })
-        .unwrap()
-    }
+    use crate::test_support::{recipient, service};
 
     fn cmd(id: &str, url: &str) -> PreviewCommand {
         PreviewCommand {
             id: id.into(),
-            recipients: vec![age::x25519::Identity::generate().to_public().to_string()],
+            recipients: vec![recipient()],
             upload_url: url.into(),
             upload_token: "tok".into(),
             server: url::Url::parse("http://127.0.0.1:1/").unwrap(),

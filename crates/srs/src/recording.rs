@@ -1089,6 +1089,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::test_support::{recipient, service};
 
     fn manifest(state: SpoolState) -> Manifest {
         Manifest {
@@ -1154,26 +1155,6 @@ mod tests {
         assert_eq!(done.state, SpoolState::Stopped);
     }
 
-    fn service(spool: &Path) -> Srs {
-        Srs::new(crate::Config {
-            server: Some(url::Url::parse("http://127.0.0.1:1/").unwrap()),
-            peer_server: None,
-            allowed_origins: Vec::new(),
-            ping_timeout: Duration::from_secs(60),
-            failover_after: Duration::from_secs(30),
-            spool: spool.to_path_buf(),
-            https: false,
-            source: SourceSpec::Synthetic(64, 48, 1),
-            spool_quota: 1 << 30,
-            rws_ca: Vec::new(),
-            listen: "127.0.0.1:1".parse().unwrap(),
-            allowed_servers: Vec::new(),
-            upload_rate_kbit: None,
-            resume_grace: Duration::from_secs(30),
-        })
-        .unwrap()
-    }
-
     /// A long outage fills the outbox: app-lane frames (which the end
     /// report carries again) make room before any `status` frame does.
     #[test]
@@ -1214,13 +1195,12 @@ mod tests {
     }
 
     fn resume_cmd(id: &str, server: &str) -> StartCommand {
-        let recipient = age::x25519::Identity::generate().to_public().to_string();
         StartCommand {
             recording_id: id.into(),
             interaction_id: "call-1".into(),
             max_duration: Duration::from_secs(60),
             capture: proto::CaptureSettings::default(),
-            recipients: vec![recipient],
+            recipients: vec![recipient()],
             upload_url: "/api/v2/srs/uploads".into(),
             upload_token: String::new(),
             server: url::Url::parse(server).unwrap(),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::fixture::{Response, Rws, Srs, basic, get_as, http, metric};
+use crate::fixture::{Response, Rws, Srs, assert_envelope, basic, http, metric};
 use crate::util::{Xvfb, bin, decodes_cleanly, duration, tempdir, wait_for};
 
 /// The desktop's recording poll (srs-client's default is 2 s): a change
@@ -28,12 +28,8 @@ fn voice(rws: &Rws, id: &str, kind: &str, call: &str) {
 }
 
 fn recording_of(rws: &Rws, call: &str) -> Option<Value> {
-    let r = get_as(
-        rws,
-        ("admin", "adminpw"),
-        &format!("/api/v2/recordings/{call}"),
-    );
-    (r.status == 200).then(|| r.json()["screenRecordings"][0].clone())
+    rws.recording_as(("admin", "adminpw"), call)
+        .map(|r| r["screenRecordings"][0].clone())
 }
 
 fn wait_rws_state(rws: &Rws, call: &str, states: &[&str], limit: Duration) -> Value {
@@ -66,17 +62,11 @@ fn parse_time(s: &str) -> time::OffsetDateTime {
         .unwrap_or_else(|e| panic!("'since' = {s:?} is not RFC 3339: {e}"))
 }
 
+/// A refusal in the envelope ([`assert_envelope`]) that does not leak the
+/// recording state.
 fn assert_refused(r: &Response, status: u16, what: &str) {
-    assert_eq!(r.status, status, "{what}: {}", r.text);
+    assert_envelope(r, status, what);
     let v = r.json();
-    assert!(
-        v["statusCode"].as_i64().is_some_and(|c| c > 0),
-        "{what}: {v}"
-    );
-    assert!(
-        v["statusMessage"].as_str().is_some_and(|m| !m.is_empty()),
-        "{what}: {v}"
-    );
     assert!(v.get("state").is_none(), "{what}: the state leaked: {v}");
 }
 

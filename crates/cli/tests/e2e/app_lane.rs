@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fixture::{Rws, Srs, basic, http};
-use crate::util::{Proc, Xvfb, now, tempdir, wait_for};
+use crate::util::{Proc, Xvfb, files_containing, now, tempdir, wait_for};
 
 /// Only the masked window's title carries it (the rule's regex does not).
 pub(crate) const SECRET: &str = "4111-QQ7";
@@ -183,24 +183,6 @@ pub(crate) fn apps(v: &Value) -> Vec<(String, Value)> {
             (m["class"].as_str().unwrap().to_string(), m["title"].clone())
         })
         .collect()
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-pub(crate) fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-            {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[test]

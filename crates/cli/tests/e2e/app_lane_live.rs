@@ -192,7 +192,7 @@ fn app_changes_made_while_rws_is_down_arrive_once_srs_reconnects() {
     wait_for(
         "the change kept by SRS while RWS is down",
         Duration::from_secs(10),
-        || (!crate::app_lane::files_containing(&spool, b"WhileDown").is_empty()).then_some(()),
+        || (!crate::util::files_containing(&spool, b"WhileDown").is_empty()).then_some(()),
     );
     rws.start_again("rws");
     // The outbox held the frame; it leaves when the channel is back.

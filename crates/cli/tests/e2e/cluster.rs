@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::backends::{PgServer, S3Server};
 use crate::fixture::{Rws, Srs, basic, http, metric};
-use crate::util::{decodes_cleanly, duration, free_port, tempdir, wait_for};
+use crate::util::{Sse, decodes_cleanly, duration, free_port, sse, tempdir, wait_for};
 
 /// A round-robin TCP balancer on 127.0.0.1: each connection goes to the
 /// next backend that accepts it; bytes are copied both ways.
@@ -509,56 +509,10 @@ fn twenty_concurrent_calls_across_two_nodes_all_complete() {
     }
 }
 
-/// Reads `GET /api/v2/recordings/events` on the node at `url` as `who` in
-/// the background; the text read so far is in the returned buffer.
-/// Returns once the node answered (so nothing emitted afterwards is missed).
-fn sse(url: &str, who: (&str, &str)) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let answered = Arc::new(Mutex::new(None::<u16>));
-    let (url, user, pass) = (
-        format!("{url}/api/v2/recordings/events"),
-        who.0.to_string(),
-        who.1.to_string(),
-    );
-    {
-        let (text, answered) = (text.clone(), answered.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let resp = reqwest::Client::new()
-                    .get(&url)
-                    .basic_auth(user, Some(pass))
-                    .send()
-                    .await;
-                let Ok(mut resp) = resp else {
-                    *answered.lock().unwrap() = Some(0);
-                    return;
-                };
-                *answered.lock().unwrap() = Some(resp.status().as_u16());
-                while let Ok(Some(chunk)) = resp.chunk().await {
-                    text.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&chunk));
-                }
-            });
-        });
-    }
-    let status = wait_for("the SSE answer", Duration::from_secs(15), || {
-        *answered.lock().unwrap()
-    });
-    assert_eq!(status, 200, "SSE subscription as {}", who.0);
-    text
-}
-
 /// The `recording` events in an SSE text: `(event_id, call_id, state)`.
-fn sse_events(text: &Mutex<String>) -> Vec<(String, String, String)> {
-    let text = text.lock().unwrap().clone();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+fn sse_events(sse: &Sse) -> Vec<(String, String, String)> {
+    sse.data()
+        .into_iter()
         .map(|v| {
             let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
             (s("event_id"), s("call_id"), s("state"))

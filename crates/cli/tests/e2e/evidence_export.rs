@@ -13,24 +13,16 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fixture::{Rws, Srs, TWO_GROUPS, basic, get_as, http, write_directory};
-use crate::util::{bin, decodes_cleanly, now, tempdir, wait_for};
+use crate::util::{bin, decodes_cleanly, tempdir, wait_for};
 
 const ADMIN: (&str, &str) = ("admin", "adminpw");
 
 fn voice(rws: &Rws, id: &str, kind: &str, call: &str) {
-    let r = rws.post_events(
-        &json!({"id": id, "type": kind, "call_id": call, "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(id, kind, call, "1001");
 }
 
 fn resource(rws: &Rws, call: &str) -> Value {
-    let r = get_as(rws, ADMIN, &format!("/api/v2/recordings/{call}"));
-    if r.status == 200 {
-        r.json()
-    } else {
-        Value::Null
-    }
+    rws.recording_as(ADMIN, call).unwrap_or(Value::Null)
 }
 
 fn wait_state(rws: &Rws, call: &str, state: &str) {

@@ -191,19 +191,7 @@ impl Rws {
             Some(file) => std::path::PathBuf::from(file.trim_start_matches("file://")),
             None => Path::new(&arg("--data-dir").unwrap()).join("media"),
         };
-        fn walk(p: &Path, out: &mut Vec<String>) {
-            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-                let path = e.path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else {
-                    out.push(path.to_string_lossy().into_owned());
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&folder, &mut out);
-        out
+        crate::util::files_under(&folder)
     }
 
     /// Same, with extra environment; the database and media store are those
@@ -352,6 +340,13 @@ impl Rws {
             "switch": "SIP_Switch", "timestamp": crate::util::now(),
         }));
         assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    /// `GET /api/v2/recordings/{call}` as `who`: the GIR resource when
+    /// the answer is 200, else `None` (not there yet, or not visible).
+    pub fn recording_as(&self, who: (&str, &str), call: &str) -> Option<serde_json::Value> {
+        let r = get_as(self, who, &format!("/api/v2/recordings/{call}"));
+        (r.status == 200).then(|| r.json())
     }
 
     /// `GET /api/v2/srs/sessions` as admin.
@@ -655,4 +650,20 @@ impl Rws {
             to.display()
         );
     }
+}
+
+/// Asserts that `r` is a refusal with `status` in the GWS envelope: a
+/// positive `statusCode` and a `statusMessage` that says something
+/// (`what` names the request in the failure message).
+pub fn assert_envelope(r: &Response, status: u16, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", r.text);
+    let v = r.json();
+    assert!(
+        v["statusCode"].as_i64().is_some_and(|c| c > 0),
+        "{what}: {v}"
+    );
+    assert!(
+        v["statusMessage"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {v}"
+    );
 }

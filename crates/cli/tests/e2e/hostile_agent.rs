@@ -337,12 +337,7 @@ fn call_released(rws: &Rws, call: &str, dn: &str) {
 
 /// The call's recording resource, as the supervisor sees it.
 fn resource(rws: &Rws, call: &str) -> Option<Value> {
-    let r = get_as(
-        rws,
-        ("admin", "adminpw"),
-        &format!("/api/v2/recordings/{call}"),
-    );
-    (r.status == 200).then(|| r.json())
+    rws.recording_as(("admin", "adminpw"), call)
 }
 
 /// Waits until the call's first recording is in `state`.

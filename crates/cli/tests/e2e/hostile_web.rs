@@ -6,7 +6,6 @@
 //! would break.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 use crate::fixture::{
     INTEGRATION_TOKEN, Response, Rws, Srs, TWO_GROUPS, basic, get_as, http, write_directory,
 };
-use crate::util::{Proc, free_port, now, tempdir, wait_for};
+use crate::util::{Proc, Sse, free_port, now, sse, tempdir, wait_for};
 
 /// RWS with the two-group directory.
 fn start_rws(dir: &Path) -> Rws {
@@ -23,18 +22,9 @@ fn start_rws(dir: &Path) -> Rws {
 }
 
 fn state_of(rws: &Rws, call: &str) -> Option<String> {
-    let r = get_as(
-        rws,
-        ("admin", "adminpw"),
-        &format!("/api/v2/recordings/{call}"),
-    );
-    (r.status == 200)
-        .then(|| {
-            r.json()["screenRecordings"][0]["state"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .flatten()
+    rws.recording_as(("admin", "adminpw"), call)?["screenRecordings"][0]["state"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// One short recorded call on `dn`, waited until completed.
@@ -69,55 +59,10 @@ fn recorded_call(rws: &Rws, call: &str, dn: &str) {
     );
 }
 
-/// Reads `GET /api/v2/recordings/events` as `who` in the background; the
-/// text read so far is in the returned buffer. Returns once RWS answered
-/// the subscription (so nothing emitted afterwards is missed).
-fn subscribe(rws: &Rws, who: (&str, &str)) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let answered = Arc::new(Mutex::new(None::<u16>));
-    let (url, user, pass) = (
-        format!("{}/api/v2/recordings/events", rws.url),
-        who.0.to_string(),
-        who.1.to_string(),
-    );
-    {
-        let (text, answered) = (text.clone(), answered.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let resp = reqwest::Client::new()
-                    .get(&url)
-                    .basic_auth(user, Some(pass))
-                    .send()
-                    .await;
-                let Ok(mut resp) = resp else {
-                    *answered.lock().unwrap() = Some(0);
-                    return;
-                };
-                *answered.lock().unwrap() = Some(resp.status().as_u16());
-                while let Ok(Some(chunk)) = resp.chunk().await {
-                    text.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&chunk));
-                }
-            });
-        });
-    }
-    let status = wait_for("the SSE answer", Duration::from_secs(15), || {
-        *answered.lock().unwrap()
-    });
-    assert_eq!(status, 200, "SSE subscription as {}", who.0);
-    text
-}
-
 /// `call_id`s of the SSE `recording` events in `text`.
-fn sse_calls(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+fn sse_calls(sse: &Sse) -> Vec<(String, String)> {
+    sse.data()
+        .into_iter()
         .map(|v| {
             (
                 v["call_id"].as_str().unwrap_or("").to_string(),
@@ -136,8 +81,8 @@ fn rule7_sse_shows_a_supervisor_only_their_groups_recordings() {
     let rws = start_rws(dir.path());
     let _a = Srs::start_agent(dir.path(), "srs-a", &rws.url, ("agent1", "pw1"));
     let _b = Srs::start_agent(dir.path(), "srs-b", &rws.url, ("agent2", "pw2"));
-    let supa = subscribe(&rws, ("supa", "pwa"));
-    let admin = subscribe(&rws, ("admin", "adminpw"));
+    let supa = sse(&rws.url, ("supa", "pwa"));
+    let admin = sse(&rws.url, ("admin", "adminpw"));
 
     // Group B's call first: by the time A's is seen completed, B's events
     // were broadcast before it on the same channel.
@@ -147,7 +92,7 @@ fn rule7_sse_shows_a_supervisor_only_their_groups_recordings() {
         "supa sees call-a completed",
         Duration::from_secs(15),
         || {
-            sse_calls(&supa.lock().unwrap())
+            sse_calls(&supa)
                 .contains(&("call-a".into(), "completed".into()))
                 .then_some(())
         },
@@ -156,17 +101,17 @@ fn rule7_sse_shows_a_supervisor_only_their_groups_recordings() {
         "admin sees call-a completed",
         Duration::from_secs(15),
         || {
-            sse_calls(&admin.lock().unwrap())
+            sse_calls(&admin)
                 .contains(&("call-a".into(), "completed".into()))
                 .then_some(())
         },
     );
-    let seen_by_a = supa.lock().unwrap().clone();
+    let seen_by_a = supa.text();
     assert!(
         !seen_by_a.contains("call-b") && !seen_by_a.contains("agent2"),
         "supervisor of team_a was sent team_b's recording:\n{seen_by_a}"
     );
-    let admin_calls = sse_calls(&admin.lock().unwrap());
+    let admin_calls = sse_calls(&admin);
     assert!(
         admin_calls.contains(&("call-b".into(), "completed".into())),
         "the admin sees every recording: {admin_calls:?}"

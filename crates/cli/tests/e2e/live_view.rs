@@ -14,27 +14,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use crate::fixture::{Response, Rws, Srs, TWO_GROUPS, basic, get_as, http, write_directory};
-use crate::util::{decodes_cleanly, frame_times, tempdir, wait_for};
+use crate::fixture::{Rws, Srs, TWO_GROUPS, assert_envelope, basic, get_as, http, write_directory};
+use crate::util::{decodes_cleanly, files_under, frame_times, tempdir, wait_for};
 
 /// The latency target: the viewer sees the agent's screen at most this late.
 const LATENCY: Duration = Duration::from_secs(4);
 
-fn live_url(rws: &Rws, agent: &str, query: &str) -> String {
+pub(crate) fn live_url(rws: &Rws, agent: &str, query: &str) -> String {
     format!("{}/api/v2/live/{agent}{query}", rws.url)
-}
-
-fn assert_envelope(r: &Response, status: u16, what: &str) {
-    assert_eq!(r.status, status, "{what}: {}", r.text);
-    let v = r.json();
-    assert!(
-        v["statusCode"].as_i64().is_some_and(|c| c > 0),
-        "{what}: {v}"
-    );
-    assert!(
-        v["statusMessage"].as_str().is_some_and(|m| !m.is_empty()),
-        "{what}: {v}"
-    );
 }
 
 /// One fragment as the viewer got it.
@@ -156,7 +143,7 @@ fn parse_time(s: &str) -> SystemTime {
 
 /// The GIR resource's first media file of `call` (its `startTime` is SRS's
 /// wall clock at media time zero).
-fn media_start(rws: &Rws, call: &str) -> SystemTime {
+pub(crate) fn media_start(rws: &Rws, call: &str) -> SystemTime {
     let v = wait_for("a media file", Duration::from_secs(20), || {
         let r = get_as(
             rws,
@@ -170,7 +157,7 @@ fn media_start(rws: &Rws, call: &str) -> SystemTime {
     parse_time(v.as_str().unwrap())
 }
 
-fn audit(rws: &Rws, action: &str) -> Vec<Value> {
+pub(crate) fn audit(rws: &Rws, action: &str) -> Vec<Value> {
     let r = get_as(
         rws,
         ("admin", "adminpw"),
@@ -477,24 +464,6 @@ fn hostile_live_view_is_refused_in_the_envelope() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     });
-}
-
-/// Every file under `p` (recursively).
-fn files_under(p: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut todo = vec![p.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                out.push(path.to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// `live_view = "always"`: watching agent1, who is not being recorded,

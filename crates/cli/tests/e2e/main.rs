@@ -35,6 +35,7 @@ mod hostile_web;
 mod key_custody;
 mod lighter;
 mod live_view;
+mod live_view_bounds;
 mod loadgen;
 mod masking;
 mod masking_rws;

@@ -8,11 +8,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fixture::{Rws, Srs, basic, http};
 use crate::masking::{GREEN, H, MAGENTA, MASK, W, YELLOW, count, display, presence, xterm};
-use crate::util::{Proc, Xvfb, bin, decode_frames, now, tempdir, wait_for};
+use crate::util::{Proc, Xvfb, bin, decode_frames, files_containing, tempdir, wait_for};
 
 /// A token only the masked windows' titles carry (the rule's regex does not
 /// contain it), searched for in everything RWS and SRS keep or say.
@@ -100,10 +100,7 @@ fn start_srs(dir: &Path, rws: &Rws, x: &Xvfb, user: &str, pass: &str) -> Srs {
 }
 
 fn voice(rws: &Rws, id: &str, kind: &str, call: &str, dn: &str) {
-    let r = rws.post_events(
-        &json!({"id": id, "type": kind, "call_id": call, "dn": dn, "switch": "SIP_Switch", "timestamp": now()}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(id, kind, call, dn);
 }
 
 fn resource(rws: &Rws, call: &str) -> Option<(Value, String)> {
@@ -183,25 +180,6 @@ fn marks(r: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Every file under `dir` whose bytes contain `needle` (logs, the RWS
-/// database and its WAL, the SRS spool).
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-            {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[test]

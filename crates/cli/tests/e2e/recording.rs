@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::{INTEGRATION_TOKEN, Rws, Srs, basic, http};
 use crate::util::{
-    Painter, Xvfb, decode_frames, duration, frame_times, near, now, rgb, tempdir, wait_for,
+    Painter, Xvfb, decode_frames, duration, frame_times, near, now, rgb, sse, tempdir, wait_for,
 };
 
 /// Directory of these tests: voice, non-voice and blended agents.
@@ -115,13 +115,7 @@ fn voice(rws: &Rws, id: &str, kind: &str, call: &str, dn: &str) {
 }
 
 fn resource(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("sup", "suppw")],
-        None,
-    );
-    (r.status == 200).then(|| r.json())
+    rws.recording_as(("sup", "suppw"), call)
 }
 
 /// Waits until every screen recording of `call` is in a final state (and
@@ -250,34 +244,9 @@ fn basic_call_is_recorded_uploaded_and_playable() {
         &["--display", &x.display],
     );
 
-    // Server-sent events, read in the background.
-    let sse_url = format!("{}/api/v2/recordings/events", rws.url);
-    let sse_lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    {
-        let lines = sse_lines.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let client = reqwest::Client::new();
-                let mut resp = client
-                    .get(&sse_url)
-                    .basic_auth("sup", Some("suppw"))
-                    .send()
-                    .await
-                    .unwrap();
-                while let Ok(Some(chunk)) = resp.chunk().await {
-                    lines
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&chunk));
-                }
-            });
-        });
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    // Server-sent events, read in the background from the moment RWS
+    // answered the subscription.
+    let events = sse(&rws.url, ("sup", "suppw"));
 
     voice(&rws, "b1", "call.established", "call-basic", "1001");
     let started = Instant::now();
@@ -396,7 +365,7 @@ fn basic_call_is_recorded_uploaded_and_playable() {
             .iter()
             .all(|v| v["recording_id"] == rec["id"] && v["call_id"] == "call-basic")
     );
-    let sse = sse_lines.lock().unwrap().clone();
+    let sse = events.text();
     for s in states {
         assert!(
             sse.contains(&format!("\"state\":\"{s}\"")),

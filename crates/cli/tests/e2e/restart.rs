@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fixture::{Rws, Srs, basic, http};
 use crate::util::{
@@ -22,21 +22,11 @@ const RED: u32 = 0xdd2222;
 const GREEN: u32 = 0x22bb33;
 
 fn voice(rws: &Rws, id: &str, kind: &str, call: &str) {
-    let r = rws.post_events(
-        &json!({"id": id, "type": kind, "call_id": call, "dn": "1001",
-        "switch": "SIP_Switch", "timestamp": now()}),
-    );
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(id, kind, call, "1001");
 }
 
 fn resource(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("admin", "adminpw")],
-        None,
-    );
-    (r.status == 200).then(|| r.json())
+    rws.recording_as(("admin", "adminpw"), call)
 }
 
 fn wait_rec(
@@ -164,75 +154,136 @@ fn check_media(dir: &Path, rws: &Rws, r: &Value) -> (f64, f64) {
     )
 }
 
-#[test]
-fn sigterm_mid_call_continues_the_same_recording_completed_with_one_gap() {
+/// A call recorded on the red screen: Xvfb, RWS, an SRS for agent1 logged
+/// in, the call's recording running. Fields drop in order (SRS first, the
+/// temp dir last).
+struct Call {
+    srs: Srs,
+    rws: Rws,
+    painter: Painter,
+    x: Xvfb,
+    call: &'static str,
+    rec_id: String,
+    dir: tempfile::TempDir,
+}
+
+/// Starts everything and `call`'s recording (event id `{ev}1`); returns
+/// once RWS says it is recording.
+fn call_recording(call: &'static str, ev: &str) -> Call {
     let dir = tempdir();
     let x = Xvfb::start(dir.path(), 320, 240);
     let painter = Painter::new(&x.display);
     painter.rect(0, 0, 320, 240, RED);
     let rws = Rws::start(dir.path(), "rws");
-    let mut old = srs(dir.path(), &rws, &x);
-    assert_eq!(old.login("agent1", "pw1").status, 200);
-    voice(&rws, "t1", "recording.started", "call-term");
-    let r = wait_rec(
-        &rws,
-        "call-term",
-        "recording",
-        Duration::from_secs(20),
-        |s| s == "recording",
-    );
+    let srs = srs(dir.path(), &rws, &x);
+    assert_eq!(srs.login("agent1", "pw1").status, 200);
+    voice(&rws, &format!("{ev}1"), "recording.started", call);
+    let r = wait_rec(&rws, call, "recording", Duration::from_secs(20), |s| {
+        s == "recording"
+    });
     let rec_id = r["screenRecordings"][0]["id"].as_str().unwrap().to_string();
+    Call {
+        srs,
+        rws,
+        painter,
+        x,
+        call,
+        rec_id,
+        dir,
+    }
+}
+
+impl Call {
+    /// The screen turns green and a new SRS starts on the same spool (the
+    /// old one is gone); its desktop logs in and SRS must record again
+    /// within 2 s of the login. Returns how long the new process took to
+    /// start and the login to recording.
+    fn restart_on_green(&mut self) -> (Duration, Duration) {
+        self.painter.rect(0, 0, 320, 240, GREEN);
+        let spawned = Instant::now();
+        self.srs = srs(self.dir.path(), &self.rws, &self.x);
+        let start_time = spawned.elapsed();
+        let took = login_until_recording(&self.srs);
+        assert!(
+            took <= Duration::from_secs(2),
+            "recording again {took:?} after the login"
+        );
+        (start_time, took)
+    }
+
+    /// Lets the continued recording run 3 s, releases the call (event id
+    /// `{ev}2`) and waits for its final state. Asserts that it is still
+    /// the one recording (same id), ended `state`, with exactly one `gap`
+    /// (of `gap_reason`) and one `gap_end`; returns the GIR resource and
+    /// the gap's start and end (Unix seconds).
+    fn release_and_check(&self, ev: &str, state: &str, gap_reason: &str) -> (Value, f64, f64) {
+        std::thread::sleep(Duration::from_secs(3));
+        voice(&self.rws, &format!("{ev}2"), "call.released", self.call);
+        let r = wait_rec(
+            &self.rws,
+            self.call,
+            "final",
+            Duration::from_secs(20),
+            |s| ["completed", "partial", "failed"].contains(&s),
+        );
+        let recs = r["screenRecordings"].as_array().unwrap();
+        assert_eq!(recs.len(), 1, "the same recording: {r:#}");
+        let rec = &recs[0];
+        assert_eq!(rec["id"], self.rec_id.as_str());
+        assert_eq!(rec["state"], state, "{r:#}");
+        let gap = marks(rec, "gap");
+        let end = marks(rec, "gap_end");
+        assert_eq!((gap.len(), end.len()), (1, 1), "exactly one gap: {rec:#}");
+        assert_eq!(gap[0]["reason"], gap_reason);
+        let (from, to) = (
+            secs(gap[0]["time"].as_str().unwrap()),
+            secs(end[0]["time"].as_str().unwrap()),
+        );
+        (r, from, to)
+    }
+
+    /// [`check_media`] of the final resource `r`: red before, green after,
+    /// each at least 2 s long.
+    fn check_media(&self, r: &Value) {
+        let (before, after) = check_media(self.dir.path(), &self.rws, r);
+        assert!(
+            before >= 2.0 && after >= 2.0,
+            "{before:.2} s before, {after:.2} s after"
+        );
+    }
+}
+
+#[test]
+fn sigterm_mid_call_continues_the_same_recording_completed_with_one_gap() {
+    let mut c = call_recording("call-term", "t");
     std::thread::sleep(Duration::from_secs(3));
 
     let term = Instant::now();
     let term_at = secs(&now());
-    let exit = old
+    let exit = c
+        .srs
         .proc
         .terminate(Duration::from_secs(10))
         .expect("SRS exits after SIGTERM");
     assert!(exit.success(), "SRS exits 0 after SIGTERM: {exit}");
+    let stopped = term.elapsed();
     assert!(
-        term.elapsed() <= Duration::from_secs(8),
-        "bounded stop: {:?}",
-        term.elapsed()
+        stopped <= Duration::from_secs(8),
+        "bounded stop: {stopped:?}"
     );
     // Told `restarting`, RWS keeps the call's recording going, with the
     // gap's start on its timeline.
-    let r = resource(&rws, "call-term").unwrap();
+    let r = resource(&c.rws, "call-term").unwrap();
     let rec = &r["screenRecordings"][0];
     assert_eq!(rec["state"], "recording", "{rec:#}");
     assert_eq!(marks(rec, "gap").len(), 1, "{rec:#}");
     // What was recorded is uploaded before the exit.
     assert_eq!(r["mediaFiles"].as_array().unwrap().len(), 1, "{r:#}");
 
-    painter.rect(0, 0, 320, 240, GREEN);
-    let spawned = Instant::now();
-    let new = srs(dir.path(), &rws, &x);
-    let start_time = spawned.elapsed();
-    let took = login_until_recording(&new);
-    assert!(
-        took <= Duration::from_secs(2),
-        "recording again {took:?} after the login"
-    );
+    let spawned = term.elapsed();
+    let (start_time, took) = c.restart_on_green();
     let restart_span = term.elapsed();
-    std::thread::sleep(Duration::from_secs(3));
-    voice(&rws, "t2", "call.released", "call-term");
-    let r = wait_rec(&rws, "call-term", "final", Duration::from_secs(20), |s| {
-        ["completed", "partial", "failed"].contains(&s)
-    });
-    let recs = r["screenRecordings"].as_array().unwrap();
-    assert_eq!(recs.len(), 1, "the same recording: {r:#}");
-    let rec = &recs[0];
-    assert_eq!(rec["id"], rec_id.as_str());
-    assert_eq!(rec["state"], "completed", "{r:#}");
-    let gap = marks(rec, "gap");
-    let end = marks(rec, "gap_end");
-    assert_eq!((gap.len(), end.len()), (1, 1), "exactly one gap: {rec:#}");
-    assert_eq!(gap[0]["reason"], "srs_restarted");
-    let (from, to) = (
-        secs(gap[0]["time"].as_str().unwrap()),
-        secs(end[0]["time"].as_str().unwrap()),
-    );
+    let (r, from, to) = c.release_and_check("t", "completed", "srs_restarted");
     let span = to - from;
     eprintln!(
         "SIGTERM restart: gap {span:.2} s; SRS start {start_time:?}, login to recording {took:?}, SIGTERM to recording {restart_span:?}"
@@ -242,62 +293,24 @@ fn sigterm_mid_call_continues_the_same_recording_completed_with_one_gap() {
         "the gap starts at the SIGTERM ({from} vs {term_at})"
     );
     assert!(
-        span > 0.0 && span <= 2.0 + start_time.as_secs_f64() + (spawned - term).as_secs_f64(),
+        span > 0.0 && span <= 2.0 + start_time.as_secs_f64() + spawned.as_secs_f64(),
         "gap {span:.2} s: at most 2 s plus the stop and start of SRS"
     );
-    let (before, after) = check_media(dir.path(), &rws, &r);
-    assert!(
-        before >= 2.0 && after >= 2.0,
-        "{before:.2} s before, {after:.2} s after"
-    );
+    c.check_media(&r);
 }
 
 #[test]
 fn kill9_mid_call_continues_the_same_recording_partial_with_the_lost_span_marked() {
-    let dir = tempdir();
-    let x = Xvfb::start(dir.path(), 320, 240);
-    let painter = Painter::new(&x.display);
-    painter.rect(0, 0, 320, 240, RED);
-    let rws = Rws::start(dir.path(), "rws");
-    let mut old = srs(dir.path(), &rws, &x);
-    assert_eq!(old.login("agent1", "pw1").status, 200);
-    voice(&rws, "k1", "recording.started", "call-k9");
-    let r = wait_rec(&rws, "call-k9", "recording", Duration::from_secs(20), |s| {
-        s == "recording"
-    });
-    let rec_id = r["screenRecordings"][0]["id"].as_str().unwrap().to_string();
+    let mut c = call_recording("call-k9", "k");
     std::thread::sleep(Duration::from_secs(4));
     let killed = Instant::now();
     let killed_at = secs(&now());
-    old.proc.kill9();
+    c.srs.proc.kill9();
 
-    painter.rect(0, 0, 320, 240, GREEN);
-    let new = srs(dir.path(), &rws, &x);
-    let took = login_until_recording(&new);
-    assert!(
-        took <= Duration::from_secs(2),
-        "recording again {took:?} after the login"
-    );
+    c.restart_on_green();
     let back = killed.elapsed();
-    std::thread::sleep(Duration::from_secs(3));
-    voice(&rws, "k2", "call.released", "call-k9");
-    let r = wait_rec(&rws, "call-k9", "final", Duration::from_secs(20), |s| {
-        ["completed", "partial", "failed"].contains(&s)
-    });
-    let recs = r["screenRecordings"].as_array().unwrap();
-    assert_eq!(recs.len(), 1, "the same recording: {r:#}");
-    let rec = &recs[0];
-    assert_eq!(rec["id"], rec_id.as_str());
-    assert_eq!(rec["state"], "partial", "{r:#}");
-    assert_eq!(rec["reason"], "srs_restarted", "{r:#}");
-    let gap = marks(rec, "gap");
-    let end = marks(rec, "gap_end");
-    assert_eq!((gap.len(), end.len()), (1, 1), "exactly one gap: {rec:#}");
-    assert_eq!(gap[0]["reason"], "srs_interrupted");
-    let (from, to) = (
-        secs(gap[0]["time"].as_str().unwrap()),
-        secs(end[0]["time"].as_str().unwrap()),
-    );
+    let (r, from, to) = c.release_and_check("k", "partial", "srs_interrupted");
+    assert_eq!(r["screenRecordings"][0]["reason"], "srs_restarted", "{r:#}");
     eprintln!(
         "kill -9 restart: gap {:.2} s (from {:.2} s before the kill), killed to recording {back:?}",
         to - from,
@@ -315,9 +328,5 @@ fn kill9_mid_call_continues_the_same_recording_partial_with_the_lost_span_marked
         to - from
     );
     // The segments spooled before the kill were uploaded after the restart.
-    let (before, after) = check_media(dir.path(), &rws, &r);
-    assert!(
-        before >= 2.0 && after >= 2.0,
-        "{before:.2} s before, {after:.2} s after"
-    );
+    c.check_media(&r);
 }

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fixture::{Rws, Srs, basic, http};
-use crate::util::{Proc, free_port, now, tempdir, wait_for};
+use crate::util::{Proc, free_port, tempdir, wait_for};
 
 /// `recording.json` exactly as SRS wrote it before the spool module (the
 /// `Manifest` of `recording.rs`, `serde_json::to_vec_pretty`, `state` a
@@ -30,18 +30,11 @@ const OLD_MANIFEST: &str = r#"{
 }"#;
 
 fn voice(rws: &Rws, id: &str, kind: &str, call: &str) {
-    let r = rws.post_events(&json!({"id": id, "type": kind, "call_id": call, "dn": "1001", "switch": "SIP_Switch", "timestamp": now()}));
-    assert_eq!(r.status, 200, "{}", r.text);
+    rws.call_event(id, kind, call, "1001");
 }
 
 fn resource(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("admin", "adminpw")],
-        None,
-    );
-    (r.status == 200).then(|| r.json())
+    rws.recording_as(("admin", "adminpw"), call)
 }
 
 /// The one recording folder of a spool, once it exists.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::backends::S3Server;
-use crate::fixture::{Rws, Srs, basic, http};
+use crate::fixture::{Rws, Srs};
 use crate::util::{duration, tempdir, wait_for};
 
 /// The key both nodes share (a fresh data dir has no `master.key`).
@@ -94,13 +94,7 @@ fn shared_backend(dir: &Path, force_folder: bool) -> (Vec<String>, Vec<(String, 
 }
 
 fn resource(rws: &Rws, call: &str) -> Option<Value> {
-    let r = http(
-        "GET",
-        &format!("{}/api/v2/recordings/{call}", rws.url),
-        &[basic("sup", "suppw")],
-        None,
-    );
-    (r.status == 200).then(|| r.json())
+    rws.recording_as(("sup", "suppw"), call)
 }
 
 /// The call's one media file once it holds more than `more_than` plaintext

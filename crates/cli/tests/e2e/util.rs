@@ -361,3 +361,104 @@ pub fn rgb(frame: &[u8], w: u32, x: u32, y: u32) -> [u8; 3] {
 pub fn near(a: [u8; 3], b: [u8; 3]) -> bool {
     a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 16)
 }
+
+/// A background reader of RWS's server-sent events
+/// (`GET /api/v2/recordings/events`), the one SSE reader of the e2e tests.
+/// The text read so far accumulates in [`Sse::text`]; [`Sse::data`] parses
+/// its `data:` lines. The reader thread ends with the test process (or
+/// when the server closes the stream).
+pub struct Sse {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Sse {
+    /// Everything read so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The JSON payload of every `data:` line read so far, in order
+    /// (lines that are not JSON are skipped: keep-alive comments, partial
+    /// last lines still being read).
+    pub fn data(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            .collect()
+    }
+}
+
+/// Subscribes to `GET {base}/api/v2/recordings/events` as `who` (basic
+/// auth) in the background. Returns once RWS answered the subscription,
+/// so nothing emitted afterwards is missed (no sleep to wait for it);
+/// panics unless the answer is `200`.
+pub fn sse(base: &str, who: (&str, &str)) -> Sse {
+    use std::sync::{Arc, Mutex};
+    let text = Arc::new(Mutex::new(String::new()));
+    let answered = Arc::new(Mutex::new(None::<u16>));
+    let (url, user, pass) = (
+        format!("{base}/api/v2/recordings/events"),
+        who.0.to_string(),
+        who.1.to_string(),
+    );
+    {
+        let (text, answered) = (text.clone(), answered.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let resp = reqwest::Client::new()
+                    .get(&url)
+                    .basic_auth(user, Some(pass))
+                    .send()
+                    .await;
+                let Ok(mut resp) = resp else {
+                    *answered.lock().unwrap() = Some(0);
+                    return;
+                };
+                *answered.lock().unwrap() = Some(resp.status().as_u16());
+                while let Ok(Some(chunk)) = resp.chunk().await {
+                    text.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&chunk));
+                }
+            });
+        });
+    }
+    let status = wait_for("the SSE answer", Duration::from_secs(15), || {
+        *answered.lock().unwrap()
+    });
+    assert_eq!(status, 200, "SSE subscription as {}", who.0);
+    Sse { text }
+}
+
+/// Every file under `root` (recursively; none when it does not exist),
+/// sorted: what a process left on disk.
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every file under `root` whose bytes contain `needle` (logs, databases
+/// and their WAL, spools): where a secret leaked to.
+pub fn files_containing(root: &Path, needle: &[u8]) -> Vec<String> {
+    files_under(root)
+        .into_iter()
+        .filter(|f| std::fs::read(f).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+        .collect()
+}

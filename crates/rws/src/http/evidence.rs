@@ -111,20 +111,9 @@ pub async fn export(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
-    let safe: String = call_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{safe}-{}-evidence.zip\"",
-        rec.id
-    )) {
+    if let Some(v) =
+        super::recordings::content_disposition(&call_id, &format!("{}-evidence.zip", rec.id))
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)

@@ -337,22 +337,8 @@ async fn serve_media(
     if let Ok(v) = HeaderValue::from_str(&playback.body_len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
-    if attachment {
-        let safe: String = call_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if let Ok(v) =
-            HeaderValue::from_str(&format!("attachment; filename=\"{safe}-{media_id}.mp4\""))
-        {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
+    if attachment && let Some(v) = content_disposition(&call_id, &format!("{media_id}.mp4")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
     if let Some((start, end)) = playback.range {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -362,6 +348,25 @@ async fn serve_media(
         }
     }
     Ok(resp)
+}
+
+/// `Content-Disposition` of a download named after its call:
+/// `attachment; filename="{call}-{rest}"`, where every character of the
+/// call id (which comes from the telephony side) other than an ASCII
+/// letter, digit or `-` becomes `_`, so it can neither end the quoted name
+/// nor the header. `None` when `rest` itself is not a valid header value.
+pub(crate) fn content_disposition(call_id: &str, rest: &str) -> Option<HeaderValue> {
+    let safe: String = call_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&format!("attachment; filename=\"{safe}-{rest}\"")).ok()
 }
 
 /// One recording as the search lists it.
@@ -407,6 +412,17 @@ mod tests {
 
     fn some(s: &str) -> Option<String> {
         Some(s.to_string())
+    }
+
+    /// A hostile call id (quotes, CR LF, a path, non-ASCII) cannot end the
+    /// file name or the header; a plain one is kept as it is.
+    #[test]
+    fn attachment_names_are_safe() {
+        let v = content_disposition("call-1", "m.mp4").unwrap_or_else(|| panic!("a header"));
+        assert_eq!(v, "attachment; filename=\"call-1-m.mp4\"");
+        let v = content_disposition("a\"b\r\nX-Evil: 1/../é", "e.zip")
+            .unwrap_or_else(|| panic!("a header"));
+        assert_eq!(v, "attachment; filename=\"a_b__X-Evil__1_____-e.zip\"");
     }
 
     /// Every field filled (an absent field would hide a misplaced one).
