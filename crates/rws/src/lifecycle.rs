@@ -6,7 +6,9 @@
 //! (every event: webhooks are set by the administrator who runs RWS, not by
 //! users) in the durable outbox that [`crate::webhooks`] delivers.
 //!
-//! In a cluster (PostgreSQL) the node that made the change also NOTIFYs
+//! The change, its outbox rows and (in a cluster) its NOTIFY are one
+//! transaction ([`crate::store::lifecycle`]): a node dying between them
+//! loses nothing. In a cluster (PostgreSQL) the change NOTIFYs
 //! [`EVENTS`] with the event as JSON; every node's listener
 //! ([`crate::cluster`]) hands the events of the other nodes to
 //! [`Lifecycle::relay`], so an SSE subscriber on any node sees every
@@ -106,36 +108,58 @@ impl Lifecycle {
     }
 }
 
-/// Publishes a state change: to this node's SSE subscribers, into the
-/// webhook outbox (durable before this returns), and, in a cluster, to the
-/// other nodes' subscribers through NOTIFY.
-pub async fn publish(rws: &Rws, event: LifecycleEvent) {
-    tracing::info!(recording = %event.recording_id, state = %event.state, reason = ?event.reason, "recording state");
-    let lifecycle = &rws.lifecycle;
-    lifecycle.relay(event.clone());
-    if !lifecycle.webhooks.is_empty() {
-        let body = serde_json::to_string(&event).unwrap_or_default();
-        match store::webhooks::enqueue(&rws.db, &event.event_id, &lifecycle.webhooks, &body, &now())
-            .await
-        {
-            Ok(()) => lifecycle.wake.notify_one(),
-            Err(e) => {
-                tracing::error!(event = %event.event_id, error = %e, "queueing webhook deliveries")
+/// What a state change writes beside itself, prepared before its
+/// transaction ([`crate::store::lifecycle`]): the webhook body and, in a
+/// cluster, the NOTIFY payload.
+pub struct Outgoing {
+    event_id: String,
+    body: String,
+    notify: Option<String>,
+    now: String,
+}
+
+impl Outgoing {
+    /// Prepares `event` for this node's webhooks and cluster.
+    pub fn of(rws: &Rws, event: &LifecycleEvent) -> Outgoing {
+        let notify = rws.cluster.as_ref().and_then(|cluster| {
+            let payload = notify_payload(&cluster.node, event.clone());
+            if payload.is_none() {
+                tracing::warn!(
+                    "recording state change too large for NOTIFY (ids of several KB); \
+                     only this node's SSE subscribers see it (webhooks get it)"
+                );
             }
+            payload
+        });
+        Outgoing {
+            event_id: event.event_id.clone(),
+            body: serde_json::to_string(event).unwrap_or_default(),
+            notify,
+            now: now(),
         }
     }
-    if let Some(cluster) = &rws.cluster {
-        match notify_payload(&cluster.node, event) {
-            Some(payload) => {
-                if let Err(e) = store::cluster::notify(&rws.db, EVENTS, &payload).await {
-                    tracing::warn!(error = %e, "NOTIFY of a recording state change");
-                }
-            }
-            None => tracing::warn!(
-                "recording state change too large for NOTIFY (ids of several KB); \
-                 only this node's SSE subscribers see it (webhooks get it)"
-            ),
+
+    /// The rows and NOTIFY the store writes in the change's transaction.
+    pub fn announce<'a>(&'a self, rws: &'a Rws) -> store::lifecycle::Announce<'a> {
+        store::lifecycle::Announce {
+            event_id: &self.event_id,
+            urls: &rws.lifecycle.webhooks,
+            body: &self.body,
+            notify: self.notify.as_deref().map(|p| (EVENTS, p)),
+            now: &self.now,
         }
+    }
+}
+
+/// After the change and its announcement committed: this node's SSE
+/// subscribers get the event and the webhook job wakes (the outbox rows
+/// and the NOTIFY to the other nodes were written with the change).
+pub fn published(rws: &Rws, event: LifecycleEvent) {
+    tracing::info!(recording = %event.recording_id, state = %event.state, reason = ?event.reason, "recording state");
+    let lifecycle = &rws.lifecycle;
+    lifecycle.relay(event);
+    if !lifecycle.webhooks.is_empty() {
+        lifecycle.wake.notify_one();
     }
 }
 
