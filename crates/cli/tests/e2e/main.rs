@@ -49,6 +49,7 @@ mod restart;
 mod rws_directory;
 mod rws_events;
 mod rws_keys;
+mod sealing_sweep;
 mod segments_upgrade;
 mod spool;
 mod srs_conformance;
