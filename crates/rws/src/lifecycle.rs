@@ -53,10 +53,14 @@ pub struct LifecycleEvent {
     pub reason: Option<String>,
     /// When (RFC 3339).
     pub at: String,
+    /// Its place in the event log (`lifecycle_events.seq`), the SSE event
+    /// id; not in the JSON (the webhook body is written before it exists).
+    #[serde(skip)]
+    pub seq: i64,
 }
 
-/// What a node NOTIFYs: the event and which node made it (a node does not
-/// relay its own events twice).
+/// What a node NOTIFYs (after the event's log `seq` and a space): the event
+/// and which node made it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Relayed {
     /// The node that made the change.
@@ -113,6 +117,7 @@ impl Lifecycle {
 /// cluster, the NOTIFY payload.
 pub struct Outgoing {
     event_id: String,
+    agent: String,
     body: String,
     notify: Option<String>,
     now: String,
@@ -133,6 +138,7 @@ impl Outgoing {
         });
         Outgoing {
             event_id: event.event_id.clone(),
+            agent: event.agent.clone(),
             body: serde_json::to_string(event).unwrap_or_default(),
             notify,
             now: now(),
@@ -143,23 +149,122 @@ impl Outgoing {
     pub fn announce<'a>(&'a self, rws: &'a Rws) -> store::lifecycle::Announce<'a> {
         store::lifecycle::Announce {
             event_id: &self.event_id,
+            agent: &self.agent,
+            postgres: rws.cluster.is_some(),
             urls: &rws.lifecycle.webhooks,
             body: &self.body,
             notify: self.notify.as_deref().map(|p| (EVENTS, p)),
             now: &self.now,
         }
     }
+
+    /// After the change and its announcement committed (its log `seq`):
+    /// the webhook job wakes, and this node's SSE subscribers get the
+    /// event — directly on a single node; in a cluster through the NOTIFY
+    /// like every node's (so each node's streams see the cluster's events
+    /// in `seq` order), unless it was too large to NOTIFY.
+    pub fn published(&self, rws: &Rws, mut event: LifecycleEvent, seq: i64) {
+        tracing::info!(recording = %event.recording_id, state = %event.state, reason = ?event.reason, seq, "recording state");
+        event.seq = seq;
+        let lifecycle = &rws.lifecycle;
+        if rws.cluster.is_none() || self.notify.is_none() {
+            lifecycle.relay(event);
+        }
+        if !lifecycle.webhooks.is_empty() {
+            lifecycle.wake.notify_one();
+        }
+    }
 }
 
-/// After the change and its announcement committed: this node's SSE
-/// subscribers get the event and the webhook job wakes (the outbox rows
-/// and the NOTIFY to the other nodes were written with the change).
-pub fn published(rws: &Rws, event: LifecycleEvent) {
-    tracing::info!(recording = %event.recording_id, state = %event.state, reason = ?event.reason, "recording state");
-    let lifecycle = &rws.lifecycle;
-    lifecycle.relay(event);
-    if !lifecycle.webhooks.is_empty() {
-        lifecycle.wake.notify_one();
+/// The most events a reconnecting stream gets back at once (from its
+/// `Last-Event-ID`), and the most a gap fill reads: a forged or very old
+/// id costs one bounded index range, never a scan of the log.
+pub const REPLAY_MAX: i64 = 1000;
+/// How long the event log keeps events (how far back a reconnecting
+/// stream can resume).
+pub const KEEP_LOGGED: time::Duration = time::Duration::hours(1);
+
+/// A subscriber's stream of state changes in `seq` order, without gaps:
+/// first what the log holds after `after` (a reconnecting client's
+/// `Last-Event-ID`; at most [`REPLAY_MAX`]), then the live events; a live
+/// event whose `seq` jumps past the last one sent (a NOTIFY lost in a
+/// cluster, a lagging subscriber) first gets the missing ones from the log,
+/// and one already sent is dropped. Visibility is the caller's filter.
+pub fn resumable(
+    rws: Rws,
+    after: Option<i64>,
+) -> impl futures_util::Stream<Item = LifecycleEvent> + Send + 'static {
+    // Subscribed before the log is read: an event committed meanwhile is
+    // in both, and the seq check drops the second copy.
+    let cursor = Cursor {
+        rx: rws.lifecycle.subscribe(),
+        rws,
+        last: None,
+        queue: std::collections::VecDeque::new(),
+        replay: after,
+    };
+    futures_util::stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(e) = c.queue.pop_front() {
+                return Some((e, c));
+            }
+            if let Some(after) = c.replay.take() {
+                let rows = store::lifecycle::since(&c.rws.db, after, REPLAY_MAX).await;
+                c.take_logged(rows);
+                continue;
+            }
+            match c.rx.recv().await {
+                Ok(e) => match c.last {
+                    Some(last) if e.seq <= last => {}
+                    Some(last) if e.seq > last + 1 => {
+                        let rows =
+                            store::lifecycle::between(&c.rws.db, last, e.seq, REPLAY_MAX).await;
+                        c.take_logged(rows);
+                        c.last = Some(e.seq);
+                        c.queue.push_back(e);
+                    }
+                    _ => {
+                        c.last = Some(e.seq);
+                        c.queue.push_back(e);
+                    }
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => c.replay = c.last,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+struct Cursor {
+    rws: Rws,
+    rx: broadcast::Receiver<LifecycleEvent>,
+    /// The last seq sent.
+    last: Option<i64>,
+    queue: std::collections::VecDeque<LifecycleEvent>,
+    /// Read the log after this seq before waiting again.
+    replay: Option<i64>,
+}
+
+impl Cursor {
+    /// Queues logged events (in seq order) and moves `last` past them.
+    fn take_logged(&mut self, rows: Result<Vec<store::lifecycle::Logged>, sqlx::Error>) {
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the event log for a stream");
+                return;
+            }
+        };
+        for (seq, _agent, body) in rows {
+            match serde_json::from_str::<LifecycleEvent>(&body) {
+                Ok(mut e) => {
+                    e.seq = seq;
+                    self.queue.push_back(e);
+                }
+                Err(e) => tracing::warn!(seq, error = %e, "unreadable logged event; skipped"),
+            }
+            self.last = Some(self.last.map_or(seq, |l| l.max(seq)));
+        }
     }
 }
 
@@ -204,6 +309,7 @@ mod tests {
             state: crate::recording::RecordingState::Failed,
             reason: reason.map(str::to_string),
             at: "2026-01-05T10:00:00.000000Z".into(),
+            seq: 0,
         }
     }
 

@@ -75,8 +75,8 @@ pub async fn create(
     };
     let event = event_of(&id, new.interaction_id, new.username, state, failed);
     let out = crate::lifecycle::Outgoing::of(rws, &event);
-    crate::store::lifecycle::create(&rws.db, &row, &out.announce(rws)).await?;
-    crate::lifecycle::published(rws, event);
+    let seq = crate::store::lifecycle::create(&rws.db, &row, &out.announce(rws)).await?;
+    out.published(rws, event, seq);
     let rec = get(&rws.db, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
     Ok((rec, token))
 }
@@ -99,6 +99,7 @@ fn event_of(
         state,
         reason: reason.map(str::to_string),
         at: now(),
+        seq: 0,
     }
 }
 
@@ -138,11 +139,11 @@ pub async fn transition(
         &out.announce(rws),
     )
     .await?;
-    if !done {
+    let Some(seq) = done else {
         // Another task moved it meanwhile: decide again from its new state.
         return Box::pin(transition(rws, id, to, reason.as_deref())).await;
-    }
-    crate::lifecycle::published(rws, event);
+    };
+    out.published(rws, event, seq);
     Ok(true)
 }
 

@@ -63,6 +63,11 @@ pub async fn job(rws: Rws) {
                     Ok(_) => pruned = Some(std::time::Instant::now()),
                     Err(e) => tracing::warn!(error = %e, "pruning delivered webhooks"),
                 }
+                // The event log of resumable streams, pruned by age likewise.
+                let old = rfc3339(time::OffsetDateTime::now_utc() - crate::lifecycle::KEEP_LOGGED);
+                if let Err(e) = store::lifecycle::prune(&rws.db, &old).await {
+                    tracing::warn!(error = %e, "pruning the event log");
+                }
             }
         }
         let _ = tokio::time::timeout(POLL_EVERY, rws.lifecycle.wake.notified()).await;

@@ -1,6 +1,8 @@
 //! `store::lifecycle` on both backends, a real PostgreSQL (started by the
-//! test) and SQLite: a recording's state change, its webhook outbox rows
-//! and (PostgreSQL) its NOTIFY commit together or not at all. The failure
+//! test) and SQLite: a recording's state change, its rows
+//! (the event log `lifecycle_events` and the outbox) and (PostgreSQL) its
+//! NOTIFY commit together or not at all; the log's seqs grow and its reads
+//! are bounded. The failure
 //! is real: the outbox table is renamed away so its INSERT fails after the
 //! state UPDATE and the NOTIFY ran in the same transaction.
 
@@ -13,7 +15,7 @@ mod backends;
 use backends::PgServer;
 use rws::recording::RecordingState;
 use rws::store::connect::{AnyPool, DatabaseUrl, connect};
-use rws::store::lifecycle::{Announce, change_state, create};
+use rws::store::lifecycle::{Announce, between, change_state, create, prune, since};
 use rws::store::recordings::{NewRow, get};
 use rws::store::webhooks as w;
 
@@ -28,6 +30,8 @@ fn urls() -> Vec<String> {
 fn announce<'a>(event: &'a str, urls: &'a [String], notify: bool) -> Announce<'a> {
     Announce {
         event_id: event,
+        agent: "alice",
+        postgres: notify,
         urls,
         body: event,
         notify: notify.then_some((CHANNEL, event)),
@@ -86,31 +90,31 @@ async fn state(pool: &AnyPool, id: &str) -> Option<RecordingState> {
 async fn together(pool: &AnyPool, notify: bool) {
     let urls = urls();
     // A new recording and its event.
-    create(pool, &row("r1"), &announce("e1", &urls, notify))
+    let s1 = create(pool, &row("r1"), &announce("e1", &urls, notify))
         .await
         .unwrap();
     assert_eq!(state(pool, "r1").await, Some(RecordingState::Requested));
     assert_eq!(queued(pool).await, ["e1", "e1"]);
 
     // A change and its event.
-    assert!(
-        change_state(
-            pool,
-            "r1",
-            RecordingState::Requested,
-            RecordingState::Recording,
-            None,
-            &announce("e2", &urls, notify),
-        )
-        .await
-        .unwrap()
-    );
+    let s2 = change_state(
+        pool,
+        "r1",
+        RecordingState::Requested,
+        RecordingState::Recording,
+        None,
+        &announce("e2", &urls, notify),
+    )
+    .await
+    .unwrap()
+    .expect("changed");
+    assert!(s2 > s1, "seqs grow: {s1} then {s2}");
     assert_eq!(state(pool, "r1").await, Some(RecordingState::Recording));
     assert_eq!(queued(pool).await, ["e1", "e1", "e2", "e2"]);
 
     // Compare and set lost: neither the state nor an event.
-    assert!(
-        !change_state(
+    assert_eq!(
+        change_state(
             pool,
             "r1",
             RecordingState::Requested,
@@ -119,7 +123,8 @@ async fn together(pool: &AnyPool, notify: bool) {
             &announce("e3", &urls, notify),
         )
         .await
-        .unwrap()
+        .unwrap(),
+        None
     );
     assert_eq!(state(pool, "r1").await, Some(RecordingState::Recording));
     assert_eq!(queued(pool).await.len(), 4);
@@ -149,20 +154,43 @@ async fn together(pool: &AnyPool, notify: bool) {
     assert_eq!(queued(pool).await.len(), 4, "nothing of e4/e5 was queued");
 
     // Without webhooks a change writes no outbox row (and still works).
-    assert!(
-        change_state(
-            pool,
-            "r1",
-            RecordingState::Recording,
-            RecordingState::Finalizing,
-            None,
-            &announce("e6", &[], notify),
-        )
-        .await
-        .unwrap()
-    );
+    let s6 = change_state(
+        pool,
+        "r1",
+        RecordingState::Recording,
+        RecordingState::Finalizing,
+        None,
+        &announce("e6", &[], notify),
+    )
+    .await
+    .unwrap()
+    .expect("changed");
     assert_eq!(state(pool, "r1").await, Some(RecordingState::Finalizing));
     assert_eq!(queued(pool).await.len(), 4);
+
+    // The event log holds exactly the committed events, in order; reads
+    // are bounded ranges of seq.
+    let logged = |rows: Vec<(i64, String, String)>| -> Vec<(i64, String)> {
+        rows.into_iter().map(|(seq, _, body)| (seq, body)).collect()
+    };
+    let all = logged(since(pool, 0, 100).await.unwrap());
+    assert_eq!(
+        all,
+        [(s1, "e1".to_string()), (s2, "e2".into()), (s6, "e6".into())]
+    );
+    assert_eq!(
+        logged(since(pool, s1, 1).await.unwrap()),
+        [(s2, "e2".to_string())]
+    );
+    assert!(since(pool, i64::MAX, 100).await.unwrap().is_empty());
+    assert_eq!(
+        logged(between(pool, s1, s6, 100).await.unwrap()),
+        [(s2, "e2".to_string())]
+    );
+    // Pruned by age: everything was written at T0.
+    assert_eq!(prune(pool, T0).await.unwrap(), 0);
+    assert_eq!(prune(pool, T9).await.unwrap(), 3);
+    assert!(since(pool, 0, 100).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -173,16 +201,18 @@ async fn a_change_and_its_event_commit_together_on_postgres() {
     let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
     listener.listen(CHANNEL).await.unwrap();
     together(&pool, true).await;
-    // NOTIFY is sent at commit, in commit order: exactly the committed
-    // changes' events arrive (e3 lost its compare and set, e4 and e5
-    // rolled back), and nothing after them.
+    // NOTIFY is sent at commit, in commit order, as `<seq> <payload>`:
+    // exactly the committed changes' events arrive (e3 lost its compare
+    // and set, e4 and e5 rolled back), and nothing after them.
     let mut got = Vec::new();
     for _ in 0..3 {
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
             .await
             .expect("a notification within 10 s")
             .unwrap();
-        got.push(n.payload().to_string());
+        let (seq, payload) = n.payload().split_once(' ').unwrap();
+        seq.parse::<i64>().unwrap();
+        got.push(payload.to_string());
     }
     assert_eq!(got, ["e1", "e2", "e6"]);
     // A marker sent now is the very next notification: no late e3/e4/e5.

@@ -53,6 +53,7 @@ mod sealing_sweep;
 mod segments_upgrade;
 mod spool;
 mod srs_conformance;
+mod sse_resume;
 mod upload_rate_rws;
 mod upload_staging;
 mod webhook_outbox;
