@@ -8,11 +8,15 @@
 //!
 //! The change, its outbox rows and (in a cluster) its NOTIFY are one
 //! transaction ([`crate::store::lifecycle`]): a node dying between them
-//! loses nothing. In a cluster (PostgreSQL) the change NOTIFYs
-//! [`EVENTS`] with the event as JSON; every node's listener
-//! ([`crate::cluster`]) hands the events of the other nodes to
+//! loses nothing. Each change is also a row of the event log
+//! (`lifecycle_events`), whose `seq` is the SSE event id: a stream
+//! ([`resumable`]) replays what a reconnecting client missed and fills the
+//! gaps a lost notification left. In a cluster (PostgreSQL) the change
+//! NOTIFYs [`EVENTS`] with `<seq> <event JSON>`; every node's listener
+//! ([`crate::cluster`]) hands every node's events, its own included, to
 //! [`Lifecycle::relay`], so an SSE subscriber on any node sees every
-//! node's changes (still filtered by the subscriber's visibility).
+//! node's changes in `seq` order (still filtered by the subscriber's
+//! visibility).
 
 use std::time::Duration;
 
@@ -131,7 +135,8 @@ impl Outgoing {
             if payload.is_none() {
                 tracing::warn!(
                     "recording state change too large for NOTIFY (ids of several KB); \
-                     only this node's SSE subscribers see it (webhooks get it)"
+                     other nodes' SSE subscribers get it from the event log, on their \
+                     next gap fill or reconnect (webhooks get it)"
                 );
             }
             payload
