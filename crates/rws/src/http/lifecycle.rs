@@ -59,3 +59,60 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     }
     text.parse::<i64>().map(Some).map_err(|_| bad())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(v: &str) -> Result<Option<i64>, ApiError> {
+        let mut h = HeaderMap::new();
+        h.insert("last-event-id", v.parse().unwrap());
+        last_event_id(&h)
+    }
+
+    #[test]
+    fn last_event_id_is_a_decimal_of_at_most_18_digits() {
+        assert_eq!(last_event_id(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(parse("0").unwrap(), Some(0));
+        assert_eq!(parse(" 42 ").unwrap(), Some(42));
+        assert_eq!(
+            parse("999999999999999999").unwrap(),
+            Some(999_999_999_999_999_999)
+        );
+    }
+
+    #[test]
+    fn hostile_a_forged_last_event_id_is_a_400_naming_the_header() {
+        for v in [
+            "",
+            "-1",
+            "+1",
+            "1e3",
+            "0x10",
+            "abc",
+            "1 2",
+            "1,2",
+            "١٢", // Arabic-Indic digits
+            "1234567890123456789",
+            "99999999999999999999",
+        ] {
+            let mut h = HeaderMap::new();
+            // from_bytes: non-ASCII bytes are a valid header value too.
+            h.insert(
+                "last-event-id",
+                axum::http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+            let e = last_event_id(&h).expect_err(v);
+            assert!(matches!(e, ApiError::BadRequest { .. }), "{v}: {e:?}");
+            assert!(e.to_string().contains("Last-Event-ID"), "{e}");
+        }
+        // Not even text.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "last-event-id",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        assert!(last_event_id(&h).is_err());
+    }
+}
