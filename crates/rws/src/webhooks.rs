@@ -1,6 +1,6 @@
 //! Webhook delivery from the durable outbox (`webhook_outbox`, SQL in
-//! [`crate::store::webhooks`]; events are queued by
-//! [`crate::lifecycle::publish`]).
+//! [`crate::store::webhooks`]; events are queued in the transaction of
+//! the state change itself, [`crate::store::lifecycle`]).
 //!
 //! One node delivers: the node running the singleton jobs
 //! ([`crate::cluster::runs_singletons`]; on SQLite, the only node). It
