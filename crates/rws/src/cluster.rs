@@ -23,10 +23,12 @@
 //!   when that node dies its connection closes, the lock is free and
 //!   another node takes it within [`LEAD_EVERY`].
 //! * **Recording state changes** are NOTIFYed on
-//!   [`crate::lifecycle::EVENTS`]; the listener hands other nodes' changes
-//!   to this node's SSE subscribers (a lost notification loses an SSE
-//!   event, as a dropped SSE connection would; webhooks come from the
-//!   durable outbox, not from here).
+//!   [`crate::lifecycle::EVENTS`] (in the change's transaction); the
+//!   listener hands every node's changes, its own included, to this node's
+//!   SSE subscribers. A lost notification is not lost for them: each
+//!   change is also a row of the event log, and a stream that sees a gap in
+//!   the `seq`s fills it from there (the SSE endpoint); webhooks
+//!   come from the durable outbox, not from here.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -286,7 +288,7 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
             let payload = n.payload();
             match n.channel() {
                 CMD => deliver(&rws, payload).await,
-                crate::lifecycle::EVENTS => relay(&rws, &cluster, payload),
+                crate::lifecycle::EVENTS => relay(&rws, payload),
                 ACK => {
                     let Some((session, seq)) = payload
                         .split_once(' ')
@@ -308,16 +310,27 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
     }
 }
 
-/// Another node's recording state change: to this node's SSE
-/// subscribers; it also wakes the webhook job (the row is in the outbox).
-fn relay(rws: &Rws, cluster: &Cluster, payload: &str) {
-    match serde_json::from_str::<crate::lifecycle::Relayed>(payload) {
-        Ok(r) if r.node != cluster.node => {
-            rws.lifecycle.relay(r.event);
+/// A recording state change (NOTIFY payload `<seq> <Relayed JSON>`), this
+/// node's own included: to this node's SSE subscribers, which so see the
+/// cluster's events in `seq` order (the writers commit in that order,
+/// [`crate::store::lifecycle::EVENT_LOG_LOCK`]); it also wakes the webhook
+/// job (the row is in the outbox).
+fn relay(rws: &Rws, payload: &str) {
+    let parsed = payload.split_once(' ').and_then(|(seq, json)| {
+        let seq = seq.parse::<i64>().ok()?;
+        Some((seq, serde_json::from_str::<crate::lifecycle::Relayed>(json)))
+    });
+    match parsed {
+        Some((seq, Ok(r))) => {
+            let mut event = r.event;
+            event.seq = seq;
+            rws.lifecycle.relay(event);
             rws.lifecycle.wake.notify_one();
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "unreadable recording event NOTIFY; skipped"),
+        Some((_, Err(e))) => {
+            tracing::warn!(error = %e, "unreadable recording event NOTIFY; skipped")
+        }
+        None => tracing::warn!("recording event NOTIFY without its seq; skipped"),
     }
 }
 

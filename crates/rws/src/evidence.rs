@@ -200,8 +200,8 @@ pub async fn seal(rws: &Rws, id: &str) -> Result<StoredManifest, ApiError> {
 
 /// Seals every recording that reaches a final state, as the lifecycle
 /// events announce it (runs for the life of the server). A failure is
-/// logged, and so is a missed event (a lagging subscriber): the export
-/// makes a missing manifest then.
+/// logged, and so is a missed event (a lagging subscriber): the [`sweep`]
+/// (or an export) makes a missing manifest then.
 pub async fn sealer(rws: Rws) {
     let mut events = rws.lifecycle.subscribe();
     loop {
@@ -221,6 +221,63 @@ pub async fn sealer(rws: Rws) {
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// How often the sealing sweep runs (after its pass at startup).
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Recordings read per page by the sweep.
+const SWEEP_PAGE: i64 = 100;
+
+/// The sealing sweep: a final recording is sealed by the node that
+/// finalised it ([`sealer`]); if that node died first (or its sealer
+/// lagged, or signing failed), nothing else would seal it until someone
+/// exports it. This seals every final recording without a manifest: once
+/// at startup on every node, then every [`SWEEP_EVERY`] on the node running
+/// the singleton jobs (on SQLite, the only node). Two nodes racing on one
+/// recording both sign, and the manifest row is written once
+/// ([`store::insert_manifest`]): the first stays, the other is dropped.
+pub async fn sweep(rws: Rws) {
+    seal_unsealed(&rws).await;
+    loop {
+        tokio::time::sleep(SWEEP_EVERY).await;
+        if crate::cluster::runs_singletons(&rws) {
+            seal_unsealed(&rws).await;
+        }
+    }
+}
+
+/// One pass of the [`sweep`]; returns how many recordings it sealed.
+pub async fn seal_unsealed(rws: &Rws) -> usize {
+    let mut after = String::new();
+    let mut sealed = 0;
+    loop {
+        let ids = match store::unsealed(&rws.db, &after, SWEEP_PAGE).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "sealing sweep: reading unsealed recordings");
+                return sealed;
+            }
+        };
+        for id in &ids {
+            match seal(rws, id).await {
+                Ok(_) => sealed += 1,
+                Err(e) => {
+                    tracing::warn!(recording = %id, error = %e, "sealing sweep: not sealed; tried again next pass")
+                }
+            }
+        }
+        match ids.last() {
+            Some(last) if ids.len() as i64 == SWEEP_PAGE => after = last.clone(),
+            _ => break,
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealing sweep: sealed final recordings that had no manifest"
+        );
+    }
+    sealed
 }
 
 /// One step of streaming a bundle.

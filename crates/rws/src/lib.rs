@@ -379,6 +379,7 @@ pub async fn serve_with(
         None => Vec::new(),
     };
     let sealer = tokio::spawn(evidence::sealer(rws.clone()));
+    let seal_sweep = tokio::spawn(evidence::sweep(rws.clone()));
     let webhooks = tokio::spawn(webhooks::job(rws.clone()));
     let limits = rws.config.limits.clone();
     let refused = rws.metrics.connections_refused.clone();
@@ -436,6 +437,7 @@ pub async fn serve_with(
         task.abort();
     }
     sealer.abort();
+    seal_sweep.abort();
     webhooks.abort();
     result
 }

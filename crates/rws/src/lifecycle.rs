@@ -6,11 +6,17 @@
 //! (every event: webhooks are set by the administrator who runs RWS, not by
 //! users) in the durable outbox that [`crate::webhooks`] delivers.
 //!
-//! In a cluster (PostgreSQL) the node that made the change also NOTIFYs
-//! [`EVENTS`] with the event as JSON; every node's listener
-//! ([`crate::cluster`]) hands the events of the other nodes to
+//! The change, its outbox rows and (in a cluster) its NOTIFY are one
+//! transaction ([`crate::store::lifecycle`]): a node dying between them
+//! loses nothing. Each change is also a row of the event log
+//! (`lifecycle_events`), whose `seq` is the SSE event id: a stream
+//! ([`resumable`]) replays what a reconnecting client missed and fills the
+//! gaps a lost notification left. In a cluster (PostgreSQL) the change
+//! NOTIFYs [`EVENTS`] with `<seq> <event JSON>`; every node's listener
+//! ([`crate::cluster`]) hands every node's events, its own included, to
 //! [`Lifecycle::relay`], so an SSE subscriber on any node sees every
-//! node's changes (still filtered by the subscriber's visibility).
+//! node's changes in `seq` order (still filtered by the subscriber's
+//! visibility).
 
 use std::time::Duration;
 
@@ -51,10 +57,14 @@ pub struct LifecycleEvent {
     pub reason: Option<String>,
     /// When (RFC 3339).
     pub at: String,
+    /// Its place in the event log (`lifecycle_events.seq`), the SSE event
+    /// id; not in the JSON (the webhook body is written before it exists).
+    #[serde(skip)]
+    pub seq: i64,
 }
 
-/// What a node NOTIFYs: the event and which node made it (a node does not
-/// relay its own events twice).
+/// What a node NOTIFYs (after the event's log `seq` and a space): the event
+/// and which node made it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Relayed {
     /// The node that made the change.
@@ -106,35 +116,159 @@ impl Lifecycle {
     }
 }
 
-/// Publishes a state change: to this node's SSE subscribers, into the
-/// webhook outbox (durable before this returns), and, in a cluster, to the
-/// other nodes' subscribers through NOTIFY.
-pub async fn publish(rws: &Rws, event: LifecycleEvent) {
-    tracing::info!(recording = %event.recording_id, state = %event.state, reason = ?event.reason, "recording state");
-    let lifecycle = &rws.lifecycle;
-    lifecycle.relay(event.clone());
-    if !lifecycle.webhooks.is_empty() {
-        let body = serde_json::to_string(&event).unwrap_or_default();
-        match store::webhooks::enqueue(&rws.db, &event.event_id, &lifecycle.webhooks, &body, &now())
-            .await
-        {
-            Ok(()) => lifecycle.wake.notify_one(),
-            Err(e) => {
-                tracing::error!(event = %event.event_id, error = %e, "queueing webhook deliveries")
+/// What a state change writes beside itself, prepared before its
+/// transaction ([`crate::store::lifecycle`]): the webhook body and, in a
+/// cluster, the NOTIFY payload.
+pub struct Outgoing {
+    event_id: String,
+    agent: String,
+    body: String,
+    notify: Option<String>,
+    now: String,
+}
+
+impl Outgoing {
+    /// Prepares `event` for this node's webhooks and cluster.
+    pub fn of(rws: &Rws, event: &LifecycleEvent) -> Outgoing {
+        let notify = rws.cluster.as_ref().and_then(|cluster| {
+            let payload = notify_payload(&cluster.node, event.clone());
+            if payload.is_none() {
+                tracing::warn!(
+                    "recording state change too large for NOTIFY (ids of several KB); \
+                     other nodes' SSE subscribers get it from the event log, on their \
+                     next gap fill or reconnect (webhooks get it)"
+                );
             }
+            payload
+        });
+        Outgoing {
+            event_id: event.event_id.clone(),
+            agent: event.agent.clone(),
+            body: serde_json::to_string(event).unwrap_or_default(),
+            notify,
+            now: now(),
         }
     }
-    if let Some(cluster) = &rws.cluster {
-        match notify_payload(&cluster.node, event) {
-            Some(payload) => {
-                if let Err(e) = store::cluster::notify(&rws.db, EVENTS, &payload).await {
-                    tracing::warn!(error = %e, "NOTIFY of a recording state change");
-                }
+
+    /// The rows and NOTIFY the store writes in the change's transaction.
+    pub fn announce<'a>(&'a self, rws: &'a Rws) -> store::lifecycle::Announce<'a> {
+        store::lifecycle::Announce {
+            event_id: &self.event_id,
+            agent: &self.agent,
+            postgres: rws.cluster.is_some(),
+            urls: &rws.lifecycle.webhooks,
+            body: &self.body,
+            notify: self.notify.as_deref().map(|p| (EVENTS, p)),
+            now: &self.now,
+        }
+    }
+
+    /// After the change and its announcement committed (its log `seq`):
+    /// the webhook job wakes, and this node's SSE subscribers get the
+    /// event — directly on a single node; in a cluster through the NOTIFY
+    /// like every node's (so each node's streams see the cluster's events
+    /// in `seq` order), unless it was too large to NOTIFY.
+    pub fn published(&self, rws: &Rws, mut event: LifecycleEvent, seq: i64) {
+        tracing::info!(recording = %event.recording_id, state = %event.state, reason = ?event.reason, seq, "recording state");
+        event.seq = seq;
+        let lifecycle = &rws.lifecycle;
+        if rws.cluster.is_none() || self.notify.is_none() {
+            lifecycle.relay(event);
+        }
+        if !lifecycle.webhooks.is_empty() {
+            lifecycle.wake.notify_one();
+        }
+    }
+}
+
+/// The most events a reconnecting stream gets back at once (from its
+/// `Last-Event-ID`), and the most a gap fill reads: a forged or very old
+/// id costs one bounded index range, never a scan of the log.
+pub const REPLAY_MAX: i64 = 1000;
+/// How long the event log keeps events (how far back a reconnecting
+/// stream can resume).
+pub const KEEP_LOGGED: time::Duration = time::Duration::hours(1);
+
+/// A subscriber's stream of state changes in `seq` order, without gaps:
+/// first what the log holds after `after` (a reconnecting client's
+/// `Last-Event-ID`; at most [`REPLAY_MAX`]), then the live events; a live
+/// event whose `seq` jumps past the last one sent (a NOTIFY lost in a
+/// cluster, a lagging subscriber) first gets the missing ones from the log,
+/// and one already sent is dropped. Visibility is the caller's filter.
+pub fn resumable(
+    rws: Rws,
+    after: Option<i64>,
+) -> impl futures_util::Stream<Item = LifecycleEvent> + Send + 'static {
+    // Subscribed before the log is read: an event committed meanwhile is
+    // in both, and the seq check drops the second copy.
+    let cursor = Cursor {
+        rx: rws.lifecycle.subscribe(),
+        rws,
+        last: None,
+        queue: std::collections::VecDeque::new(),
+        replay: after,
+    };
+    futures_util::stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(e) = c.queue.pop_front() {
+                return Some((e, c));
             }
-            None => tracing::warn!(
-                "recording state change too large for NOTIFY (ids of several KB); \
-                 only this node's SSE subscribers see it (webhooks get it)"
-            ),
+            if let Some(after) = c.replay.take() {
+                let rows = store::lifecycle::since(&c.rws.db, after, REPLAY_MAX).await;
+                c.take_logged(rows);
+                continue;
+            }
+            match c.rx.recv().await {
+                Ok(e) => match c.last {
+                    Some(last) if e.seq <= last => {}
+                    Some(last) if e.seq > last + 1 => {
+                        let rows =
+                            store::lifecycle::between(&c.rws.db, last, e.seq, REPLAY_MAX).await;
+                        c.take_logged(rows);
+                        c.last = Some(e.seq);
+                        c.queue.push_back(e);
+                    }
+                    _ => {
+                        c.last = Some(e.seq);
+                        c.queue.push_back(e);
+                    }
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => c.replay = c.last,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+struct Cursor {
+    rws: Rws,
+    rx: broadcast::Receiver<LifecycleEvent>,
+    /// The last seq sent.
+    last: Option<i64>,
+    queue: std::collections::VecDeque<LifecycleEvent>,
+    /// Read the log after this seq before waiting again.
+    replay: Option<i64>,
+}
+
+impl Cursor {
+    /// Queues logged events (in seq order) and moves `last` past them.
+    fn take_logged(&mut self, rows: Result<Vec<store::lifecycle::Logged>, sqlx::Error>) {
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the event log for a stream");
+                return;
+            }
+        };
+        for (seq, _agent, body) in rows {
+            match serde_json::from_str::<LifecycleEvent>(&body) {
+                Ok(mut e) => {
+                    e.seq = seq;
+                    self.queue.push_back(e);
+                }
+                Err(e) => tracing::warn!(seq, error = %e, "unreadable logged event; skipped"),
+            }
+            self.last = Some(self.last.map_or(seq, |l| l.max(seq)));
         }
     }
 }
@@ -180,6 +314,7 @@ mod tests {
             state: crate::recording::RecordingState::Failed,
             reason: reason.map(str::to_string),
             at: "2026-01-05T10:00:00.000000Z".into(),
+            seq: 0,
         }
     }
 

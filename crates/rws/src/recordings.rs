@@ -59,48 +59,53 @@ pub async fn create(
         RecordingState::Requested
     };
     let token_hash = crate::auth::token_hash(&token);
-    crate::store::recordings::insert(
-        &rws.db,
-        &crate::store::recordings::NewRow {
-            id: &id,
-            username: new.username,
-            dn: new.dn,
-            session_id: new.session_id,
-            interaction_id: new.interaction_id,
-            media: new.media,
-            state,
-            reason: failed,
-            now: &now,
-            max_duration_s: rws.config.max_recording_duration.as_secs() as i64,
-            upload_token_hash: &token_hash,
-            at: new.at,
-        },
-    )
-    .await?;
+    let row = crate::store::recordings::NewRow {
+        id: &id,
+        username: new.username,
+        dn: new.dn,
+        session_id: new.session_id,
+        interaction_id: new.interaction_id,
+        media: new.media,
+        state,
+        reason: failed,
+        now: &now,
+        max_duration_s: rws.config.max_recording_duration.as_secs() as i64,
+        upload_token_hash: &token_hash,
+        at: new.at,
+    };
+    let event = event_of(&id, new.interaction_id, new.username, state, failed);
+    let out = crate::lifecycle::Outgoing::of(rws, &event);
+    let seq = crate::store::lifecycle::create(&rws.db, &row, &out.announce(rws)).await?;
+    out.published(rws, event, seq);
     let rec = get(&rws.db, &id).await?.ok_or(sqlx::Error::RowNotFound)?;
-    emit(rws, &rec).await;
     Ok((rec, token))
 }
 
-async fn emit(rws: &Rws, rec: &Rec) {
-    crate::lifecycle::publish(
-        rws,
-        LifecycleEvent {
-            event_id: uuid::Uuid::new_v4().to_string(),
-            kind: "recording.state".into(),
-            recording_id: rec.id.clone(),
-            call_id: rec.interaction_id.clone(),
-            agent: rec.username.clone(),
-            state: rec.state,
-            reason: rec.reason.clone(),
-            at: now(),
-        },
-    )
-    .await;
+/// The lifecycle event of recording `id` (of `call`, by `agent`) entering
+/// `state`.
+fn event_of(
+    id: &str,
+    call: &str,
+    agent: &str,
+    state: RecordingState,
+    reason: Option<&str>,
+) -> LifecycleEvent {
+    LifecycleEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        kind: "recording.state".into(),
+        recording_id: id.to_string(),
+        call_id: call.to_string(),
+        agent: agent.to_string(),
+        state,
+        reason: reason.map(str::to_string),
+        at: now(),
+        seq: 0,
+    }
 }
 
 /// Moves a recording to `to` if the state machine allows it from its
-/// current state ([`RecordingState::can_move_to`]); emits the change.
+/// current state ([`RecordingState::can_move_to`]); the change and its
+/// lifecycle event are one transaction ([`crate::store::lifecycle`]).
 /// Returns whether it changed.
 pub async fn transition(
     rws: &Rws,
@@ -114,18 +119,31 @@ pub async fn transition(
     if !rec.state.can_move_to(to) {
         return Ok(false);
     }
-    let now = now();
     let reason = reason.map(str::to_string).or(rec.reason.clone());
-    let done =
-        crate::store::recordings::set_state(&rws.db, id, rec.state, to, reason.as_deref(), &now)
-            .await?;
-    if !done {
+    // The change and its event (webhook outbox rows, NOTIFY) commit
+    // together or not at all.
+    let event = event_of(
+        &rec.id,
+        &rec.interaction_id,
+        &rec.username,
+        to,
+        reason.as_deref(),
+    );
+    let out = crate::lifecycle::Outgoing::of(rws, &event);
+    let done = crate::store::lifecycle::change_state(
+        &rws.db,
+        id,
+        rec.state,
+        to,
+        reason.as_deref(),
+        &out.announce(rws),
+    )
+    .await?;
+    let Some(seq) = done else {
         // Another task moved it meanwhile: decide again from its new state.
         return Box::pin(transition(rws, id, to, reason.as_deref())).await;
-    }
-    if let Some(rec) = get(&rws.db, id).await? {
-        emit(rws, &rec).await;
-    }
+    };
+    out.published(rws, event, seq);
     Ok(true)
 }
 

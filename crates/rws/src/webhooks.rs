@@ -1,6 +1,6 @@
 //! Webhook delivery from the durable outbox (`webhook_outbox`, SQL in
-//! [`crate::store::webhooks`]; events are queued by
-//! [`crate::lifecycle::publish`]).
+//! [`crate::store::webhooks`]; events are queued in the transaction of
+//! the state change itself, [`crate::store::lifecycle`]).
 //!
 //! One node delivers: the node running the singleton jobs
 //! ([`crate::cluster::runs_singletons`]; on SQLite, the only node). It
@@ -62,6 +62,11 @@ pub async fn job(rws: Rws) {
                 match store::webhooks::prune(&rws.db, &before).await {
                     Ok(_) => pruned = Some(std::time::Instant::now()),
                     Err(e) => tracing::warn!(error = %e, "pruning delivered webhooks"),
+                }
+                // The event log of resumable streams, pruned by age likewise.
+                let old = rfc3339(time::OffsetDateTime::now_utc() - crate::lifecycle::KEEP_LOGGED);
+                if let Err(e) = store::lifecycle::prune(&rws.db, &old).await {
+                    tracing::warn!(error = %e, "pruning the event log");
                 }
             }
         }

@@ -672,3 +672,45 @@ fn webhooks_survive_kill_9_of_the_delivering_node_and_sse_shows_every_nodes_chan
     }
     drop(srs);
 }
+
+/// Issue 12: the events stream resumes on any node. An admin's stream on
+/// node 1 sees the changes made on every node, in id order; a supervisor
+/// connecting to node 3 with the `Last-Event-ID` of an early change gets
+/// the later changes of their group only, whichever node made them, with
+/// the ids node 1 gave them, then the live ones.
+#[test]
+fn the_events_stream_resumes_on_another_node_with_last_event_id() {
+    use crate::sse_resume::{
+        assert_increasing, end, first_of, one_event, seen, stream, wait_call, wait_id, window,
+    };
+    let dir = tempdir();
+    crate::fixture::write_directory(dir.path(), crate::fixture::TWO_GROUPS);
+    let c = start_cluster(dir.path(), &[]);
+    let _a = Srs::start_agent(dir.path(), "srs-a", &c.lb.url, ("agent1", "pw1"));
+    let _b = Srs::start_agent(dir.path(), "srs-b", &c.lb.url, ("agent2", "pw2"));
+    let admin = stream(&c.nodes[0].url, ("admin", "adminpw"), None);
+    one_event(&c.nodes[1], "x-1", "1001");
+    let id1 = first_of(&wait_call(&admin, "x-1"), "x-1");
+    end(&c.nodes[2], "x-1", "1001");
+    one_event(&c.nodes[1], "x-2", "1002");
+    one_event(&c.nodes[2], "x-3", "1001");
+    end(&c.nodes[1], "x-3", "1001");
+    one_event(&c.nodes[0], "x-4", "1001");
+    for call in ["x-2", "x-3", "x-4"] {
+        wait_call(&admin, call);
+    }
+    let supa = stream(&c.nodes[2].url, ("supa", "pwa"), Some(&id1.to_string()));
+    wait_call(&supa, "x-4");
+    end(&c.nodes[0], "x-4", "1001");
+    one_event(&c.nodes[1], "x-5", "1001");
+    let m = first_of(&wait_call(&supa, "x-5"), "x-5");
+    let live = wait_id(&admin, m);
+    assert_increasing(&live);
+    let got = window(&seen(&supa), i64::MIN, m, None);
+    assert_eq!(got, window(&live, id1, m, Some("agent1")), "{live:?}");
+    for call in ["x-3", "x-4", "x-5"] {
+        assert!(got.iter().any(|e| e.1 == call), "{call}: {got:?}");
+    }
+    assert!(seen(&supa).iter().all(|e| e.2 == "agent1"));
+    assert_increasing(&seen(&supa));
+}

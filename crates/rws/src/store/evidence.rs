@@ -176,3 +176,20 @@ pub async fn insert_manifest(db: &Pool, m: &StoredManifest) -> Result<bool, sqlx
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Up to `limit` final recordings (completed, partial, failed) that have
+/// no manifest, with ids after `after`, in id order: the sealing sweep
+/// ([`crate::evidence::sweep`]) pages through them by id, so a recording
+/// that cannot be sealed does not hold back the ones behind it.
+pub async fn unsealed(db: &Pool, after: &str, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT r.id FROM recordings r
+         WHERE r.state IN ('completed','partial','failed') AND r.id > $1
+           AND NOT EXISTS (SELECT 1 FROM evidence_manifests m WHERE m.recording_id = r.id)
+         ORDER BY r.id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -46,6 +46,7 @@ pub mod events;
 pub mod evidence;
 pub mod health;
 pub mod keys;
+pub mod lifecycle;
 pub mod media;
 pub mod recording_state;
 pub mod recordings;

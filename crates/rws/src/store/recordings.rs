@@ -148,6 +148,12 @@ pub struct NewRow<'a> {
 /// Creates a recording and its link to its interaction (one transaction).
 pub async fn insert(db: &Pool, new: &NewRow<'_>) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    insert_in(&mut tx, new).await?;
+    tx.commit().await
+}
+
+/// [`insert`] inside the caller's transaction.
+pub async fn insert_in(tx: &mut super::Tx<'_>, new: &NewRow<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO recordings(id, username, dn, session_id, interaction_id, media, state, reason, requested_at, max_duration_s, upload_token_hash, last_activity, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $9, $9)",
@@ -163,7 +169,7 @@ pub async fn insert(db: &Pool, new: &NewRow<'_>) -> Result<(), sqlx::Error> {
     .bind(new.now)
     .bind(new.max_duration_s)
     .bind(new.upload_token_hash)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query(
         "INSERT INTO recording_interactions(recording_id, interaction_id, media, dn, start_at) VALUES ($1, $2, $3, $4, $5)",
@@ -173,9 +179,9 @@ pub async fn insert(db: &Pool, new: &NewRow<'_>) -> Result<(), sqlx::Error> {
     .bind(new.media)
     .bind(new.dn)
     .bind(new.at)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Sets a recording's state if it is still `from` (compare and set), and
@@ -184,6 +190,21 @@ pub async fn insert(db: &Pool, new: &NewRow<'_>) -> Result<(), sqlx::Error> {
 /// the state first.
 pub async fn set_state(
     db: &Pool,
+    id: &str,
+    from: RecordingState,
+    to: RecordingState,
+    reason: Option<&str>,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let done = set_state_in(&mut tx, id, from, to, reason, now).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`set_state`] inside the caller's transaction.
+pub async fn set_state_in(
+    tx: &mut super::Tx<'_>,
     id: &str,
     from: RecordingState,
     to: RecordingState,
@@ -205,7 +226,7 @@ pub async fn set_state(
     .bind(from.as_str())
     .bind(i64::from(starts))
     .bind(i64::from(stops))
-    .execute(db)
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -9,7 +9,9 @@ use super::Pool;
 pub type DueRow = (String, String, String, i64);
 
 /// Writes one row per URL for an event (a repeated event id changes
-/// nothing: the event is already queued).
+/// nothing: the event is already queued). RWS queues its events with the
+/// state change, in one transaction ([`super::lifecycle::announce_in`]);
+/// this stand-alone form serves the outbox's own tests.
 pub async fn enqueue(
     db: &Pool,
     event_id: &str,
