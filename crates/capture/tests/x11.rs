@@ -590,7 +590,7 @@ fn grab_bands_into(src: &mut X11Source, m: &Monitor, full: bool, frame: &mut Fra
     );
     for r in &bands {
         assert!(
-            r.start % 2 == 0 && (r.end % 2 == 0 || r.end == m.height),
+            r.start.is_multiple_of(2) && (r.end.is_multiple_of(2) || r.end == m.height),
             "band {r:?}"
         );
     }
