@@ -96,7 +96,8 @@ impl I420Frame {
         src_height: u32,
         rows: Range<u32>,
     ) -> Result<()> {
-        if !rows.start.is_multiple_of(2) || (!rows.end.is_multiple_of(2) && rows.end != src_height) {
+        if !rows.start.is_multiple_of(2) || (!rows.end.is_multiple_of(2) && rows.end != src_height)
+        {
             return Err(MediaError::Geometry(format!(
                 "band of rows {}..{} does not start and end on even rows",
                 rows.start, rows.end
