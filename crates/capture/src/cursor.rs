@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::{Frame, Monitor};
+use crate::{Band, Frame, Monitor};
 
 /// A cursor image and where its top-left corner is on the desktop.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,17 +40,23 @@ impl CursorImage {
 
     /// Blends the cursor over `frame`, which shows `monitor`.
     pub fn draw(&self, monitor: &Monitor, frame: &mut Frame) {
+        let rows = 0..frame.height;
+        self.draw_band(monitor, &mut frame.band(rows));
+    }
+
+    /// Blends the part of the cursor that falls on `band`'s rows.
+    pub fn draw_band(&self, monitor: &Monitor, band: &mut Band<'_>) {
         if self.argb.len() < (self.width * self.height) as usize {
             return;
         }
         for cy in 0..self.height {
             let fy = self.y - monitor.y + cy as i32;
-            if fy < 0 || fy >= frame.height as i32 {
+            if fy < band.rows.start as i32 || fy >= band.rows.end as i32 {
                 continue;
             }
             for cx in 0..self.width {
                 let fx = self.x - monitor.x + cx as i32;
-                if fx < 0 || fx >= frame.width as i32 {
+                if fx < 0 || fx >= band.width as i32 {
                     continue;
                 }
                 let p = self.argb[(cy * self.width + cx) as usize];
@@ -58,8 +64,8 @@ impl CursorImage {
                 if a == 0 {
                     continue;
                 }
-                let i = fy as usize * frame.stride + fx as usize * 4;
-                let Some(px) = frame.data.get_mut(i..i + 4) else {
+                let i = (fy as usize - band.rows.start as usize) * band.stride + fx as usize * 4;
+                let Some(px) = band.data.get_mut(i..i + 4) else {
                     continue;
                 };
                 let inv = 255 - a;

@@ -1,8 +1,12 @@
 //! Screen sources for the recorder.
 //!
-//! A [`Source`] knows the monitors of a desktop and fills per-monitor BGRA
-//! frame buffers, telling the caller which rows changed so that colour
-//! conversion and encoding only touch what moved. Two sources exist:
+//! A [`Source`] knows the monitors of a desktop and hands out the BGRA rows
+//! that changed, so that colour conversion and encoding only touch what
+//! moved. The recorder uses [`Source::grab_bands`]: the rows come band by
+//! band ([`Band`]), already masked and with the cursor drawn, and the X11
+//! source never holds a whole BGRA frame (its MIT-SHM segment is one band;
+//! 8 MB less resident memory per 1080p monitor). [`Source::grab`] fills a
+//! whole [`Frame`] instead, for simple sources and tests. Two sources exist:
 //!
 //! * [`x11::X11Source`]: X11 via x11rb. MIT-SHM for grabs (0.5 ms for a full
 //!   1080p frame instead of ~20 ms with plain `GetImage`), XDamage so that only
@@ -76,6 +80,35 @@ impl Frame {
         true
     }
 
+    /// Rows `rows` of the frame as a [`Band`] (clipped to the frame).
+    pub fn band(&mut self, rows: Range<u32>) -> Band<'_> {
+        let end = rows.end.min(self.height);
+        let start = rows.start.min(end);
+        let data = self
+            .data
+            .get_mut(start as usize * self.stride..end as usize * self.stride)
+            .unwrap_or_default();
+        Band {
+            width: self.width,
+            rows: start..end,
+            stride: self.stride,
+            data,
+        }
+    }
+
+    /// Copies a band of this frame's size into its rows.
+    pub fn put_band(&mut self, band: &Band<'_>) {
+        let row_bytes = (band.width.min(self.width) as usize) * 4;
+        for (i, y) in band.rows.clone().enumerate() {
+            let src = band.data.get(i * band.stride..i * band.stride + row_bytes);
+            let at = y as usize * self.stride;
+            let dst = self.data.get_mut(at..at + row_bytes);
+            if let (Some(src), Some(dst)) = (src, dst) {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+
     /// The BGRX bytes of pixel (x, y), if inside.
     pub fn pixel(&self, x: u32, y: u32) -> Option<[u8; 4]> {
         if x >= self.width || y >= self.height {
@@ -84,6 +117,29 @@ impl Frame {
         let i = y as usize * self.stride + x as usize * 4;
         self.data.get(i..i + 4).map(|p| [p[0], p[1], p[2], p[3]])
     }
+}
+
+/// Consecutive rows of a monitor's BGRX picture, as a band-wise grab hands
+/// them out: row `rows.start` begins at `data[0]`, each row `stride` bytes
+/// apart, `width` pixels of 4 bytes each.
+#[derive(Debug)]
+pub struct Band<'a> {
+    /// Pixels per row (the monitor's width).
+    pub width: u32,
+    /// The monitor rows this band holds.
+    pub rows: Range<u32>,
+    /// Bytes from one row to the next (at least `width * 4`).
+    pub stride: usize,
+    /// The pixels (the last row may end right after its `width * 4` bytes).
+    pub data: &'a mut [u8],
+}
+
+/// Widens `rows` to even boundaries inside `0..height` (the last row of an
+/// odd height stays last): 4:2:0 colour conversion pairs rows, so a band
+/// that starts and ends on even rows is converted without its neighbours.
+pub fn even_rows(rows: Range<u32>, height: u32) -> Range<u32> {
+    let end = rows.end.saturating_add(rows.end & 1).min(height);
+    (rows.start & !1).min(end)..end
 }
 
 /// What a grab changed.
@@ -109,6 +165,32 @@ pub trait Source: Send {
     /// into a buffer (or after a resize) fetches everything; later grabs only
     /// the rows that changed.
     fn grab(&mut self, monitor: &Monitor, frame: &mut Frame) -> Result<Grab>;
+
+    /// Hands the rows of `monitor` that changed since the last call (all
+    /// of them when `full`) to `sink`, band by band, masked and with the
+    /// cursor drawn, and returns their span. Every band starts on an even
+    /// row and ends on an even row or the last one ([`even_rows`]).
+    ///
+    /// The default grabs into `scratch` with [`Source::grab`], which must
+    /// then be the same frame at every call for this monitor; a source that
+    /// can do without a whole frame (X11) leaves `scratch` untouched.
+    fn grab_bands(
+        &mut self,
+        monitor: &Monitor,
+        full: bool,
+        scratch: &mut Frame,
+        sink: &mut dyn FnMut(&Band<'_>),
+    ) -> Result<Grab> {
+        let grab = self.grab(monitor, scratch)?;
+        let rows = match grab {
+            _ if full => 0..scratch.height,
+            Grab::Changed(rows) => rows,
+            Grab::Unchanged => return Ok(Grab::Unchanged),
+        };
+        let rows = even_rows(rows, scratch.height);
+        sink(&scratch.band(rows.clone()));
+        Ok(Grab::Changed(rows))
+    }
 
     /// Draw the mouse cursor into the frames (on by default where supported).
     fn set_cursor(&mut self, on: bool);

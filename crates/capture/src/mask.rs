@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use crate::rules::MaskAction;
-use crate::{Frame, Monitor, union};
+use crate::{Band, Frame, Monitor, union};
 
 /// The colour masked areas are painted in, as RGB (a flat grey that is
 /// neither the PAUSED picture's nor a usual desktop background).
@@ -196,22 +196,31 @@ pub fn rows_of(rects: &[Rect], height: u32) -> Option<Range<u32>> {
 
 /// Paints the rectangles (monitor coordinates) into `frame` in [`MASK_RGB`].
 pub fn paint(frame: &mut Frame, rects: &[Rect]) {
+    let rows = 0..frame.height;
+    paint_band(&mut frame.band(rows), rects);
+}
+
+/// [`paint`] for the rows of one band (rects in monitor coordinates): a
+/// band-wise grab paints each band as it is fetched, with the same result
+/// as painting the whole frame.
+pub fn paint_band(band: &mut Band<'_>, rects: &[Rect]) {
     let whole = Rect {
         x: 0,
-        y: 0,
-        width: frame.width,
-        height: frame.height,
+        y: band.rows.start as i32,
+        width: band.width,
+        height: band.rows.end - band.rows.start,
     };
     let [r, g, b] = MASK_RGB;
-    // One painted row of the frame's width, copied into each row (memcpy).
-    let line: Vec<u8> = [b, g, r, 0].repeat(frame.width as usize);
+    // One painted row of the band's width, copied into each row (memcpy).
+    let line: Vec<u8> = [b, g, r, 0].repeat(band.width as usize);
     for rect in rects.iter().filter_map(|r| r.intersect(&whole)) {
-        // Inside the frame now, so the casts below are in range.
+        // Inside the band now, so the casts below are in range.
         let (x, w) = (rect.x as usize, rect.width as usize);
-        for y in rect.y as usize..rect.y as usize + rect.height as usize {
-            let start = y * frame.stride + x * 4;
+        let top = rect.y as usize - band.rows.start as usize;
+        for y in top..top + rect.height as usize {
+            let start = y * band.stride + x * 4;
             if let (Some(row), Some(src)) =
-                (frame.data.get_mut(start..start + w * 4), line.get(..w * 4))
+                (band.data.get_mut(start..start + w * 4), line.get(..w * 4))
             {
                 row.copy_from_slice(src);
             }
@@ -413,5 +422,55 @@ mod tests {
             ..##
             ..##"#]]
         .assert_eq(&rows.join("\n"));
+    }
+
+    #[test]
+    fn masks_and_cursor_painted_band_by_band_equal_the_whole_frame_painted_at_once() {
+        use crate::cursor::CursorImage;
+        // Odd sizes; masks and a half-transparent cursor crossing band edges.
+        let (w, h) = (37u32, 29u32);
+        let m = monitor(0, 0, w, h);
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let mut original = Frame::default();
+        original.fit(w, h);
+        original.data.iter_mut().for_each(|b| *b = next() as u8);
+        let rects = [rect(3, 5, 10, 9), rect(30, -4, 20, 11), rect(-2, 20, 8, 40)];
+        let cursor = CursorImage {
+            x: 12,
+            y: 6,
+            width: 9,
+            height: 13,
+            argb: (0..9 * 13).map(|_| next() | 0x8000_0000).collect(),
+        };
+        let mut whole = original.clone();
+        paint(&mut whole, &rects);
+        cursor.draw(&m, &mut whole);
+        for band_rows in [1, 2, 4, 7, 16, 29, 64] {
+            let mut banded = original.clone();
+            let mut at = 0;
+            while at < h {
+                let n = band_rows.min(h - at);
+                // Each band on its own buffer, as the X11 source hands them out.
+                let mut own =
+                    original.data[(at * w * 4) as usize..((at + n) * w * 4) as usize].to_vec();
+                let mut band = Band {
+                    width: w,
+                    rows: at..at + n,
+                    stride: w as usize * 4,
+                    data: &mut own,
+                };
+                paint_band(&mut band, &rects);
+                cursor.draw_band(&m, &mut band);
+                banded.put_band(&band);
+                at += n;
+            }
+            assert!(banded.data == whole.data, "bands of {band_rows} rows");
+        }
     }
 }

@@ -60,11 +60,13 @@ impl ShmSegment {
         self.len
     }
 
-    /// The segment's bytes. Only read after the X server replied to the
-    /// request that filled them.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: ptr/len describe our live mapping.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    /// The segment's bytes, writable: a band-wise grab paints masks and the
+    /// cursor into the band in place. Only touched between a reply and the
+    /// next request that fills the segment (the server writes it only while
+    /// answering one).
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: ptr/len describe our live mapping, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }
 

@@ -391,6 +391,15 @@ impl WindowTracker {
         self.watch.take().filter(|w| w.len() <= MAX_WATCHED)
     }
 
+    /// The shapes seen so far while watching, without ending it (`None`:
+    /// not watching, or too many to remember).
+    pub fn watched(&self) -> Option<Vec<WindowShape>> {
+        self.watch
+            .as_ref()
+            .filter(|w| w.len() <= MAX_WATCHED)
+            .cloned()
+    }
+
     fn remember(&mut self, shapes: impl IntoIterator<Item = WindowShape>) {
         let Some(watch) = &mut self.watch else { return };
         for s in shapes {

@@ -45,7 +45,7 @@ use crate::mask::{self, Rect};
 use crate::rules::MaskRule;
 use crate::shm::ShmSegment;
 use crate::windows::WindowTracker;
-use crate::{CaptureError, Frame, Grab, Monitor, Result, Source, union};
+use crate::{Band, CaptureError, Frame, Grab, Monitor, Result, Source, even_rows, union};
 
 /// Most events handled by one drain: a client that changes windows (or
 /// draws) faster than we read must not keep the recorder in the drain loop.
@@ -339,70 +339,227 @@ impl X11Source {
         }
     }
 
-    fn fetch(&mut self, m: &Monitor, rows: Range<u32>, frame: &mut Frame) -> Result<()> {
-        let (x, y) = (m.x, m.y + rows.start as i32);
-        let (w, h) = (m.width, rows.end - rows.start);
-        let row_bytes = w as usize * 4;
-        let dst = &mut frame.data[rows.start as usize * frame.stride..];
+    /// Fetches `rows` of monitor `m` band by band (one MIT-SHM segment's
+    /// worth, or [`SHM_BAND_ROWS`] with plain `GetImage`) and hands each
+    /// band to `sink` after painting it: with `paint`, the window events
+    /// that arrived with the band's image are read first and the masked
+    /// area grown by them ([`X11Source::grow_paint`]), then painted into the
+    /// band; then the cursor is drawn on it. `rows` must start on an even row.
+    fn fetch(
+        &mut self,
+        m: &Monitor,
+        rows: Range<u32>,
+        mut paint: Option<&mut Vec<Rect>>,
+        cursor: Option<&CursorImage>,
+        sink: &mut dyn FnMut(&Band<'_>),
+    ) -> Result<()> {
+        let row_bytes = m.width as usize * 4;
         // A monitor wider than the segment's row (cannot happen inside the
         // root window) takes the GetImage path rather than a short copy.
-        if let Some((segment, seg)) = self.shm.as_ref().filter(|(s, _)| s.len() >= row_bytes) {
-            // The segment holds `band` rows of this monitor at a time.
-            let band = (segment.len() / row_bytes.max(1)).max(1) as u32;
-            let mut done = 0u32;
-            while done < h {
-                let n = band.min(h - done);
-                self.conn
-                    .shm_get_image(
-                        self.root,
-                        x as i16,
-                        (y + done as i32) as i16,
-                        w as u16,
-                        n as u16,
-                        !0,
-                        ImageFormat::Z_PIXMAP.into(),
-                        *seg,
-                        0,
-                    )
-                    .map_err(x11)?
-                    .reply()
-                    .map_err(x11)?;
-                let src = segment.bytes();
-                let dst = &mut dst[done as usize * frame.stride..];
-                for r in 0..n as usize {
-                    dst[r * frame.stride..r * frame.stride + row_bytes]
-                        .copy_from_slice(&src[r * row_bytes..(r + 1) * row_bytes]);
+        let shm = self
+            .shm
+            .as_ref()
+            .filter(|(s, _)| s.len() >= row_bytes)
+            .map(|(s, seg)| (s.len(), *seg));
+        // Even, so that every band but the monitor's last starts and ends
+        // on an even row (4:2:0 conversion pairs rows).
+        let band_rows = match shm {
+            Some((len, _)) => (len / row_bytes.max(1)) as u32,
+            None => SHM_BAND_ROWS as u32,
+        }
+        .max(2)
+            & !1;
+        let mut at = rows.start;
+        while at < rows.end {
+            let n = band_rows.min(rows.end - at);
+            let (x, y, w) = (m.x as i16, (m.y + at as i32) as i16, m.width as u16);
+            let mut owned = match shm {
+                Some((_, seg)) => {
+                    self.conn
+                        .shm_get_image(
+                            self.root,
+                            x,
+                            y,
+                            w,
+                            n as u16,
+                            !0,
+                            ImageFormat::Z_PIXMAP.into(),
+                            seg,
+                            0,
+                        )
+                        .map_err(x11)?
+                        .reply()
+                        .map_err(x11)?;
+                    None
                 }
-                done += n;
+                None => {
+                    let reply = self
+                        .conn
+                        .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, w, n as u16, !0)
+                        .map_err(x11)?
+                        .reply()
+                        .map_err(x11)?;
+                    if reply.data.len() < row_bytes * n as usize {
+                        return Err(CaptureError::X11(format!(
+                            "GetImage returned {} bytes for {w}x{n}",
+                            reply.data.len()
+                        )));
+                    }
+                    Some(reply.data)
+                }
+            };
+            if let Some(paint) = paint.as_deref_mut() {
+                self.grow_paint(m, paint)?;
             }
-        } else {
-            let reply = self
-                .conn
-                .get_image(
-                    ImageFormat::Z_PIXMAP,
-                    self.root,
-                    x as i16,
-                    y as i16,
-                    w as u16,
-                    h as u16,
-                    !0,
-                )
-                .map_err(x11)?
-                .reply()
-                .map_err(x11)?;
-            let src = reply.data;
-            if src.len() < row_bytes * h as usize {
-                return Err(CaptureError::X11(format!(
-                    "GetImage returned {} bytes for {w}x{h}",
-                    src.len()
-                )));
+            let data = match (&mut owned, &mut self.shm) {
+                (Some(data), _) => data.as_mut_slice(),
+                (None, Some((segment, _))) => segment.bytes_mut(),
+                (None, None) => return Err(CaptureError::X11("MIT-SHM segment gone".into())),
+            };
+            let mut band = Band {
+                width: m.width,
+                rows: at..at + n,
+                stride: row_bytes,
+                data: data.get_mut(..row_bytes * n as usize).unwrap_or_default(),
+            };
+            if let Some(paint) = paint.as_deref() {
+                mask::paint_band(&mut band, paint);
             }
-            for r in 0..h as usize {
-                dst[r * frame.stride..r * frame.stride + row_bytes]
-                    .copy_from_slice(&src[r * row_bytes..(r + 1) * row_bytes]);
+            if let Some(c) = cursor {
+                c.draw_band(m, &mut band);
             }
+            sink(&band);
+            at += n;
         }
         Ok(())
+    }
+
+    /// The band-wise grab behind both [`Source::grab`] and
+    /// [`Source::grab_bands`].
+    fn grab_into(
+        &mut self,
+        monitor: &Monitor,
+        fresh: bool,
+        sink: &mut dyn FnMut(&Band<'_>),
+    ) -> Result<Grab> {
+        if !self.monitors.contains(monitor) {
+            return Err(CaptureError::NoSuchMonitor(monitor.name.clone()));
+        }
+        if fresh {
+            self.painted.remove(&monitor.name);
+        }
+        let full = fresh || !self.damage;
+        let pending = self.dirty.remove(&monitor.name);
+        let mut rows = if full {
+            Some(0..monitor.height)
+        } else {
+            pending
+        };
+        let before = self
+            .windows
+            .as_ref()
+            .map(|w| mask::masked_region(&w.shapes(), monitor))
+            .unwrap_or_default();
+        let painted = self.painted.remove(&monitor.name).unwrap_or_default();
+        if is_whole(&before, monitor) {
+            // Paused by a rule: the monitor is one painted block, nothing is
+            // fetched (and no cursor drawn). When the rule stops matching,
+            // `before != painted` re-fetches every row.
+            let changed = before != painted;
+            if changed {
+                paint_whole(monitor, &before, sink);
+                self.drawn_cursor.remove(&monitor.name);
+            }
+            self.painted.insert(monitor.name.clone(), before);
+            return Ok(if changed {
+                Grab::Changed(0..monitor.height)
+            } else {
+                Grab::Unchanged
+            });
+        }
+        if before != painted {
+            // Re-fetch what was painted and is no longer masked; paint the new area.
+            union(
+                &mut rows,
+                mask::rows_of(&painted, monitor.height).unwrap_or(0..0),
+            );
+            union(
+                &mut rows,
+                mask::rows_of(&before, monitor.height).unwrap_or(0..0),
+            );
+        }
+        let cursor = if self.cursor_on {
+            self.cursor.clone()
+        } else {
+            None
+        };
+        let cursor_rows = cursor.as_ref().and_then(|c| c.rows_on(monitor));
+        if rows.is_some() {
+            // Draw onto fresh pixels: re-fetch the rows under the cursor too.
+            if let Some(old) = self.drawn_cursor.get(&monitor.name) {
+                union(&mut rows, old.clone());
+            }
+            if let Some(new) = &cursor_rows {
+                union(&mut rows, new.clone());
+            }
+        }
+        let Some(rows) = rows else {
+            self.painted.insert(monitor.name.clone(), painted);
+            return Ok(Grab::Unchanged);
+        };
+        let mut rows = even_rows(rows, monitor.height);
+        if !self.windows.as_ref().is_some_and(WindowTracker::has_rules) {
+            self.fetch(monitor, rows.clone(), None, cursor.as_ref(), sink)?;
+            // Followed for the app lane only: nothing to paint.
+            if self.windows.is_some() {
+                self.painted.insert(monitor.name.clone(), Vec::new());
+            }
+        } else {
+            if let Some(w) = &mut self.windows {
+                w.watch();
+            }
+            let mut paint = before;
+            self.fetch(
+                monitor,
+                rows.clone(),
+                Some(&mut paint),
+                cursor.as_ref(),
+                sink,
+            )?;
+            // A changed masked area must reach the picture in this grab,
+            // also in rows nobody damaged: fetch and paint them too (their
+            // own events may grow the area again; the span only widens, so
+            // this ends, at worst with the whole monitor).
+            while paint != painted {
+                let want = mask::rows_of(&paint, monitor.height)
+                    .map(|p| {
+                        even_rows(p.start.min(rows.start)..p.end.max(rows.end), monitor.height)
+                    })
+                    .unwrap_or_else(|| rows.clone());
+                if want == rows {
+                    break;
+                }
+                for missing in [want.start..rows.start, rows.end..want.end] {
+                    if missing.start < missing.end {
+                        self.fetch(monitor, missing, Some(&mut paint), cursor.as_ref(), sink)?;
+                    }
+                }
+                rows = want;
+            }
+            if let Some(w) = &mut self.windows {
+                w.take_watched();
+            }
+            self.painted.insert(monitor.name.clone(), paint);
+        }
+        match (&cursor, cursor_rows) {
+            (Some(_), Some(r)) => {
+                self.drawn_cursor.insert(monitor.name.clone(), r);
+            }
+            _ => {
+                self.drawn_cursor.remove(&monitor.name);
+            }
+        }
+        Ok(Grab::Changed(rows))
     }
 }
 
@@ -454,96 +611,17 @@ impl Source for X11Source {
             return Err(CaptureError::NoSuchMonitor(monitor.name.clone()));
         }
         let fresh = frame.fit(monitor.width, monitor.height);
-        if fresh {
-            self.painted.remove(&monitor.name);
-        }
-        let full = fresh || !self.damage;
-        let pending = self.dirty.remove(&monitor.name);
-        let mut rows = if full {
-            Some(0..monitor.height)
-        } else {
-            pending
-        };
-        let before = self
-            .windows
-            .as_ref()
-            .map(|w| mask::masked_region(&w.shapes(), monitor))
-            .unwrap_or_default();
-        let painted = self.painted.remove(&monitor.name).unwrap_or_default();
-        if is_whole(&before, monitor) {
-            // Paused by a rule: the monitor is one painted block, nothing is
-            // fetched (and no cursor drawn). When the rule stops matching,
-            // `before != painted` re-fetches every row.
-            let changed = before != painted;
-            if changed {
-                mask::paint(frame, &before);
-                self.drawn_cursor.remove(&monitor.name);
-            }
-            self.painted.insert(monitor.name.clone(), before);
-            return Ok(if changed {
-                Grab::Changed(0..monitor.height)
-            } else {
-                Grab::Unchanged
-            });
-        }
-        if before != painted {
-            // Re-fetch what was painted and is no longer masked; paint the new area.
-            union(
-                &mut rows,
-                mask::rows_of(&painted, monitor.height).unwrap_or(0..0),
-            );
-            union(
-                &mut rows,
-                mask::rows_of(&before, monitor.height).unwrap_or(0..0),
-            );
-        }
-        let cursor = if self.cursor_on {
-            self.cursor.clone()
-        } else {
-            None
-        };
-        let cursor_rows = cursor.as_ref().and_then(|c| c.rows_on(monitor));
-        if rows.is_some() {
-            // Draw onto fresh pixels: re-fetch the rows under the cursor too.
-            if let Some(old) = self.drawn_cursor.get(&monitor.name) {
-                union(&mut rows, old.clone());
-            }
-            if let Some(new) = &cursor_rows {
-                union(&mut rows, new.clone());
-            }
-        }
-        let Some(mut rows) = rows else {
-            self.painted.insert(monitor.name.clone(), painted);
-            return Ok(Grab::Unchanged);
-        };
-        self.fetch(monitor, rows.clone(), frame)?;
-        if !self.windows.as_ref().is_some_and(WindowTracker::has_rules) {
-            // Followed for the app lane only: nothing to paint.
-            if self.windows.is_some() {
-                self.painted.insert(monitor.name.clone(), Vec::new());
-            }
-        } else {
-            let paint = self.paint_masks(monitor, before, frame)?;
-            if paint != painted {
-                let mut band = Some(rows.clone());
-                union(
-                    &mut band,
-                    mask::rows_of(&paint, monitor.height).unwrap_or(0..0),
-                );
-                rows = band.unwrap_or(rows);
-            }
-            self.painted.insert(monitor.name.clone(), paint);
-        }
-        match (&cursor, cursor_rows) {
-            (Some(c), Some(r)) => {
-                c.draw(monitor, frame);
-                self.drawn_cursor.insert(monitor.name.clone(), r);
-            }
-            _ => {
-                self.drawn_cursor.remove(&monitor.name);
-            }
-        }
-        Ok(Grab::Changed(rows))
+        self.grab_into(monitor, fresh, &mut |band| frame.put_band(band))
+    }
+
+    fn grab_bands(
+        &mut self,
+        monitor: &Monitor,
+        full: bool,
+        _scratch: &mut Frame,
+        sink: &mut dyn FnMut(&Band<'_>),
+    ) -> Result<Grab> {
+        self.grab_into(monitor, full, sink)
     }
 
     fn set_masks(&mut self, rules: Vec<MaskRule>) -> Result<()> {
@@ -593,32 +671,27 @@ impl Source for X11Source {
 }
 
 impl X11Source {
-    /// Paints the masked area into a freshly fetched `frame`: the area
-    /// before the fetch, after it, and anything a masked window covered in
-    /// between (events that arrived with the image's reply). Returns what
-    /// was painted.
-    fn paint_masks(
-        &mut self,
-        monitor: &Monitor,
-        before: Vec<Rect>,
-        frame: &mut Frame,
-    ) -> Result<Vec<Rect>> {
-        if let Some(w) = &mut self.windows {
-            w.watch();
-        }
+    /// Grows `paint`, the area a band-wise grab paints, right after a band's
+    /// image arrived: the area before the grab, everything a masked window
+    /// covered since (the events that arrived up to the image's reply, read
+    /// now), and the area after them. Each band is painted with the area
+    /// as grown by its own image's events, so no band can show a masked
+    /// window where it was at that moment (conservative for one frame; the
+    /// next grab repaints exactly).
+    fn grow_paint(&mut self, monitor: &Monitor, paint: &mut Vec<Rect>) -> Result<()> {
         let complete = self.drain()?;
-        let seen = self.windows.as_mut().and_then(WindowTracker::take_watched);
-        let mut paint = before;
-        if !complete || seen.is_none() {
+        let seen = self.windows.as_ref().and_then(WindowTracker::watched);
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            width: monitor.width,
+            height: monitor.height,
+        };
+        if (!complete || seen.is_none()) && !paint.contains(&whole) {
             // Events from before the image may still be unread, or masked
             // windows took too many places to list: the whole monitor is painted.
             tracing::debug!("window events arrive faster than they are read: frame masked whole");
-            paint.push(Rect {
-                x: 0,
-                y: 0,
-                width: monitor.width,
-                height: monitor.height,
-            });
+            paint.push(whole);
         }
         if let Some(w) = &self.windows {
             let after = mask::masked_region(&w.shapes(), monitor);
@@ -631,8 +704,28 @@ impl X11Source {
                 }
             }
         }
-        mask::paint(frame, &paint);
-        Ok(paint)
+        Ok(())
+    }
+}
+
+/// Hands out `monitor` painted with `rects` (a `pause` rule: all of it)
+/// without fetching anything, a few rows at a time.
+fn paint_whole(monitor: &Monitor, rects: &[Rect], sink: &mut dyn FnMut(&Band<'_>)) {
+    const ROWS: u32 = 16;
+    let stride = monitor.width as usize * 4;
+    let mut data = vec![0u8; stride * ROWS as usize];
+    let mut at = 0;
+    while at < monitor.height {
+        let n = ROWS.min(monitor.height - at);
+        let mut band = Band {
+            width: monitor.width,
+            rows: at..at + n,
+            stride,
+            data: &mut data[..stride * n as usize],
+        };
+        mask::paint_band(&mut band, rects);
+        sink(&band);
+        at += n;
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use capture::x11::X11Source;
-use capture::{CaptureError, Frame, Grab, Monitor, Source};
+use capture::{Band, CaptureError, Frame, Grab, Monitor, Source};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
 use x11rb::wrapper::ConnectionExt as _;
@@ -287,7 +287,13 @@ fn unreachable_display_is_a_clear_error() {
 /// Moves, resizes, restacks, unmaps and maps `secret` and moves `cover`
 /// about every millisecond (far busier than any desktop), from its own
 /// connection, until `stop`.
-fn churn(display: String, secret: u32, cover: u32, stop: Arc<AtomicBool>) -> u64 {
+fn churn(
+    display: String,
+    (w, h): (u32, u32),
+    secret: u32,
+    cover: u32,
+    stop: Arc<AtomicBool>,
+) -> u64 {
     use x11rb::protocol::xproto::{ConfigureWindowAux, StackMode};
     let (conn, _) = x11rb::connect(Some(&display)).unwrap();
     let mut seed: u32 = 7;
@@ -298,8 +304,8 @@ fn churn(display: String, secret: u32, cover: u32, stop: Arc<AtomicBool>) -> u64
     let mut changes = 0;
     while !stop.load(Ordering::Relaxed) {
         let aux = ConfigureWindowAux::new()
-            .x(next(260) as i32)
-            .y(next(180) as i32)
+            .x(next(w - 60) as i32)
+            .y(next(h - 60) as i32)
             .width(20 + next(100))
             .height(20 + next(80));
         let aux = match next(4) {
@@ -309,8 +315,8 @@ fn churn(display: String, secret: u32, cover: u32, stop: Arc<AtomicBool>) -> u64
         };
         conn.configure_window(secret, &aux).unwrap();
         let c = ConfigureWindowAux::new()
-            .x(next(260) as i32)
-            .y(next(180) as i32);
+            .x(next(w - 60) as i32)
+            .y(next(h - 60) as i32);
         conn.configure_window(cover, &c).unwrap();
         if next(8) == 0 {
             conn.unmap_window(secret).unwrap();
@@ -360,7 +366,7 @@ fn a_masked_window_never_reaches_a_grab_while_it_and_a_window_above_it_churn() {
     let stop = Arc::new(AtomicBool::new(false));
     let churner = {
         let (d, s) = (x.display.clone(), stop.clone());
-        std::thread::spawn(move || churn(d, secret, cover, s))
+        std::thread::spawn(move || churn(d, (320, 240), secret, cover, s))
     };
     let (mut with_red, mut with_grey) = (0, 0);
     for i in 0..300 {
@@ -564,4 +570,177 @@ fn the_active_window_is_the_stack_top_then_the_focus_then_net_active_window_and_
     let w = active_until(&mut src, "_NET_ACTIVE_WINDOW", |w| w.class == "PayApp");
     // Its own title never comes out: the rule's name does.
     assert_eq!(w.title, "pay");
+}
+
+/// A band-wise grab ([`Source::grab_bands`], what the recorder uses) put
+/// together into a frame, the way the recorder converts it band by band.
+fn grab_bands_into(src: &mut X11Source, m: &Monitor, full: bool, frame: &mut Frame) -> Grab {
+    frame.fit(m.width, m.height);
+    let mut scratch = Frame::default();
+    let mut bands = Vec::new();
+    let grab = src
+        .grab_bands(m, full, &mut scratch, &mut |b: &Band<'_>| {
+            bands.push(b.rows.clone());
+            frame.put_band(b)
+        })
+        .unwrap();
+    assert!(
+        scratch.data.is_empty(),
+        "the X11 source keeps no whole frame"
+    );
+    for r in &bands {
+        assert!(
+            r.start.is_multiple_of(2) && (r.end.is_multiple_of(2) || r.end == m.height),
+            "band {r:?}"
+        );
+    }
+    if let Grab::Changed(rows) = &grab {
+        // Rows a changed masked area adds come after the damaged ones, in
+        // any order, but together they are the span, each row once.
+        let mut sorted = bands.clone();
+        sorted.sort_by_key(|b| b.start);
+        let mut at = rows.start;
+        for b in &sorted {
+            assert_eq!(b.start, at, "every row once: {bands:?} for {rows:?}");
+            at = b.end;
+        }
+        assert_eq!(at, rows.end, "every row once: {bands:?} for {rows:?}");
+    } else {
+        assert!(bands.is_empty());
+    }
+    grab
+}
+
+#[test]
+fn band_wise_grabs_after_damage_across_band_edges_equal_a_fresh_whole_grab() {
+    use capture::{MaskAction, MaskRule};
+    use x11rb::protocol::xproto::{AtomEnum, PropMode};
+    // Odd width and height; 601 rows are three MIT-SHM bands (256 rows each).
+    let x = Xvfb::start(641, 601);
+    let p = Painter::new(&x.display);
+    p.rect(0, 0, 641, 601, 0x203040);
+    let secret = p.rect(100, 230, 81, 53, 0x00ff00);
+    p.conn
+        .change_property8(
+            PropMode::REPLACE,
+            secret,
+            AtomEnum::WM_NAME,
+            AtomEnum::STRING,
+            b"Card payment",
+        )
+        .unwrap();
+    p.conn.sync().unwrap();
+    let other = p.rect(300, 10, 41, 41, 0xff8000);
+    x.run("xdotool", &["mousemove", "321", "250"]);
+    let rule = || MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_masks(vec![rule()]).unwrap();
+    let m = src.monitors().unwrap().remove(0);
+    let mut banded = Frame::default();
+    src.poll().unwrap();
+    assert_eq!(
+        grab_bands_into(&mut src, &m, true, &mut banded),
+        Grab::Changed(0..601)
+    );
+    let fresh = |f: &mut Frame| {
+        let mut s = X11Source::connect(Some(&x.display)).unwrap();
+        s.set_masks(vec![rule()]).unwrap();
+        s.poll().unwrap();
+        s.grab(&m, f).unwrap();
+    };
+    let mut whole = Frame::default();
+    fresh(&mut whole);
+    assert!(
+        banded.data == whole.data,
+        "first grab: band-wise == whole frame"
+    );
+
+    // Damage across the band edges at rows 256 and 512: windows moved over
+    // them, the masked one too, and the cursor on an edge.
+    p.move_to(other, 500, 490);
+    p.move_to(secret, 20, 240);
+    x.run("xdotool", &["mousemove", "101", "511"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        src.poll().unwrap();
+        grab_bands_into(&mut src, &m, false, &mut banded);
+        fresh(&mut whole);
+        if banded.data == whole.data {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "damage-driven band grabs never matched a fresh grab"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let green = banded
+        .data
+        .chunks_exact(4)
+        .filter(|p| p[..3] == [0, 0xff, 0])
+        .count();
+    assert_eq!(green, 0, "the masked window stays painted");
+    assert_eq!(
+        bgr(&banded, 510, 500),
+        [0x00, 0x80, 0xff],
+        "the moved window is there"
+    );
+    // Nothing changed since: no band at all.
+    src.poll().unwrap();
+    assert_eq!(
+        grab_bands_into(&mut src, &m, false, &mut banded),
+        Grab::Unchanged
+    );
+}
+
+#[test]
+fn a_masked_window_churning_across_band_edges_never_reaches_a_band_wise_grab() {
+    use capture::{MaskAction, MaskRule};
+    use x11rb::protocol::xproto::{AtomEnum, PropMode};
+    // 600 rows: bands 0..256, 256..512, 512..600; the windows move over all.
+    let x = Xvfb::start(320, 600);
+    let p = Painter::new(&x.display);
+    p.rect(0, 0, 320, 600, 0x000080);
+    let secret = p.rect(10, 240, 80, 60, 0x00ff00);
+    p.conn
+        .change_property8(
+            PropMode::REPLACE,
+            secret,
+            AtomEnum::WM_NAME,
+            AtomEnum::STRING,
+            b"Card payment",
+        )
+        .unwrap();
+    p.conn.sync().unwrap();
+    let cover = p.rect(150, 100, 60, 60, 0xff0000);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
+    src.set_masks(vec![rule]).unwrap();
+    let m = src.monitors().unwrap().remove(0);
+    let mut frame = Frame::default();
+    let count = |f: &Frame, bgr: [u8; 3]| f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count();
+    src.poll().unwrap();
+    grab_bands_into(&mut src, &m, true, &mut frame);
+    assert_eq!(count(&frame, [0, 0xff, 0]), 0, "masked from the first grab");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let churner = {
+        let (d, s) = (x.display.clone(), stop.clone());
+        std::thread::spawn(move || churn(d, (320, 600), secret, cover, s))
+    };
+    let mut with_red = 0;
+    for i in 0..300 {
+        src.poll().unwrap();
+        grab_bands_into(&mut src, &m, false, &mut frame);
+        assert_eq!(count(&frame, [0, 0xff, 0]), 0, "green in grab {i}");
+        with_red += usize::from(count(&frame, [0, 0, 0xff]) > 0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let changes = churner.join().unwrap();
+    assert!(
+        changes > 300,
+        "the windows changed between grabs: {changes}"
+    );
+    assert!(with_red > 150, "red in {with_red} of 300 grabs");
 }

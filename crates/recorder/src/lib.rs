@@ -434,7 +434,11 @@ impl Drop for Recorder {
 struct Stream {
     n: usize,
     monitor: Monitor,
+    /// Scratch for sources that grab whole frames (not X11: it hands out
+    /// bands and this stays empty).
     frame: Frame,
+    /// The next grab must hand out every row (the picture is new).
+    needs_full: bool,
     picture: I420Frame,
     encoder: H264Encoder,
     muxer: Fmp4Muxer,
@@ -594,6 +598,7 @@ impl Loop {
             n,
             monitor,
             frame: Frame::default(),
+            needs_full: true,
             picture,
             encoder,
             muxer,
@@ -758,19 +763,29 @@ impl Loop {
                 changed = true;
             }
         } else {
-            let grab = self.source.grab(&s.monitor, &mut s.frame)?;
+            // The first grab, and the first back from blanking, convert the
+            // whole current screen; later ones the rows that changed. The
+            // rows arrive band by band (the X11 source keeps no whole frame).
+            let full = s.needs_full || s.showing_paused;
+            let picture = &mut s.picture;
+            let mut converted = Ok(());
+            let grab = self
+                .source
+                .grab_bands(&s.monitor, full, &mut s.frame, &mut |band| {
+                    if converted.is_ok() {
+                        converted =
+                            picture.convert_band(band.data, band.stride, w, h, band.rows.clone());
+                    }
+                })?;
+            converted?;
+            s.needs_full = false;
             if s.showing_paused {
-                // Back from blanking: convert the whole current screen.
-                s.picture
-                    .convert_rows(&s.frame.data, s.frame.stride, w, h, 0..h)?;
                 s.showing_paused = false;
                 // A keyframe where the screen comes back, so a seek there
                 // lands on content rather than on the paused picture.
                 s.force_keyframe = true;
                 changed = true;
-            } else if let Grab::Changed(rows) = grab {
-                s.picture
-                    .convert_rows(&s.frame.data, s.frame.stride, w, h, rows)?;
+            } else if let Grab::Changed(_) = grab {
                 changed = true;
             }
         }
