@@ -38,6 +38,9 @@ export const VERSION = 'srs-browser/0.1.0';
 const CONTROL_PROTOCOL = 'screenrec-control.v1';
 /** How long logout waits for uploads before leaving the rest to the spool. */
 const LOGOUT_UPLOAD_WAIT_MS = 10000;
+// A call that starts while the agent is still in the screen picker (at login,
+// or after "Stop sharing") waits this long for the share before it fails.
+const SHARE_WAIT_MS = 60000;
 const b64 = (s) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
 
 /** An error answered by RWS in the GWS envelope, or a network failure. */
@@ -173,8 +176,14 @@ export class BrowserSrs extends EventTarget {
    * Asks the agent for the whole screen (again, after "Stop sharing").
    * Refuses a window or a tab: only a whole screen is a recording of the desk.
    */
-  async share() {
-    if (this.stream?.active) return this.stream;
+  share() {
+    if (this.stream?.active) return Promise.resolve(this.stream);
+    // One picker at a time; a start that arrives meanwhile waits for it.
+    this._sharing ??= this._share().finally(() => { this._sharing = null; });
+    return this._sharing;
+  }
+
+  async _share() {
     const fps = this.session?.capture?.fps ?? 5;
     let stream;
     try {
@@ -439,6 +448,15 @@ export class BrowserSrs extends EventTarget {
   async _startRecording(cmd) {
     if (this._active?.id === cmd.recording_id || this._done.has(cmd.recording_id)) return;
     if (this._active) await this._stopRecording(this._active.id, 'recording_stopped');
+    if (this._sharing && !this.stream?.active) {
+      // The screen picker is open (the call came right after login): record once it is shared.
+      let timer;
+      await Promise.race([
+        this._sharing.catch(() => {}),
+        new Promise((r) => { timer = setTimeout(r, SHARE_WAIT_MS); }),
+      ]);
+      clearTimeout(timer);
+    }
     const track = this.stream?.getVideoTracks()[0];
     if (!track || track.readyState !== 'live') {
       // Nothing to record: say so at once, so the recording fails with a reason.

@@ -485,6 +485,36 @@ test('the demo desktop\'s "Record in this browser": one click logs in and shares
   await page.close();
 });
 
+test('a call that starts while the agent is still in the screen picker is recorded once the screen is shared', async () => {
+  const page = await browserPage();
+  // The picker stays open until the test "picks" (a real agent may take seconds).
+  await page.evaluate(() => {
+    const pick = window.srs._getDisplayMedia;
+    const picked = new Promise((r) => { window.pickScreen = r; });
+    window.srs._getDisplayMedia = async (c) => { await picked; return pick(c); };
+    window.loggingIn = window.srs.login({ username: 'agent1', password: 'pw1' });
+  });
+  await page.waitForFunction(() => window.srs.state === 'connected', null, { timeout: 10000 });
+  await event('recording.started', 'call-b8');
+  // The start has reached the page (it is being applied) while nothing is shared yet.
+  await page.waitForFunction(() => window.srs._lastSeq > 0, null, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.srs.stream), null);
+  await page.evaluate(() => window.pickScreen());
+  await page.waitForFunction(() => window.notices.some((n) => n.state === 'recording'), null, { timeout: 10000 });
+  await waitFor('RWS recording', async () => (await recordingOf('call-b8'))?.screenRecordings?.[0]?.state === 'recording', 10000);
+  await waitFor('1 s of screen', async () => (await mediaMs(page)) > 1000, 10000);
+  await event('call.released', 'call-b8');
+  const rec = await waitFor('completed', async () => {
+    const j = await recordingOf('call-b8');
+    return j?.screenRecordings?.[0]?.state === 'completed' && j;
+  }, 10000);
+  assert.equal(rec.mediaFiles.length, 1, JSON.stringify(rec));
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  assert.deepEqual(await page.evaluate(() => window.notices.map((n) => n.state)), ['idle', 'recording', 'idle']);
+  await page.evaluate(() => window.srs.logout());
+  await page.close();
+});
+
 test('screenrec demo --record-in-browser prints the desktop URL; a tab there records the demo calls', async () => {
   const dir = path.join(work, 'demo');
   const rwsPort = await freePort();
