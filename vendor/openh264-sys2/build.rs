@@ -1,4 +1,9 @@
 fn main() {
+    // screenrec: the cc crate prints rerun-if-env-changed lines, which turn off cargo's default
+    // "rerun when any file of the package changes", so an edit of the C++ sources (the patch)
+    // would not be rebuilt. A directory here is scanned recursively.
+    println!("cargo:rerun-if-changed=upstream");
+    println!("cargo:rerun-if-changed=build.rs");
     #[cfg(feature = "source")]
     source_build::compile();
 }

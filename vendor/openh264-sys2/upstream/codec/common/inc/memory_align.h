@@ -63,6 +63,9 @@ const uint32_t WelsGetCacheLineSize() const;
 const uint32_t WelsGetMemoryUsage() const;
 
  private:
+// screenrec: the body of WelsMalloc and WelsMallocz (kbZero)
+void* WelsAlloc (const uint32_t kuiSize, const char* kpTag, const int kbZero);
+
 // private copy & assign constructors adding to fix klocwork scan issues
 CMemoryAlign (const CMemoryAlign& kcMa);
 CMemoryAlign& operator= (const CMemoryAlign& kcMa);

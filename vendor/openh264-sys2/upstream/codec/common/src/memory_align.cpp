@@ -34,6 +34,7 @@
 #include <string.h>
 #include "memory_align.h"
 #include "macros.h"
+#include "screenrec_lazy_pages.h"
 
 namespace WelsCommon {
 
@@ -61,7 +62,9 @@ CMemoryAlign::~CMemoryAlign() {
 #endif//MEMORY_MONITOR
 }
 
-void* WelsMalloc (const uint32_t kuiSize, const char* kpTag, const uint32_t kiAlign) {
+// screenrec: one body for WelsMalloc and WelsMallocz; ScreenrecAlloc zeroes (or maps fresh zero
+// pages) for the latter instead of a memset of the whole buffer.
+static void* WelsMallocImpl (const uint32_t kuiSize, const char* kpTag, const uint32_t kiAlign, const int kbZero) {
   const uint32_t kiSizeOfVoidPointer     = sizeof (void**);
   const uint32_t kiSizeOfInt             = sizeof (int32_t);
   const uint32_t kiAlignedBytes          = kiAlign - 1;
@@ -69,7 +72,8 @@ void* WelsMalloc (const uint32_t kuiSize, const char* kpTag, const uint32_t kiAl
   const uint32_t kiActualRequestedSize   = kiTrialRequestedSize;
   const uint32_t kiPayloadSize          = kuiSize;
 
-  uint8_t* pBuf = (uint8_t*) malloc (kiActualRequestedSize);
+  void* pStored = NULL;
+  uint8_t* pBuf = ScreenrecAlloc (kiActualRequestedSize, kbZero, &pStored);
   if (NULL == pBuf)
     return NULL;
 
@@ -92,10 +96,14 @@ void* WelsMalloc (const uint32_t kuiSize, const char* kpTag, const uint32_t kiAl
   uint8_t* pAlignedBuffer;
   pAlignedBuffer = pBuf + kiAlignedBytes + kiSizeOfVoidPointer + kiSizeOfInt;
   pAlignedBuffer -= ((uintptr_t) pAlignedBuffer & kiAlignedBytes);
-  * ((void**) (pAlignedBuffer - kiSizeOfVoidPointer)) = pBuf;
+  * ((void**) (pAlignedBuffer - kiSizeOfVoidPointer)) = pStored;
   * ((int32_t*) (pAlignedBuffer - (kiSizeOfVoidPointer + kiSizeOfInt))) = kiPayloadSize;
 
   return pAlignedBuffer;
+}
+
+void* WelsMalloc (const uint32_t kuiSize, const char* kpTag, const uint32_t kiAlign) {
+  return WelsMallocImpl (kuiSize, kpTag, kiAlign, 0);
 }
 
 void WelsFree (void* pPointer, const char* kpTag) {
@@ -110,23 +118,21 @@ void WelsFree (void* pPointer, const char* kpTag) {
       fflush (fpMemChkPoint);
     }
 #endif
-    free (* (((void**) pPointer) - 1));
+    ScreenrecFree (* (((void**) pPointer) - 1));
   }
 }
 
 void* CMemoryAlign::WelsMallocz (const uint32_t kuiSize, const char* kpTag) {
-  void* pPointer = WelsMalloc (kuiSize, kpTag);
-  if (NULL == pPointer) {
-    return NULL;
-  }
-  // zero memory
-  memset (pPointer, 0, kuiSize);
-
-  return pPointer;
+  // screenrec: zeroed by WelsMallocImpl (fresh pages for a large buffer), not by a memset here.
+  return WelsAlloc (kuiSize, kpTag, 1);
 }
 
 void* CMemoryAlign::WelsMalloc (const uint32_t kuiSize, const char* kpTag) {
-  void* pPointer = WelsCommon::WelsMalloc (kuiSize, kpTag, m_nCacheLineSize);
+  return WelsAlloc (kuiSize, kpTag, 0);
+}
+
+void* CMemoryAlign::WelsAlloc (const uint32_t kuiSize, const char* kpTag, const int kbZero) {
+  void* pPointer = WelsMallocImpl (kuiSize, kpTag, m_nCacheLineSize, kbZero);
 #ifdef MEMORY_MONITOR
   if (pPointer != NULL) {
     const int32_t kiMemoryLength = * ((int32_t*) ((uint8_t*)pPointer - sizeof (void**) - sizeof (
@@ -155,12 +161,7 @@ void CMemoryAlign::WelsFree (void* pPointer, const char* kpTag) {
 }
 
 void* WelsMallocz (const uint32_t kuiSize, const char* kpTag) {
-  void* pPointer = WelsMalloc (kuiSize, kpTag, 16);
-  if (NULL == pPointer) {
-    return NULL;
-  }
-  memset (pPointer, 0, kuiSize);
-  return pPointer;
+  return WelsMallocImpl (kuiSize, kpTag, 16, 1);
 }
 
 const uint32_t CMemoryAlign::WelsGetCacheLineSize() const {

@@ -31,6 +31,7 @@
  */
 
 #include "memory.h"
+#include "screenrec_lazy_pages.h"
 
 WELSVP_NAMESPACE_BEGIN
 /////////////////////////////////////////////////////////////////////////////////
@@ -40,18 +41,17 @@ void* WelsMalloc (const uint32_t kuiSize, char* pTag) {
   const int32_t kiSizeInt32             = sizeof (int32_t);
   const int32_t kiAlignedBytes          = ALIGNBYTES - 1;
 
-  uint8_t* pBuf         = (uint8_t*) ::malloc (kuiSize + kiAlignedBytes + kiSizeVoidPointer + kiSizeInt32);
+  // screenrec: zero filled by ScreenrecAlloc (fresh pages for a large buffer, else calloc).
+  void* pStored         = NULL;
+  uint8_t* pBuf         = ScreenrecAlloc (kuiSize + kiAlignedBytes + kiSizeVoidPointer + kiSizeInt32, 1, &pStored);
   uint8_t* pAlignedBuf = NULL;
 
   if (NULL == pBuf)
     return NULL;
 
-  // to fill zero values
-  WelsMemset (pBuf, 0, kuiSize + kiAlignedBytes + kiSizeVoidPointer + kiSizeInt32);
-
   pAlignedBuf = pBuf + kiAlignedBytes + kiSizeVoidPointer + kiSizeInt32;
   pAlignedBuf -= WelsCastFromPointer (pAlignedBuf) & kiAlignedBytes;
-  * ((void**) (pAlignedBuf - kiSizeVoidPointer)) = pBuf;
+  * ((void**) (pAlignedBuf - kiSizeVoidPointer)) = pStored;
   * ((int32_t*) (pAlignedBuf - (kiSizeVoidPointer + kiSizeInt32))) = kuiSize;
 
   return (pAlignedBuf);
@@ -61,7 +61,7 @@ void* WelsMalloc (const uint32_t kuiSize, char* pTag) {
 
 void WelsFree (void* pPointer, char* pTag) {
   if (pPointer) {
-    ::free (* (((void**) pPointer) - 1));
+    ScreenrecFree (* (((void**) pPointer) - 1));
   }
 }
 
