@@ -288,7 +288,10 @@ impl Rws {
             .map_err(StartError::Storage)?;
         hub::load_sessions(&rws)
             .await
-            .map_err(|source| StartError::Database { url: url.clone(), source })?;
+            .map_err(|source| StartError::Database {
+                url: url.clone(),
+                source,
+            })?;
         // One node: no preview can run while it starts (in a cluster the
         // others' previews run on; a dead node's are swept).
         if rws.cluster.is_none() {

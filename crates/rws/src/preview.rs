@@ -491,7 +491,10 @@ async fn sweep_once(rws: &Rws, orphans: bool) -> Result<(), sqlx::Error> {
     if rws.cluster.is_some() {
         let gone = rows::drop_dead_viewers(&rws.db, &now).await?;
         if gone > 0 {
-            tracing::info!(viewers = gone, "live preview viewers of a dead node forgotten");
+            tracing::info!(
+                viewers = gone,
+                "live preview viewers of a dead node forgotten"
+            );
         }
     }
     for id in rows::over(&rws.db, &now).await? {
@@ -546,7 +549,9 @@ impl Drop for PreviewGuard {
                 Ok(Some(session)) => tell_srs_off(&rws, &session, &id).await,
                 Ok(None) => {}
                 // The row stays; the sweep ends the preview at its cap.
-                Err(e) => tracing::error!(preview = %id, error = %e, "a live preview viewer's leave"),
+                Err(e) => {
+                    tracing::error!(preview = %id, error = %e, "a live preview viewer's leave")
+                }
             }
             if !audited {
                 return;
@@ -609,7 +614,9 @@ pub async fn open(
         let notified = waker.notified();
         let held = rows::held(&rws.db, &id).await.map_err(sql)?;
         let mine = held.iter().filter(|h| h.0 == stream);
-        let (init, frags) = mine.fold((false, 0), |(i, f), h| (i || h.1 == 0, f + usize::from(h.1 > 0)));
+        let (init, frags) = mine.fold((false, 0), |(i, f), h| {
+            (i || h.1 == 0, f + usize::from(h.1 > 0))
+        });
         if init && frags > 0 {
             break;
         }
@@ -827,7 +834,10 @@ mod tests {
     #[test]
     fn init_first_no_replay_and_only_the_newest_kept() {
         let mut held = Vec::new();
-        assert!(put(&mut held, 0, 1, 10).is_err(), "a fragment before the init");
+        assert!(
+            put(&mut held, 0, 1, 10).is_err(),
+            "a fragment before the init"
+        );
         put(&mut held, 0, 0, 10).unwrap();
         assert!(put(&mut held, 0, 0, 10).is_err(), "a second init");
         for s in 1..=20 {
@@ -839,7 +849,10 @@ mod tests {
         let mut want = vec![0];
         want.extend(13..=20);
         assert_eq!(seqs, want, "the init and the newest {KEEP}");
-        assert!(put(&mut held, 1, 1, 10).is_err(), "another monitor's init first");
+        assert!(
+            put(&mut held, 1, 1, 10).is_err(),
+            "another monitor's init first"
+        );
     }
 
     #[test]

@@ -59,9 +59,9 @@ pub async fn by_id(db: &Pool, id: &str) -> Result<Option<PreviewRow>, sqlx::Erro
         columns!(),
         " FROM live_previews WHERE id = $1"
     ))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 /// How many previews run (every node).
