@@ -474,7 +474,7 @@ pub async fn sweep(rws: Rws) {
             continue;
         }
         rounds += 1;
-        if let Err(e) = sweep_once(&rws, rounds % 30 == 0).await {
+        if let Err(e) = sweep_once(&rws, rounds.is_multiple_of(30)).await {
             tracing::warn!(error = %e, "live preview sweep");
         }
     }
@@ -672,7 +672,7 @@ pub async fn open(
         queue: VecDeque::new(),
         last_new: Instant::now(),
         last_check: Instant::now(),
-        _guard: guard,
+        _guard: Box::new(guard),
     })
 }
 
@@ -693,7 +693,7 @@ pub struct PreviewTail {
     queue: VecDeque<Vec<u8>>,
     last_new: Instant,
     last_check: Instant,
-    _guard: PreviewGuard,
+    _guard: Box<PreviewGuard>,
 }
 
 impl PreviewTail {
