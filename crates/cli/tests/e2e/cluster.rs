@@ -1141,3 +1141,123 @@ fn hostile_preview_segments_on_other_nodes_are_refused() {
     });
     drop((srs1, srs2));
 }
+
+/// The caps of on-demand previews count every node: eight viewers of one
+/// preview spread over three nodes, and the ninth is refused (`429`) on
+/// every node; the 10-minute cap (the preview's end moved to the past in
+/// PostgreSQL, as time would) ends every node's viewers, SRS stops and the
+/// rows go; sixteen previews registered by another node fill the
+/// cluster's 16, so a new one is refused (`429`) until they are gone.
+#[test]
+fn live_preview_caps_count_every_node() {
+    let dir = tempdir();
+    crate::fixture::write_directory(
+        dir.path(),
+        &format!("{ALWAYS}{}", crate::fixture::TWO_GROUPS),
+    );
+    let c = start_cluster(dir.path(), &[]);
+    let srs = Srs::start_agent(dir.path(), "srs", &c.lb.url, ("agent1", "pw1"));
+    for n in &c.nodes {
+        n.wait_sessions("every node to list agent1 connected", |s| {
+            s.iter()
+                .any(|x| x["user"] == "agent1" && x["state"] == "connected")
+        });
+    }
+    let viewers: Vec<LiveViewer> = (0..8)
+        .map(|i| {
+            let v = LiveViewer::open(&c.nodes[i % 3], "agent1", ("admin", "adminpw"));
+            assert_eq!(v.status, 200, "viewer {i}");
+            v
+        })
+        .collect();
+    for n in &c.nodes {
+        let r = http(
+            "GET",
+            &crate::live_view::live_url(n, "agent1", "?monitor=0"),
+            &[basic("supa", "pwa")],
+            None,
+        );
+        assert_envelope(&r, 429, "the ninth viewer of one preview");
+        assert!(r.text.contains("8 live viewers"), "{}", r.text);
+    }
+    assert_eq!(preview_tokens(&c).len(), 1, "one preview for eight viewers");
+    let id = preview_of(&c.nodes[0], "agent1");
+    for v in &viewers {
+        v.wait_fragments("every viewer to stream", 2);
+    }
+
+    // The cap: the preview's end is now.
+    PgServer::shared().psql(
+        &c.db,
+        &format!("UPDATE live_previews SET ends_at = '2000-01-01T00:00:00.000Z' WHERE id = '{id}'"),
+    );
+    let capped = Instant::now();
+    wait_for(
+        "every node's viewers to end",
+        Duration::from_secs(10),
+        || {
+            viewers
+                .iter()
+                .all(|v| v.ended.load(Ordering::Relaxed))
+                .then_some(())
+        },
+    );
+    wait_for(
+        "the capped preview's rows to go",
+        Duration::from_secs(10),
+        || (preview_rows(&c, &id) == 0).then_some(()),
+    );
+    wait_for(
+        "SRS to stop the capped preview",
+        Duration::from_secs(10),
+        || {
+            let log = srs.proc.output();
+            log.match_indices("live preview stopped")
+                .any(|(i, _)| log[i..].lines().next().is_some_and(|l| l.contains(&id)))
+                .then_some(())
+        },
+    );
+    eprintln!(
+        "capped preview ended {:?} after its end passed",
+        capped.elapsed()
+    );
+    for v in viewers {
+        v.leave();
+    }
+
+    // Sixteen previews that another node runs fill the cluster's cap.
+    let node = PgServer::shared().psql(&c.db, "SELECT node FROM cluster_nodes LIMIT 1");
+    let node = node.trim();
+    for i in 0..16 {
+        PgServer::shared().psql(
+            &c.db,
+            &format!(
+                "INSERT INTO live_previews(id, agent, session_id, token_hash, started_at, ends_at, last_at) \
+                 VALUES ('fake-{i}', 'elsewhere{i}', 'no-session', 'x', '2026-01-01T00:00:00.000Z', \
+                 '2999-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'); \
+                 INSERT INTO live_preview_viewers(viewer, preview_id, node, since) \
+                 VALUES ('fake-viewer-{i}', 'fake-{i}', '{node}', '2026-01-01T00:00:00.000Z')"
+            ),
+        );
+    }
+    for n in &c.nodes {
+        let r = http(
+            "GET",
+            &crate::live_view::live_url(n, "agent1", "?monitor=0"),
+            &[basic("admin", "adminpw")],
+            None,
+        );
+        assert_envelope(&r, 429, "a 17th preview in the cluster");
+        assert!(r.text.contains("16 on-demand live views"), "{}", r.text);
+    }
+    PgServer::shared().psql(
+        &c.db,
+        "DELETE FROM live_preview_viewers WHERE viewer LIKE 'fake-%'; \
+         DELETE FROM live_previews WHERE id LIKE 'fake-%'",
+    );
+    let v = LiveViewer::open(&c.nodes[1], "agent1", ("admin", "adminpw"));
+    assert_eq!(v.status, 200, "a slot is free again");
+    v.wait_fragments("the new preview to stream", 2);
+    v.leave();
+    drop(srs);
+}
