@@ -531,6 +531,10 @@ pub struct PreviewGuard {
 
 impl Drop for PreviewGuard {
     fn drop(&mut self) {
+        // Refused before it joined a preview: no row, nothing to audit.
+        if self.preview.id.is_empty() {
+            return;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
