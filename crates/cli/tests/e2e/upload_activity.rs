@@ -2,9 +2,10 @@
 //! segments and the recording's `last_activity` (which the orphan sweep
 //! reads) are written together (`store::media::append_and_touch`). This
 //! checks, with real RWS and SRS processes on the selected backend, that
-//! the activity still moves with the uploads: a call twice as long as
-//! `--orphan-after` keeps recording while SRS uploads and ends
-//! `completed`. (That silence still ends a recording is
+//! the activity still moves with the uploads: a call longer than
+//! `--orphan-after` plus an orphan sweep keeps recording while SRS uploads
+//! and ends `completed` (with the activity's UPDATE made a no-op, it
+//! went `partial` 30 s into the call: checked once by hand). (That silence still ends a recording is
 //! `recording::srs_gone_for_good_ends_partial_after_the_orphan_timeout_…`;
 //! that a failed PATCH is no activity, the store's unit test.)
 
@@ -15,6 +16,10 @@ use crate::util::{tempdir, wait_for};
 
 /// The shortest `--orphan-after` RWS accepts.
 const ORPHAN_AFTER: Duration = Duration::from_secs(10);
+/// How often RWS runs the orphan sweep (every 30th tick of the 1 s
+/// `dispatch::sweep`): the call must outlast a sweep that finds its
+/// recording idle past `ORPHAN_AFTER` were the activity not moving.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 fn state(rws: &Rws, call: &str) -> Option<String> {
     let v = rws.recording_as(("sup", "suppw"), call)?;
@@ -22,7 +27,7 @@ fn state(rws: &Rws, call: &str) -> Option<String> {
 }
 
 #[test]
-fn uploads_keep_a_call_alive_past_twice_the_orphan_timeout() {
+fn uploads_keep_a_call_alive_past_the_orphan_timeout_and_a_sweep() {
     let dir = tempdir();
     let rws = Rws::start_with(dir.path(), "rws", &["--orphan-after", "10s"]);
     let _srs = Srs::start_agent(dir.path(), "srs", &rws.url, ("agent1", "pw1"));
@@ -30,9 +35,11 @@ fn uploads_keep_a_call_alive_past_twice_the_orphan_timeout() {
     wait_for("the recording to run", Duration::from_secs(20), || {
         (state(&rws, "call-long").as_deref() == Some("recording")).then_some(())
     });
-    // Two orphan timeouts of uploading: still recording at every look.
+    // An orphan timeout and a sweep of uploading: still recording at
+    // every look (without the activity, the sweep at most 30 s after RWS
+    // started would give it up).
     let from = Instant::now();
-    while from.elapsed() < 2 * ORPHAN_AFTER {
+    while from.elapsed() < ORPHAN_AFTER + SWEEP_EVERY {
         let s = state(&rws, "call-long");
         assert_eq!(
             s.as_deref(),
