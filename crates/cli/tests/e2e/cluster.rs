@@ -1147,7 +1147,9 @@ fn hostile_preview_segments_on_other_nodes_are_refused() {
 /// every node; the 10-minute cap (the preview's end moved to the past in
 /// PostgreSQL, as time would) ends every node's viewers, SRS stops and the
 /// rows go; sixteen previews registered by another node fill the
-/// cluster's 16, so a new one is refused (`429`) until they are gone.
+/// cluster's 16, so a new one is refused (`429`) until they are gone. A
+/// call starting still wins: the preview's viewer ends, its rows go, and
+/// the next viewer (on another node) watches the recording.
 #[test]
 fn live_preview_caps_count_every_node() {
     let dir = tempdir();
@@ -1258,6 +1260,39 @@ fn live_preview_caps_count_every_node() {
     let v = LiveViewer::open(&c.nodes[1], "agent1", ("admin", "adminpw"));
     assert_eq!(v.status, 200, "a slot is free again");
     v.wait_fragments("the new preview to stream", 2);
+    let id3 = preview_of(&c.nodes[0], "agent1");
+
+    // A call starts (its event on a third node): the call wins, the
+    // preview ends everywhere, and the next viewer watches the recording.
+    c.nodes[2].call_event("k1", "recording.started", "call-wins", "1001");
+    wait_for(
+        "the preview's viewer to end",
+        Duration::from_secs(15),
+        || v.ended.load(Ordering::Relaxed).then_some(()),
+    );
+    wait_for("the preview's rows to go", Duration::from_secs(10), || {
+        (preview_rows(&c, &id3) == 0).then_some(())
+    });
     v.leave();
+    crate::live_view::media_start(&c.nodes[0], "call-wins");
+    let w = LiveViewer::open(&c.nodes[0], "agent1", ("supa", "pwa"));
+    assert_eq!(w.status, 200, "the recording is watched");
+    w.wait_fragments("the recording's live view", 2);
+    let row = wait_for(
+        "the recorded view's audit row",
+        Duration::from_secs(10),
+        || {
+            crate::live_view::audit(&c.nodes[2], "live_view")
+                .into_iter()
+                .find(|e| e["user"] == "supa")
+        },
+    );
+    assert!(
+        row["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("recording ")),
+        "{row}"
+    );
+    w.leave();
     drop(srs);
 }
