@@ -29,6 +29,9 @@
 //!   change is also a row of the event log, and a stream that sees a gap in
 //!   the `seq`s fills it from there (the SSE endpoint); webhooks
 //!   come from the durable outbox, not from here.
+//! * **Live previews** (`live_view = "always"`) are rows
+//!   ([`crate::preview`]); a node that takes a segment NOTIFYs
+//!   `screenrec_preview` so the viewers' nodes read it at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -63,6 +66,8 @@ const CMD: &str = "screenrec_cmd";
 const ACK: &str = "screenrec_ack";
 /// NOTIFY channel: a session was opened or ended; payload its id.
 const SESSIONS: &str = "screenrec_sessions";
+/// NOTIFY channel: a live preview's segment landed; payload the preview id.
+const PREVIEW: &str = "screenrec_preview";
 
 /// The outcome of a command: SRS's acknowledgement.
 #[derive(Debug, Clone)]
@@ -234,6 +239,15 @@ pub async fn sessions_changed(rws: &Rws, session: &str) {
     }
 }
 
+/// A segment of live preview `id` landed on this node: the viewers on the
+/// other nodes wake ([`crate::preview`]; they also poll, so a lost
+/// notification costs at most their poll).
+pub async fn preview_landed(rws: &Rws, id: &str) {
+    if let Err(e) = store::cluster::notify(&rws.db, PREVIEW, id).await {
+        tracing::warn!(preview = %id, error = %e, "NOTIFY of a preview segment");
+    }
+}
+
 /// Re-reads the session rows into the hub: new ones appear, ended ones
 /// go, and sessions held by another live node show as connected.
 pub async fn sync_sessions(rws: &Rws, cluster: &Cluster) -> Result<(), sqlx::Error> {
@@ -295,7 +309,7 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
             }
         };
         if let Err(e) = listener
-            .listen_all([CMD, ACK, SESSIONS, crate::lifecycle::EVENTS])
+            .listen_all([CMD, ACK, SESSIONS, crate::lifecycle::EVENTS, PREVIEW])
             .await
         {
             tracing::warn!(error = %e, "cluster listener: LISTEN; retrying");
@@ -316,6 +330,7 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
             match n.channel() {
                 CMD => deliver(&rws, payload).await,
                 crate::lifecycle::EVENTS => relay(&rws, payload),
+                PREVIEW => rws.live.previews.wake(payload),
                 ACK => {
                     let Some((session, seq)) = payload
                         .split_once(' ')

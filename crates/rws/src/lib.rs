@@ -288,7 +288,17 @@ impl Rws {
             .map_err(StartError::Storage)?;
         hub::load_sessions(&rws)
             .await
-            .map_err(|source| StartError::Database { url, source })?;
+            .map_err(|source| StartError::Database {
+                url: url.clone(),
+                source,
+            })?;
+        // One node: no preview can run while it starts (in a cluster the
+        // others' previews run on; a dead node's are swept).
+        if rws.cluster.is_none() {
+            store::previews::clear(&rws.db)
+                .await
+                .map_err(|source| StartError::Database { url, source })?;
+        }
         Ok(rws)
     }
 
@@ -381,6 +391,7 @@ pub async fn serve_with(
     let sealer = tokio::spawn(evidence::sealer(rws.clone()));
     let seal_sweep = tokio::spawn(evidence::sweep(rws.clone()));
     let webhooks = tokio::spawn(webhooks::job(rws.clone()));
+    let previews = tokio::spawn(preview::sweep(rws.clone()));
     let limits = rws.config.limits.clone();
     let refused = rws.metrics.connections_refused.clone();
     let app = router(rws).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -439,5 +450,6 @@ pub async fn serve_with(
     sealer.abort();
     seal_sweep.abort();
     webhooks.abort();
+    previews.abort();
     result
 }

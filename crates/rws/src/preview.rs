@@ -1,38 +1,63 @@
 //! On-demand live view of an agent who is not being recorded (issue 14
-//! part 1, the directory's `live_view = "always"`; `docs/live-view.md`).
+//! part 1, the directory's `live_view = "always"`; `docs/live-view.md`),
+//! on one RWS or across the nodes of a cluster (issue 12).
 //!
 //! The first viewer of such an agent makes a *preview*: RWS sends the
 //! agent's SRS `preview {on: true}` over the session channel (the only way
 //! to ask for one: no page can) with a fresh id and upload token, and waits
 //! for the acknowledgement. SRS captures the screen with the same recorder
 //! (1 s fragments, encrypted to the tenant) and `PUT`s every segment to
-//! `/api/v2/srs/previews/{id}/{stream}/{seq}`. RWS keeps them in memory
-//! only — per monitor the init segment and the newest [`KEEP`] fragments,
-//! each at most [`crate::segments::MAX_SEGMENT`] — and the viewers' streams
-//! read from there (`crate::live` opens them). Nothing is stored: no recording row,
-//! no media row or object, no staging file; search and retention never see
-//! a preview.
+//! `/api/v2/srs/previews/{id}/{stream}/{seq}`. RWS keeps per monitor the
+//! init segment and the newest [`KEEP`] fragments, each at most
+//! [`MAX_PREVIEW_SEGMENT`], at most [`PREVIEW_BUDGET`] per preview, and
+//! the viewers' streams read from there (`crate::live` opens them).
 //!
-//! When the last viewer leaves, RWS forgets the preview and sends
-//! `preview {on: false}`; SRS also stops by itself at its cap, when RWS
-//! answers 404 to a segment, or when a recording starts (a call always
-//! wins; the viewers' streams then end and the console's next request
-//! watches the recording). A preview lasts at most [`PREVIEW_CAP`].
+//! **Where a preview lives: in the database** ([`crate::store::previews`]),
+//! the registry (id, token hash, agent, session, cap), one row per viewer
+//! (with the node streaming to it) and the segments (bytes, ciphertext as
+//! SRS sent it). In a cluster the console's request, SRS's control channel
+//! and SRS's segment `PUT`s may each reach a different node (no sticky
+//! sessions), so every node must see the same preview; PostgreSQL is
+//! already what the nodes share and coordinate through, it takes a
+//! segment and wakes the viewers' nodes (`NOTIFY`) in one round trip, and
+//! an `UNLOGGED` table keeps the megabytes out of the WAL and replicas and
+//! is emptied by a crash. Staged objects in the bucket were the other
+//! choice: a `PUT` plus a `LIST`/`GET` per fragment and viewer, a second
+//! store to clean after a node death, and no way to wake a viewer. SQLite
+//! (one node) runs the same code: a fragment a second per monitor is one
+//! short write transaction, and one code path is tested by both backends.
 //!
-//! Limitation: the segments are held by the RWS node that received them;
-//! in a cluster the viewer and the SRS upload must reach the same node.
+//! Nothing is stored beyond the preview's life: no recording row, no media
+//! row or object, no staging file; the preview's rows go when it ends, and
+//! search and retention never read them.
+//!
+//! A preview ends (every row deleted, SRS told `preview {on: false}`
+//! through the command queue, which reaches whichever node holds the
+//! channel) when the last viewer on any node leaves; when the node
+//! streaming to the last viewers dies (its lease in `cluster_nodes` runs
+//! out and the node running the singleton jobs drops its viewers,
+//! [`sweep`]); after [`PREVIEW_CAP`]; or when a call starts (a call always
+//! wins: SRS hands the screen to the recording, the viewers' streams end
+//! and the console's next request watches the recording). SRS also stops
+//! by itself at its cap or when RWS answers 404/410 to a segment.
+//!
+//! Limits, cluster-wide (counted in the rows): [`MAX_PREVIEWS`] previews,
+//! [`MAX_VIEWERS`] viewers of one preview, the budget and the cap; the 15 s
+//! without a new fragment ends each viewer on its own node.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bytes::Bytes;
 use proto::control::ToAgent;
+use tokio::sync::Notify;
 
 use crate::Rws;
 use crate::error::ApiError;
+use crate::recording::rfc3339;
+use crate::store::previews::{self as rows, Held, PreviewRow};
 
 /// A preview ends after this long, watched or not (SRS is told the same).
 pub const PREVIEW_CAP: Duration = Duration::from_secs(10 * 60);
@@ -45,14 +70,18 @@ pub const MAX_PREVIEW_SEGMENT: usize = 8 << 20;
 /// Bytes one preview holds at most, every monitor together: beyond, its
 /// oldest fragments go (an init segment always stays).
 pub const PREVIEW_BUDGET: usize = 16 << 20;
-/// Previews one RWS runs at a time (429 beyond): with [`PREVIEW_BUDGET`]
-/// this bounds their memory to 256 MiB, whatever SRS sends.
+/// Previews running at a time, every node together (429 beyond): with
+/// [`PREVIEW_BUDGET`] this bounds what they hold to 256 MiB, whatever SRS
+/// sends.
 pub const MAX_PREVIEWS: usize = 16;
 /// How long RWS waits for SRS's acknowledgement of `preview`.
 const ACK_WAIT: Duration = Duration::from_secs(10);
-/// Most viewers of one preview (every monitor counts; as many as of a
-/// recording).
+/// Most viewers of one preview, every node together (every monitor
+/// counts; as many as of a recording).
 pub const MAX_VIEWERS: usize = 8;
+/// How often the node running the singleton jobs ends previews nobody
+/// watches any more (their viewers' node died) or past their cap.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// The directory says `live_view = "always"`: agents who are not being
 /// recorded may be watched (through a preview).
@@ -61,354 +90,438 @@ pub async fn allowed(db: &crate::store::Pool) -> Result<bool, sqlx::Error> {
     Ok(mode.as_deref() == Some("always"))
 }
 
-/// The previews running, by agent.
+/// This node's side of the previews: what wakes its viewers when a
+/// segment lands (here, or on another node: [`crate::cluster`] relays the
+/// `NOTIFY`). The previews themselves are rows.
 #[derive(Default)]
 pub struct Previews {
-    map: Mutex<HashMap<String, Arc<Preview>>>,
-    /// One preview is made at a time (two first viewers of one agent must
-    /// not make two).
+    wakers: Mutex<HashMap<String, Weak<Notify>>>,
+    /// One preview is made at a time on this node (two first viewers of
+    /// one agent on two nodes are settled by the database: one preview
+    /// per agent).
     starting: tokio::sync::Mutex<()>,
 }
 
-/// One running preview.
-pub struct Preview {
-    /// Its id (a UUID).
-    pub id: String,
-    /// Whose screen.
-    pub agent: String,
-    session: String,
-    token_hash: String,
-    started: Instant,
-    viewers: Mutex<usize>,
-    streams: Mutex<HashMap<u32, StreamBuf>>,
-    /// Woken when a segment arrives or the preview ends.
-    pub changed: tokio::sync::Notify,
-    ended: AtomicBool,
-}
-
-#[derive(Default)]
-struct StreamBuf {
-    init: Option<Bytes>,
-    frags: VecDeque<(u64, Bytes)>,
-}
-
-impl StreamBuf {
-    fn bytes(&self) -> usize {
-        self.init.as_ref().map_or(0, Bytes::len)
-            + self.frags.iter().map(|(_, b)| b.len()).sum::<usize>()
-    }
-}
-
-/// What a viewer reads of one monitor: the (encrypted) init segment and the
-/// fragments after the one it had.
-pub struct Snapshot {
-    /// The init segment, when it arrived.
-    pub init: Option<Bytes>,
-    /// `(seq, ciphertext)`, oldest first.
-    pub frags: Vec<(u64, Bytes)>,
-    /// Monitors sent so far.
-    pub streams: usize,
-}
-
 impl Previews {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Preview>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    fn wakers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<Notify>>> {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The preview with this id.
-    pub fn by_id(&self, id: &str) -> Option<Arc<Preview>> {
-        self.lock().values().find(|p| p.id == id).cloned()
+    /// The waker of preview `id`'s viewers on this node.
+    fn waker(&self, id: &str) -> Arc<Notify> {
+        let mut map = self.wakers();
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(n) = map.get(id).and_then(Weak::upgrade) {
+            return n;
+        }
+        let n = Arc::new(Notify::new());
+        map.insert(id.to_string(), Arc::downgrade(&n));
+        n
     }
 
-    /// The agent's running preview.
-    pub fn of_agent(&self, agent: &str) -> Option<Arc<Preview>> {
-        self.lock().get(agent).cloned()
+    /// A segment of preview `id` landed (or it ended): its viewers on this
+    /// node look now rather than at their next poll.
+    pub fn wake(&self, id: &str) {
+        if let Some(n) = self.wakers().get(id).and_then(Weak::upgrade) {
+            n.notify_waiters();
+        }
     }
+}
 
-    /// Counts a viewer of `agent`'s preview, making it (and asking SRS,
-    /// acknowledged) when none runs. 409 when SRS is not connected or
-    /// refuses (e.g. a recording started meanwhile), 429 past the cap.
-    pub async fn join(
-        &self,
-        rws: &Rws,
-        agent: &str,
-        session: &str,
-        notice: bool,
-    ) -> Result<Arc<Preview>, ApiError> {
-        let _one = self.starting.lock().await;
-        let running = self.lock().values().filter(|p| !p.is_over()).count();
-        if let Some(p) = self.of_agent(agent).filter(|p| !p.is_over()) {
-            let mut n = p.viewers();
-            if *n >= MAX_VIEWERS {
+/// The node a viewer's row names (its lease in `cluster_nodes` says it is
+/// alive); the single node has no lease and no other node.
+fn node(rws: &Rws) -> String {
+    rws.cluster
+        .as_ref()
+        .map_or_else(|| "local".to_string(), |c| c.node.clone())
+}
+
+fn now() -> String {
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
+fn sql(e: sqlx::Error) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// Counts viewer `viewer` of `agent`'s preview, making it (and asking SRS,
+/// acknowledged) when none runs on any node. 409 when SRS is not
+/// connected or refuses (e.g. a recording started meanwhile), 429 past
+/// the caps.
+async fn join(
+    rws: &Rws,
+    agent: &str,
+    session: &str,
+    notice: bool,
+    viewer: &str,
+) -> Result<PreviewRow, ApiError> {
+    let _one = rws.live.previews.starting.lock().await;
+    let node = node(rws);
+    // Twice at most: a preview made by another node between our look and
+    // our insert is joined on the second round.
+    for _ in 0..2 {
+        match rows::join(&rws.db, agent, viewer, &node, MAX_VIEWERS as i64, &now())
+            .await
+            .map_err(sql)?
+        {
+            rows::Join::Joined(row) => return Ok(row),
+            rows::Join::Full => {
                 return Err(ApiError::Status(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!("agent '{agent}' already has {MAX_VIEWERS} live viewers"),
                 ));
             }
-            *n += 1;
-            drop(n);
-            return Ok(p);
+            rows::Join::NoPreview => {}
         }
-        if running >= MAX_PREVIEWS {
-            return Err(ApiError::Status(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "this server already runs {MAX_PREVIEWS} on-demand live views; try again later"
-                ),
-            ));
+        if rows::count(&rws.db).await.map_err(sql)? >= MAX_PREVIEWS as i64 {
+            return Err(full());
         }
         let token = crate::auth::new_token();
-        let preview = Arc::new(Preview {
+        let started = time::OffsetDateTime::now_utc();
+        let row = PreviewRow {
             id: uuid::Uuid::new_v4().to_string(),
             agent: agent.to_string(),
-            session: session.to_string(),
+            session_id: session.to_string(),
             token_hash: crate::auth::token_hash(&token),
-            started: Instant::now(),
-            viewers: Mutex::new(1),
-            streams: Mutex::default(),
-            changed: tokio::sync::Notify::new(),
-            ended: AtomicBool::new(false),
-        });
-        self.lock().insert(agent.to_string(), preview.clone());
-        let recipients = crate::keys::active_recipients(&rws.db)
+            started_at: rfc3339(started),
+            ends_at: rfc3339(started + PREVIEW_CAP),
+        };
+        if !rows::create(&rws.db, &row, viewer, &node)
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let masks = crate::directory::masks_for(&rws.db, agent).await?;
-        let id = preview.id.clone();
-        let sent = rws
-            .hub
-            .send(rws, session, |seq| ToAgent::Preview {
-                seq,
-                preview_id: id.clone(),
-                on: true,
-                notice,
-                recipients,
-                upload_url: format!("/api/v2/srs/previews/{id}"),
-                upload_token: token,
-                masks,
-                max_duration_s: PREVIEW_CAP.as_secs(),
-            })
-            .await;
-        let refused = match sent {
-            None => Some(format!(
-                "agent '{agent}' has no connected SRS to capture the screen"
+            .map_err(sql)?
+        {
+            continue;
+        }
+        // Two nodes may have made one each at the same moment: the later
+        // ones past the cap step back.
+        if rows::rank(&rws.db, &row.id).await.map_err(sql)? >= MAX_PREVIEWS as i64 {
+            let _ = rows::end(&rws.db, &row.id).await;
+            return Err(full());
+        }
+        ask_srs(rws, &row, token, notice).await?;
+        tracing::info!(preview = %row.id, agent = %proto::logsafe::Escaped(agent), "live preview started");
+        return Ok(row);
+    }
+    Err(ApiError::Conflict(format!(
+        "the live preview of agent '{agent}' is starting and ending at once; try again"
+    )))
+}
+
+fn full() -> ApiError {
+    ApiError::Status(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("{MAX_PREVIEWS} on-demand live views already run; try again later"),
+    )
+}
+
+/// Sends SRS `preview {on: true}` for `row` and waits for its answer; on
+/// a refusal the preview is ended (its rows go) and the viewer gets 409.
+async fn ask_srs(rws: &Rws, row: &PreviewRow, token: String, notice: bool) -> Result<(), ApiError> {
+    let agent = &row.agent;
+    let recipients = crate::keys::active_recipients(&rws.db)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let masks = crate::directory::masks_for(&rws.db, agent).await?;
+    let id = row.id.clone();
+    let sent = rws
+        .hub
+        .send(rws, &row.session_id, |seq| ToAgent::Preview {
+            seq,
+            preview_id: id.clone(),
+            on: true,
+            notice,
+            recipients,
+            upload_url: format!("/api/v2/srs/previews/{id}"),
+            upload_token: token,
+            masks,
+            max_duration_s: PREVIEW_CAP.as_secs(),
+        })
+        .await;
+    let refused = match sent {
+        None => Some(format!(
+            "agent '{agent}' has no connected SRS to capture the screen"
+        )),
+        Some(ack) => match tokio::time::timeout(ACK_WAIT, ack).await {
+            Ok(Ok(a)) if a.ok => None,
+            Ok(Ok(a)) => Some(format!(
+                "the SRS of agent '{agent}' refused the live preview: {}",
+                a.error.unwrap_or_default()
             )),
-            Some(ack) => match tokio::time::timeout(ACK_WAIT, ack).await {
-                Ok(Ok(a)) if a.ok => None,
-                Ok(Ok(a)) => Some(format!(
-                    "the SRS of agent '{agent}' refused the live preview: {}",
-                    a.error.unwrap_or_default()
-                )),
-                _ => Some(format!(
-                    "the SRS of agent '{agent}' did not answer the live preview request"
-                )),
-            },
-        };
-        if let Some(why) = refused {
-            self.forget(&preview);
-            return Err(ApiError::Conflict(why));
-        }
-        tracing::info!(preview = %preview.id, agent = %proto::logsafe::Escaped(agent), "live preview started");
-        Ok(preview)
+            _ => Some(format!(
+                "the SRS of agent '{agent}' did not answer the live preview request"
+            )),
+        },
+    };
+    if let Some(why) = refused {
+        // The other viewers (any node) see the rows gone and end too.
+        let _ = rows::end(&rws.db, &row.id).await;
+        rws.live.previews.wake(&row.id);
+        return Err(ApiError::Conflict(why));
     }
+    Ok(())
+}
 
-    /// A viewer leaves; the last one ends the preview (SRS is told).
-    pub fn leave(&self, rws: &Rws, preview: &Arc<Preview>) {
-        let last = {
-            let mut n = preview.viewers();
-            *n = n.saturating_sub(1);
-            *n == 0
-        };
-        if last {
-            self.end(rws, preview);
-        }
-    }
+/// Tells SRS that preview `id` is over (through the command queue, so the
+/// node holding the channel sends it) and wakes this node's viewers.
+async fn tell_srs_off(rws: &Rws, session: &str, id: &str) {
+    rws.live.previews.wake(id);
+    let _ = rws
+        .hub
+        .send(rws, session, |seq| ToAgent::Preview {
+            seq,
+            preview_id: id.to_string(),
+            on: false,
+            notice: false,
+            recipients: Vec::new(),
+            upload_url: String::new(),
+            upload_token: String::new(),
+            masks: Vec::new(),
+            max_duration_s: 0,
+        })
+        .await;
+    tracing::info!(preview = %id, "live preview ended");
+}
 
-    /// Ends the preview: forgotten (its segments dropped) and SRS told.
-    pub fn end(&self, rws: &Rws, preview: &Arc<Preview>) {
-        if preview.ended.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        self.forget(preview);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let rws = rws.clone();
-        let (id, session) = (preview.id.clone(), preview.session.clone());
-        runtime.spawn(async move {
-            let _ = rws
-                .hub
-                .send(&rws, &session, |seq| ToAgent::Preview {
-                    seq,
-                    preview_id: id.clone(),
-                    on: false,
-                    notice: false,
-                    recipients: Vec::new(),
-                    upload_url: String::new(),
-                    upload_token: String::new(),
-                    masks: Vec::new(),
-                    max_duration_s: 0,
-                })
-                .await;
-            tracing::info!(preview = %id, "live preview ended");
-        });
-    }
-
-    fn forget(&self, preview: &Arc<Preview>) {
-        preview.ended.store(true, Ordering::SeqCst);
-        preview.lock_streams().clear();
-        preview.changed.notify_waiters();
-        let mut map = self.lock();
-        if map.get(&preview.agent).is_some_and(|p| p.id == preview.id) {
-            map.remove(&preview.agent);
-        }
+/// Ends preview `id` (every row goes) and tells SRS, unless it was over
+/// already (then whoever ended it told SRS).
+pub async fn end(rws: &Rws, id: &str) {
+    match rows::end(&rws.db, id).await {
+        Ok(Some(session)) => tell_srs_off(rws, &session, id).await,
+        Ok(None) => rws.live.previews.wake(id),
+        Err(e) => tracing::error!(preview = %id, error = %e, "ending a live preview"),
     }
 }
 
-impl Preview {
-    fn viewers(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.viewers.lock().unwrap_or_else(|e| e.into_inner())
+/// The preview a segment `PUT` names, if `token` is its upload token
+/// (compared in constant time): 404 when none runs (SRS then stops), 401
+/// with another token.
+pub async fn authorised(rws: &Rws, id: &str, token: &str) -> Result<PreviewRow, ApiError> {
+    let unknown = || {
+        ApiError::NotFound(format!(
+            "no live preview '{}' runs",
+            proto::logsafe::escape(&id.chars().take(80).collect::<String>())
+        ))
+    };
+    // An id is a UUID: anything longer is no preview (and no query).
+    if id.len() > 64 {
+        return Err(unknown());
     }
-
-    fn lock_streams(&self) -> std::sync::MutexGuard<'_, HashMap<u32, StreamBuf>> {
-        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    let row = rows::by_id(&rws.db, id)
+        .await
+        .map_err(sql)?
+        .ok_or_else(unknown)?;
+    if !crate::auth::same_hash(&crate::auth::token_hash(token), &row.token_hash) {
+        return Err(ApiError::Unauthenticated(
+            "a preview segment needs the preview's upload token".into(),
+        ));
     }
+    Ok(row)
+}
 
-    /// Ended, or past [`PREVIEW_CAP`].
-    pub fn is_over(&self) -> bool {
-        self.ended.load(Ordering::SeqCst) || self.started.elapsed() >= PREVIEW_CAP
+/// Takes segment `seq` of monitor `stream` of `preview` from SRS (0 is the
+/// init segment), on any node, and wakes the viewers on every node.
+/// Refuses what a well-behaved SRS never sends ([`admit`]); 410 once the
+/// preview is over.
+pub async fn put(
+    rws: &Rws,
+    preview: &PreviewRow,
+    stream: u32,
+    seq: u64,
+    body: Bytes,
+) -> Result<(), ApiError> {
+    if body.len() > MAX_PREVIEW_SEGMENT {
+        return Err(ApiError::Status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a preview segment is at most {MAX_PREVIEW_SEGMENT} bytes"),
+        ));
     }
-
-    /// The upload token is this preview's (constant time).
-    pub fn token_ok(&self, token: &str) -> bool {
-        crate::auth::same_hash(&crate::auth::token_hash(token), &self.token_hash)
+    if !body.starts_with(crate::segments::AGE_MAGIC) {
+        return Err(ApiError::invalid(
+            "a preview segment must be an age-encrypted segment",
+        ));
     }
-
-    /// Takes segment `seq` of monitor `stream` from SRS (0 is the init
-    /// segment). Refuses what a well-behaved SRS never sends: too many
-    /// monitors, an oversized segment, a second init, a replayed or older
-    /// sequence number; keeps only the newest [`KEEP`] fragments.
-    pub fn put(&self, stream: u32, seq: u64, body: Bytes) -> Result<(), ApiError> {
-        if self.is_over() {
+    let seq_i = i64::try_from(seq)
+        .map_err(|_| ApiError::invalid(format!("seq must be at most {}", i64::MAX)))?;
+    let size = body.len();
+    let outcome = rows::put(
+        &rws.db,
+        &preview.id,
+        i64::from(stream),
+        seq_i,
+        &body,
+        &now(),
+        |held| admit(held, stream, seq, size),
+    )
+    .await
+    .map_err(sql)?;
+    match outcome {
+        rows::Put::Stored => {}
+        rows::Put::Refused(e) => return Err(e),
+        rows::Put::Gone | rows::Put::Over => {
             return Err(ApiError::Status(
                 StatusCode::GONE,
-                format!("live preview {} is over", self.id),
+                format!("live preview {} is over", preview.id),
             ));
         }
-        if body.len() > MAX_PREVIEW_SEGMENT {
-            return Err(ApiError::Status(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a preview segment is at most {MAX_PREVIEW_SEGMENT} bytes"),
-            ));
+    }
+    rws.live.previews.wake(&preview.id);
+    if rws.cluster.is_some() {
+        crate::cluster::preview_landed(rws, &preview.id).await;
+    }
+    Ok(())
+}
+
+/// The rule of a segment's arrival, given what the preview holds
+/// (`(stream, seq, size)`): refuses too many monitors, a second init, a
+/// fragment before the init, a replayed or older sequence number, and what
+/// does not fit the budget; else names the older fragments to drop (the
+/// newest [`KEEP`] per monitor stay, then the oldest fragments of the
+/// preview go first until it fits, the newest of each monitor staying).
+pub fn admit(
+    held: &[Held],
+    stream: u32,
+    seq: u64,
+    size: usize,
+) -> Result<Vec<(i64, i64)>, ApiError> {
+    #[derive(Default)]
+    struct Buf {
+        init: usize,
+        frags: VecDeque<(i64, usize)>,
+    }
+    let (stream, seq) = (i64::from(stream), i64::try_from(seq).unwrap_or(i64::MAX));
+    let mut streams: BTreeMap<i64, Buf> = BTreeMap::new();
+    let mut has_init: BTreeMap<i64, bool> = BTreeMap::new();
+    for &(s, q, n) in held {
+        let b = streams.entry(s).or_default();
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if q == 0 {
+            b.init = n;
+            has_init.insert(s, true);
+        } else {
+            b.frags.push_back((q, n));
         }
-        if !body.starts_with(crate::segments::AGE_MAGIC) {
-            return Err(ApiError::invalid(
-                "a preview segment must be an age-encrypted segment",
-            ));
-        }
-        let mut streams = self.lock_streams();
-        if !streams.contains_key(&stream) && streams.len() >= MAX_STREAMS {
-            return Err(ApiError::invalid(format!(
-                "a preview has at most {MAX_STREAMS} monitors"
+    }
+    if !streams.contains_key(&stream) && streams.len() >= MAX_STREAMS {
+        return Err(ApiError::invalid(format!(
+            "a preview has at most {MAX_STREAMS} monitors"
+        )));
+    }
+    let init = has_init.get(&stream).copied().unwrap_or(false);
+    let buf = streams.entry(stream).or_default();
+    if seq == 0 {
+        if init {
+            return Err(ApiError::Conflict(format!(
+                "monitor {stream} of this preview already has its init segment"
             )));
         }
-        let buf = streams.entry(stream).or_default();
-        if seq == 0 {
-            if buf.init.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "monitor {stream} of preview {} already has its init segment",
-                    self.id
-                )));
-            }
-            buf.init = Some(body);
-        } else {
-            if buf.init.is_none() {
-                return Err(ApiError::Conflict(format!(
-                    "monitor {stream}: the init segment (seq 0) comes first"
-                )));
-            }
-            if buf.frags.back().is_some_and(|(last, _)| *last >= seq) {
-                return Err(ApiError::Conflict(format!(
-                    "monitor {stream}: segment {seq} is not after the last one received"
-                )));
-            }
-            buf.frags.push_back((seq, body));
-            while buf.frags.len() > KEEP {
-                buf.frags.pop_front();
-            }
+        buf.init = size;
+    } else {
+        if !init {
+            return Err(ApiError::Conflict(format!(
+                "monitor {stream}: the init segment (seq 0) comes first"
+            )));
         }
-        // The budget, every monitor together: the oldest fragments go
-        // first (the newest of each monitor stays, so viewers go on); what
-        // still does not fit is refused, so a preview never holds more.
-        loop {
-            let held: usize = streams.values().map(StreamBuf::bytes).sum();
-            if held <= PREVIEW_BUDGET {
-                break;
-            }
-            let oldest = streams
-                .iter()
-                .filter(|(_, b)| b.frags.len() > 1)
-                .min_by_key(|(_, b)| b.frags.front().map(|(s, _)| *s))
-                .map(|(k, _)| *k);
-            if let Some(b) = oldest.and_then(|k| streams.get_mut(&k)) {
-                b.frags.pop_front();
-                continue;
-            }
-            if let Some(b) = streams.get_mut(&stream) {
-                if seq == 0 {
-                    b.init = None;
-                } else {
-                    b.frags.pop_back();
-                }
-            }
+        if buf.frags.back().is_some_and(|(last, _)| *last >= seq) {
+            return Err(ApiError::Conflict(format!(
+                "monitor {stream}: segment {seq} is not after the last one received"
+            )));
+        }
+        buf.frags.push_back((seq, size));
+    }
+    let mut evict = Vec::new();
+    while buf.frags.len() > KEEP {
+        if let Some((q, _)) = buf.frags.pop_front() {
+            evict.push((stream, q));
+        }
+    }
+    loop {
+        let total: usize = streams
+            .values()
+            .map(|b| b.init + b.frags.iter().map(|(_, n)| n).sum::<usize>())
+            .sum();
+        if total <= PREVIEW_BUDGET {
+            return Ok(evict);
+        }
+        let oldest = streams
+            .iter()
+            .filter(|(_, b)| b.frags.len() > 1)
+            .min_by_key(|(_, b)| b.frags.front().map(|(q, _)| *q))
+            .map(|(s, _)| *s);
+        let Some((s, b)) = oldest.and_then(|s| streams.get_mut(&s).map(|b| (s, b))) else {
             return Err(ApiError::Status(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "a live preview holds at most {PREVIEW_BUDGET} bytes, every monitor together"
                 ),
             ));
+        };
+        if let Some((q, _)) = b.frags.pop_front() {
+            evict.push((s, q));
         }
-        drop(streams);
-        self.changed.notify_waiters();
-        Ok(())
     }
+}
 
-    /// Monitor `stream`'s init segment and its fragments after `after`.
-    pub fn snapshot(&self, stream: u32, after: Option<u64>) -> Snapshot {
-        let streams = self.lock_streams();
-        let n = streams.len();
-        match streams.get(&stream) {
-            None => Snapshot {
-                init: None,
-                frags: Vec::new(),
-                streams: n,
-            },
-            Some(b) => Snapshot {
-                init: b.init.clone(),
-                frags: b
-                    .frags
-                    .iter()
-                    .filter(|(s, _)| after.is_none_or(|a| *s > a))
-                    .cloned()
-                    .collect(),
-                streams: n,
-            },
+/// The node running the singleton jobs (the single node on SQLite) ends
+/// the previews nobody watches any more and those past their cap: in a
+/// cluster, first forgetting the viewers of nodes whose lease ran out
+/// (a node died with its viewers), so the preview ends within the lease
+/// (10 s) and a sweep rather than running to its cap.
+pub async fn sweep(rws: Rws) {
+    let mut rounds: u64 = 0;
+    loop {
+        tokio::time::sleep(SWEEP_EVERY).await;
+        if !crate::cluster::runs_singletons(&rws) {
+            continue;
+        }
+        rounds += 1;
+        if let Err(e) = sweep_once(&rws, rounds.is_multiple_of(30)).await {
+            tracing::warn!(error = %e, "live preview sweep");
         }
     }
+}
+
+async fn sweep_once(rws: &Rws, orphans: bool) -> Result<(), sqlx::Error> {
+    if orphans {
+        rows::drop_orphans(&rws.db).await?;
+    }
+    if rows::count(&rws.db).await? == 0 {
+        return Ok(());
+    }
+    let now = now();
+    if rws.cluster.is_some() {
+        let gone = rows::drop_dead_viewers(&rws.db, &now).await?;
+        if gone > 0 {
+            tracing::info!(
+                viewers = gone,
+                "live preview viewers of a dead node forgotten"
+            );
+        }
+    }
+    for id in rows::over(&rws.db, &now).await? {
+        if let Some(session) = rows::end_if_over(&rws.db, &id, &now).await? {
+            tell_srs_off(rws, &session, &id).await;
+        }
+    }
+    Ok(())
 }
 
 /// How long a new viewer waits for the preview's first segments.
 const FIRST_WAIT: Duration = Duration::from_secs(15);
 /// A viewer that gets nothing new this long is ended (SRS stopped).
 const IDLE_END: Duration = Duration::from_secs(15);
-/// How often a viewer checks that no recording started meanwhile.
-const RECORDING_CHECK: Duration = Duration::from_secs(1);
+/// How often a viewer checks that the preview runs and no recording
+/// started meanwhile.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often a viewer looks for new segments when no wake came.
+const POLL: Duration = Duration::from_millis(500);
 
-/// One viewer of a preview: counted while it exists; dropping it uncounts
-/// it (the last ends the preview) and writes the `live_view_end` row.
+/// One viewer of a preview: a row while it exists; dropping it removes the
+/// row (the last viewer, on any node, ends the preview) and writes the
+/// `live_view_end` audit row.
 pub struct PreviewGuard {
     rws: Rws,
-    preview: Arc<Preview>,
+    preview: PreviewRow,
+    viewer: String,
     who: String,
     monitor: u32,
     started: time::OffsetDateTime,
@@ -418,24 +531,35 @@ pub struct PreviewGuard {
 
 impl Drop for PreviewGuard {
     fn drop(&mut self) {
-        self.rws.live.previews.leave(&self.rws, &self.preview);
-        if !self.audited {
+        // Refused before it joined a preview: no row, nothing to audit.
+        if self.preview.id.is_empty() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let rws = self.rws.clone();
+        let (id, viewer) = (self.preview.id.clone(), self.viewer.clone());
         let (who, whom) = (self.who.clone(), self.preview.agent.clone());
         let detail = format!(
-            "preview {}, monitor {}, from {} to {}",
-            self.preview.id,
+            "preview {id}, monitor {}, from {} to {}",
             self.monitor,
-            crate::recording::rfc3339(self.started),
-            crate::recording::rfc3339(time::OffsetDateTime::now_utc())
+            rfc3339(self.started),
+            rfc3339(time::OffsetDateTime::now_utc())
         );
-        let remote = self.remote;
+        let (remote, audited) = (self.remote, self.audited);
         runtime.spawn(async move {
+            match rows::leave(&rws.db, &id, &viewer, &now()).await {
+                Ok(Some(session)) => tell_srs_off(&rws, &session, &id).await,
+                Ok(None) => {}
+                // The row stays; the sweep ends the preview at its cap.
+                Err(e) => {
+                    tracing::error!(preview = %id, error = %e, "a live preview viewer's leave")
+                }
+            }
+            if !audited {
+                return;
+            }
             if let Err(e) =
                 crate::compliance::audit(&rws.db, &who, "live_view_end", &whom, &detail, remote)
                     .await
@@ -465,34 +589,55 @@ pub async fn open(
     let notice = crate::compliance::setting_true(&rws.db, "live_notice", false)
         .await
         .unwrap_or(false);
-    let preview = rws.live.previews.join(rws, agent, &session, notice).await?;
+    let viewer = uuid::Uuid::new_v4().to_string();
+    // The guard exists from here, so an error below still removes the row.
     let mut guard = PreviewGuard {
         rws: rws.clone(),
-        preview: preview.clone(),
+        preview: PreviewRow {
+            id: String::new(),
+            agent: agent.to_string(),
+            session_id: session.clone(),
+            token_hash: String::new(),
+            started_at: String::new(),
+            ends_at: String::new(),
+        },
+        viewer: viewer.clone(),
         who: who.to_string(),
         monitor,
         started: time::OffsetDateTime::now_utc(),
         remote,
         audited: false,
     };
+    guard.preview = join(rws, agent, &session, notice, &viewer).await?;
+    let id = guard.preview.id.clone();
+    let waker = rws.live.previews.waker(&id);
     // The monitor's init segment and a first fragment, or a clear error.
     let deadline = Instant::now() + FIRST_WAIT;
+    let stream = i64::from(monitor);
     loop {
-        let notified = preview.changed.notified();
-        let snap = preview.snapshot(monitor, None);
-        if snap.init.is_some() && !snap.frags.is_empty() {
+        let notified = waker.notified();
+        let held = rows::held(&rws.db, &id).await.map_err(sql)?;
+        let mine = held.iter().filter(|h| h.0 == stream);
+        let (init, frags) = mine.fold((false, 0), |(i, f), h| {
+            (i || h.1 == 0, f + usize::from(h.1 > 0))
+        });
+        if init && frags > 0 {
             break;
         }
-        if preview.is_over() {
+        if rows::by_id(&rws.db, &id).await.map_err(sql)?.is_none() {
             return Err(ApiError::Conflict(format!(
                 "the live preview of agent '{agent}' ended (a recording started?)"
             )));
         }
         if Instant::now() >= deadline {
-            return Err(if snap.streams > 0 && snap.init.is_none() {
+            let streams = held
+                .iter()
+                .map(|h| h.0)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            return Err(if streams > 0 && !init {
                 ApiError::NotFound(format!(
-                    "the screen of agent '{agent}' has no monitor {monitor} (it has {})",
-                    snap.streams
+                    "the screen of agent '{agent}' has no monitor {monitor} (it has {streams})"
                 ))
             } else {
                 ApiError::Status(
@@ -501,7 +646,7 @@ pub async fn open(
                 )
             });
         }
-        let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
+        let _ = tokio::time::timeout(POLL, notified).await;
     }
     crate::compliance::audit(
         &rws.db,
@@ -509,9 +654,8 @@ pub async fn open(
         "live_view",
         agent,
         &format!(
-            "preview {} (not recorded, live_view = always), monitor {monitor}, from {}",
-            preview.id,
-            crate::recording::rfc3339(guard.started)
+            "preview {id} (not recorded, live_view = always), monitor {monitor}, from {}",
+            rfc3339(guard.started)
         ),
         remote,
     )
@@ -522,8 +666,9 @@ pub async fn open(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(PreviewTail {
         rws: rws.clone(),
-        preview,
+        id,
         monitor,
+        waker,
         identities,
         identity: None,
         done: false,
@@ -531,15 +676,16 @@ pub async fn open(
         queue: VecDeque::new(),
         last_new: Instant::now(),
         last_check: Instant::now(),
-        _guard: guard,
+        _guard: Box::new(guard),
     })
 }
 
 /// A viewer's position in a preview's monitor.
 pub struct PreviewTail {
     rws: Rws,
-    preview: Arc<Preview>,
+    id: String,
     monitor: u32,
+    waker: Arc<Notify>,
     /// The tenant's keys; `identity` is the one that opened the last
     /// segment.
     identities: Vec<age::x25519::Identity>,
@@ -547,11 +693,11 @@ pub struct PreviewTail {
     /// An error ended the stream.
     done: bool,
     /// The last fragment queued (`None`: not even the init yet).
-    last_seq: Option<u64>,
-    queue: VecDeque<Bytes>,
+    last_seq: Option<i64>,
+    queue: VecDeque<Vec<u8>>,
     last_new: Instant,
     last_check: Instant,
-    _guard: PreviewGuard,
+    _guard: Box<PreviewGuard>,
 }
 
 impl PreviewTail {
@@ -563,7 +709,7 @@ impl PreviewTail {
                 Ok(Some(b)) => Some((Ok(b), tail)),
                 Ok(None) => None,
                 Err(e) => {
-                    tracing::warn!(preview = %tail.preview.id, error = %e, "live preview view ended");
+                    tracing::warn!(preview = %tail.id, error = %e, "live preview view ended");
                     tail.done = true;
                     Some((Err(std::io::Error::other(e)), tail))
                 }
@@ -579,39 +725,62 @@ impl PreviewTail {
             if let Some(cipher) = self.queue.pop_front() {
                 return self.open(&cipher).map(|p| Some(Bytes::from(p)));
             }
-            if self.preview.is_over() || self.last_new.elapsed() >= IDLE_END {
+            if self.last_new.elapsed() >= IDLE_END {
                 return Ok(None);
             }
-            if self.last_check.elapsed() >= RECORDING_CHECK {
+            if self.last_check.elapsed() >= CHECK_EVERY {
                 self.last_check = Instant::now();
+                let db = &self.rws.db;
+                // Ended on some node, or past its cap.
+                let row = rows::by_id(db, &self.id).await.map_err(|e| e.to_string())?;
+                if row.is_none_or(|r| r.ends_at <= now()) {
+                    end(&self.rws, &self.id).await;
+                    return Ok(None);
+                }
                 // A call started: the recording has the screen now.
-                let rec = crate::store::recordings::active_for(&self.rws.db, &self.preview.agent)
+                let agent = &self._guard.preview.agent;
+                let rec = crate::store::recordings::active_for(db, agent)
                     .await
                     .map_err(|e| e.to_string())?;
                 if rec.is_some() {
-                    self.rws.live.previews.end(&self.rws, &self.preview);
+                    end(&self.rws, &self.id).await;
                     return Ok(None);
                 }
             }
-            let preview = self.preview.clone();
-            let notified = preview.changed.notified();
-            if self.refill()? {
+            let waker = self.waker.clone();
+            let notified = waker.notified();
+            if self.refill().await? {
                 continue;
             }
-            let _ = tokio::time::timeout(Duration::from_millis(500), notified).await;
+            let _ = tokio::time::timeout(POLL, notified).await;
         }
     }
 
-    fn refill(&mut self) -> Result<bool, String> {
-        let snap = self.preview.snapshot(self.monitor, self.last_seq);
-        let Some(&(last, _)) = snap.frags.last() else {
+    /// Queues what arrived since the last look; true when something did.
+    async fn refill(&mut self) -> Result<bool, String> {
+        let rows = rows::segments_after(
+            &self.rws.db,
+            &self.id,
+            i64::from(self.monitor),
+            self.last_seq.unwrap_or(-1),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let Some(&(last, _)) = rows.last() else {
             return Ok(false);
         };
         if self.last_seq.is_none() {
-            let init = snap.init.ok_or("no init segment")?;
+            let mut rows = rows.into_iter();
+            let Some((0, init)) = rows.next() else {
+                return Err("no init segment".into());
+            };
+            let frags: Vec<Vec<u8>> = rows.map(|(_, c)| c).collect();
+            if frags.is_empty() {
+                return Ok(false);
+            }
             // From the newest fragment that starts with a keyframe.
             let mut start = 0;
-            for (i, (_, c)) in snap.frags.iter().enumerate().rev() {
+            for (i, c) in frags.iter().enumerate().rev() {
                 let plain = self.open(c)?;
                 if media::fmp4::fragment_starts_with_keyframe(&plain) == Some(true) {
                     start = i;
@@ -619,10 +788,9 @@ impl PreviewTail {
                 }
             }
             self.queue.push_back(init);
-            self.queue
-                .extend(snap.frags.into_iter().skip(start).map(|(_, c)| c));
+            self.queue.extend(frags.into_iter().skip(start));
         } else {
-            self.queue.extend(snap.frags.into_iter().map(|(_, c)| c));
+            self.queue.extend(rows.into_iter().map(|(_, c)| c));
         }
         self.last_seq = Some(last);
         self.last_new = Instant::now();
@@ -643,7 +811,7 @@ impl PreviewTail {
         }
         Err(format!(
             "no tenant key opens a segment of preview {}",
-            self.preview.id
+            self.id
         ))
     }
 }
@@ -653,92 +821,65 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn preview() -> Preview {
-        Preview {
-            id: "p".into(),
-            agent: "agent1".into(),
-            session: "s".into(),
-            token_hash: crate::auth::token_hash("tok"),
-            started: Instant::now(),
-            viewers: Mutex::new(1),
-            streams: Mutex::default(),
-            changed: tokio::sync::Notify::new(),
-            ended: AtomicBool::new(false),
-        }
-    }
-
-    fn seg(n: u8) -> Bytes {
-        let mut v = crate::segments::AGE_MAGIC.to_vec();
-        v.push(n);
-        Bytes::from(v)
-    }
-
     fn status(e: ApiError) -> String {
         format!("{e:?}")
     }
 
-    #[test]
-    fn token_is_checked() {
-        let p = preview();
-        assert!(p.token_ok("tok"));
-        assert!(!p.token_ok("tok2"));
-        assert!(!p.token_ok(""));
+    /// Applies `admit` to `held` as the store does: on success, drops the
+    /// evicted and adds the new one.
+    fn put(held: &mut Vec<Held>, stream: u32, seq: u64, size: usize) -> Result<(), ApiError> {
+        let evict = admit(held, stream, seq, size)?;
+        held.retain(|(s, q, _)| !evict.contains(&(*s, *q)));
+        held.push((i64::from(stream), seq as i64, size as i64));
+        held.sort();
+        Ok(())
     }
 
     #[test]
     fn init_first_no_replay_and_only_the_newest_kept() {
-        let p = preview();
-        assert!(p.put(0, 1, seg(1)).is_err(), "a fragment before the init");
-        p.put(0, 0, seg(0)).unwrap();
-        assert!(p.put(0, 0, seg(0)).is_err(), "a second init");
+        let mut held = Vec::new();
+        assert!(
+            put(&mut held, 0, 1, 10).is_err(),
+            "a fragment before the init"
+        );
+        put(&mut held, 0, 0, 10).unwrap();
+        assert!(put(&mut held, 0, 0, 10).is_err(), "a second init");
         for s in 1..=20 {
-            p.put(0, s, seg(s as u8)).unwrap();
+            put(&mut held, 0, s, 10).unwrap();
         }
-        assert!(p.put(0, 20, seg(20)).is_err(), "a replay");
-        assert!(p.put(0, 3, seg(3)).is_err(), "an older one");
-        let snap = p.snapshot(0, None);
-        assert!(snap.init.is_some());
-        let seqs: Vec<u64> = snap.frags.iter().map(|(s, _)| *s).collect();
-        assert_eq!(seqs, (13..=20).collect::<Vec<_>>(), "the newest {KEEP}");
-        assert_eq!(p.snapshot(0, Some(18)).frags.len(), 2);
-        assert!(p.snapshot(1, None).init.is_none());
+        assert!(put(&mut held, 0, 20, 10).is_err(), "a replay");
+        assert!(put(&mut held, 0, 3, 10).is_err(), "an older one");
+        let seqs: Vec<i64> = held.iter().map(|h| h.1).collect();
+        let mut want = vec![0];
+        want.extend(13..=20);
+        assert_eq!(seqs, want, "the init and the newest {KEEP}");
+        assert!(
+            put(&mut held, 1, 1, 10).is_err(),
+            "another monitor's init first"
+        );
     }
 
     #[test]
-    fn refuses_clear_oversized_too_many_monitors_and_after_the_end() {
-        let p = preview();
-        let e = p
-            .put(0, 0, Bytes::from_static(b"\x00\x00\x00\x18ftypisom"))
-            .unwrap_err();
-        assert!(status(e).contains("age-encrypted"));
-        let big = vec![b'a'; MAX_PREVIEW_SEGMENT + 1];
-        assert!(p.put(0, 0, Bytes::from(big)).is_err(), "oversized");
+    fn refuses_too_many_monitors_and_what_does_not_fit_the_budget() {
+        let mut held = Vec::new();
         for s in 0..MAX_STREAMS as u32 {
-            p.put(s, 0, seg(0)).unwrap();
+            put(&mut held, s, 0, 10).unwrap();
         }
-        let e = p.put(MAX_STREAMS as u32, 0, seg(0)).unwrap_err();
+        let e = put(&mut held, MAX_STREAMS as u32, 0, 10).unwrap_err();
         assert!(status(e).contains("monitors"));
         // The budget: big fragments on two monitors evict the oldest.
-        let big = |n: u8| {
-            let mut v = crate::segments::AGE_MAGIC.to_vec();
-            v.resize(MAX_PREVIEW_SEGMENT - 1, n);
-            Bytes::from(v)
-        };
+        let big = MAX_PREVIEW_SEGMENT - 1;
         for s in 1..=4 {
-            p.put(0, s, big(1)).unwrap();
+            put(&mut held, 0, s, big).unwrap();
         }
-        assert_eq!(p.snapshot(0, None).frags.len(), 1, "the older ones went");
-        let e = p.put(1, 1, big(2)).unwrap_err();
+        let frags0 = held.iter().filter(|h| h.0 == 0 && h.1 > 0).count();
+        assert_eq!(frags0, 1, "the older ones went");
+        let before = held.clone();
+        let e = put(&mut held, 1, 1, big).unwrap_err();
         assert!(status(e).contains("at most"));
-        let held: usize = p.lock_streams().values().map(StreamBuf::bytes).sum();
-        assert!(held <= PREVIEW_BUDGET, "{held}");
-        assert!(
-            p.snapshot(1, None).frags.is_empty(),
-            "the refused one is not kept"
-        );
-        p.put(1, 1, seg(1)).unwrap();
-        p.ended.store(true, Ordering::SeqCst);
-        let e = p.put(0, 1, seg(1)).unwrap_err();
-        assert!(status(e).contains("over"));
+        assert_eq!(held, before, "a refusal changes nothing");
+        let total: i64 = held.iter().map(|h| h.2).sum();
+        assert!(total as usize <= PREVIEW_BUDGET, "{total}");
+        put(&mut held, 1, 1, 10).unwrap();
     }
 }

@@ -536,7 +536,9 @@ pub(crate) async fn append(
         .get(usize::from(first_seq > 0)..)
         .unwrap_or_default();
     let turn = rws.upload_locks.bookkeeping().await;
-    store::media::append(
+    // The recording's last activity in the same transaction (one write
+    // transaction per PATCH).
+    store::media::append_and_touch(
         &rws.db,
         id,
         &store::media::Append {
@@ -546,9 +548,10 @@ pub(crate) async fn append(
             segments: added,
             end_ms: end_ms as i64,
         },
+        &rec.id,
+        &recordings::now(),
     )
     .await?;
-    recordings::touch(&rws.db, &rec.id).await?;
     drop(turn);
     rws.metrics.upload_bytes.inc_by(body.len() as u64);
     if length == Some(end) {

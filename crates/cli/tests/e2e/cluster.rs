@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::backends::{PgServer, S3Server};
-use crate::fixture::{Rws, Srs, basic, http, metric};
+use crate::fixture::{Rws, Srs, assert_envelope, basic, http, metric};
 use crate::util::{Sse, decodes_cleanly, duration, free_port, sse, tempdir, wait_for};
 
 /// A round-robin TCP balancer on 127.0.0.1: each connection goes to the
@@ -93,6 +93,8 @@ fn pipe(a: TcpStream, b: TcpStream) {
 struct Cluster {
     nodes: Vec<Rws>,
     lb: Balancer,
+    /// The database's name (for `PgServer::psql`).
+    db: String,
 }
 
 /// Three nodes.
@@ -102,7 +104,8 @@ fn start_cluster(dir: &std::path::Path, extra: &[&str]) -> Cluster {
 
 fn start_nodes(dir: &std::path::Path, n: usize, extra: &[&str]) -> Cluster {
     let pg = PgServer::shared();
-    let database = pg.url(&pg.create_database());
+    let db = pg.create_database();
+    let database = pg.url(&db);
     let s3 = S3Server::shared();
     let storage = format!("s3://{}/media", s3.create_bucket());
     let mut env = s3.env();
@@ -118,7 +121,7 @@ fn start_nodes(dir: &std::path::Path, n: usize, extra: &[&str]) -> Cluster {
             .map(|n| n.url.trim_start_matches("http://").to_string())
             .collect(),
     );
-    Cluster { nodes, lb }
+    Cluster { nodes, lb, db }
 }
 
 /// The node whose log says it holds a control channel, counting only log
@@ -713,4 +716,583 @@ fn the_events_stream_resumes_on_another_node_with_last_event_id() {
     }
     assert!(seen(&supa).iter().all(|e| e.2 == "agent1"));
     assert_increasing(&seen(&supa));
+}
+
+/// A live viewer reading `GET /api/v2/live/{agent}?monitor=0` from one node
+/// in a thread of its own until told to leave (it then closes the
+/// connection, as a closed console tab does).
+struct LiveViewer {
+    status: u16,
+    bytes: Arc<Mutex<Vec<u8>>>,
+    ended: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveViewer {
+    fn open(rws: &Rws, agent: &str, who: (&str, &str)) -> LiveViewer {
+        let url = crate::live_view::live_url(rws, agent, "?monitor=0");
+        let (k, v) = basic(who.0, who.1);
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let ended = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (b, e, s) = (bytes.clone(), ended.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let Ok(mut resp) = reqwest::Client::new().get(&url).header(k, v).send().await
+                else {
+                    let _ = tx.send(0);
+                    return;
+                };
+                let status = resp.status().as_u16();
+                let _ = tx.send(status);
+                if status != 200 {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    b.lock().unwrap().extend_from_slice(&body);
+                    return;
+                }
+                while !s.load(Ordering::Relaxed) {
+                    match tokio::time::timeout(Duration::from_millis(200), resp.chunk()).await {
+                        Err(_) => continue,
+                        Ok(Ok(Some(c))) => b.lock().unwrap().extend_from_slice(&c),
+                        Ok(_) => {
+                            e.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+            });
+        });
+        let status = rx.recv_timeout(Duration::from_secs(40)).unwrap_or(0);
+        LiveViewer {
+            status,
+            bytes,
+            ended,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Complete fragments (`moof` boxes at the top level) received so far.
+    fn fragments(&self) -> usize {
+        let buf = self.bytes.lock().unwrap();
+        let (mut at, mut n) = (0, 0);
+        while at + 8 <= buf.len() {
+            let size = u32::from_be_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
+            if size < 8 || at + size > buf.len() {
+                break;
+            }
+            n += usize::from(&buf[at + 4..at + 8] == b"moof");
+            at += size;
+        }
+        n
+    }
+
+    fn wait_fragments(&self, what: &str, n: usize) {
+        wait_for(what, Duration::from_secs(30), || {
+            (self.fragments() >= n).then_some(())
+        });
+    }
+
+    /// Leaves (closes the connection); what it received.
+    fn leave(mut self) -> Vec<u8> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.bytes.lock().unwrap().clone()
+    }
+}
+
+const ALWAYS: &str = "live_view = \"always\"\nlive_notice = true\n";
+
+/// Preview segment `PUT`s a node answered 204 (its request metrics).
+fn preview_puts(rws: &Rws) -> f64 {
+    rws.metrics()
+        .lines()
+        .filter(|l| {
+            l.starts_with("screenrec_rws_http_request_duration_seconds_count{")
+                && l.contains("/api/v2/srs/previews/")
+                && l.contains("status=\"204\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Rows of the preview tables mentioning `id` (0 once it is gone).
+fn preview_rows(c: &Cluster, id: &str) -> i64 {
+    let out = PgServer::shared().psql(
+        &c.db,
+        &format!(
+            "SELECT (SELECT COUNT(*) FROM live_previews WHERE id = '{id}') \
+             + (SELECT COUNT(*) FROM live_preview_viewers WHERE preview_id = '{id}') \
+             + (SELECT COUNT(*) FROM live_preview_segments WHERE preview_id = '{id}')"
+        ),
+    );
+    out.trim().parse().unwrap()
+}
+
+/// Every `preview {on: true}` the command queue carried: id → upload
+/// token (what SRS got; a test stands in for a hostile SRS with it).
+fn preview_tokens(c: &Cluster) -> std::collections::HashMap<String, String> {
+    PgServer::shared()
+        .psql(&c.db, "SELECT body FROM srs_commands")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "preview" && v["on"] == true)
+        .map(|v| {
+            (
+                v["preview_id"].as_str().unwrap().to_string(),
+                v["upload_token"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The preview id of the newest `live_view` audit row of `agent`.
+fn preview_of(rws: &Rws, agent: &str) -> String {
+    wait_for(
+        "the preview's live_view row",
+        Duration::from_secs(20),
+        || {
+            crate::live_view::audit(rws, "live_view")
+                .into_iter()
+                .filter(|e| e["target"] == agent)
+                .find_map(|e| {
+                    let d = e["detail"].as_str()?.strip_prefix("preview ")?;
+                    Some(d.split_whitespace().next()?.to_string())
+                })
+        },
+    )
+}
+
+fn watched(srs: &Srs, who: (&str, &str)) -> bool {
+    let r = http(
+        "GET",
+        &format!("{}/api/v2/me/recording", srs.url),
+        &[basic(who.0, who.1)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["watched"] == true
+}
+
+fn put_segment(rws: &Rws, path: &str, token: &str, body: Vec<u8>) -> crate::fixture::Response {
+    http(
+        "PUT",
+        &format!("{}/api/v2/srs/previews/{path}", rws.url),
+        &[("Authorization".into(), format!("Bearer {token}"))],
+        Some(body),
+    )
+}
+
+/// An age-looking body of `n` bytes (RWS checks the magic, not the rest).
+fn age_body(n: usize) -> Vec<u8> {
+    let mut b = b"age-encryption.org/v1\n".to_vec();
+    b.resize(n, b'x');
+    b
+}
+
+/// Issue 12 leftover: on-demand live view (`live_view = "always"`) across
+/// three nodes without sticky sessions. SRS's control channel is on node
+/// A; viewers of the unrecorded agent are on B and C; SRS's segment PUTs
+/// go through the round-robin balancer, and a viewer receives more
+/// fragments than its own node took (the rest landed on another node). The
+/// stream decodes, the audit rows are written; the viewer on C leaving
+/// does not end the preview (B still streams), the last one leaving ends
+/// it: SRS stops capturing and every row of it is gone. Then a node with
+/// the only viewer is killed (`kill -9`): the preview ends within the 15 s
+/// idle limit (its lease runs out, the sweep drops its viewers) and its
+/// rows are gone.
+#[test]
+fn live_preview_across_nodes_ends_with_its_last_viewer_and_with_the_viewers_dead_node() {
+    let dir = tempdir();
+    crate::fixture::write_directory(
+        dir.path(),
+        &format!("{ALWAYS}{}", crate::fixture::TWO_GROUPS),
+    );
+    let mut c = start_cluster(dir.path(), &[]);
+    let skip = log_sizes(&c.nodes);
+    let srs = Srs::start_agent(dir.path(), "srs", &c.lb.url, ("agent1", "pw1"));
+    let a = wait_for(
+        "a node to hold the SRS's control channel",
+        Duration::from_secs(20),
+        || holder(&c.nodes, &skip),
+    );
+    for n in &c.nodes {
+        n.wait_sessions("every node to list agent1 connected", |s| {
+            s.iter()
+                .any(|x| x["user"] == "agent1" && x["state"] == "connected")
+        });
+    }
+    let (b, cc) = ((a + 1) % 3, (a + 2) % 3);
+    let puts_before: Vec<f64> = c.nodes.iter().map(preview_puts).collect();
+
+    // Two viewers on the two nodes without the channel.
+    let on_b = LiveViewer::open(&c.nodes[b], "agent1", ("supa", "pwa"));
+    assert_eq!(
+        on_b.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&on_b.bytes.lock().unwrap())
+    );
+    let on_c = LiveViewer::open(&c.nodes[cc], "agent1", ("admin", "adminpw"));
+    assert_eq!(
+        on_c.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&on_c.bytes.lock().unwrap())
+    );
+    let id = preview_of(&c.nodes[a], "agent1");
+    assert!(watched(&srs, ("agent1", "pw1")), "the agent is told");
+    on_b.wait_fragments("5 fragments on B", 5);
+    on_c.wait_fragments("3 fragments on C", 3);
+    let puts: Vec<f64> = c
+        .nodes
+        .iter()
+        .zip(&puts_before)
+        .map(|(n, before)| preview_puts(n) - before)
+        .collect();
+    eprintln!("preview segment PUTs per node (channel on {a}, viewers on {b} and {cc}): {puts:?}");
+    assert!(puts.iter().sum::<f64>() >= 5.0, "{puts:?}");
+    let (got_b, got_c) = (on_b.fragments(), on_c.fragments());
+    assert!(
+        got_b as f64 > puts[b] || got_c as f64 > puts[cc],
+        "a viewer received fragments its node never took: B got {got_b} (took {}), C got {got_c} (took {})",
+        puts[b],
+        puts[cc]
+    );
+
+    // C leaves: the preview goes on for B (the count is cluster-wide).
+    let bytes_c = on_c.leave();
+    let left = on_b.fragments();
+    on_b.wait_fragments("B to stream on after C left", left + 2);
+    assert!(!on_b.ended.load(Ordering::Relaxed));
+    assert_eq!(preview_tokens(&c).len(), 1, "one preview for two viewers");
+
+    // B leaves: the last viewer on any node; SRS stops, the rows go.
+    let bytes_b = on_b.leave();
+    let left_at = Instant::now();
+    wait_for("SRS to stop the preview", Duration::from_secs(10), || {
+        let log = srs.proc.output();
+        (log.contains("live preview stopped") && log.contains(&id)).then_some(())
+    });
+    wait_for("the agent no longer told", Duration::from_secs(10), || {
+        (!watched(&srs, ("agent1", "pw1"))).then_some(())
+    });
+    wait_for("the preview's rows to go", Duration::from_secs(10), || {
+        (preview_rows(&c, &id) == 0).then_some(())
+    });
+    eprintln!(
+        "preview ended {:?} after its last viewer left",
+        left_at.elapsed()
+    );
+    for (name, bytes) in [("b", bytes_b), ("c", bytes_c)] {
+        let file = dir.path().join(format!("preview-{name}.mp4"));
+        std::fs::write(&file, &bytes).unwrap();
+        assert!(decodes_cleanly(&file), "viewer {name}'s stream decodes");
+        let frames = crate::util::frame_times(&file).len();
+        assert!(frames >= 5, "viewer {name}: {frames} frames");
+    }
+    // Audited on whichever node: a start and an end per viewer.
+    for (who, action) in [
+        ("supa", "live_view"),
+        ("admin", "live_view"),
+        ("supa", "live_view_end"),
+        ("admin", "live_view_end"),
+    ] {
+        wait_for(
+            &format!("{action} of {who}"),
+            Duration::from_secs(10),
+            || {
+                crate::live_view::audit(&c.nodes[a], action)
+                    .into_iter()
+                    .find(|e| {
+                        e["user"] == who
+                            && e["target"] == "agent1"
+                            && e["detail"].as_str().is_some_and(|d| d.contains(&id))
+                    })
+            },
+        );
+    }
+
+    // A node with the only viewer dies: the preview ends all the same.
+    let v = LiveViewer::open(&c.nodes[b], "agent1", ("supa", "pwa"));
+    assert_eq!(v.status, 200);
+    v.wait_fragments("the new preview to stream on B", 2);
+    let id2 = preview_of(&c.nodes[a], "agent1");
+    assert_ne!(id2, id);
+    c.nodes[b].kill();
+    let killed = Instant::now();
+    let gone = wait_for(
+        "the dead node's preview to end",
+        Duration::from_secs(30),
+        || (preview_rows(&c, &id2) == 0).then_some(killed.elapsed()),
+    );
+    wait_for(
+        "SRS to stop the second preview",
+        Duration::from_secs(10),
+        || {
+            let log = srs.proc.output();
+            log.match_indices("live preview stopped")
+                .any(|(i, _)| log[i..].lines().next().is_some_and(|l| l.contains(&id2)))
+                .then_some(())
+        },
+    );
+    eprintln!("preview ended {gone:?} after kill -9 of its viewer's node");
+    assert!(
+        gone <= Duration::from_secs(15),
+        "the preview of a dead node's viewer ended {gone:?} after the kill (limit 15 s)"
+    );
+    drop(v);
+    drop(srs);
+}
+
+/// The same, hostile: segment PUTs on nodes other than where the preview
+/// was made, by someone holding a token. Another preview's token: 401 on
+/// every node; a replayed init and an older sequence number: 409; past
+/// the 16 MiB budget: 413 and nothing kept of it; a seq past 2^63: 400;
+/// after the end: 404; a made-up id: 404. The real preview streams on.
+#[test]
+fn hostile_preview_segments_on_other_nodes_are_refused() {
+    let dir = tempdir();
+    crate::fixture::write_directory(
+        dir.path(),
+        &format!("{ALWAYS}{}", crate::fixture::TWO_GROUPS),
+    );
+    let c = start_cluster(dir.path(), &[]);
+    let srs1 = Srs::start_agent(dir.path(), "srs1", &c.lb.url, ("agent1", "pw1"));
+    let srs2 = Srs::start_agent(dir.path(), "srs2", &c.lb.url, ("agent2", "pw2"));
+    for n in &c.nodes {
+        n.wait_sessions("every node to list both agents", |s| {
+            ["agent1", "agent2"].iter().all(|u| {
+                s.iter()
+                    .any(|x| x["user"] == *u && x["state"] == "connected")
+            })
+        });
+    }
+    let v1 = LiveViewer::open(&c.nodes[0], "agent1", ("admin", "adminpw"));
+    assert_eq!(v1.status, 200);
+    let v2 = LiveViewer::open(&c.nodes[1], "agent2", ("admin", "adminpw"));
+    assert_eq!(v2.status, 200);
+    let p1 = preview_of(&c.nodes[0], "agent1");
+    let p2 = preview_of(&c.nodes[0], "agent2");
+    let tokens = preview_tokens(&c);
+    let (t1, t2) = (tokens[&p1].clone(), tokens[&p2].clone());
+
+    for n in &c.nodes {
+        let r = put_segment(n, &format!("{p1}/0/999999"), &t2, age_body(100));
+        assert_envelope(&r, 401, "another preview's token");
+    }
+    let r = put_segment(&c.nodes[2], &format!("{p1}/0/0"), &t1, age_body(100));
+    assert_envelope(&r, 409, "a second init segment");
+    let r = put_segment(&c.nodes[1], &format!("{p1}/0/1"), &t1, age_body(100));
+    assert_envelope(&r, 409, "an older sequence number");
+    let r = put_segment(
+        &c.nodes[2],
+        &format!("{p1}/0/99999999999999999999"),
+        &t1,
+        age_body(100),
+    );
+    assert_envelope(&r, 400, "a seq past 2^63");
+    // The budget: 8 MiB on a monitor SRS does not have, then 8 MiB more.
+    let big = (8 << 20) - 64;
+    let r = put_segment(&c.nodes[1], &format!("{p1}/9/0"), &t1, age_body(big));
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = put_segment(&c.nodes[2], &format!("{p1}/9/1"), &t1, age_body(big));
+    assert_envelope(&r, 413, "past the preview's budget");
+    let held: i64 = PgServer::shared()
+        .psql(
+            &c.db,
+            &format!("SELECT CAST(SUM(size) AS BIGINT) FROM live_preview_segments WHERE preview_id = '{p1}'"),
+        )
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(held <= 16 << 20, "the preview holds {held} bytes");
+    // The real preview streams on.
+    let n = v1.fragments();
+    v1.wait_fragments("agent1's preview to stream on", n + 2);
+    let r = put_segment(
+        &c.nodes[2],
+        "00000000-0000-4000-8000-000000000000/0/0",
+        &t1,
+        age_body(100),
+    );
+    assert_envelope(&r, 404, "no such preview");
+
+    // After the end: the rows are gone, the token opens nothing.
+    v1.leave();
+    wait_for("preview 1's rows to go", Duration::from_secs(10), || {
+        (preview_rows(&c, &p1) == 0).then_some(())
+    });
+    for n in &c.nodes {
+        let r = put_segment(n, &format!("{p1}/0/999999"), &t1, age_body(100));
+        assert_envelope(&r, 404, "a segment after the end");
+    }
+    v2.leave();
+    wait_for("preview 2's rows to go", Duration::from_secs(10), || {
+        (preview_rows(&c, &p2) == 0).then_some(())
+    });
+    drop((srs1, srs2));
+}
+
+/// The caps of on-demand previews count every node: eight viewers of one
+/// preview spread over three nodes, and the ninth is refused (`429`) on
+/// every node; the 10-minute cap (the preview's end moved to the past in
+/// PostgreSQL, as time would) ends every node's viewers, SRS stops and the
+/// rows go; sixteen previews registered by another node fill the
+/// cluster's 16, so a new one is refused (`429`) until they are gone. A
+/// call starting still wins: the preview's viewer ends, its rows go, and
+/// the next viewer (on another node) watches the recording.
+#[test]
+fn live_preview_caps_count_every_node() {
+    let dir = tempdir();
+    crate::fixture::write_directory(
+        dir.path(),
+        &format!("{ALWAYS}{}", crate::fixture::TWO_GROUPS),
+    );
+    let c = start_cluster(dir.path(), &[]);
+    let srs = Srs::start_agent(dir.path(), "srs", &c.lb.url, ("agent1", "pw1"));
+    for n in &c.nodes {
+        n.wait_sessions("every node to list agent1 connected", |s| {
+            s.iter()
+                .any(|x| x["user"] == "agent1" && x["state"] == "connected")
+        });
+    }
+    let viewers: Vec<LiveViewer> = (0..8)
+        .map(|i| {
+            let v = LiveViewer::open(&c.nodes[i % 3], "agent1", ("admin", "adminpw"));
+            assert_eq!(v.status, 200, "viewer {i}");
+            v
+        })
+        .collect();
+    for n in &c.nodes {
+        let r = http(
+            "GET",
+            &crate::live_view::live_url(n, "agent1", "?monitor=0"),
+            &[basic("supa", "pwa")],
+            None,
+        );
+        assert_envelope(&r, 429, "the ninth viewer of one preview");
+        assert!(r.text.contains("8 live viewers"), "{}", r.text);
+    }
+    assert_eq!(preview_tokens(&c).len(), 1, "one preview for eight viewers");
+    let id = preview_of(&c.nodes[0], "agent1");
+    for v in &viewers {
+        v.wait_fragments("every viewer to stream", 2);
+    }
+
+    // The cap: the preview's end is now.
+    PgServer::shared().psql(
+        &c.db,
+        &format!("UPDATE live_previews SET ends_at = '2000-01-01T00:00:00.000Z' WHERE id = '{id}'"),
+    );
+    let capped = Instant::now();
+    wait_for(
+        "every node's viewers to end",
+        Duration::from_secs(10),
+        || {
+            viewers
+                .iter()
+                .all(|v| v.ended.load(Ordering::Relaxed))
+                .then_some(())
+        },
+    );
+    wait_for(
+        "the capped preview's rows to go",
+        Duration::from_secs(10),
+        || (preview_rows(&c, &id) == 0).then_some(()),
+    );
+    wait_for(
+        "SRS to stop the capped preview",
+        Duration::from_secs(10),
+        || {
+            let log = srs.proc.output();
+            log.match_indices("live preview stopped")
+                .any(|(i, _)| log[i..].lines().next().is_some_and(|l| l.contains(&id)))
+                .then_some(())
+        },
+    );
+    eprintln!(
+        "capped preview ended {:?} after its end passed",
+        capped.elapsed()
+    );
+    for v in viewers {
+        v.leave();
+    }
+
+    // Sixteen previews that another node runs fill the cluster's cap.
+    let node = PgServer::shared().psql(&c.db, "SELECT node FROM cluster_nodes LIMIT 1");
+    let node = node.trim();
+    for i in 0..16 {
+        PgServer::shared().psql(
+            &c.db,
+            &format!(
+                "INSERT INTO live_previews(id, agent, session_id, token_hash, started_at, ends_at, last_at) \
+                 VALUES ('fake-{i}', 'elsewhere{i}', 'no-session', 'x', '2026-01-01T00:00:00.000Z', \
+                 '2999-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'); \
+                 INSERT INTO live_preview_viewers(viewer, preview_id, node, since) \
+                 VALUES ('fake-viewer-{i}', 'fake-{i}', '{node}', '2026-01-01T00:00:00.000Z')"
+            ),
+        );
+    }
+    for n in &c.nodes {
+        let r = http(
+            "GET",
+            &crate::live_view::live_url(n, "agent1", "?monitor=0"),
+            &[basic("admin", "adminpw")],
+            None,
+        );
+        assert_envelope(&r, 429, "a 17th preview in the cluster");
+        assert!(r.text.contains("16 on-demand live views"), "{}", r.text);
+    }
+    PgServer::shared().psql(
+        &c.db,
+        "DELETE FROM live_preview_viewers WHERE viewer LIKE 'fake-%'; \
+         DELETE FROM live_previews WHERE id LIKE 'fake-%'",
+    );
+    let v = LiveViewer::open(&c.nodes[1], "agent1", ("admin", "adminpw"));
+    assert_eq!(v.status, 200, "a slot is free again");
+    v.wait_fragments("the new preview to stream", 2);
+    let id3 = preview_of(&c.nodes[0], "agent1");
+
+    // A call starts (its event on a third node): the call wins, the
+    // preview ends everywhere, and the next viewer watches the recording.
+    c.nodes[2].call_event("k1", "recording.started", "call-wins", "1001");
+    wait_for(
+        "the preview's viewer to end",
+        Duration::from_secs(15),
+        || v.ended.load(Ordering::Relaxed).then_some(()),
+    );
+    wait_for("the preview's rows to go", Duration::from_secs(10), || {
+        (preview_rows(&c, &id3) == 0).then_some(())
+    });
+    v.leave();
+    crate::live_view::media_start(&c.nodes[0], "call-wins");
+    let w = LiveViewer::open(&c.nodes[0], "agent1", ("supa", "pwa"));
+    assert_eq!(w.status, 200, "the recording is watched");
+    w.wait_fragments("the recording's live view", 2);
+    let row = wait_for(
+        "the recorded view's audit row",
+        Duration::from_secs(10),
+        || {
+            crate::live_view::audit(&c.nodes[2], "live_view")
+                .into_iter()
+                .find(|e| e["user"] == "supa")
+        },
+    );
+    assert!(
+        row["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("recording ")),
+        "{row}"
+    );
+    w.leave();
+    drop(srs);
 }

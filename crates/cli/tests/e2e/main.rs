@@ -56,6 +56,7 @@ mod segments_upgrade;
 mod spool;
 mod srs_conformance;
 mod sse_resume;
+mod upload_activity;
 mod upload_rate_rws;
 mod upload_staging;
 mod webhook_outbox;

@@ -59,26 +59,16 @@ pub async fn watch(
 
 /// `PUT /api/v2/srs/previews/{id}/{stream}/{seq}`: one encrypted segment of
 /// an on-demand live preview, from the agent's SRS with the preview's
-/// token ([`crate::preview`]). 404 when no such preview runs (SRS then
-/// stops it), 401 without the right token.
+/// token ([`crate::preview`]), on any node. 404 when no such preview runs
+/// (SRS then stops it), 401 without the right token, 410 once it is over.
 pub async fn preview_segment(
     State(rws): State<Rws>,
     headers: axum::http::HeaderMap,
     Path((id, stream, seq)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let Some(preview) = rws.live.previews.by_id(&id) else {
-        return Err(ApiError::NotFound(format!(
-            "no live preview '{}' runs here",
-            proto::logsafe::escape(&id.chars().take(80).collect::<String>())
-        )));
-    };
     let token = crate::auth::bearer_token(&headers).unwrap_or_default();
-    if !preview.token_ok(&token) {
-        return Err(ApiError::Unauthenticated(
-            "a preview segment needs the preview's upload token".into(),
-        ));
-    }
+    let preview = crate::preview::authorised(&rws, &id, &token).await?;
     let stream: u32 = stream
         .parse()
         .ok()
@@ -92,6 +82,6 @@ pub async fn preview_segment(
     let seq: u64 = seq
         .parse()
         .map_err(|_| ApiError::invalid("seq must be a non-negative number"))?;
-    preview.put(stream, seq, body)?;
+    crate::preview::put(&rws, &preview, stream, seq, body).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -353,6 +353,37 @@ pub async fn append(db: &Pool, id: &str, a: &Append<'_>) -> Result<(), sqlx::Err
     tx.commit().await
 }
 
+/// [`append`], and the recording's `last_activity` set to `now` in the
+/// same transaction: a PATCH is one write transaction, not two (on SQLite,
+/// one writer for every upload, that is half the PATCH's turns at the
+/// write lock). The orphan and upload-lag sweeps read `last_activity`; it
+/// moves exactly when a PATCH's bytes are recorded, as before.
+pub async fn append_and_touch(
+    db: &Pool,
+    id: &str,
+    a: &Append<'_>,
+    recording_id: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE media_files SET upload_offset = $1, upload_length = $2, end_ms = $3 WHERE id = $4",
+    )
+    .bind(a.upload_offset)
+    .bind(a.upload_length)
+    .bind(a.end_ms)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    insert_segments(&mut tx, id, a.first_seq, a.segments).await?;
+    sqlx::query("UPDATE recordings SET last_activity = $1 WHERE id = $2")
+        .bind(now)
+        .bind(recording_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
 /// Sets the index of a media file that had none (built by scanning the
 /// upload) and raises its end to `end_ms`.
 pub async fn set_scanned_index(

@@ -48,6 +48,7 @@ pub mod health;
 pub mod keys;
 pub mod lifecycle;
 pub mod media;
+pub mod previews;
 pub mod recording_state;
 pub mod recordings;
 pub mod search;
