@@ -200,13 +200,18 @@ fn record(
     (v, text, rws)
 }
 
-/// The app marks: (class, title).
-pub(crate) fn apps(v: &Value) -> Vec<(String, Value)> {
+/// The app marks of the first screen recording of `v`, in order.
+pub(crate) fn app_marks(v: &Value) -> impl Iterator<Item = &Value> {
     v["screenRecordings"][0]["marks"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["type"] == "app")
+}
+
+/// The app marks: (class, title).
+pub(crate) fn apps(v: &Value) -> Vec<(String, Value)> {
+    app_marks(v)
         .map(|m| {
             assert_eq!(m["reason"], m["class"], "{m}");
             (m["class"].as_str().unwrap().to_string(), m["title"].clone())

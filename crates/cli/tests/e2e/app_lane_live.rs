@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::app_lane::{
-    SECRET, USERS, apps, event, search, start_recording, start_srs, state, wait_final, xterm,
+    SECRET, USERS, app_marks, apps, event, search, start_recording, start_srs, state, wait_final,
+    xterm,
 };
 use crate::fixture::{Rws, Srs};
 use crate::util::{Xvfb, tempdir, wait_for};
@@ -44,11 +45,7 @@ fn wait_lane(rws: &Rws, n: usize) -> Value {
 
 /// The app marks as (time, class, title).
 fn lane(v: &Value) -> Vec<(String, String, Value)> {
-    v["screenRecordings"][0]["marks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["type"] == "app")
+    app_marks(v)
         .map(|m| {
             (
                 m["time"].as_str().unwrap().to_string(),
