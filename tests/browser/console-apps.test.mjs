@@ -5,36 +5,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage, oneTeam } from './harness.mjs';
 import { startXvfb } from './xscreen.mjs';
 
 const TOKEN = 'apps-test-integration-token';
-const DIRECTORY = (origins) => `
-recording_when = "always"
-allowed_origins = [${origins}]
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-[[user]]
-username = "sup"
-password = "suppw"
-roles = ["supervisor"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1"]
-`;
+const DIRECTORY = oneTeam();
 
 let product;
 let browser;

@@ -8,48 +8,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, consolePage } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, consolePage, directoryToml, user } from './harness.mjs';
 
 const TOKEN = 'live-test-integration-token';
-const DIRECTORY = `
-recording_when = "always"
-live_notice = true
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "agent2"
-password = "pw2"
-roles = ["agent"]
-[[user]]
-username = "sup"
-password = "suppw"
-first_name = "Sue"
-roles = ["supervisor"]
-[[user]]
-username = "supb"
-password = "supbpw"
-roles = ["supervisor"]
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1"]
-[[group]]
-name = "team_b"
-supervisors = ["supb"]
-agents = ["agent2"]
-`;
+const DIRECTORY = directoryToml({
+  settings: { recording_when: 'always', live_notice: true },
+  places: { P1: '1001' },
+  users: [
+    user('agent1', 'pw1', 'agent', { default_place: 'P1' }),
+    user('agent2', 'pw2', 'agent'),
+    user('sup', 'suppw', 'supervisor', { first_name: 'Sue' }),
+    user('supb', 'supbpw', 'supervisor'),
+    user('admin', 'adminpw', 'admin'),
+  ],
+  groups: [
+    { name: 'team', supervisors: ['sup'], agents: ['agent1'] },
+    { name: 'team_b', supervisors: ['supb'], agents: ['agent2'] },
+  ],
+});
 const LATENCY_S = 4;
 
 let product;

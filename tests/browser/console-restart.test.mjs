@@ -7,31 +7,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { once } from 'node:events';
-import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage, freePort, healthy } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage, freePort, healthy, oneTeam } from './harness.mjs';
 
 const TOKEN = 'restart-test-integration-token';
-const DIRECTORY = (origins) => `
-recording_when = "always"
-allowed_origins = [${origins}]
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "sup"
-password = "suppw"
-roles = ["supervisor"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1"]
-`;
+const DIRECTORY = oneTeam({ admin: false });
 
 let product;
 let browser;

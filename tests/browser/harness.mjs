@@ -76,6 +76,48 @@ export async function startTwoAgents(product) {
   return srs2;
 }
 
+/** A TOML value: a string, a number or boolean, or an array of strings. */
+const tomlValue = (v) => (Array.isArray(v) ? `[${v.map((x) => JSON.stringify(x)).join(', ')}]` : typeof v === 'string' ? JSON.stringify(v) : String(v));
+
+/**
+ * A directory TOML, the way the browser tests write one: top-level `settings` first (e.g.
+ * `{ recording_when: 'always' }`), `allowed_origins = [origins]` when `origins` is given (the
+ * TOML list `startProduct` passes to a `directory` function), the switch `SIP_Switch`, one place
+ * per `places` entry (name → DN on that switch), one `[[user]]` per `users` entry (see `user`)
+ * and one `[[group]]` per `groups` entry (`{ name, supervisors, agents }`).
+ */
+export function directoryToml({ settings = {}, origins, places = {}, users = [], groups = [] } = {}) {
+  const table = (name, fields) => [`[[${name}]]`, ...Object.entries(fields).map(([k, v]) => `${k} = ${tomlValue(v)}`)];
+  return [
+    ...Object.entries(settings).map(([k, v]) => `${k} = ${tomlValue(v)}`),
+    ...(origins === undefined ? [] : [`allowed_origins = [${origins}]`]),
+    ...table('switch', { name: 'SIP_Switch' }),
+    ...Object.entries(places).flatMap(([name, dn]) => [`[[place]]`, `name = ${tomlValue(name)}`, `devices = [{ dn = ${tomlValue(dn)}, switch = "SIP_Switch" }]`]),
+    ...users.flatMap((u) => table('user', u)),
+    ...groups.flatMap((g) => table('group', g)),
+  ].join('\n') + '\n';
+}
+
+/** A `[[user]]` of `directoryToml`: `username`, `password`, `roles = [role]`, then `more` fields. */
+export const user = (username, password, role, more = {}) => ({ username, password, roles: [role], ...more });
+
+/**
+ * The one-team directory of the console tests (a function of the allowed origins, for
+ * `startProduct`): `recording_when = "always"`, agent1 (pw1) at place P1 (DN 1001), supervisor
+ * sup (suppw) of group `team` = [agent1], and admin (adminpw) unless `admin: false`.
+ */
+export const oneTeam = ({ admin = true } = {}) => (origins) => directoryToml({
+  settings: { recording_when: 'always' },
+  origins,
+  places: { P1: '1001' },
+  users: [
+    user('agent1', 'pw1', 'agent', { default_place: 'P1' }),
+    ...(admin ? [user('admin', 'adminpw', 'admin')] : []),
+    user('sup', 'suppw', 'supervisor'),
+  ],
+  groups: [{ name: 'team', supervisors: ['sup'], agents: ['agent1'] }],
+});
+
 /**
  * RWS + SRS on free ports with a directory that allows RWS's own origin
  * (`directory`: the TOML text, or a function of the allowed origins' TOML list).
