@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, consolePage, directoryToml, user } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, consolePage, directoryToml, user, recordingOf } from './harness.mjs';
 
 const TOKEN = 'live-test-integration-token';
 const DIRECTORY = directoryToml({
@@ -32,10 +32,7 @@ let product;
 let browser;
 const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
 const admin = { Authorization: basic('admin', 'adminpw') };
-async function recording(call) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: admin });
-  return r.ok ? r.json() : null;
-}
+const recording = (call) => recordingOf(product.rwsUrl, call, ['admin', 'adminpw']);
 
 before(async () => {
   product = await startProduct({
@@ -64,6 +61,10 @@ test('a supervisor watches an agent live: frames change, media time keeps up, au
   assert.match(page.url(), /#\/watch\/agent1$/);
   await waitFor('live', async () => (await page.getAttribute('#watch-state', 'data-state')) === 'live', 20000);
   assert.equal(await page.locator('#watch-screens video').count(), 2, 'one video per monitor');
+  // "Live" means pictures: each video has a frame and plays (the page used
+  // to say "live" on the stream's header, before the first fragment).
+  const playing = await page.$$eval('#watch-screens video', (vs) => vs.map((v) => ({ ready: v.readyState, paused: v.paused })));
+  assert.ok(playing.every((v) => v.ready >= 2 && !v.paused), `live, yet: ${JSON.stringify(playing)}`);
 
   // Frames that change: each monitor's picture, drawn into a canvas, differs
   // between two samples (the synthetic screen moves a block every frame).

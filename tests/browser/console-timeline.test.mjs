@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage, directoryToml, user } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, postEvent, startTwoAgents, consolePage, directoryToml, user, recordingOf, recordingState } from './harness.mjs';
 
 const TOKEN = 'timeline-test-integration-token';
 const DIRECTORY = directoryToml({
@@ -26,11 +26,8 @@ let browser;
 const pause = (ms) => new Promise((r) => setTimeout(r, ms)); // recording length, not synchronisation
 
 const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
-async function recording(call) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('sup', 'suppw') } });
-  return r.ok ? r.json() : null;
-}
-const state = async (call) => (await recording(call))?.screenRecordings[0].state;
+const recording = (call) => recordingOf(product.rwsUrl, call);
+const state = (call) => recordingState(product.rwsUrl, call);
 
 before(async () => {
   product = await startProduct({

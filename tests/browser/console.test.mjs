@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage, directoryToml, user } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage, directoryToml, user, recordingState } from './harness.mjs';
 
 const TOKEN = 'console-test-integration-token';
 const DIRECTORY = directoryToml({
@@ -29,10 +29,7 @@ let srs2;
 let browser;
 
 const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
-async function state(call) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('admin', 'adminpw') } });
-  return r.ok ? (await r.json()).screenRecordings[0].state : null;
-}
+const state = (call) => recordingState(product.rwsUrl, call, ['admin', 'adminpw']);
 
 before(async () => {
   product = await startProduct({

@@ -62,6 +62,24 @@ export async function postEvent(rwsUrl, token, body) {
   assert.equal(r.status, 200, await r.text());
 }
 
+/** The recording resource of `call` as `who` (`[user, password]`, sup unless told); null unless 200. */
+export async function recordingOf(rwsUrl, call, who = ['sup', 'suppw']) {
+  const r = await fetch(`${rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic(...who) } });
+  return r.ok ? r.json() : null;
+}
+
+/** The state of `call`'s first screen recording as `who` (see `recordingOf`); undefined if none. */
+export const recordingState = async (rwsUrl, call, who) => (await recordingOf(rwsUrl, call, who))?.screenRecordings[0].state;
+
+/**
+ * Logs `user` in on the product's SRS (`GET /api/v2/me`, 200 asserted) and returns once RWS lists
+ * the session `connected`: its control channel is up, not only its login answered.
+ */
+export async function loginAgent(product, user = 'agent1', pass = 'pw1') {
+  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic(user, pass) } })).status, 200);
+  await waitFor(`${user} connected`, async () => (await product.sessions()).some((s) => s.user === user && s.state === 'connected'));
+}
+
 /**
  * A second SRS (`srs-2`, synthetic 320x240) on `product`'s RWS, then agent1
  * logged in on the product's SRS and agent2 on the second (200 asserted for
