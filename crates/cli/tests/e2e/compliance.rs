@@ -55,25 +55,8 @@ fn call(rws: &Rws, id: &str, dn: &str, extra: Value) {
         (r.status == 200 && r.json()["screenRecordings"][0]["state"] == "recording").then_some(())
     });
     // The call lasts until a second of its screen is on RWS (the tests
-    // read its duration and play it): `recording` alone is SRS's answer to
-    // `start`, and a loaded machine may take a while to the first frame.
-    wait_for(
-        &format!("{id}: a second of screen on RWS"),
-        Duration::from_secs(20),
-        || {
-            let r = get_as(
-                rws,
-                ("admin", "adminpw"),
-                &format!("/api/v2/recordings/{id}"),
-            );
-            let v = (r.status == 200).then(|| r.json())?;
-            let files = v["mediaFiles"].as_array()?;
-            files
-                .iter()
-                .any(|f| f["duration"].as_str().and_then(|d| d.parse::<u64>().ok()) >= Some(1000))
-                .then_some(())
-        },
-    );
+    // read its duration and play it), not a fixed time after `recording`.
+    rws.wait_screen(("admin", "adminpw"), id, 1000);
     rws.call_event(&format!("{id}-r"), "call.released", id, dn);
     wait_for(&format!("{id} completed"), Duration::from_secs(10), || {
         let r = get_as(
