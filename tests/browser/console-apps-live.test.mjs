@@ -4,51 +4,19 @@
 // recording every 5 s). Real SRS on a real X display (Xvfb, two xterms).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { startProduct, launchBrowser, waitFor, basic, postEvent } from './harness.mjs';
-import { startXvfb } from './xscreen.mjs';
+import { startProduct, launchBrowser, waitFor, postEvent, oneTeam, consolePage, loginAgent, recordingOf } from './harness.mjs';
+import { startXvfb, xterm as openXterm } from './xscreen.mjs';
 
 const TOKEN = 'apps-live-test-integration-token';
-const DIRECTORY = (origins) => `
-recording_when = "always"
-allowed_origins = [${origins}]
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-[[user]]
-username = "sup"
-password = "suppw"
-roles = ["supervisor"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1"]
-`;
+const DIRECTORY = oneTeam();
 
 let product;
 let browser;
 let x;
 const windows = [];
 const event = (body) => postEvent(product.rwsUrl, TOKEN, { dn: '1001', call_id: 'app-live', ...body });
-async function recording() {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/app-live`, { headers: { Authorization: basic('sup', 'suppw') } });
-  return r.ok ? r.json() : null;
-}
-function xterm(cls, title, geometry) {
-  const p = spawn('xterm', ['-class', cls, '-T', title, '-geometry', geometry, '-e', 'sleep', '600'], { env: { ...process.env, DISPLAY: x.display }, stdio: 'ignore' });
-  windows.push(p);
-}
+const recording = () => recordingOf(product.rwsUrl, 'app-live');
+const xterm = async (cls, title, geometry) => windows.push(await openXterm(x.display, cls, title, geometry));
 
 before(async () => {
   x = await startXvfb(640, 480);
@@ -57,8 +25,7 @@ before(async () => {
     rwsArgs: ['--integration-token', TOKEN],
     srsArgs: ['--display', x.display],
   });
-  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic('agent1', 'pw1') } })).status, 200);
-  await waitFor('agent1 connected', async () => (await product.sessions()).some((s) => s.user === 'agent1' && s.state === 'connected'));
+  await loginAgent(product);
   await event({ id: 'l1', type: 'call.established' });
   await event({ id: 'l2', type: 'recording.started' });
   await waitFor('recording', async () => (await recording())?.screenRecordings[0].state === 'recording', 20000);
@@ -73,24 +40,15 @@ after(async () => {
 });
 
 test('the live view lists the apps the agent switches to while the call records', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()); });
-  await page.goto(`${product.rwsUrl}/console/`);
-  await page.waitForSelector('#login:not([hidden])');
-  await page.fill('input[name=username]', 'sup');
-  await page.fill('input[name=password]', 'suppw');
-  await page.click('#login button');
-  await page.waitForSelector('#nav:not([hidden])');
+  const { page, errors } = await consolePage(browser, product.rwsUrl, 'sup', 'suppw');
   await page.goto(`${product.rwsUrl}/console/#/watch/agent1`);
   await page.waitForSelector('#watch-apps-box:not([hidden])');
   const items = () => page.locator('#watch-apps li').allTextContents();
 
-  xterm('CrmDesk', 'Customer 42', '40x10+10+10');
+  await xterm('CrmDesk', 'Customer 42', '40x10+10+10');
   await waitFor('CrmDesk listed', async () => (await items()).length === 1, 20000);
   assert.match((await items())[0], /CrmDesk — Customer 42/);
-  xterm('Editor', 'notes.txt', '40x10+300+10');
+  await xterm('Editor', 'notes.txt', '40x10+300+10');
   await waitFor('Editor listed', async () => (await items()).length === 2, 20000);
   // Newest first.
   const [newest, oldest] = await items();

@@ -4,37 +4,11 @@
 // class and title, a click seeks the player to where the app became active.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage } from './harness.mjs';
-import { startXvfb } from './xscreen.mjs';
+import { startProduct, launchBrowser, waitFor, postEvent, consolePage, oneTeam, loginAgent, recordingOf } from './harness.mjs';
+import { startXvfb, xterm as openXterm } from './xscreen.mjs';
 
 const TOKEN = 'apps-test-integration-token';
-const DIRECTORY = (origins) => `
-recording_when = "always"
-allowed_origins = [${origins}]
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-[[user]]
-username = "sup"
-password = "suppw"
-roles = ["supervisor"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1"]
-`;
+const DIRECTORY = oneTeam();
 
 let product;
 let browser;
@@ -44,14 +18,8 @@ const windows = [];
 // scenario, synchronises nothing (the stored timeline is checked).
 const hold = () => new Promise((r) => setTimeout(r, 2000));
 const event = (body) => postEvent(product.rwsUrl, TOKEN, { dn: '1001', call_id: 'app-1', ...body });
-async function recording() {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/app-1`, { headers: { Authorization: basic('sup', 'suppw') } });
-  return r.ok ? r.json() : null;
-}
-function xterm(cls, title) {
-  const p = spawn('xterm', ['-class', cls, '-T', title, '-geometry', '40x10+10+10', '-e', 'sleep', '600'], { env: { ...process.env, DISPLAY: x.display }, stdio: 'ignore' });
-  windows.push(p);
-}
+const recording = () => recordingOf(product.rwsUrl, 'app-1');
+const xterm = async (cls, title) => windows.push(await openXterm(x.display, cls, title));
 
 before(async () => {
   x = await startXvfb(640, 480);
@@ -60,15 +28,14 @@ before(async () => {
     rwsArgs: ['--integration-token', TOKEN],
     srsArgs: ['--display', x.display],
   });
-  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic('agent1', 'pw1') } })).status, 200);
-  await waitFor('agent1 connected', async () => (await product.sessions()).some((s) => s.user === 'agent1' && s.state === 'connected'));
+  await loginAgent(product);
   await event({ id: 'a1', type: 'call.established' });
   await event({ id: 'a2', type: 'recording.started' });
   await waitFor('recording', async () => (await recording())?.screenRecordings[0].state === 'recording', 20000);
   await hold();
-  xterm('CrmDesk', 'Customer 42');
+  await xterm('CrmDesk', 'Customer 42');
   await hold();
-  xterm('Editor', 'notes.txt');
+  await xterm('Editor', 'notes.txt');
   await hold();
   await event({ id: 'a3', type: 'call.released' });
   await waitFor('completed', async () => (await recording())?.screenRecordings[0].state === 'completed', 30000);

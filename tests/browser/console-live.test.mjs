@@ -8,58 +8,31 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, consolePage } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, consolePage, directoryToml, user, recordingOf } from './harness.mjs';
 
 const TOKEN = 'live-test-integration-token';
-const DIRECTORY = `
-recording_when = "always"
-live_notice = true
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "agent2"
-password = "pw2"
-roles = ["agent"]
-[[user]]
-username = "sup"
-password = "suppw"
-first_name = "Sue"
-roles = ["supervisor"]
-[[user]]
-username = "supb"
-password = "supbpw"
-roles = ["supervisor"]
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1"]
-[[group]]
-name = "team_b"
-supervisors = ["supb"]
-agents = ["agent2"]
-`;
+const DIRECTORY = directoryToml({
+  settings: { recording_when: 'always', live_notice: true },
+  places: { P1: '1001' },
+  users: [
+    user('agent1', 'pw1', 'agent', { default_place: 'P1' }),
+    user('agent2', 'pw2', 'agent'),
+    user('sup', 'suppw', 'supervisor', { first_name: 'Sue' }),
+    user('supb', 'supbpw', 'supervisor'),
+    user('admin', 'adminpw', 'admin'),
+  ],
+  groups: [
+    { name: 'team', supervisors: ['sup'], agents: ['agent1'] },
+    { name: 'team_b', supervisors: ['supb'], agents: ['agent2'] },
+  ],
+});
 const LATENCY_S = 4;
 
 let product;
 let browser;
 const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
 const admin = { Authorization: basic('admin', 'adminpw') };
-async function recording(call) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: admin });
-  return r.ok ? r.json() : null;
-}
+const recording = (call) => recordingOf(product.rwsUrl, call, ['admin', 'adminpw']);
 
 before(async () => {
   product = await startProduct({
@@ -88,6 +61,10 @@ test('a supervisor watches an agent live: frames change, media time keeps up, au
   assert.match(page.url(), /#\/watch\/agent1$/);
   await waitFor('live', async () => (await page.getAttribute('#watch-state', 'data-state')) === 'live', 20000);
   assert.equal(await page.locator('#watch-screens video').count(), 2, 'one video per monitor');
+  // "Live" means pictures: each video has a frame and plays (the page used
+  // to say "live" on the stream's header, before the first fragment).
+  const playing = await page.$$eval('#watch-screens video', (vs) => vs.map((v) => ({ ready: v.readyState, paused: v.paused })));
+  assert.ok(playing.every((v) => v.ready >= 2 && !v.paused), `live, yet: ${JSON.stringify(playing)}`);
 
   // Frames that change: each monitor's picture, drawn into a canvas, differs
   // between two samples (the synthetic screen moves a block every frame).

@@ -7,41 +7,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { once } from 'node:events';
-import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage, freePort, healthy } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, basic, postEvent, consolePage, freePort, healthy, oneTeam, recordingOf, recordingState } from './harness.mjs';
 
 const TOKEN = 'restart-test-integration-token';
-const DIRECTORY = (origins) => `
-recording_when = "always"
-allowed_origins = [${origins}]
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "sup"
-password = "suppw"
-roles = ["supervisor"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1"]
-`;
+const DIRECTORY = oneTeam({ admin: false });
 
 let product;
 let browser;
 const pause = (ms) => new Promise((r) => setTimeout(r, ms)); // recording length, not synchronisation
 const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
-async function recording(call) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('sup', 'suppw') } });
-  return r.ok ? r.json() : null;
-}
-const state = async (call) => (await recording(call))?.screenRecordings[0].state;
+const recording = (call) => recordingOf(product.rwsUrl, call);
+const state = (call) => recordingState(product.rwsUrl, call);
 
 before(async () => {
   product = await startProduct({ directory: DIRECTORY, rwsArgs: ['--integration-token', TOKEN], srsArgs: ['--source', 'synthetic:320x240'] });

@@ -7,50 +7,27 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, postEvent, startTwoAgents, consolePage, directoryToml, user, recordingOf, recordingState } from './harness.mjs';
 
 const TOKEN = 'timeline-test-integration-token';
-const DIRECTORY = `
-recording_when = "always"
-agents_see_own = true
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[place]]
-name = "P2"
-devices = [{ dn = "1002", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "agent2"
-password = "pw2"
-roles = ["agent"]
-default_place = "P2"
-[[user]]
-username = "sup"
-password = "suppw"
-roles = ["supervisor"]
-[[group]]
-name = "team"
-supervisors = ["sup"]
-agents = ["agent1", "agent2"]
-`;
+const DIRECTORY = directoryToml({
+  settings: { recording_when: 'always', agents_see_own: true },
+  places: { P1: '1001', P2: '1002' },
+  users: [
+    user('agent1', 'pw1', 'agent', { default_place: 'P1' }),
+    user('agent2', 'pw2', 'agent', { default_place: 'P2' }),
+    user('sup', 'suppw', 'supervisor'),
+  ],
+  groups: [{ name: 'team', supervisors: ['sup'], agents: ['agent1', 'agent2'] }],
+});
 
 let product;
 let browser;
 const pause = (ms) => new Promise((r) => setTimeout(r, ms)); // recording length, not synchronisation
 
 const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
-async function recording(call) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('sup', 'suppw') } });
-  return r.ok ? r.json() : null;
-}
-const state = async (call) => (await recording(call))?.screenRecordings[0].state;
+const recording = (call) => recordingOf(product.rwsUrl, call);
+const state = (call) => recordingState(product.rwsUrl, call);
 
 before(async () => {
   product = await startProduct({

@@ -6,55 +6,30 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage } from './harness.mjs';
+import { startProduct, launchBrowser, waitFor, root, basic, postEvent, startTwoAgents, consolePage, directoryToml, user, recordingState } from './harness.mjs';
 
 const TOKEN = 'console-test-integration-token';
-const DIRECTORY = `
-recording_when = "always"
-[[switch]]
-name = "SIP_Switch"
-[[place]]
-name = "P1"
-devices = [{ dn = "1001", switch = "SIP_Switch" }]
-[[place]]
-name = "P2"
-devices = [{ dn = "1002", switch = "SIP_Switch" }]
-[[user]]
-username = "agent1"
-password = "pw1"
-roles = ["agent"]
-default_place = "P1"
-[[user]]
-username = "agent2"
-password = "pw2"
-roles = ["agent"]
-default_place = "P2"
-[[user]]
-username = "sup"
-password = "suppw"
-roles = ["supervisor"]
-[[user]]
-username = "admin"
-password = "adminpw"
-roles = ["admin"]
-[[group]]
-name = "mine"
-supervisors = ["sup"]
-agents = ["agent1"]
-[[group]]
-name = "other"
-agents = ["agent2"]
-`;
+const DIRECTORY = directoryToml({
+  settings: { recording_when: 'always' },
+  places: { P1: '1001', P2: '1002' },
+  users: [
+    user('agent1', 'pw1', 'agent', { default_place: 'P1' }),
+    user('agent2', 'pw2', 'agent', { default_place: 'P2' }),
+    user('sup', 'suppw', 'supervisor'),
+    user('admin', 'adminpw', 'admin'),
+  ],
+  groups: [
+    { name: 'mine', supervisors: ['sup'], agents: ['agent1'] },
+    { name: 'other', agents: ['agent2'] },
+  ],
+});
 
 let product;
 let srs2;
 let browser;
 
 const event = (body) => postEvent(product.rwsUrl, TOKEN, body);
-async function state(call) {
-  const r = await fetch(`${product.rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic('admin', 'adminpw') } });
-  return r.ok ? (await r.json()).screenRecordings[0].state : null;
-}
+const state = (call) => recordingState(product.rwsUrl, call, ['admin', 'adminpw']);
 
 before(async () => {
   product = await startProduct({

@@ -32,6 +32,10 @@ after(async () => {
 
 test('an HTTPS desktop logs in to SRS over HTTPS with a Secure cookie, polls and logs out', async () => {
   const page = await browser.newPage();
+  const pings = [];
+  page.on('response', (r) => {
+    if (r.url().endsWith('/ping')) pings.push(r.status());
+  });
   await page.goto(`${site.url}/desktop/?poll=500`);
   await page.fill('#srs', product.srsUrl);
   await page.fill('#server', product.rwsUrl);
@@ -44,7 +48,11 @@ test('an HTTPS desktop logs in to SRS over HTTPS with a Secure cookie, polls and
   assert.match(cookie, /SameSite=None/);
   await page.waitForSelector('[data-testid=state].connected', { timeout: 15000 });
   await waitFor('the session on RWS', async () => (await product.sessions()).length === 1);
-  await page.waitForTimeout(1200); // a few polls at 500 ms
+  // A few polls over HTTPS, counted as they are answered (not a fixed
+  // wait that a loaded machine fills with fewer polls than it assumes).
+  const seen = pings.length;
+  await waitFor('two more polls', () => pings.length >= seen + 2, 15000);
+  assert.ok(pings.every((s) => s === 200), `ping statuses ${pings}`);
   assert.equal(await page.getAttribute('#state', 'class'), 'badge connected');
   await page.click('#logout');
   await page.waitForSelector('[data-testid=state].loggedOut');

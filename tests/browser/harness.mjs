@@ -62,6 +62,24 @@ export async function postEvent(rwsUrl, token, body) {
   assert.equal(r.status, 200, await r.text());
 }
 
+/** The recording resource of `call` as `who` (`[user, password]`, sup unless told); null unless 200. */
+export async function recordingOf(rwsUrl, call, who = ['sup', 'suppw']) {
+  const r = await fetch(`${rwsUrl}/api/v2/recordings/${call}`, { headers: { Authorization: basic(...who) } });
+  return r.ok ? r.json() : null;
+}
+
+/** The state of `call`'s first screen recording as `who` (see `recordingOf`); undefined if none. */
+export const recordingState = async (rwsUrl, call, who) => (await recordingOf(rwsUrl, call, who))?.screenRecordings[0].state;
+
+/**
+ * Logs `user` in on the product's SRS (`GET /api/v2/me`, 200 asserted) and returns once RWS lists
+ * the session `connected`: its control channel is up, not only its login answered.
+ */
+export async function loginAgent(product, user = 'agent1', pass = 'pw1') {
+  assert.equal((await fetch(`${product.srsUrl}/api/v2/me`, { headers: { Authorization: basic(user, pass) } })).status, 200);
+  await waitFor(`${user} connected`, async () => (await product.sessions()).some((s) => s.user === user && s.state === 'connected'));
+}
+
 /**
  * A second SRS (`srs-2`, synthetic 320x240) on `product`'s RWS, then agent1
  * logged in on the product's SRS and agent2 on the second (200 asserted for
@@ -75,6 +93,48 @@ export async function startTwoAgents(product) {
   assert.equal((await fetch(`http://127.0.0.1:${port}/api/v2/me`, { headers: { Authorization: basic('agent2', 'pw2') } })).status, 200);
   return srs2;
 }
+
+/** A TOML value: a string, a number or boolean, or an array of strings. */
+const tomlValue = (v) => (Array.isArray(v) ? `[${v.map((x) => JSON.stringify(x)).join(', ')}]` : typeof v === 'string' ? JSON.stringify(v) : String(v));
+
+/**
+ * A directory TOML, the way the browser tests write one: top-level `settings` first (e.g.
+ * `{ recording_when: 'always' }`), `allowed_origins = [origins]` when `origins` is given (the
+ * TOML list `startProduct` passes to a `directory` function), the switch `SIP_Switch`, one place
+ * per `places` entry (name → DN on that switch), one `[[user]]` per `users` entry (see `user`)
+ * and one `[[group]]` per `groups` entry (`{ name, supervisors, agents }`).
+ */
+export function directoryToml({ settings = {}, origins, places = {}, users = [], groups = [] } = {}) {
+  const table = (name, fields) => [`[[${name}]]`, ...Object.entries(fields).map(([k, v]) => `${k} = ${tomlValue(v)}`)];
+  return [
+    ...Object.entries(settings).map(([k, v]) => `${k} = ${tomlValue(v)}`),
+    ...(origins === undefined ? [] : [`allowed_origins = [${origins}]`]),
+    ...table('switch', { name: 'SIP_Switch' }),
+    ...Object.entries(places).flatMap(([name, dn]) => [`[[place]]`, `name = ${tomlValue(name)}`, `devices = [{ dn = ${tomlValue(dn)}, switch = "SIP_Switch" }]`]),
+    ...users.flatMap((u) => table('user', u)),
+    ...groups.flatMap((g) => table('group', g)),
+  ].join('\n') + '\n';
+}
+
+/** A `[[user]]` of `directoryToml`: `username`, `password`, `roles = [role]`, then `more` fields. */
+export const user = (username, password, role, more = {}) => ({ username, password, roles: [role], ...more });
+
+/**
+ * The one-team directory of the console tests (a function of the allowed origins, for
+ * `startProduct`): `recording_when = "always"`, agent1 (pw1) at place P1 (DN 1001), supervisor
+ * sup (suppw) of group `team` = [agent1], and admin (adminpw) unless `admin: false`.
+ */
+export const oneTeam = ({ admin = true } = {}) => (origins) => directoryToml({
+  settings: { recording_when: 'always' },
+  origins,
+  places: { P1: '1001' },
+  users: [
+    user('agent1', 'pw1', 'agent', { default_place: 'P1' }),
+    ...(admin ? [user('admin', 'adminpw', 'admin')] : []),
+    user('sup', 'suppw', 'supervisor'),
+  ],
+  groups: [{ name: 'team', supervisors: ['sup'], agents: ['agent1'] }],
+});
 
 /**
  * RWS + SRS on free ports with a directory that allows RWS's own origin

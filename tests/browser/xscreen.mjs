@@ -38,6 +38,30 @@ export async function startXvfb(width = 1280, height = 720) {
   throw new Error('no free X display found for Xvfb');
 }
 
+/**
+ * An xterm of X class `cls` titled `title` at `geometry` on `display` (running `sleep 600`);
+ * resolves to its process once its window is mapped (xdotool finds it visible), so that what a
+ * test does next happens with the window on screen however slowly xterm starts on a loaded
+ * machine. Killed if it never shows.
+ */
+export async function xterm(display, cls, title, geometry = '40x10+10+10') {
+  const env = { ...process.env, DISPLAY: display };
+  const p = spawn('xterm', ['-class', cls, '-T', title, '-geometry', geometry, '-e', 'sleep', '600'], { env, stdio: 'ignore' });
+  try {
+    await waitFor(`the xterm of class ${cls} mapped`, () => {
+      try {
+        return execFileSync('xdotool', ['search', '--onlyvisible', '--class', `^${cls}$`], { env, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+      } catch {
+        return false; // xdotool exits 1 while no window matches
+      }
+    }, 15000);
+  } catch (e) {
+    p.kill('SIGKILL');
+    throw e;
+  }
+  return p;
+}
+
 /** The geometry of the X window titled `title`: {x, y, width, height}. */
 export function windowGeometry(display, title) {
   const text = execFileSync('xwininfo', ['-name', title], { env: { ...process.env, DISPLAY: display }, stdio: ['ignore', 'pipe', 'ignore'] }).toString();

@@ -549,9 +549,13 @@ class LiveMonitor {
           head = joined;
           if (initEnd(head) === null) continue;
           await this.open(codecOf(head) || 'avc1.42c01f');
+          // "live" once this monitor shows a picture, not when the stream's
+          // header arrived: its first fragment may still be seconds away.
+          this.video.addEventListener('playing', () => {
+            if (this.state === 'connecting') this.set('live', 'live');
+          }, { once: true });
           this.push(head);
           head = null;
-          this.set('live', 'live');
         } else {
           this.push(value);
         }

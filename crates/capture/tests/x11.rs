@@ -103,6 +103,24 @@ impl Painter {
         id
     }
 
+    /// Maps the secret window: green, titled "Card payment" (`WM_NAME`),
+    /// what the rule [`pay_rule`] masks.
+    fn secret(&self, x: i16, y: i16, w: u16, h: u16) -> u32 {
+        use x11rb::protocol::xproto::{AtomEnum, PropMode};
+        let id = self.rect(x, y, w, h, 0x00ff00);
+        self.conn
+            .change_property8(
+                PropMode::REPLACE,
+                id,
+                AtomEnum::WM_NAME,
+                AtomEnum::STRING,
+                b"Card payment",
+            )
+            .unwrap();
+        self.conn.sync().unwrap();
+        id
+    }
+
     fn move_to(&self, id: u32, x: i32, y: i32) {
         let aux = x11rb::protocol::xproto::ConfigureWindowAux::new().x(x).y(y);
         self.conn.configure_window(id, &aux).unwrap();
@@ -284,6 +302,88 @@ fn unreachable_display_is_a_clear_error() {
     }
 }
 
+/// The rule every masking test here uses: blank windows titled `Card…`.
+fn pay_rule() -> capture::MaskRule {
+    capture::MaskRule::new("pay", Some("^Card"), None, capture::MaskAction::Blank).unwrap()
+}
+
+/// Pixels of colour `bgr` in a frame.
+fn count(f: &Frame, bgr: [u8; 3]) -> usize {
+    f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count()
+}
+
+/// The churn tests' scene on its own `w`×`h` Xvfb: a dark-blue desktop,
+/// the secret window (80×60 at `secret_at`), a red 60×60 window above it
+/// at (150, 100), and a source masking with [`pay_rule`], no cursor.
+struct ChurnScene {
+    src: X11Source,
+    m: Monitor,
+    secret: u32,
+    cover: u32,
+    _p: Painter,
+    x: Xvfb,
+}
+
+fn churn_scene(w: u32, h: u32, secret_at: (i16, i16)) -> ChurnScene {
+    let x = Xvfb::start(w, h);
+    let p = Painter::new(&x.display);
+    p.rect(0, 0, w as u16, h as u16, 0x000080);
+    let secret = p.secret(secret_at.0, secret_at.1, 80, 60);
+    let cover = p.rect(150, 100, 60, 60, 0xff0000);
+    let mut src = X11Source::connect(Some(&x.display)).unwrap();
+    src.set_cursor(false);
+    src.set_masks(vec![pay_rule()]).unwrap();
+    let m = src.monitors().unwrap().remove(0);
+    ChurnScene {
+        src,
+        m,
+        secret,
+        cover,
+        _p: p,
+        x,
+    }
+}
+
+impl ChurnScene {
+    /// Takes 300 grabs with `grab` while [`churn`] moves the windows from
+    /// another connection; asserts that no grab shows a green pixel and
+    /// that the windows changed between grabs (more than 300 changes).
+    /// Returns how many grabs showed red, and grey (the mask's colour).
+    fn grabs_while_churning(
+        &mut self,
+        frame: &mut Frame,
+        mut grab: impl FnMut(&mut X11Source, &Monitor, &mut Frame),
+    ) -> (usize, usize) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let churner = {
+            let (d, s) = (self.x.display.clone(), stop.clone());
+            let (size, secret, cover) = ((self.m.width, self.m.height), self.secret, self.cover);
+            std::thread::spawn(move || churn(d, size, secret, cover, s))
+        };
+        let (mut with_red, mut with_grey) = (0, 0);
+        for i in 0..300 {
+            self.src.poll().unwrap();
+            grab(&mut self.src, &self.m, frame);
+            assert_eq!(count(frame, [0, 0xff, 0]), 0, "green in grab {i}");
+            with_red += usize::from(count(frame, [0, 0, 0xff]) > 0);
+            with_grey += usize::from(count(frame, mask_grey()) > 0);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let changes = churner.join().unwrap();
+        assert!(
+            changes > 300,
+            "the windows changed between grabs: {changes}"
+        );
+        (with_red, with_grey)
+    }
+}
+
+/// The mask's flat colour as a frame stores it (BGR).
+fn mask_grey() -> [u8; 3] {
+    let mask = capture::mask::MASK_RGB;
+    [mask[2], mask[1], mask[0]]
+}
+
 /// Moves, resizes, restacks, unmaps and maps `secret` and moves `cover`
 /// about every millisecond (far busier than any desktop), from its own
 /// connection, until `stop`.
@@ -331,57 +431,21 @@ fn churn(
 
 #[test]
 fn a_masked_window_never_reaches_a_grab_while_it_and_a_window_above_it_churn() {
-    use capture::{MaskAction, MaskRule};
-    use x11rb::protocol::xproto::{AtomEnum, PropMode};
-    let x = Xvfb::start(320, 240);
-    let p = Painter::new(&x.display);
-    p.rect(0, 0, 320, 240, 0x000080);
-    let secret = p.rect(10, 10, 80, 60, 0x00ff00);
-    p.conn
-        .change_property8(
-            PropMode::REPLACE,
-            secret,
-            AtomEnum::WM_NAME,
-            AtomEnum::STRING,
-            b"Card payment",
-        )
-        .unwrap();
-    p.conn.sync().unwrap();
-    let cover = p.rect(150, 100, 60, 60, 0xff0000);
-    let mut src = X11Source::connect(Some(&x.display)).unwrap();
-    src.set_cursor(false);
-    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
-    src.set_masks(vec![rule]).unwrap();
-    let m = src.monitors().unwrap().remove(0);
+    let mut sc = churn_scene(320, 240, (10, 10));
     let mut frame = Frame::default();
-    let count = |f: &Frame, bgr: [u8; 3]| f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count();
-    src.poll().unwrap();
-    src.grab(&m, &mut frame).unwrap();
+    sc.src.poll().unwrap();
+    sc.src.grab(&sc.m, &mut frame).unwrap();
     assert_eq!(count(&frame, [0, 0xff, 0]), 0, "masked from the first grab");
-    let mask = capture::mask::MASK_RGB;
-    let grey = [mask[2], mask[1], mask[0]];
-    assert_eq!(count(&frame, grey), 80 * 60, "painted exactly where it is");
-    assert_eq!(src.active_masks(), ["pay"]);
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let churner = {
-        let (d, s) = (x.display.clone(), stop.clone());
-        std::thread::spawn(move || churn(d, (320, 240), secret, cover, s))
-    };
-    let (mut with_red, mut with_grey) = (0, 0);
-    for i in 0..300 {
-        src.poll().unwrap();
-        src.grab(&m, &mut frame).unwrap();
-        assert_eq!(count(&frame, [0, 0xff, 0]), 0, "green in grab {i}");
-        with_red += usize::from(count(&frame, [0, 0, 0xff]) > 0);
-        with_grey += usize::from(count(&frame, grey) > 0);
-    }
-    stop.store(true, Ordering::Relaxed);
-    let changes = churner.join().unwrap();
-    assert!(
-        changes > 300,
-        "the windows changed between grabs: {changes}"
+    assert_eq!(
+        count(&frame, mask_grey()),
+        80 * 60,
+        "painted exactly where it is"
     );
+    assert_eq!(sc.src.active_masks(), ["pay"]);
+
+    let (with_red, with_grey) = sc.grabs_while_churning(&mut frame, |src, m, f| {
+        src.grab(m, f).unwrap();
+    });
     // The window above stays visible in most grabs (not everything painted).
     // The secret is stacked below the background about half the time (then
     // nothing of it shows), so the grey only needs to show in a fair share.
@@ -391,18 +455,15 @@ fn a_masked_window_never_reaches_a_grab_while_it_and_a_window_above_it_churn() {
 
 #[test]
 fn a_client_reparented_into_a_window_manager_frame_is_masked_by_its_own_title() {
-    use capture::{MaskAction, MaskRule};
     use x11rb::protocol::xproto::{AtomEnum, ConfigureWindowAux, PropMode};
     let x = Xvfb::start(320, 240);
     let p = Painter::new(&x.display);
     p.rect(0, 0, 320, 240, 0x000080);
     let mut src = X11Source::connect(Some(&x.display)).unwrap();
     src.set_cursor(false);
-    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
-    src.set_masks(vec![rule]).unwrap();
+    src.set_masks(vec![pay_rule()]).unwrap();
     let m = src.monitors().unwrap().remove(0);
     let mut frame = Frame::default();
-    let count = |f: &Frame, bgr: [u8; 3]| f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count();
     const GREEN: [u8; 3] = [0, 0xff, 0];
     const RED: [u8; 3] = [0, 0, 0xff];
 
@@ -439,8 +500,7 @@ fn a_client_reparented_into_a_window_manager_frame_is_masked_by_its_own_title() 
     grab_until(&mut src, &m, &mut frame, "frame masked", |f| {
         count(f, RED) == 0 && count(f, GREEN) == 0
     });
-    let mask = capture::mask::MASK_RGB;
-    let grey = [mask[2], mask[1], mask[0]];
+    let grey = mask_grey();
     assert_eq!(
         count(&frame, grey),
         120 * 100,
@@ -486,14 +546,12 @@ fn active_until(
 #[test]
 fn the_active_window_is_the_stack_top_then_the_focus_then_net_active_window_and_a_masked_title_is_the_rule_name()
  {
-    use capture::{MaskAction, MaskRule};
     use x11rb::protocol::xproto::{AtomEnum, InputFocus, PropMode};
     let x = Xvfb::start(320, 240);
     let p = Painter::new(&x.display);
     let mut src = X11Source::connect(Some(&x.display)).unwrap();
     src.set_cursor(false);
-    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
-    src.set_masks(vec![rule]).unwrap();
+    src.set_masks(vec![pay_rule()]).unwrap();
     src.track_active_window().unwrap();
     let label = |w: u32, class: &[u8], title: &[u8]| {
         p.conn
@@ -613,28 +671,15 @@ fn grab_bands_into(src: &mut X11Source, m: &Monitor, full: bool, frame: &mut Fra
 
 #[test]
 fn band_wise_grabs_after_damage_across_band_edges_equal_a_fresh_whole_grab() {
-    use capture::{MaskAction, MaskRule};
-    use x11rb::protocol::xproto::{AtomEnum, PropMode};
     // Odd width and height; 601 rows are three MIT-SHM bands (256 rows each).
     let x = Xvfb::start(641, 601);
     let p = Painter::new(&x.display);
     p.rect(0, 0, 641, 601, 0x203040);
-    let secret = p.rect(100, 230, 81, 53, 0x00ff00);
-    p.conn
-        .change_property8(
-            PropMode::REPLACE,
-            secret,
-            AtomEnum::WM_NAME,
-            AtomEnum::STRING,
-            b"Card payment",
-        )
-        .unwrap();
-    p.conn.sync().unwrap();
+    let secret = p.secret(100, 230, 81, 53);
     let other = p.rect(300, 10, 41, 41, 0xff8000);
     x.run("xdotool", &["mousemove", "321", "250"]);
-    let rule = || MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
     let mut src = X11Source::connect(Some(&x.display)).unwrap();
-    src.set_masks(vec![rule()]).unwrap();
+    src.set_masks(vec![pay_rule()]).unwrap();
     let m = src.monitors().unwrap().remove(0);
     let mut banded = Frame::default();
     src.poll().unwrap();
@@ -644,7 +689,7 @@ fn band_wise_grabs_after_damage_across_band_edges_equal_a_fresh_whole_grab() {
     );
     let fresh = |f: &mut Frame| {
         let mut s = X11Source::connect(Some(&x.display)).unwrap();
-        s.set_masks(vec![rule()]).unwrap();
+        s.set_masks(vec![pay_rule()]).unwrap();
         s.poll().unwrap();
         s.grab(&m, f).unwrap();
     };
@@ -695,52 +740,15 @@ fn band_wise_grabs_after_damage_across_band_edges_equal_a_fresh_whole_grab() {
 
 #[test]
 fn a_masked_window_churning_across_band_edges_never_reaches_a_band_wise_grab() {
-    use capture::{MaskAction, MaskRule};
-    use x11rb::protocol::xproto::{AtomEnum, PropMode};
     // 600 rows: bands 0..256, 256..512, 512..600; the windows move over all.
-    let x = Xvfb::start(320, 600);
-    let p = Painter::new(&x.display);
-    p.rect(0, 0, 320, 600, 0x000080);
-    let secret = p.rect(10, 240, 80, 60, 0x00ff00);
-    p.conn
-        .change_property8(
-            PropMode::REPLACE,
-            secret,
-            AtomEnum::WM_NAME,
-            AtomEnum::STRING,
-            b"Card payment",
-        )
-        .unwrap();
-    p.conn.sync().unwrap();
-    let cover = p.rect(150, 100, 60, 60, 0xff0000);
-    let mut src = X11Source::connect(Some(&x.display)).unwrap();
-    src.set_cursor(false);
-    let rule = MaskRule::new("pay", Some("^Card"), None, MaskAction::Blank).unwrap();
-    src.set_masks(vec![rule]).unwrap();
-    let m = src.monitors().unwrap().remove(0);
+    let mut sc = churn_scene(320, 600, (10, 240));
     let mut frame = Frame::default();
-    let count = |f: &Frame, bgr: [u8; 3]| f.data.chunks_exact(4).filter(|p| p[..3] == bgr).count();
-    src.poll().unwrap();
-    grab_bands_into(&mut src, &m, true, &mut frame);
+    sc.src.poll().unwrap();
+    grab_bands_into(&mut sc.src, &sc.m, true, &mut frame);
     assert_eq!(count(&frame, [0, 0xff, 0]), 0, "masked from the first grab");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let churner = {
-        let (d, s) = (x.display.clone(), stop.clone());
-        std::thread::spawn(move || churn(d, (320, 600), secret, cover, s))
-    };
-    let mut with_red = 0;
-    for i in 0..300 {
-        src.poll().unwrap();
-        grab_bands_into(&mut src, &m, false, &mut frame);
-        assert_eq!(count(&frame, [0, 0xff, 0]), 0, "green in grab {i}");
-        with_red += usize::from(count(&frame, [0, 0, 0xff]) > 0);
-    }
-    stop.store(true, Ordering::Relaxed);
-    let changes = churner.join().unwrap();
-    assert!(
-        changes > 300,
-        "the windows changed between grabs: {changes}"
-    );
+    let (with_red, _) = sc.grabs_while_churning(&mut frame, |src, m, f| {
+        grab_bands_into(src, m, false, f);
+    });
     assert!(with_red > 150, "red in {with_red} of 300 grabs");
 }

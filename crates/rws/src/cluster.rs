@@ -94,6 +94,10 @@ pub struct Cluster {
     /// them. Notifications arriving while it reads coalesce into one more
     /// read.
     sessions_dirty: tokio::sync::Notify,
+    /// True while the listener LISTENs: on PostgreSQL even this node's own
+    /// recording events reach its SSE subscribers through it, so the node
+    /// serves only once it is up ([`Cluster::wait_listening`]).
+    listening: tokio::sync::watch::Sender<bool>,
 }
 
 impl Cluster {
@@ -106,7 +110,18 @@ impl Cluster {
             leader: AtomicBool::new(false),
             synced: Mutex::default(),
             sessions_dirty: tokio::sync::Notify::new(),
+            listening: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Waits (at most `within`) until the listener LISTENs; false if it
+    /// did not in time.
+    pub async fn wait_listening(&self, within: Duration) -> bool {
+        let mut rx = self.listening.subscribe();
+        matches!(
+            tokio::time::timeout(within, rx.wait_for(|up| *up)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// True while this node runs the singleton jobs.
@@ -318,11 +333,13 @@ async fn listen(rws: Rws, cluster: std::sync::Arc<Cluster>) {
         }
         // What was missed while not listening is in the rows.
         let _ = sync_sessions(&rws, &cluster).await;
+        cluster.listening.send_replace(true);
         loop {
             let n = match listener.recv().await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "cluster listener lost; reconnecting");
+                    cluster.listening.send_replace(false);
                     break;
                 }
             };

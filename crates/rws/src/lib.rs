@@ -388,6 +388,16 @@ pub async fn serve_with(
         Some(c) => cluster::spawn(&rws, c.clone()),
         None => Vec::new(),
     };
+    // On PostgreSQL this node's SSE subscribers get even its own events
+    // through the cluster listener: answer nobody (not even /healthz)
+    // before it LISTENs, or a stream opened at once would miss them.
+    if let Some(c) = &rws.cluster
+        && !c.wait_listening(std::time::Duration::from_secs(10)).await
+    {
+        tracing::warn!(
+            "the cluster listener is not up after 10 s; serving anyway (SSE streams miss events until it is)"
+        );
+    }
     let sealer = tokio::spawn(evidence::sealer(rws.clone()));
     let seal_sweep = tokio::spawn(evidence::sweep(rws.clone()));
     let webhooks = tokio::spawn(webhooks::job(rws.clone()));

@@ -18,9 +18,11 @@ use serde_json::{Value, json};
 use crate::fixture::{Response, Rws, Srs, assert_envelope, basic, http, metric};
 use crate::util::{Xvfb, bin, decodes_cleanly, duration, tempdir, wait_for};
 
-/// The desktop's recording poll (srs-client's default is 2 s): a change
-/// must be visible at `GET /api/v2/me/recording` within it.
-const ONE_POLL: Duration = Duration::from_millis(1000);
+/// The desktop's recording poll (srs-client's `recordingPollMs` default):
+/// a change must be visible at `GET /api/v2/me/recording` within it. The
+/// property is the poll itself; half of it (1 s, the former bound) left a
+/// command's way RWS → SRS too little time on a loaded 2-core CI machine.
+const ONE_POLL: Duration = Duration::from_millis(2000);
 
 /// One voice event on DN 1001.
 fn voice(rws: &Rws, id: &str, kind: &str, call: &str) {

@@ -130,6 +130,53 @@ pub(crate) fn state(rws: &Rws) -> Option<(Value, String)> {
     (r.status == 200).then(|| (r.json(), r.text))
 }
 
+/// SRS recording `x` for `rws` (`extra`: more `screenrec srs` flags),
+/// agent1 logged in, and call-app started: returns once RWS says the
+/// recording is `recording`.
+pub(crate) fn start_recording(dir: &Path, rws: &Rws, x: &Xvfb, extra: &[&str]) -> Srs {
+    let srs = start_srs(dir, rws, x, extra);
+    let r = srs.login("agent1", "pw1");
+    assert_eq!(r.status, 200, "{}", r.text);
+    event(rws, "e1", "call.established");
+    event(rws, "e2", "recording.started");
+    wait_for("recording", Duration::from_secs(20), || {
+        let (v, _) = state(rws)?;
+        (v["screenRecordings"][0]["state"] == "recording").then_some(())
+    });
+    srs
+}
+
+/// `screenrec srs` (log `srs.log`, spool `srs-spool`) on RWS, recording `x`.
+pub(crate) fn start_srs(dir: &Path, rws: &Rws, x: &Xvfb, extra: &[&str]) -> Srs {
+    let mut args = vec!["--server", rws.url.as_str(), "--display", &x.display];
+    args.extend_from_slice(extra);
+    Srs::start(dir, "srs", &args)
+}
+
+/// Waits until call-app's recording is final (completed, partial or
+/// failed); returns the resource and its text.
+pub(crate) fn wait_final(rws: &Rws) -> (Value, String) {
+    wait_for("recording final", Duration::from_secs(40), || {
+        let (v, t) = state(rws)?;
+        let s = v["screenRecordings"][0]["state"].as_str()?.to_string();
+        ["completed", "partial", "failed"]
+            .contains(&s.as_str())
+            .then_some((v, t))
+    })
+}
+
+/// `?app=GLOB` as the supervisor (200 asserted): the call ids found.
+pub(crate) fn search(rws: &Rws, glob: &str) -> Vec<String> {
+    let r = get(rws, &format!("/api/v2/recordings?app={glob}"));
+    assert_eq!(r.status, 200, "{glob}: {}", r.text);
+    r.json()["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["callId"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Records call-app while `scenario` plays; returns the final resource,
 /// its text, and the RWS (stopped: its files are complete on disk).
 fn record(
@@ -143,41 +190,28 @@ fn record(
     let pinned = crate::fixture::sqlite_fs(dir, "rws");
     let pinned: Vec<&str> = pinned.iter().map(String::as_str).collect();
     let rws = Rws::start_with(dir, "rws", &pinned);
-    let srs = Srs::start(
-        dir,
-        "srs",
-        &["--server", rws.url.as_str(), "--display", &x.display],
-    );
-    let r = srs.login("agent1", "pw1");
-    assert_eq!(r.status, 200, "{}", r.text);
-    event(&rws, "e1", "call.established");
-    event(&rws, "e2", "recording.started");
-    wait_for("recording", Duration::from_secs(20), || {
-        let (v, _) = state(&rws)?;
-        (v["screenRecordings"][0]["state"] == "recording").then_some(())
-    });
+    let srs = start_recording(dir, &rws, &x, &[]);
     let windows = scenario(&x);
     event(&rws, "e3", "call.released");
-    let (v, text) = wait_for("recording final", Duration::from_secs(30), || {
-        let (v, t) = state(&rws)?;
-        let s = v["screenRecordings"][0]["state"].as_str()?.to_string();
-        ["completed", "partial", "failed"]
-            .contains(&s.as_str())
-            .then_some((v, t))
-    });
+    let (v, text) = wait_final(&rws);
     assert_eq!(v["screenRecordings"][0]["state"], "completed", "{text}");
     drop(windows);
     drop(srs);
     (v, text, rws)
 }
 
-/// The app marks: (class, title).
-pub(crate) fn apps(v: &Value) -> Vec<(String, Value)> {
+/// The app marks of the first screen recording of `v`, in order.
+pub(crate) fn app_marks(v: &Value) -> impl Iterator<Item = &Value> {
     v["screenRecordings"][0]["marks"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["type"] == "app")
+}
+
+/// The app marks: (class, title).
+pub(crate) fn apps(v: &Value) -> Vec<(String, Value)> {
+    app_marks(v)
         .map(|m| {
             assert_eq!(m["reason"], m["class"], "{m}");
             (m["class"].as_str().unwrap().to_string(), m["title"].clone())
@@ -242,21 +276,11 @@ fn app_lane_lists_class_changes_in_order_finds_them_and_never_shows_a_masked_tit
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 
     // `app=` finds the recording by class glob, case-insensitively.
-    let search = |q: &str| {
-        let r = get(&rws, &format!("/api/v2/recordings?app={q}"));
-        assert_eq!(r.status, 200, "{q}: {}", r.text);
-        r.json()["recordings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["callId"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(search("crm*"), ["call-app"]);
-    assert_eq!(search("*TERM"), ["call-app"]);
-    assert_eq!(search("Ed?tor"), ["call-app"]);
-    assert!(search("outlook*").is_empty());
-    assert!(search("Crm").is_empty());
+    assert_eq!(search(&rws, "crm*"), ["call-app"]);
+    assert_eq!(search(&rws, "*TERM"), ["call-app"]);
+    assert_eq!(search(&rws, "Ed?tor"), ["call-app"]);
+    assert!(search(&rws, "outlook*").is_empty());
+    assert!(search(&rws, "Crm").is_empty());
     let r = get(&rws, &format!("/api/v2/recordings?app={}", "x".repeat(65)));
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("app"), "{}", r.text);

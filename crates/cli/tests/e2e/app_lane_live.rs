@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::app_lane::{SECRET, USERS, apps, event, get, state, xterm};
+use crate::app_lane::{
+    SECRET, USERS, app_marks, apps, event, search, start_recording, start_srs, state, wait_final,
+    xterm,
+};
 use crate::fixture::{Rws, Srs};
 use crate::util::{Xvfb, tempdir, wait_for};
 
@@ -23,22 +26,8 @@ fn recording(dir: &Path, x: &Xvfb, extra: &[&str]) -> (Rws, Srs) {
     let admin = "\n[[user]]\nusername = \"admin\"\npassword = \"adminpw\"\nroles = [\"admin\"]\n";
     std::fs::write(dir.join("directory.toml"), format!("{USERS}{admin}")).unwrap();
     let rws = Rws::start(dir, "rws");
-    let srs = start_srs(dir, &rws, x, extra);
-    let r = srs.login("agent1", "pw1");
-    assert_eq!(r.status, 200, "{}", r.text);
-    event(&rws, "e1", "call.established");
-    event(&rws, "e2", "recording.started");
-    wait_for("recording", Duration::from_secs(20), || {
-        let (v, _) = state(&rws)?;
-        (v["screenRecordings"][0]["state"] == "recording").then_some(())
-    });
+    let srs = start_recording(dir, &rws, x, extra);
     (rws, srs)
-}
-
-fn start_srs(dir: &Path, rws: &Rws, x: &Xvfb, extra: &[&str]) -> Srs {
-    let mut args = vec!["--server", rws.url.as_str(), "--display", &x.display];
-    args.extend_from_slice(extra);
-    Srs::start(dir, "srs", &args)
 }
 
 /// Waits (while the call runs) until the lane has `n` changes; returns the
@@ -56,11 +45,7 @@ fn wait_lane(rws: &Rws, n: usize) -> Value {
 
 /// The app marks as (time, class, title).
 fn lane(v: &Value) -> Vec<(String, String, Value)> {
-    v["screenRecordings"][0]["marks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["type"] == "app")
+    app_marks(v)
         .map(|m| {
             (
                 m["time"].as_str().unwrap().to_string(),
@@ -69,28 +54,6 @@ fn lane(v: &Value) -> Vec<(String, String, Value)> {
             )
         })
         .collect()
-}
-
-/// `?app=GLOB` as the supervisor: the call ids found.
-fn search(rws: &Rws, glob: &str) -> Vec<String> {
-    let r = get(rws, &format!("/api/v2/recordings?app={glob}"));
-    assert_eq!(r.status, 200, "{glob}: {}", r.text);
-    r.json()["recordings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["callId"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn wait_final(rws: &Rws) -> (Value, String) {
-    wait_for("recording final", Duration::from_secs(40), || {
-        let (v, t) = state(rws)?;
-        let s = v["screenRecordings"][0]["state"].as_str()?.to_string();
-        ["completed", "partial", "failed"]
-            .contains(&s.as_str())
-            .then_some((v, t))
-    })
 }
 
 #[test]

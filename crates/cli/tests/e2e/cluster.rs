@@ -684,14 +684,15 @@ fn webhooks_survive_kill_9_of_the_delivering_node_and_sse_shows_every_nodes_chan
 #[test]
 fn the_events_stream_resumes_on_another_node_with_last_event_id() {
     use crate::sse_resume::{
-        assert_increasing, end, first_of, one_event, seen, stream, wait_call, wait_id, window,
+        assert_increasing, end, first_of, one_event, seen, wait_call, wait_id, window,
     };
+    use crate::util::sse_from;
     let dir = tempdir();
     crate::fixture::write_directory(dir.path(), crate::fixture::TWO_GROUPS);
     let c = start_cluster(dir.path(), &[]);
     let _a = Srs::start_agent(dir.path(), "srs-a", &c.lb.url, ("agent1", "pw1"));
     let _b = Srs::start_agent(dir.path(), "srs-b", &c.lb.url, ("agent2", "pw2"));
-    let admin = stream(&c.nodes[0].url, ("admin", "adminpw"), None);
+    let admin = sse_from(&c.nodes[0].url, ("admin", "adminpw"), None);
     one_event(&c.nodes[1], "x-1", "1001");
     let id1 = first_of(&wait_call(&admin, "x-1"), "x-1");
     end(&c.nodes[2], "x-1", "1001");
@@ -702,7 +703,7 @@ fn the_events_stream_resumes_on_another_node_with_last_event_id() {
     for call in ["x-2", "x-3", "x-4"] {
         wait_call(&admin, call);
     }
-    let supa = stream(&c.nodes[2].url, ("supa", "pwa"), Some(&id1.to_string()));
+    let supa = sse_from(&c.nodes[2].url, ("supa", "pwa"), Some(&id1.to_string()));
     wait_call(&supa, "x-4");
     end(&c.nodes[0], "x-4", "1001");
     one_event(&c.nodes[1], "x-5", "1001");

@@ -54,7 +54,9 @@ fn call(rws: &Rws, id: &str, dn: &str, extra: Value) {
         );
         (r.status == 200 && r.json()["screenRecordings"][0]["state"] == "recording").then_some(())
     });
-    std::thread::sleep(Duration::from_millis(1200));
+    // The call lasts until a second of its screen is on RWS (the tests
+    // read its duration and play it), not a fixed time after `recording`.
+    rws.wait_screen(("admin", "adminpw"), id, 1000);
     rws.call_event(&format!("{id}-r"), "call.released", id, dn);
     wait_for(&format!("{id} completed"), Duration::from_secs(10), || {
         let r = get_as(

@@ -349,6 +349,25 @@ impl Rws {
         (r.status == 200).then(|| r.json())
     }
 
+    /// Waits (as `who`, up to 30 s) until a media file of `call` holds at
+    /// least `ms` of screen on RWS (its `duration`, which grows with each
+    /// upload): the real condition for a call with content, where the
+    /// `recording` state is only SRS's answer to `start`.
+    pub fn wait_screen(&self, who: (&str, &str), call: &str, ms: u64) {
+        wait_for(
+            &format!("{call}: {ms} ms of screen on RWS"),
+            Duration::from_secs(30),
+            || {
+                let v = self.recording_as(who, call)?;
+                v["mediaFiles"]
+                    .as_array()?
+                    .iter()
+                    .any(|f| f["duration"].as_str().and_then(|d| d.parse::<u64>().ok()) >= Some(ms))
+                    .then_some(())
+            },
+        );
+    }
+
     /// `GET /api/v2/srs/sessions` as admin.
     pub fn sessions(&self) -> Vec<serde_json::Value> {
         let r = http(

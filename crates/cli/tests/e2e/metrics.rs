@@ -44,8 +44,21 @@ fn metrics_pass_promtool_and_count_what_happened() {
         post(json!({"id": "bad", "type": "call.exploded"})).status,
         400
     );
-    std::thread::sleep(Duration::from_millis(2500));
-    let srs_text = http("GET", &format!("{}/metrics", srs.url), &[], None);
+    // SRS's metrics follow the recording: polled until they show it (a
+    // loaded machine may take seconds to start it and spool the first
+    // segment), not read after a fixed sleep.
+    let srs_text = wait_for(
+        "SRS's metrics: recording, 2 frames, spooled bytes",
+        Duration::from_secs(20),
+        || {
+            let r = http("GET", &format!("{}/metrics", srs.url), &[], None);
+            let recording = r.status == 200
+                && metric(&r.text, "screenrec_srs_recording") == 1.0
+                && metric(&r.text, "screenrec_srs_frames_total") >= 2.0
+                && metric(&r.text, "screenrec_srs_spool_bytes") > 0.0;
+            recording.then_some(r)
+        },
+    );
     assert_eq!(
         srs_text.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")

@@ -98,7 +98,9 @@ fn openapi_covers_every_route_and_matches_real_answers() {
     check(&doc, "POST", "/api/v2/events", 200, &r.json());
     let bad = post("/api/v2/events", vec![token.clone()], json!({"id": "o2"}));
     check(&doc, "POST", "/api/v2/events", 400, &bad.json());
-    std::thread::sleep(Duration::from_millis(1500));
+    // Screen on RWS before the pause (a call released before SRS's first
+    // frame would end `failed`, not `completed`).
+    rws.wait_screen(("admin", "adminpw"), "oa", 1000);
     post(
         "/api/v2/events",
         vec![token.clone()],

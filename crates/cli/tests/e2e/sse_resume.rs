@@ -8,64 +8,21 @@
 //! group's events in a replay; a forged `Last-Event-ID` is a 400 envelope,
 //! a huge one replays nothing and the stream still goes on.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::fixture::{Rws, Srs, TWO_GROUPS, basic, http, write_directory};
-use crate::util::{tempdir, wait_for};
+use crate::util::{Sse, sse_from, tempdir, wait_for};
 
 const ADMIN: (&str, &str) = ("admin", "adminpw");
 
 /// One `recording` event of a stream: `(id, call_id, agent)`.
 pub type Seen = (i64, String, String);
 
-/// Reads `GET /api/v2/recordings/events` on `url` as `who` (with
-/// `Last-Event-ID: last` when given) in the background; returns once the
-/// node answered 200 (asserted), with the text read so far.
-pub fn stream(url: &str, who: (&str, &str), last: Option<&str>) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let answered = Arc::new(Mutex::new(None::<u16>));
-    let url = format!("{url}/api/v2/recordings/events");
-    let (user, pass) = (who.0.to_string(), who.1.to_string());
-    let last = last.map(str::to_string);
-    {
-        let (text, answered) = (text.clone(), answered.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let mut req = reqwest::Client::new()
-                    .get(&url)
-                    .basic_auth(user, Some(pass));
-                if let Some(last) = last {
-                    req = req.header("Last-Event-ID", last);
-                }
-                let Ok(mut resp) = req.send().await else {
-                    *answered.lock().unwrap() = Some(0);
-                    return;
-                };
-                *answered.lock().unwrap() = Some(resp.status().as_u16());
-                while let Ok(Some(chunk)) = resp.chunk().await {
-                    text.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&chunk));
-                }
-            });
-        });
-    }
-    let status = wait_for("the SSE answer", Duration::from_secs(15), || {
-        *answered.lock().unwrap()
-    });
-    assert_eq!(status, 200, "SSE subscription as {}", who.0);
-    text
-}
-
 /// The `recording` events read so far, in order.
-pub fn seen(text: &Mutex<String>) -> Vec<Seen> {
-    let text = text.lock().unwrap().clone();
-    text.split("\n\n")
+pub fn seen(stream: &Sse) -> Vec<Seen> {
+    stream
+        .text()
+        .split("\n\n")
         .filter_map(|block| {
             let mut id = None;
             let mut data = None;
@@ -85,12 +42,12 @@ pub fn seen(text: &Mutex<String>) -> Vec<Seen> {
 }
 
 /// Waits until the stream has an event of `call`; returns all read so far.
-pub fn wait_call(text: &Mutex<String>, call: &str) -> Vec<Seen> {
+pub fn wait_call(stream: &Sse, call: &str) -> Vec<Seen> {
     wait_for(
         &format!("an event of {call}"),
         Duration::from_secs(20),
         || {
-            let s = seen(text);
+            let s = seen(stream);
             s.iter().any(|e| e.1 == call).then_some(s)
         },
     )
@@ -138,9 +95,9 @@ pub fn window(events: &[Seen], after: i64, upto: i64, agent: Option<&str>) -> Ve
 
 /// Waits until the stream has read an event with an id of at least `id`
 /// (so, being in id order without gaps, every earlier one too).
-pub fn wait_id(text: &Mutex<String>, id: i64) -> Vec<Seen> {
+pub fn wait_id(stream: &Sse, id: i64) -> Vec<Seen> {
     wait_for(&format!("event {id}"), Duration::from_secs(20), || {
-        let s = seen(text);
+        let s = seen(stream);
         s.iter().any(|e| e.0 >= id).then_some(s)
     })
 }
@@ -157,7 +114,7 @@ fn a_reconnect_with_last_event_id_gets_what_it_missed_in_order_within_its_groups
     let rws = Rws::start(dir.path(), "rws");
     let _a = Srs::start_agent(dir.path(), "srs-a", &rws.url, ("agent1", "pw1"));
     let _b = Srs::start_agent(dir.path(), "srs-b", &rws.url, ("agent2", "pw2"));
-    let admin = stream(&rws.url, ADMIN, None);
+    let admin = sse_from(&rws.url, ADMIN, None);
     one_event(&rws, "r-1", "1001");
     let id1 = first_of(&wait_call(&admin, "r-1"), "r-1");
     end(&rws, "r-1", "1001");
@@ -169,7 +126,7 @@ fn a_reconnect_with_last_event_id_gets_what_it_missed_in_order_within_its_groups
 
     // supa (team_a: agent1) reconnects after it: agent1's events replayed,
     // never agent2's; then live ones, again agent1's only.
-    let supa = stream(&rws.url, ("supa", "pwa"), Some(&id1.to_string()));
+    let supa = sse_from(&rws.url, ("supa", "pwa"), Some(&id1.to_string()));
     wait_call(&supa, "r-2");
     end(&rws, "r-3", "1002");
     one_event(&rws, "r-4", "1002");
@@ -189,7 +146,7 @@ fn a_reconnect_with_last_event_id_gets_what_it_missed_in_order_within_its_groups
 
     // The admin reconnecting after id1 gets everything since, with the ids
     // the live stream had.
-    let again = stream(&rws.url, ADMIN, Some(&id1.to_string()));
+    let again = sse_from(&rws.url, ADMIN, Some(&id1.to_string()));
     let replayed = wait_id(&again, m);
     assert_eq!(
         window(&replayed, i64::MIN, m, None),
@@ -197,7 +154,7 @@ fn a_reconnect_with_last_event_id_gets_what_it_missed_in_order_within_its_groups
     );
 
     // supb (team_b: agent2) from the start of the log: agent2's only.
-    let supb = stream(&rws.url, ("supb", "pwb"), Some("0"));
+    let supb = sse_from(&rws.url, ("supb", "pwb"), Some("0"));
     let m4 = first_of(&wait_call(&supb, "r-4"), "r-4");
     let got = window(&seen(&supb), i64::MIN, m4, None);
     assert_eq!(got, window(&live, 0, m4, Some("agent2")));
@@ -211,7 +168,7 @@ fn hostile_a_forged_last_event_id_is_refused_and_a_huge_one_replays_nothing() {
     write_directory(dir.path(), TWO_GROUPS);
     let rws = Rws::start(dir.path(), "rws");
     one_event(&rws, "h-1", "1001");
-    let admin = stream(&rws.url, ADMIN, None);
+    let admin = sse_from(&rws.url, ADMIN, None);
     one_event(&rws, "h-2", "1001");
     wait_call(&admin, "h-2");
     let url = format!("{}/api/v2/recordings/events", rws.url);
@@ -258,7 +215,7 @@ fn hostile_a_forged_last_event_id_is_refused_and_a_huge_one_replays_nothing() {
 
     // A well-formed id past the end: nothing replayed, and the stream is
     // not silenced: the next event arrives.
-    let huge = stream(&rws.url, ADMIN, Some("999999999999999999"));
+    let huge = sse_from(&rws.url, ADMIN, Some("999999999999999999"));
     one_event(&rws, "h-3", "1001");
     let got = wait_call(&huge, "h-3");
     assert_eq!(calls(&got), ["h-3"], "{got:?}");

@@ -394,6 +394,15 @@ impl Sse {
 /// so nothing emitted afterwards is missed (no sleep to wait for it);
 /// panics unless the answer is `200`.
 pub fn sse(base: &str, who: (&str, &str)) -> Sse {
+    sse_from(base, who, None)
+}
+
+/// [`sse`] resuming a stream: with `Last-Event-ID: last_event_id` when
+/// given (RWS first replays what came after that event). RWS subscribes
+/// the stream to live events before it answers, so returning on the
+/// answer is the real condition, on one node; across nodes a test waits
+/// for an event it caused instead.
+pub fn sse_from(base: &str, who: (&str, &str), last_event_id: Option<&str>) -> Sse {
     use std::sync::{Arc, Mutex};
     let text = Arc::new(Mutex::new(String::new()));
     let answered = Arc::new(Mutex::new(None::<u16>));
@@ -402,6 +411,7 @@ pub fn sse(base: &str, who: (&str, &str)) -> Sse {
         who.0.to_string(),
         who.1.to_string(),
     );
+    let last = last_event_id.map(str::to_string);
     {
         let (text, answered) = (text.clone(), answered.clone());
         std::thread::spawn(move || {
@@ -410,12 +420,13 @@ pub fn sse(base: &str, who: (&str, &str)) -> Sse {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let resp = reqwest::Client::new()
+                let mut req = reqwest::Client::new()
                     .get(&url)
-                    .basic_auth(user, Some(pass))
-                    .send()
-                    .await;
-                let Ok(mut resp) = resp else {
+                    .basic_auth(user, Some(pass));
+                if let Some(last) = last {
+                    req = req.header("Last-Event-ID", last);
+                }
+                let Ok(mut resp) = req.send().await else {
                     *answered.lock().unwrap() = Some(0);
                     return;
                 };
