@@ -340,6 +340,12 @@ pub struct Append<'a> {
 /// transaction, so a crash never leaves segments past the offset.
 pub async fn append(db: &Pool, id: &str, a: &Append<'_>) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    append_in(&mut tx, id, a).await?;
+    tx.commit().await
+}
+
+/// The writes of [`append`], in the caller's transaction.
+async fn append_in(tx: &mut Tx<'_>, id: &str, a: &Append<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE media_files SET upload_offset = $1, upload_length = $2, end_ms = $3 WHERE id = $4",
     )
@@ -347,10 +353,9 @@ pub async fn append(db: &Pool, id: &str, a: &Append<'_>) -> Result<(), sqlx::Err
     .bind(a.upload_length)
     .bind(a.end_ms)
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    insert_segments(&mut tx, id, a.first_seq, a.segments).await?;
-    tx.commit().await
+    insert_segments(tx, id, a.first_seq, a.segments).await
 }
 
 /// [`append`], and the recording's `last_activity` set to `now` in the
@@ -366,16 +371,7 @@ pub async fn append_and_touch(
     now: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "UPDATE media_files SET upload_offset = $1, upload_length = $2, end_ms = $3 WHERE id = $4",
-    )
-    .bind(a.upload_offset)
-    .bind(a.upload_length)
-    .bind(a.end_ms)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    insert_segments(&mut tx, id, a.first_seq, a.segments).await?;
+    append_in(&mut tx, id, a).await?;
     sqlx::query("UPDATE recordings SET last_activity = $1 WHERE id = $2")
         .bind(now)
         .bind(recording_id)
