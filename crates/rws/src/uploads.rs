@@ -538,7 +538,7 @@ pub(crate) async fn append(
     let turn = rws.upload_locks.bookkeeping().await;
     // The recording's last activity in the same transaction (one write
     // transaction per PATCH).
-    store::media::append_and_touch(
+    store::media::append(
         &rws.db,
         id,
         &store::media::Append {

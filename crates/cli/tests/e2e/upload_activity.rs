@@ -1,6 +1,6 @@
 //! A PATCH's bookkeeping is one write transaction: the upload's offset and
 //! segments and the recording's `last_activity` (which the orphan sweep
-//! reads) are written together (`store::media::append_and_touch`). This
+//! reads) are written together (`store::media::append`). This
 //! checks, with real RWS and SRS processes on the selected backend, that
 //! the activity still moves with the uploads: a call longer than
 //! `--orphan-after` plus an orphan sweep keeps recording while SRS uploads

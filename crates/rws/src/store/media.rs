@@ -336,34 +336,14 @@ pub struct Append<'a> {
     pub end_ms: i64,
 }
 
-/// Records a PATCH: offset, length, end and new segments in one
-/// transaction, so a crash never leaves segments past the offset.
-pub async fn append(db: &Pool, id: &str, a: &Append<'_>) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    append_in(&mut tx, id, a).await?;
-    tx.commit().await
-}
-
-/// The writes of [`append`], in the caller's transaction.
-async fn append_in(tx: &mut Tx<'_>, id: &str, a: &Append<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE media_files SET upload_offset = $1, upload_length = $2, end_ms = $3 WHERE id = $4",
-    )
-    .bind(a.upload_offset)
-    .bind(a.upload_length)
-    .bind(a.end_ms)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
-    insert_segments(tx, id, a.first_seq, a.segments).await
-}
-
-/// [`append`], and the recording's `last_activity` set to `now` in the
-/// same transaction: a PATCH is one write transaction, not two (on SQLite,
-/// one writer for every upload, that is half the PATCH's turns at the
-/// write lock). The orphan and upload-lag sweeps read `last_activity`; it
-/// moves exactly when a PATCH's bytes are recorded, as before.
-pub async fn append_and_touch(
+/// Records a PATCH: offset, length, end and new segments, and the
+/// recording's `last_activity` set to `now`, in one transaction — a crash
+/// never leaves segments past the offset, and a PATCH is one write
+/// transaction, not two (on SQLite, one writer for every upload, that is
+/// half the PATCH's turns at the write lock). The orphan and upload-lag
+/// sweeps read `last_activity`; it moves exactly when a PATCH's bytes are
+/// recorded.
+pub async fn append(
     db: &Pool,
     id: &str,
     a: &Append<'_>,
@@ -371,7 +351,16 @@ pub async fn append_and_touch(
     now: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    append_in(&mut tx, id, a).await?;
+    sqlx::query(
+        "UPDATE media_files SET upload_offset = $1, upload_length = $2, end_ms = $3 WHERE id = $4",
+    )
+    .bind(a.upload_offset)
+    .bind(a.upload_length)
+    .bind(a.end_ms)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    insert_segments(&mut tx, id, a.first_seq, a.segments).await?;
     sqlx::query("UPDATE recordings SET last_activity = $1 WHERE id = $2")
         .bind(now)
         .bind(recording_id)
@@ -487,6 +476,51 @@ pub(crate) mod tests {
         .unwrap();
     }
 
+    /// A PATCH's bookkeeping and the recording's `last_activity` (what the
+    /// orphan and upload-lag sweeps read) are one transaction: the activity
+    /// moves with every recorded PATCH, and not when the PATCH's write
+    /// fails.
+    #[tokio::test]
+    async fn a_patch_moves_last_activity_only_when_it_is_recorded() {
+        use crate::recording::RecordingState;
+        use crate::store::recordings;
+        const T1: &str = "2026-01-05T10:00:01.000Z";
+        const T2: &str = "2026-01-05T10:00:02.000Z";
+        let (_dir, db) = db().await;
+        with_media(&db).await;
+        recordings::set_state(
+            &db,
+            "r1",
+            RecordingState::Requested,
+            RecordingState::Recording,
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+        let seg = entry(0, 60, 0, 40, 1000);
+        let patch = Append {
+            upload_offset: 60,
+            upload_length: None,
+            first_seq: 0,
+            segments: std::slice::from_ref(&seg),
+            end_ms: 1000,
+        };
+        append(&db, "m1", &patch, "r1", T1).await.unwrap();
+        let r = recordings::get(&db, "r1").await.unwrap().unwrap();
+        assert_eq!(r.last_activity, T1, "a recorded PATCH is activity");
+        assert_eq!(
+            recordings::oldest_activity(&db).await.unwrap().as_deref(),
+            Some(T1)
+        );
+        // The same segment again: the write fails, and the activity stays.
+        assert!(append(&db, "m1", &patch, "r1", T2).await.is_err());
+        let r = recordings::get(&db, "r1").await.unwrap().unwrap();
+        assert_eq!(r.last_activity, T1, "a failed PATCH is no activity");
+        let m = get(&db, "m1").await.unwrap().unwrap();
+        assert_eq!(m.upload_offset, 60);
+    }
+
     #[tokio::test]
     async fn patches_append_segments_in_order() {
         let (_dir, db) = db().await;
@@ -504,6 +538,8 @@ pub(crate) mod tests {
                 segments: &first,
                 end_ms: 2000,
             },
+            "r1",
+            T0,
         )
         .await
         .unwrap();
@@ -520,6 +556,8 @@ pub(crate) mod tests {
                 segments: &second,
                 end_ms: 4000,
             },
+            "r1",
+            T0,
         )
         .await
         .unwrap();
@@ -542,6 +580,8 @@ pub(crate) mod tests {
                 segments: &second,
                 end_ms: 9000,
             },
+            "r1",
+            T0,
         )
         .await;
         assert!(err.is_err());
@@ -568,6 +608,8 @@ pub(crate) mod tests {
                 segments: &[],
                 end_ms: 3000,
             },
+            "r1",
+            T0,
         )
         .await
         .unwrap();

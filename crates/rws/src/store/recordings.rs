@@ -856,6 +856,8 @@ pub(crate) mod tests {
                 segments: &[seg],
                 end_ms: 1000,
             },
+            "r1",
+            T0,
         )
         .await
         .unwrap();
@@ -869,6 +871,8 @@ pub(crate) mod tests {
                 segments: &[],
                 end_ms: 0,
             },
+            "r1",
+            T0,
         )
         .await
         .unwrap();
@@ -892,63 +896,5 @@ pub(crate) mod tests {
             None,
             "requested is not counted"
         );
-    }
-
-    /// A PATCH's bookkeeping and the recording's `last_activity` (what the
-    /// orphan and upload-lag sweeps read) are one transaction: the activity
-    /// moves with every recorded PATCH, and not when the PATCH's write
-    /// fails.
-    #[tokio::test]
-    async fn append_and_touch_moves_last_activity_with_the_patch_only() {
-        use crate::store::media;
-        let (_dir, db) = db().await;
-        recording(&db, "r1", "alice", "call-1", T0).await;
-        set_state(
-            &db,
-            "r1",
-            RecordingState::Requested,
-            RecordingState::Recording,
-            None,
-            T0,
-        )
-        .await
-        .unwrap();
-        media::insert(
-            &db,
-            &media::NewMedia {
-                id: "m0",
-                recording_id: "r1",
-                stream: 0,
-                monitor: "{}",
-                started_at: T0,
-                upload_length: None,
-            },
-        )
-        .await
-        .unwrap();
-        let seg = media::tests::entry(0, 60, 0, 40, 1000);
-        let patch = media::Append {
-            upload_offset: 60,
-            upload_length: None,
-            first_seq: 0,
-            segments: std::slice::from_ref(&seg),
-            end_ms: 1000,
-        };
-        media::append_and_touch(&db, "m0", &patch, "r1", T1)
-            .await
-            .unwrap();
-        let r = get(&db, "r1").await.unwrap().unwrap();
-        assert_eq!(r.last_activity, T1, "a recorded PATCH is activity");
-        assert_eq!(oldest_activity(&db).await.unwrap().as_deref(), Some(T1));
-        // The same segment again: the write fails, and the activity stays.
-        assert!(
-            media::append_and_touch(&db, "m0", &patch, "r1", T2)
-                .await
-                .is_err()
-        );
-        let r = get(&db, "r1").await.unwrap().unwrap();
-        assert_eq!(r.last_activity, T1, "a failed PATCH is no activity");
-        let m = media::get(&db, "m0").await.unwrap().unwrap();
-        assert_eq!(m.upload_offset, 60);
     }
 }
