@@ -56,7 +56,7 @@ use tokio::sync::Notify;
 
 use crate::Rws;
 use crate::error::ApiError;
-use crate::recording::rfc3339;
+use crate::recording::{now, rfc3339};
 use crate::store::previews::{self as rows, Held, PreviewRow};
 
 /// A preview ends after this long, watched or not (SRS is told the same).
@@ -136,14 +136,6 @@ fn node(rws: &Rws) -> String {
         .map_or_else(|| "local".to_string(), |c| c.node.clone())
 }
 
-fn now() -> String {
-    rfc3339(time::OffsetDateTime::now_utc())
-}
-
-fn sql(e: sqlx::Error) -> ApiError {
-    ApiError::Internal(e.to_string())
-}
-
 /// Counts viewer `viewer` of `agent`'s preview, making it (and asking SRS,
 /// acknowledged) when none runs on any node. 409 when SRS is not
 /// connected or refuses (e.g. a recording started meanwhile), 429 past
@@ -160,10 +152,7 @@ async fn join(
     // Twice at most: a preview made by another node between our look and
     // our insert is joined on the second round.
     for _ in 0..2 {
-        match rows::join(&rws.db, agent, viewer, &node, MAX_VIEWERS as i64, &now())
-            .await
-            .map_err(sql)?
-        {
+        match rows::join(&rws.db, agent, viewer, &node, MAX_VIEWERS as i64, &now()).await? {
             rows::Join::Joined(row) => return Ok(row),
             rows::Join::Full => {
                 return Err(ApiError::Status(
@@ -173,7 +162,7 @@ async fn join(
             }
             rows::Join::NoPreview => {}
         }
-        if rows::count(&rws.db).await.map_err(sql)? >= MAX_PREVIEWS as i64 {
+        if rows::count(&rws.db).await? >= MAX_PREVIEWS as i64 {
             return Err(full());
         }
         let token = crate::auth::new_token();
@@ -186,15 +175,12 @@ async fn join(
             started_at: rfc3339(started),
             ends_at: rfc3339(started + PREVIEW_CAP),
         };
-        if !rows::create(&rws.db, &row, viewer, &node)
-            .await
-            .map_err(sql)?
-        {
+        if !rows::create(&rws.db, &row, viewer, &node).await? {
             continue;
         }
         // Two nodes may have made one each at the same moment: the later
         // ones past the cap step back.
-        if rows::rank(&rws.db, &row.id).await.map_err(sql)? >= MAX_PREVIEWS as i64 {
+        if rows::rank(&rws.db, &row.id).await? >= MAX_PREVIEWS as i64 {
             let _ = rows::end(&rws.db, &row.id).await;
             return Err(full());
         }
@@ -306,10 +292,7 @@ pub async fn authorised(rws: &Rws, id: &str, token: &str) -> Result<PreviewRow, 
     if id.len() > 64 {
         return Err(unknown());
     }
-    let row = rows::by_id(&rws.db, id)
-        .await
-        .map_err(sql)?
-        .ok_or_else(unknown)?;
+    let row = rows::by_id(&rws.db, id).await?.ok_or_else(unknown)?;
     if !crate::auth::same_hash(&crate::auth::token_hash(token), &row.token_hash) {
         return Err(ApiError::Unauthenticated(
             "a preview segment needs the preview's upload token".into(),
@@ -352,8 +335,7 @@ pub async fn put(
         &now(),
         |held| admit(held, stream, seq, size),
     )
-    .await
-    .map_err(sql)?;
+    .await?;
     match outcome {
         rows::Put::Stored => {}
         rows::Put::Refused(e) => return Err(e),
@@ -616,7 +598,7 @@ pub async fn open(
     let stream = i64::from(monitor);
     loop {
         let notified = waker.notified();
-        let held = rows::held(&rws.db, &id).await.map_err(sql)?;
+        let held = rows::held(&rws.db, &id).await?;
         let mine = held.iter().filter(|h| h.0 == stream);
         let (init, frags) = mine.fold((false, 0), |(i, f), h| {
             (i || h.1 == 0, f + usize::from(h.1 > 0))
@@ -624,7 +606,7 @@ pub async fn open(
         if init && frags > 0 {
             break;
         }
-        if rows::by_id(&rws.db, &id).await.map_err(sql)?.is_none() {
+        if rows::by_id(&rws.db, &id).await?.is_none() {
             return Err(ApiError::Conflict(format!(
                 "the live preview of agent '{agent}' ended (a recording started?)"
             )));
