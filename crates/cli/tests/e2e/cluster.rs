@@ -97,6 +97,21 @@ struct Cluster {
     db: String,
 }
 
+impl Cluster {
+    /// Waits until every node lists a connected session of each of `users`
+    /// (rows, not one node's memory).
+    fn wait_connected(&self, users: &[&str]) {
+        for n in &self.nodes {
+            n.wait_sessions(&format!("every node to list {users:?} connected"), |s| {
+                users.iter().all(|u| {
+                    s.iter()
+                        .any(|x| x["user"] == *u && x["state"] == "connected")
+                })
+            });
+        }
+    }
+}
+
 /// Three nodes.
 fn start_cluster(dir: &std::path::Path, extra: &[&str]) -> Cluster {
     start_nodes(dir, 3, extra)
@@ -205,12 +220,7 @@ fn events_to_one_node_srs_on_another_playback_from_the_third_and_a_node_lost_mid
     let events = (h + 1) % 3;
     let player = (h + 2) % 3;
     // Every node lists the session, connected (rows, not one node's memory).
-    for n in &c.nodes {
-        n.wait_sessions("every node to list agent1 connected", |s| {
-            s.iter()
-                .any(|x| x["user"] == "agent1" && x["state"] == "connected")
-        });
-    }
+    c.wait_connected(&["agent1"]);
 
     // Events to a node that does not hold the channel: the start command
     // travels through PostgreSQL to the holder.
@@ -925,12 +935,7 @@ fn live_preview_across_nodes_ends_with_its_last_viewer_and_with_the_viewers_dead
         Duration::from_secs(20),
         || holder(&c.nodes, &skip),
     );
-    for n in &c.nodes {
-        n.wait_sessions("every node to list agent1 connected", |s| {
-            s.iter()
-                .any(|x| x["user"] == "agent1" && x["state"] == "connected")
-        });
-    }
+    c.wait_connected(&["agent1"]);
     let (b, cc) = ((a + 1) % 3, (a + 2) % 3);
     let puts_before: Vec<f64> = c.nodes.iter().map(preview_puts).collect();
 
@@ -1069,14 +1074,7 @@ fn hostile_preview_segments_on_other_nodes_are_refused() {
     let c = start_cluster(dir.path(), &[]);
     let srs1 = Srs::start_agent(dir.path(), "srs1", &c.lb.url, ("agent1", "pw1"));
     let srs2 = Srs::start_agent(dir.path(), "srs2", &c.lb.url, ("agent2", "pw2"));
-    for n in &c.nodes {
-        n.wait_sessions("every node to list both agents", |s| {
-            ["agent1", "agent2"].iter().all(|u| {
-                s.iter()
-                    .any(|x| x["user"] == *u && x["state"] == "connected")
-            })
-        });
-    }
+    c.wait_connected(&["agent1", "agent2"]);
     let v1 = LiveViewer::open(&c.nodes[0], "agent1", ("admin", "adminpw"));
     assert_eq!(v1.status, 200);
     let v2 = LiveViewer::open(&c.nodes[1], "agent2", ("admin", "adminpw"));
@@ -1160,12 +1158,7 @@ fn live_preview_caps_count_every_node() {
     );
     let c = start_cluster(dir.path(), &[]);
     let srs = Srs::start_agent(dir.path(), "srs", &c.lb.url, ("agent1", "pw1"));
-    for n in &c.nodes {
-        n.wait_sessions("every node to list agent1 connected", |s| {
-            s.iter()
-                .any(|x| x["user"] == "agent1" && x["state"] == "connected")
-        });
-    }
+    c.wait_connected(&["agent1"]);
     let viewers: Vec<LiveViewer> = (0..8)
         .map(|i| {
             let v = LiveViewer::open(&c.nodes[i % 3], "agent1", ("admin", "adminpw"));
